@@ -1,0 +1,67 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an error for clients; the API turns it into the GraphQL
+// `extensions.code` and the console into a status line.
+type Code string
+
+// Error codes, shared with the GraphQL API.
+const (
+	CodeUnauthenticated Code = "UNAUTHENTICATED"
+	CodeForbidden       Code = "FORBIDDEN"
+	CodeNotFound        Code = "NOT_FOUND"
+	CodeBadInput        Code = "BAD_USER_INPUT"
+	CodeConflict        Code = "CONFLICT"
+	CodeInternal        Code = "INTERNAL_SERVER_ERROR"
+)
+
+// Error is a domain error with a message safe to show to the caller.
+type Error struct {
+	Code Code
+	Msg  string
+	Err  error // cause, for logs only
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %v", e.Msg, e.Err)
+	}
+	return e.Msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// CodeOf returns the code of err, INTERNAL_SERVER_ERROR for foreign errors.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// Message returns the client-safe message of err.
+func Message(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Msg
+	}
+	return "internal error"
+}
+
+func errf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+func internal(msg string, err error) *Error {
+	return &Error{Code: CodeInternal, Msg: msg, Err: err}
+}
+
+var (
+	errUnauthenticated = errf(CodeUnauthenticated, "authentication required")
+	errForbidden       = errf(CodeForbidden, "not allowed")
+)

@@ -1,0 +1,517 @@
+package core
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/piot-appliance/piot/services/store"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+)
+
+// Thing is a thing as callers see it (no secrets today, but a distinct type
+// keeps future write-only fields such as device keys out of reach).
+type Thing = store.Thing
+
+// ThingUpdate changes a thing; nil fields stay as they are. SetOrg with a
+// zero OrgID unassigns the thing.
+type ThingUpdate struct {
+	ID                    ID
+	PiotID                *string
+	Name                  *string
+	Type                  *string
+	Description           *string
+	Alias                 *string
+	SetOrg                bool
+	OrgID                 ID
+	Enabled               *bool
+	LastSeenInterval      *int64
+	Voltage               *float64
+	AvailabilityTopic     *string
+	TelemetryTopic        *string
+	StoreInfluxDB         *bool
+	StoreMySQLDB          *bool
+	StoreMySQLDBInterval  *int64
+	LocLat                *float64
+	LocLng                *float64
+	LocTracking           *bool
+	LocMQTTTopic          *string
+	LocMQTTLatValue       *string
+	LocMQTTLngValue       *string
+	LocMQTTSatValue       *string
+	LocMQTTTsValue        *string
+	BatteryLevelTracking  *bool
+	BatteryMQTTTopic      *string
+	BatteryMQTTLevelValue *string
+}
+
+// SensorUpdate changes a thing's sensor settings.
+type SensorUpdate struct {
+	ID               ID
+	Class            *string
+	Unit             *string
+	MeasurementTopic *string
+	MeasurementValue *string
+}
+
+// SwitchUpdate changes a thing's switch settings.
+type SwitchUpdate struct {
+	ID           ID
+	StateTopic   *string
+	StateOn      *string
+	StateOff     *string
+	CommandTopic *string
+	CommandOn    *string
+	CommandOff   *string
+}
+
+// ThingQuery selects things. Without First every match is returned, which
+// is what the original argument-less `things` did.
+type ThingQuery struct {
+	All          bool // every thing (admins only); else the active org's
+	Name         string
+	NameContains string
+	SortBy       string // "name" or "created" (default)
+	Desc         bool
+	SortSet      bool // false: default order, created descending
+	First        *int
+	After        string
+}
+
+// MaxPageSize bounds `first`.
+const MaxPageSize = 1000
+
+// ThingPage is one page of things.
+type ThingPage struct {
+	Items       []Thing
+	TotalCount  int
+	EndCursor   string
+	HasNextPage bool
+}
+
+// Things lists things: admins may ask for all, everybody else gets the
+// things of their active org.
+func (c *Core) Things(a Actor, q ThingQuery) (ThingPage, error) {
+	if err := requireAuth(a); err != nil {
+		return ThingPage{}, err
+	}
+	if q.All && !a.Admin {
+		return ThingPage{}, errf(CodeForbidden, "no authorization to request all things")
+	}
+	if q.First != nil && (*q.First < 0 || *q.First > MaxPageSize) {
+		return ThingPage{}, errf(CodeBadInput, "first must be between 0 and %d", MaxPageSize)
+	}
+	if q.SortBy == "" {
+		q.SortBy, q.Desc = "created", !q.SortSet || q.Desc
+	}
+	if q.SortBy != "name" && q.SortBy != "created" {
+		return ThingPage{}, errf(CodeBadInput, "unknown sort field %q", q.SortBy)
+	}
+	active := c.ActiveOrg(a)
+	needle := strings.ToLower(q.NameContains)
+
+	c.mu.RLock()
+	var items []Thing
+	for _, t := range c.things {
+		if !q.All && (active.IsZero() || t.OrgID != active) {
+			continue
+		}
+		if q.NameContains != "" {
+			if !strings.Contains(strings.ToLower(t.Name), needle) {
+				continue
+			}
+		} else if q.Name != "" && t.Name != q.Name {
+			continue
+		}
+		items = append(items, *t)
+	}
+	c.mu.RUnlock()
+
+	key := func(t *Thing) string {
+		if q.SortBy == "name" {
+			return t.Name
+		}
+		return fmt.Sprintf("%020d", t.Created+math.MaxInt32) // non-negative, fixed width
+	}
+	less := func(ka, ia, kb, ib string) bool {
+		if ka != kb {
+			return (ka < kb) != q.Desc
+		}
+		return (ia < ib) != q.Desc
+	}
+	sort.Slice(items, func(i, j int) bool {
+		return less(key(&items[i]), items[i].ID.Hex(), key(&items[j]), items[j].ID.Hex())
+	})
+	page := ThingPage{TotalCount: len(items)}
+	start := 0
+	if q.After != "" {
+		ck, cid, err := decodeCursor(q.After)
+		if err != nil {
+			return ThingPage{}, err
+		}
+		start = sort.Search(len(items), func(i int) bool {
+			return less(ck, cid, key(&items[i]), items[i].ID.Hex())
+		})
+	}
+	end := len(items)
+	if q.First != nil && start+*q.First < end {
+		end = start + *q.First
+		page.HasNextPage = true
+	}
+	page.Items = items[start:end]
+	if n := len(page.Items); n > 0 {
+		last := &page.Items[n-1]
+		page.EndCursor = encodeCursor(key(last), last.ID.Hex())
+	}
+	return page, nil
+}
+
+func encodeCursor(key, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(key + "\x00" + id))
+}
+
+func decodeCursor(s string) (key, id string, err error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return "", "", errf(CodeBadInput, "invalid cursor")
+	}
+	k, i, ok := strings.Cut(string(raw), "\x00")
+	if !ok {
+		return "", "", errf(CodeBadInput, "invalid cursor")
+	}
+	return k, i, nil
+}
+
+// Thing returns one thing to an admin or a member of its org.
+func (c *Core) Thing(a Actor, id ID) (Thing, error) {
+	if err := requireAuth(a); err != nil {
+		return Thing{}, err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.things[id]
+	if !ok {
+		if a.Admin {
+			return Thing{}, errf(CodeNotFound, "Thing does not exist")
+		}
+		return Thing{}, errForbidden
+	}
+	if !c.canReadThing(a, t) {
+		return Thing{}, errForbidden
+	}
+	return *t, nil
+}
+
+// ThingParent returns the parent of a thing if the caller may see it.
+func (c *Core) ThingParent(a Actor, t *Thing) (*Thing, error) {
+	if t.ParentID.IsZero() {
+		return nil, nil
+	}
+	p, err := c.Thing(a, t.ParentID)
+	if err != nil {
+		return nil, nil // a dangling or foreign parent is shown as none
+	}
+	return &p, nil
+}
+
+// ThingOrg returns the org of a thing if the caller may see it.
+func (c *Core) ThingOrg(a Actor, t *Thing) (*Org, error) {
+	if t.OrgID.IsZero() {
+		return nil, nil
+	}
+	o, err := c.Org(a, t.OrgID)
+	if err != nil {
+		return nil, nil
+	}
+	return &o, nil
+}
+
+// CreateThing adds an unassigned, disabled thing (admins only).
+func (c *Core) CreateThing(ctx context.Context, a Actor, name, typ string) (Thing, error) {
+	if err := requireAdmin(a); err != nil {
+		return Thing{}, err
+	}
+	if err := ValidName("thing", name); err != nil {
+		return Thing{}, err
+	}
+	if err := validThingType(typ); err != nil {
+		return Thing{}, err
+	}
+	t := &store.Thing{ID: primitive.NewObjectID(), Name: name, Type: typ, Created: c.unix()}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.st.Things.Insert(ctx, t); err != nil {
+		e := storeErr(err, "thing")
+		if CodeOf(e) == CodeConflict {
+			return Thing{}, &Error{Code: CodeConflict, Msg: fmt.Sprintf("thing of such name (%s) already exists", name), Err: err}
+		}
+		return Thing{}, internal("error while creating thing", err)
+	}
+	c.mu.Lock()
+	c.putThing(t)
+	c.mu.Unlock()
+	return *t, nil
+}
+
+// editThing loads a thing for a settings change by the caller, applies fn
+// to a copy, validates and saves it.
+func (c *Core) editThing(ctx context.Context, a Actor, id ID, fn func(cur *store.Thing, n *store.Thing) error) (Thing, error) {
+	if err := requireAuth(a); err != nil {
+		return Thing{}, err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.RLock()
+	cur, ok := c.things[id]
+	allowed := ok && c.canEditThing(a, cur)
+	c.mu.RUnlock()
+	switch {
+	case !ok && a.Admin:
+		return Thing{}, errf(CodeNotFound, "Thing does not exist")
+	case !ok || !allowed:
+		return Thing{}, errForbidden
+	}
+	n := *cur
+	if err := fn(cur, &n); err != nil {
+		return Thing{}, err
+	}
+	if err := validateThing(&n); err != nil {
+		return Thing{}, err
+	}
+	if err := update(ctx, c.st.Things, n.ID, cur, &n, "Thing"); err != nil {
+		return Thing{}, err
+	}
+	c.mu.Lock()
+	c.putThing(&n)
+	c.mu.Unlock()
+	return n, nil
+}
+
+func setStr(dst *string, src *string) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+func setBool(dst *bool, src *bool) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+// UpdateThing changes a thing's settings. Members of its org may change
+// settings; only admins may assign it to another org.
+func (c *Core) UpdateThing(ctx context.Context, a Actor, u ThingUpdate) (Thing, error) {
+	return c.editThing(ctx, a, u.ID, func(cur, n *store.Thing) error {
+		if u.SetOrg && u.OrgID != cur.OrgID {
+			if !a.Admin {
+				return errf(CodeForbidden, "only admins may assign things to organizations")
+			}
+			if !u.OrgID.IsZero() {
+				c.mu.RLock()
+				_, ok := c.orgs[u.OrgID]
+				c.mu.RUnlock()
+				if !ok {
+					return errf(CodeNotFound, "organization does not exist")
+				}
+			}
+			n.OrgID = u.OrgID
+		}
+		setStr(&n.PiotID, u.PiotID)
+		setStr(&n.Name, u.Name)
+		setStr(&n.Type, u.Type)
+		setStr(&n.Description, u.Description)
+		setStr(&n.Alias, u.Alias)
+		setBool(&n.Enabled, u.Enabled)
+		if u.LastSeenInterval != nil {
+			n.LastSeenInterval = *u.LastSeenInterval
+		}
+		if u.Voltage != nil {
+			n.Voltage = *u.Voltage
+		}
+		setStr(&n.AvailabilityTopic, u.AvailabilityTopic)
+		setStr(&n.TelemetryTopic, u.TelemetryTopic)
+		setBool(&n.StoreInfluxDB, u.StoreInfluxDB)
+		setBool(&n.StoreMySQLDB, u.StoreMySQLDB)
+		if u.StoreMySQLDBInterval != nil {
+			n.StoreMySQLDBInterval = *u.StoreMySQLDBInterval
+		}
+		if u.LocLat != nil {
+			n.LocLat = *u.LocLat
+		}
+		if u.LocLng != nil {
+			n.LocLng = *u.LocLng
+		}
+		setBool(&n.LocTracking, u.LocTracking)
+		setStr(&n.LocMQTTTopic, u.LocMQTTTopic)
+		setStr(&n.LocMQTTLatValue, u.LocMQTTLatValue)
+		setStr(&n.LocMQTTLngValue, u.LocMQTTLngValue)
+		setStr(&n.LocMQTTSatValue, u.LocMQTTSatValue)
+		setStr(&n.LocMQTTTsValue, u.LocMQTTTsValue)
+		setBool(&n.BatteryLevelTracking, u.BatteryLevelTracking)
+		setStr(&n.BatteryMQTTTopic, u.BatteryMQTTTopic)
+		setStr(&n.BatteryMQTTLevelValue, u.BatteryMQTTLevelValue)
+		return nil
+	})
+}
+
+// UpdateThingSensor changes sensor settings (admins and members).
+func (c *Core) UpdateThingSensor(ctx context.Context, a Actor, u SensorUpdate) (Thing, error) {
+	return c.editThing(ctx, a, u.ID, func(_, n *store.Thing) error {
+		setStr(&n.Sensor.Class, u.Class)
+		setStr(&n.Sensor.Unit, u.Unit)
+		setStr(&n.Sensor.MeasurementTopic, u.MeasurementTopic)
+		setStr(&n.Sensor.MeasurementValue, u.MeasurementValue)
+		return nil
+	})
+}
+
+// UpdateThingSwitch changes switch settings (admins and members).
+func (c *Core) UpdateThingSwitch(ctx context.Context, a Actor, u SwitchUpdate) (Thing, error) {
+	return c.editThing(ctx, a, u.ID, func(_, n *store.Thing) error {
+		setStr(&n.Switch.StateTopic, u.StateTopic)
+		setStr(&n.Switch.StateOn, u.StateOn)
+		setStr(&n.Switch.StateOff, u.StateOff)
+		setStr(&n.Switch.CommandTopic, u.CommandTopic)
+		setStr(&n.Switch.CommandOn, u.CommandOn)
+		setStr(&n.Switch.CommandOff, u.CommandOff)
+		return nil
+	})
+}
+
+// SetThingAlarm raises or clears a thing's alarm; the activation time
+// records the last state change.
+func (c *Core) SetThingAlarm(ctx context.Context, a Actor, id ID, active bool) (bool, error) {
+	_, err := c.editThing(ctx, a, id, func(cur, n *store.Thing) error {
+		if cur.AlarmActive != active {
+			n.AlarmActive = active
+			n.AlarmActivated = c.unix()
+		}
+		return nil
+	})
+	return active, err
+}
+
+// SetSwitchState records the wanted state of a switch (admins and members).
+func (c *Core) SetSwitchState(ctx context.Context, a Actor, id ID, on bool) (Thing, error) {
+	return c.editThing(ctx, a, id, func(cur, n *store.Thing) error {
+		if cur.Type != store.ThingSwitch {
+			return errf(CodeBadInput, "thing %s is not a switch", cur.Name)
+		}
+		n.Switch.State = on
+		return nil
+	})
+}
+
+// DeleteThing removes a thing (admins only); its children lose their
+// parent rather than point at nothing.
+func (c *Core) DeleteThing(ctx context.Context, a Actor, id ID) error {
+	if err := requireAdmin(a); err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.RLock()
+	_, ok := c.things[id]
+	var children []*store.Thing
+	for _, t := range c.things {
+		if t.ParentID == id {
+			children = append(children, t)
+		}
+	}
+	c.mu.RUnlock()
+	if !ok {
+		return errf(CodeNotFound, "Thing does not exist")
+	}
+	for _, ch := range children {
+		n := *ch
+		n.ParentID = primitive.NilObjectID
+		if err := update(ctx, c.st.Things, n.ID, ch, &n, "thing"); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.putThing(&n)
+		c.mu.Unlock()
+	}
+	if err := c.st.Things.Delete(ctx, id); err != nil {
+		return storeErr(err, "Thing")
+	}
+	c.mu.Lock()
+	c.dropThing(id)
+	c.mu.Unlock()
+	return nil
+}
+
+// validateThing checks every user-settable field of a thing.
+func validateThing(t *store.Thing) error {
+	if err := ValidName("thing", t.Name); err != nil {
+		return err
+	}
+	if err := validThingType(t.Type); err != nil {
+		return err
+	}
+	if len(t.PiotID) > MaxNameLen {
+		return errf(CodeBadInput, "piotId is longer than %d bytes", MaxNameLen)
+	}
+	if len(t.Alias) > MaxNameLen {
+		return errf(CodeBadInput, "alias is longer than %d bytes", MaxNameLen)
+	}
+	for field, v := range map[string]string{"description": t.Description, "alias": t.Alias, "piotId": t.PiotID} {
+		if err := validText(field, v); err != nil {
+			return err
+		}
+	}
+	topics := map[string]string{
+		"availability_topic": t.AvailabilityTopic, "telemetry_topic": t.TelemetryTopic,
+		"location_mqtt_topic": t.LocMQTTTopic, "battery_mqtt_topic": t.BatteryMQTTTopic,
+		"sensor.measurement_topic": t.Sensor.MeasurementTopic, "switch.state_topic": t.Switch.StateTopic,
+		"switch.command_topic": t.Switch.CommandTopic,
+	}
+	for field, v := range topics {
+		if err := validTopic(field, v); err != nil {
+			return err
+		}
+	}
+	paths := map[string]string{
+		"location_mqtt_lat_value": t.LocMQTTLatValue, "location_mqtt_lng_value": t.LocMQTTLngValue,
+		"location_mqtt_sat_value": t.LocMQTTSatValue, "location_mqtt_ts_value": t.LocMQTTTsValue,
+		"battery_mqtt_level_value": t.BatteryMQTTLevelValue, "sensor.measurement_value": t.Sensor.MeasurementValue,
+		"sensor.class": t.Sensor.Class, "sensor.unit": t.Sensor.Unit,
+		"switch.state_on": t.Switch.StateOn, "switch.state_off": t.Switch.StateOff,
+		"switch.command_on": t.Switch.CommandOn, "switch.command_off": t.Switch.CommandOff,
+	}
+	for field, v := range paths {
+		if len(v) > MaxTopicLen {
+			return errf(CodeBadInput, "%s is longer than %d bytes", field, MaxTopicLen)
+		}
+		if err := validText(field, v); err != nil {
+			return err
+		}
+	}
+	switch {
+	case t.LocLat < -90 || t.LocLat > 90 || math.IsNaN(t.LocLat):
+		return errf(CodeBadInput, "location_lat must be within [-90, 90]")
+	case t.LocLng < -180 || t.LocLng > 180 || math.IsNaN(t.LocLng):
+		return errf(CodeBadInput, "location_lng must be within [-180, 180]")
+	case t.LastSeenInterval < 0 || t.LastSeenInterval > MaxLastSeenPeriod:
+		return errf(CodeBadInput, "last_seen_interval must be within [0, %d] seconds", MaxLastSeenPeriod)
+	case t.StoreMySQLDBInterval < 0 || t.StoreMySQLDBInterval > MaxLastSeenPeriod:
+		return errf(CodeBadInput, "store_mysqldb_interval must be within [0, %d] seconds", MaxLastSeenPeriod)
+	case math.IsNaN(t.Voltage) || math.IsInf(t.Voltage, 0):
+		return errf(CodeBadInput, "voltage must be a finite number")
+	}
+	return nil
+}
+
+// ParseID decodes a hex object id given by a client.
+func ParseID(s string) (ID, error) {
+	id, err := primitive.ObjectIDFromHex(s)
+	if err != nil {
+		return primitive.NilObjectID, errf(CodeBadInput, "cannot decode ID %s", strconv.Quote(s))
+	}
+	return id, nil
+}

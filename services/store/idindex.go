@@ -1,0 +1,118 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+
+	// The driver FerretDB itself uses; importing it here only registers
+	// the same "sqlite" driver for our second connection.
+	_ "modernc.org/sqlite"
+)
+
+// FerretDB's SQLite backend filters `_id` with the expression below, but the
+// unique `_id` index it creates is on a different expression, so SQLite
+// scans the whole table for every lookup (24 ms at 10k documents, 216 ms at
+// 100k). An index on FerretDB's own expression turns that into an index
+// search. FerretDB keeps its index list in its metadata table, so it never
+// sees (or drops) this one.
+const (
+	ferretMetaTable = "_ferretdb_collections"
+	ferretIDExpr    = `_ferretdb_sjson->'$._id'`
+	idIndexPrefix   = "piot_idexpr_"
+)
+
+// sqlitePath is the file FerretDB keeps the database in.
+func (e *embedded) sqlitePath() string {
+	return filepath.Join(e.dir, DatabaseName+".sqlite")
+}
+
+// openSQLite opens a second connection to FerretDB's file. WAL mode and a
+// busy timeout let it coexist with FerretDB's own pool.
+func (e *embedded) openSQLite() (*sql.DB, error) {
+	db, err := sql.Open("sqlite", "file:"+e.sqlitePath()+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)")
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+// ensureIDIndexes creates the `_id` expression index on every collection's
+// table. Collections must already exist.
+func (e *embedded) ensureIDIndexes(ctx context.Context) error {
+	db, err := e.openSQLite()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tables, err := collectionTables(ctx, db)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (%s)`, idIndexPrefix+t, t, ferretIDExpr)
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("store: create _id index on %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// collectionTables maps collection names to FerretDB's table names.
+func collectionTables(ctx context.Context, db *sql.DB) (map[string]string, error) {
+	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT name, table_name FROM %q`, ferretMetaTable))
+	if err != nil {
+		return nil, fmt.Errorf("store: read FerretDB metadata: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var name, table string
+		if err := rows.Scan(&name, &table); err != nil {
+			return nil, fmt.Errorf("store: read FerretDB metadata: %w", err)
+		}
+		out[name] = table
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: read FerretDB metadata: %w", err)
+	}
+	return out, nil
+}
+
+// IDQueryPlan returns SQLite's plan for the `_id` lookup FerretDB runs on a
+// collection, so tests and diagnostics can prove the index is used.
+func (s *Store) IDQueryPlan(ctx context.Context, coll string) (string, error) {
+	if s.embedded == nil {
+		return "", fmt.Errorf("store: query plans exist only for the embedded store")
+	}
+	db, err := s.embedded.openSQLite()
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	tables, err := collectionTables(ctx, db)
+	if err != nil {
+		return "", err
+	}
+	t, ok := tables[coll]
+	if !ok {
+		return "", fmt.Errorf("store: no collection %q", coll)
+	}
+	rows, err := db.QueryContext(ctx, fmt.Sprintf(`EXPLAIN QUERY PLAN SELECT _ferretdb_sjson FROM %q WHERE %s = ?`, t, ferretIDExpr), `"x"`)
+	if err != nil {
+		return "", fmt.Errorf("store: explain: %w", err)
+	}
+	defer rows.Close()
+	var plan string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			return "", fmt.Errorf("store: explain: %w", err)
+		}
+		plan += detail + "\n"
+	}
+	return plan, rows.Err()
+}

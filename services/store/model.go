@@ -1,0 +1,124 @@
+package store
+
+import "go.mongodb.org/mongo-driver/bson/primitive"
+
+// ID is the identity of every stored document.
+type ID = primitive.ObjectID
+
+// Collection names. They match the original PIOT database so that data
+// exported from it can be imported with mongoimport.
+const (
+	CollUsers   = "users"
+	CollOrgs    = "orgs"
+	CollMembers = "orgusers"
+	CollThings  = "things"
+)
+
+// Thing types.
+const (
+	ThingDevice = "device"
+	ThingSensor = "sensor"
+	ThingSwitch = "switch"
+)
+
+// User is a person who can log in. Timestamps are Unix seconds (int64).
+type User struct {
+	ID          ID     `bson:"_id"`
+	Email       string `bson:"email"`
+	Password    string `bson:"password"` // bcrypt hash, never exposed
+	Created     int64  `bson:"created"`
+	IsAdmin     bool   `bson:"is_admin"`
+	ActiveOrgID ID     `bson:"active_org_id"`
+	// TokensNotBefore invalidates JWTs issued before it (password change).
+	TokensNotBefore int64 `bson:"tokens_not_before,omitempty"`
+}
+
+// Org is an organisation; its name is the second MQTT topic level.
+type Org struct {
+	ID               ID     `bson:"_id"`
+	Name             string `bson:"name"`
+	Description      string `bson:"description"`
+	Created          int64  `bson:"created"`
+	InfluxDB         string `bson:"influxdb"`
+	InfluxDBUsername string `bson:"influxdb_username"`
+	InfluxDBPassword string `bson:"influxdb_password"` // write-only
+	MySQLDB          string `bson:"mysqldb"`
+	MySQLDBUsername  string `bson:"mysqldb_username"`
+	MySQLDBPassword  string `bson:"mysqldb_password"` // write-only
+	MQTTUsername     string `bson:"mqtt_username"`
+	MQTTPassword     string `bson:"mqtt_password"` // hash, write-only
+}
+
+// Membership links a user to an org. The pair is unique.
+type Membership struct {
+	ID      ID    `bson:"_id"`
+	OrgID   ID    `bson:"org_id"`
+	UserID  ID    `bson:"user_id"`
+	Created int64 `bson:"created"`
+}
+
+// Sensor holds the settings and last value of a sensor thing.
+type Sensor struct {
+	Value            string `bson:"value"`
+	Unit             string `bson:"unit"`
+	Class            string `bson:"class"`
+	MeasurementTopic string `bson:"measurement_topic"`
+	MeasurementValue string `bson:"measurement_value"`
+	MeasurementLast  int64  `bson:"measurement_last"`
+}
+
+// Switch holds the settings and last state of a switch thing.
+type Switch struct {
+	State        bool   `bson:"state"`
+	StateTopic   string `bson:"state_topic"`
+	StateOn      string `bson:"state_on"`
+	StateOff     string `bson:"state_off"`
+	CommandTopic string `bson:"command_topic"`
+	CommandOn    string `bson:"command_on"`
+	CommandOff   string `bson:"command_off"`
+}
+
+// Thing is a device, sensor or switch. Topic fields are relative to
+// org/<org>/ as in the original PIOT server.
+type Thing struct {
+	ID                    ID      `bson:"_id"`
+	PiotID                string  `bson:"piot_id,omitempty"` // absent rather than "" so the unique index skips it
+	Name                  string  `bson:"name"`
+	Description           string  `bson:"description"`
+	Alias                 string  `bson:"alias"`
+	Type                  string  `bson:"type"`
+	Enabled               bool    `bson:"enabled"`
+	Created               int64   `bson:"created"`
+	OrgID                 ID      `bson:"org_id"`
+	ParentID              ID      `bson:"parent_id"`
+	Available             bool    `bson:"available"`
+	LastSeen              int64   `bson:"last_seen"`
+	LastSeenInterval      int64   `bson:"last_seen_interval"`
+	Voltage               float64 `bson:"voltage"`
+	AvailabilityTopic     string  `bson:"availability_topic"`
+	AvailabilityYes       string  `bson:"availability_yes"`
+	AvailabilityNo        string  `bson:"availability_no"`
+	TelemetryTopic        string  `bson:"telemetry_topic"`
+	Telemetry             string  `bson:"telemetry"`
+	StoreInfluxDB         bool    `bson:"store_influxdb"`
+	StoreMySQLDB          bool    `bson:"store_mysqldb"`
+	StoreMySQLDBInterval  int64   `bson:"store_mysqldb_interval"`
+	LocLat                float64 `bson:"loc_lat"`
+	LocLng                float64 `bson:"loc_lng"`
+	LocSat                int64   `bson:"loc_sat"`
+	LocTs                 int64   `bson:"loc_ts"`
+	LocMQTTTopic          string  `bson:"loc_mqtt_topic"`
+	LocMQTTLatValue       string  `bson:"loc_mqtt_lat_value"`
+	LocMQTTLngValue       string  `bson:"loc_mqtt_lng_value"`
+	LocMQTTTsValue        string  `bson:"loc_mqtt_ts_value"`
+	LocMQTTSatValue       string  `bson:"loc_mqtt_sat_value"`
+	LocTracking           bool    `bson:"loc_tracking"`
+	AlarmActive           bool    `bson:"alarm_active"`
+	AlarmActivated        int64   `bson:"alarm_activated"`
+	BatteryLevel          int64   `bson:"battery_level"`
+	BatteryMQTTTopic      string  `bson:"battery_mqtt_topic"`
+	BatteryMQTTLevelValue string  `bson:"battery_mqtt_level_value"`
+	BatteryLevelTracking  bool    `bson:"battery_level_tracking"`
+	Sensor                Sensor  `bson:"sensor"`
+	Switch                Switch  `bson:"switch"`
+}

@@ -1,0 +1,146 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+)
+
+// Errors callers branch on; match with errors.Is.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrDuplicate = errors.New("duplicate key")
+)
+
+// Repo is a typed collection addressed by `_id`: the only filter FerretDB
+// on SQLite can answer without a full scan.
+type Repo[T any] struct {
+	c *mongo.Collection
+}
+
+func newRepo[T any](c *mongo.Collection) Repo[T] { return Repo[T]{c: c} }
+
+// Name is the collection name.
+func (r Repo[T]) Name() string { return r.c.Name() }
+
+func wrap(op, coll string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("%s %s: %w: %w", op, coll, ErrDuplicate, err)
+	}
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return fmt.Errorf("%s %s: %w", op, coll, ErrNotFound)
+	}
+	return fmt.Errorf("%s %s: %w", op, coll, err)
+}
+
+// Insert stores one new document.
+func (r Repo[T]) Insert(ctx context.Context, doc *T) error {
+	_, err := r.c.InsertOne(ctx, doc)
+	return wrap("insert", r.c.Name(), err)
+}
+
+// InsertMany stores documents in one round trip, in order; on a duplicate
+// the documents before it are stored and the error says so.
+func (r Repo[T]) InsertMany(ctx context.Context, docs []T) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	anys := make([]any, len(docs))
+	for i := range docs {
+		anys[i] = &docs[i]
+	}
+	_, err := r.c.InsertMany(ctx, anys, options.InsertMany().SetOrdered(true))
+	return wrap("insert many", r.c.Name(), err)
+}
+
+// Get loads the document with the given id.
+func (r Repo[T]) Get(ctx context.Context, id ID) (*T, error) {
+	var out T
+	if err := r.c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&out); err != nil {
+		return nil, wrap("get", r.c.Name(), err)
+	}
+	return &out, nil
+}
+
+// Set updates the given fields of one document.
+func (r Repo[T]) Set(ctx context.Context, id ID, fields bson.D) error {
+	return r.Update(ctx, id, bson.D{{Key: "$set", Value: fields}})
+}
+
+// Update applies an update document ($set, $unset, ...) to one document.
+func (r Repo[T]) Update(ctx context.Context, id ID, update bson.D) error {
+	res, err := r.c.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, update)
+	if err != nil {
+		return wrap("update", r.c.Name(), err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("update %s: %w", r.c.Name(), ErrNotFound)
+	}
+	return nil
+}
+
+// Replace writes the whole document.
+func (r Repo[T]) Replace(ctx context.Context, id ID, doc *T) error {
+	res, err := r.c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, doc)
+	if err != nil {
+		return wrap("replace", r.c.Name(), err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("replace %s: %w", r.c.Name(), ErrNotFound)
+	}
+	return nil
+}
+
+// Delete removes one document.
+func (r Repo[T]) Delete(ctx context.Context, id ID) error {
+	res, err := r.c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	if err != nil {
+		return wrap("delete", r.c.Name(), err)
+	}
+	if res.DeletedCount == 0 {
+		return fmt.Errorf("delete %s: %w", r.c.Name(), ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteIDs removes many documents by id in one round trip.
+func (r Repo[T]) DeleteIDs(ctx context.Context, ids []ID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := r.c.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	return wrap("delete many", r.c.Name(), err)
+}
+
+// Each streams every document; it is how in-memory indexes are loaded at
+// start (one scan per collection).
+func (r Repo[T]) Each(ctx context.Context, fn func(*T) error) error {
+	cur, err := r.c.Find(ctx, bson.D{}, options.Find().SetBatchSize(1000))
+	if err != nil {
+		return wrap("scan", r.c.Name(), err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var doc T
+		if err := cur.Decode(&doc); err != nil {
+			return wrap("decode", r.c.Name(), err)
+		}
+		if err := fn(&doc); err != nil {
+			return err
+		}
+	}
+	return wrap("scan", r.c.Name(), cur.Err())
+}
+
+// Count returns the number of documents.
+func (r Repo[T]) Count(ctx context.Context) (int64, error) {
+	n, err := r.c.EstimatedDocumentCount(ctx)
+	return n, wrap("count", r.c.Name(), err)
+}
