@@ -1,0 +1,120 @@
+// Package admincli is `piot admin`: a small client of a running
+// appliance's API for scripts and the quick start. Every GraphQL document
+// is a constant; user input travels only in variables.
+package admincli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Client talks to one appliance.
+type Client struct {
+	URL   string // base URL, e.g. http://127.0.0.1:8080
+	Token string
+	HTTP  *http.Client
+}
+
+func (c *Client) http() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return &http.Client{Timeout: 30 * time.Second}
+}
+
+func (c *Client) post(ctx context.Context, path string, body any, out any) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.URL, "/")+path, bytes.NewReader(raw))
+	if err != nil {
+		return fmt.Errorf("request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("%s: read response: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error  string `json:"error"`
+			Errors []struct {
+				Message string `json:"message"`
+			} `json:"errors"`
+		}
+		_ = json.Unmarshal(data, &e)
+		msg := e.Error
+		if msg == "" && len(e.Errors) > 0 {
+			msg = e.Errors[0].Message
+		}
+		if msg == "" {
+			msg = strings.TrimSpace(string(data))
+		}
+		return fmt.Errorf("%s: HTTP %d: %s", path, resp.StatusCode, msg)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s: decode response: %w", path, err)
+	}
+	return nil
+}
+
+// Login exchanges credentials for a token and keeps it.
+func (c *Client) Login(ctx context.Context, email, password string) (string, error) {
+	var out struct {
+		Token string `json:"token"`
+	}
+	if err := c.post(ctx, "/login", map[string]string{"email": email, "password": password}, &out); err != nil {
+		return "", err
+	}
+	if out.Token == "" {
+		return "", errors.New("login: no token in response")
+	}
+	c.Token = out.Token
+	return out.Token, nil
+}
+
+// GraphQLError is one error of a GraphQL response.
+type GraphQLError struct {
+	Message    string `json:"message"`
+	Extensions struct {
+		Code string `json:"code"`
+	} `json:"extensions"`
+}
+
+// Query runs a GraphQL operation and decodes its data into out.
+func (c *Client) Query(ctx context.Context, query string, vars map[string]any, out any) error {
+	var resp struct {
+		Data   json.RawMessage `json:"data"`
+		Errors []GraphQLError  `json:"errors"`
+	}
+	if err := c.post(ctx, "/query", map[string]any{"query": query, "variables": vars}, &resp); err != nil {
+		return err
+	}
+	if len(resp.Errors) > 0 {
+		e := resp.Errors[0]
+		return fmt.Errorf("%s (%s)", e.Message, e.Extensions.Code)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(resp.Data, out); err != nil {
+		return fmt.Errorf("decode data: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,299 @@
+// Package config is the appliance's one typed configuration. Every option
+// is declared once, in options(), with its flag name, environment variable,
+// YAML key (the flag name), default and help; values are applied in the
+// order defaults → YAML file → environment → flags, and then validated.
+// Any unknown key or unparsable value stops start-up with a one-line
+// reason: nothing is silently ignored.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+)
+
+// EnvPrefix starts every environment variable of the appliance.
+const EnvPrefix = "PIOT_"
+
+// Config is the configuration of `piot run`.
+type Config struct {
+	DataDir           string
+	HTTPAddr          string
+	StoreURI          string
+	LogLevel          string
+	LogFormat         string
+	JWTTTL            time.Duration
+	JWTKey            string
+	AllowRegistration bool
+	AdminEmail        string
+	AdminPassword     string
+	ShutdownTimeout   time.Duration
+	StoreTimeout      time.Duration
+	LoginRate         int
+	LoginBurst        int
+	BcryptCost        int
+	GraphQLMaxDepth   int
+	GraphQLMaxCost    int
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	return Config{
+		DataDir:         "/var/lib/piot",
+		HTTPAddr:        ":8080",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		JWTTTL:          4 * time.Hour,
+		AdminEmail:      "admin@piot.local",
+		ShutdownTimeout: 15 * time.Second,
+		StoreTimeout:    10 * time.Second,
+		LoginRate:       10,
+		LoginBurst:      5,
+		BcryptCost:      12,
+		GraphQLMaxDepth: 10,
+		GraphQLMaxCost:  1000,
+	}
+}
+
+// option binds one setting to its names.
+type option struct {
+	name   string // flag and YAML key
+	help   string
+	secret bool // never printed
+	ptr    any  // *string, *bool, *int, *time.Duration
+}
+
+func (o option) env() string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(o.name, "-", "_"))
+}
+
+func (c *Config) options() []option {
+	return []option{
+		{name: "data-dir", ptr: &c.DataDir, help: "directory for all state (store, secrets, TLS); created 0700"},
+		{name: "http-addr", ptr: &c.HTTPAddr, help: "HTTP listener (API, GraphiQL, health) as host:port"},
+		{name: "store-uri", ptr: &c.StoreURI, help: "external MongoDB-compatible store (mongodb://...); empty runs FerretDB embedded in <data-dir>/store"},
+		{name: "log-level", ptr: &c.LogLevel, help: "debug, info, warn or error"},
+		{name: "log-format", ptr: &c.LogFormat, help: "text or json"},
+		{name: "jwt-ttl", ptr: &c.JWTTTL, help: "lifetime of API tokens (1m to 720h)"},
+		{name: "jwt-key", ptr: &c.JWTKey, secret: true, help: "JWT signing key (at least 32 bytes); empty uses <data-dir>/jwt.key, generated at first start"},
+		{name: "allow-registration", ptr: &c.AllowRegistration, help: "enable self-registration at POST /register"},
+		{name: "admin-email", ptr: &c.AdminEmail, help: "email of the admin created at first start"},
+		{name: "admin-password", ptr: &c.AdminPassword, secret: true, help: "password of the admin created at first start; empty generates one into <data-dir>/admin-password"},
+		{name: "shutdown-timeout", ptr: &c.ShutdownTimeout, help: "how long services may take to stop"},
+		{name: "store-timeout", ptr: &c.StoreTimeout, help: "how long to wait for the store at start"},
+		{name: "login-rate", ptr: &c.LoginRate, help: "login attempts allowed per source address per minute"},
+		{name: "login-burst", ptr: &c.LoginBurst, help: "login attempts allowed in a burst per source address"},
+		{name: "bcrypt-cost", ptr: &c.BcryptCost, help: "bcrypt cost of password hashes (10 to 16)"},
+		{name: "graphql-max-depth", ptr: &c.GraphQLMaxDepth, help: "maximum nesting depth of a GraphQL query"},
+		{name: "graphql-max-complexity", ptr: &c.GraphQLMaxCost, help: "maximum complexity (fields, lists x10) of a GraphQL query"},
+	}
+}
+
+// RegisterFlags declares every option on fs, with its env name in the help.
+func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "YAML configuration file (keys are the flag names) [env "+EnvPrefix+"CONFIG]")
+	for _, o := range c.options() {
+		help := fmt.Sprintf("%s [env %s]", o.help, o.env())
+		switch p := o.ptr.(type) {
+		case *string:
+			def := *p
+			if o.secret {
+				def = ""
+			}
+			fs.String(o.name, def, help)
+		case *bool:
+			fs.Bool(o.name, *p, help)
+		case *int:
+			fs.Int(o.name, *p, help)
+		case *time.Duration:
+			fs.Duration(o.name, *p, help)
+		}
+	}
+}
+
+// Load applies the YAML file, environment and changed flags over c, then
+// validates. environ is os.Environ() in production.
+func (c *Config) Load(fs *pflag.FlagSet, environ []string) error {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	path := env[EnvPrefix+"CONFIG"]
+	if f := fs.Lookup("config"); f != nil && f.Changed {
+		path = f.Value.String()
+	}
+	if path != "" {
+		if err := c.loadYAML(path); err != nil {
+			return err
+		}
+	}
+	for _, o := range c.options() {
+		if v, ok := env[o.env()]; ok {
+			if err := set(o, v); err != nil {
+				return fmt.Errorf("environment %s: %w", o.env(), err)
+			}
+		}
+	}
+	for _, o := range c.options() {
+		if f := fs.Lookup(o.name); f != nil && f.Changed {
+			if err := set(o, f.Value.String()); err != nil {
+				return fmt.Errorf("flag --%s: %w", o.name, err)
+			}
+		}
+	}
+	return c.Validate()
+}
+
+func (c *Config) loadYAML(path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var doc map[string]yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	byName := map[string]option{}
+	for _, o := range c.options() {
+		byName[o.name] = o
+	}
+	keys := make([]string, 0, len(doc))
+	for k := range doc {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		o, ok := byName[k]
+		if !ok {
+			return fmt.Errorf("config file %s: unknown key %q", path, k)
+		}
+		n := doc[k]
+		if n.Kind != yaml.ScalarNode {
+			return fmt.Errorf("config file %s: key %q must be a scalar", path, k)
+		}
+		if err := set(o, n.Value); err != nil {
+			return fmt.Errorf("config file %s: key %q: %w", path, k, err)
+		}
+	}
+	return nil
+}
+
+func set(o option, v string) error {
+	switch p := o.ptr.(type) {
+	case *string:
+		*p = v
+	case *bool:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean", v)
+		}
+		*p = b
+	case *int:
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", v)
+		}
+		*p = n
+	case *time.Duration:
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (e.g. 30s, 4h)", v)
+		}
+		*p = d
+	}
+	return nil
+}
+
+// Validate checks every value; the first problem is returned.
+func (c *Config) Validate() error {
+	if strings.TrimSpace(c.DataDir) == "" {
+		return errors.New("data-dir must not be empty")
+	}
+	if err := validAddr(c.HTTPAddr); err != nil {
+		return fmt.Errorf("http-addr: %w", err)
+	}
+	if c.StoreURI != "" && !strings.HasPrefix(c.StoreURI, "mongodb://") && !strings.HasPrefix(c.StoreURI, "mongodb+srv://") {
+		return errors.New("store-uri must start with mongodb:// or mongodb+srv://")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log-format %q: want text or json", c.LogFormat)
+	}
+	if c.JWTTTL < time.Minute || c.JWTTTL > 720*time.Hour {
+		return fmt.Errorf("jwt-ttl %s: must be between 1m and 720h", c.JWTTTL)
+	}
+	if c.JWTKey != "" && len(c.JWTKey) < 32 {
+		return errors.New("jwt-key must have at least 32 bytes")
+	}
+	if c.AdminPassword != "" && len(c.AdminPassword) < 8 {
+		return errors.New("admin-password must have at least 8 characters")
+	}
+	if c.ShutdownTimeout <= 0 || c.StoreTimeout <= 0 {
+		return errors.New("shutdown-timeout and store-timeout must be positive")
+	}
+	if c.LoginRate < 1 || c.LoginBurst < 1 {
+		return errors.New("login-rate and login-burst must be at least 1")
+	}
+	if c.BcryptCost < 4 || c.BcryptCost > 16 {
+		return fmt.Errorf("bcrypt-cost %d: must be between 4 and 16", c.BcryptCost)
+	}
+	if c.GraphQLMaxDepth < 2 || c.GraphQLMaxCost < 10 {
+		return errors.New("graphql-max-depth must be at least 2 and graphql-max-complexity at least 10")
+	}
+	return nil
+}
+
+func validAddr(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", a)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: bad port", a)
+	}
+	if host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q: bad host", a)
+	}
+	return nil
+}
+
+// UnknownEnv lists PIOT_ variables that match no option, so a typo is
+// reported instead of silently ignored.
+func (c *Config) UnknownEnv(environ []string, extra ...string) []string {
+	known := map[string]bool{EnvPrefix + "CONFIG": true}
+	for _, o := range c.options() {
+		known[o.env()] = true
+	}
+	for _, e := range extra {
+		known[e] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, EnvPrefix) && !known[k] {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

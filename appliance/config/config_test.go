@@ -1,0 +1,103 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func load(t *testing.T, args []string, env []string) (Config, error) {
+	t.Helper()
+	c := Default()
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	c.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	err := c.Load(fs, env)
+	return c, err
+}
+
+func TestPrecedenceDefaultsYAMLEnvFlags(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "piot.yaml")
+	yml := "http-addr: \":9000\"\nlog-level: debug\njwt-ttl: 2h\ndata-dir: /from/yaml\n"
+	if err := os.WriteFile(file, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := load(t, []string{"--config", file, "--data-dir", "/from/flag"}, []string{"PIOT_LOG_LEVEL=warn", "PIOT_DATA_DIR=/from/env"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != ":9000" || c.JWTTTL != 2*time.Hour {
+		t.Errorf("yaml not applied: %+v", c)
+	}
+	if c.LogLevel != "warn" {
+		t.Errorf("env should override yaml: log-level = %q", c.LogLevel)
+	}
+	if c.DataDir != "/from/flag" {
+		t.Errorf("flag should override env: data-dir = %q", c.DataDir)
+	}
+	if c.BcryptCost != 12 {
+		t.Errorf("default lost: %d", c.BcryptCost)
+	}
+}
+
+func TestBadValuesAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	unknown := filepath.Join(dir, "unknown.yaml")
+	_ = os.WriteFile(unknown, []byte("http_addr: \":1\"\n"), 0o600)
+	cases := []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"bad duration env", nil, []string{"PIOT_JWT_TTL=forever"}, "PIOT_JWT_TTL"},
+		{"ttl too short", []string{"--jwt-ttl", "1s"}, nil, "jwt-ttl"},
+		{"bad level", []string{"--log-level", "loud"}, nil, "log-level"},
+		{"bad addr", []string{"--http-addr", "8080"}, nil, "http-addr"},
+		{"bad port", []string{"--http-addr", ":99999"}, nil, "http-addr"},
+		{"bad store uri", []string{"--store-uri", "postgres://x"}, nil, "store-uri"},
+		{"short jwt key", nil, []string{"PIOT_JWT_KEY=short"}, "jwt-key"},
+		{"unknown yaml key", []string{"--config", unknown}, nil, "unknown key"},
+		{"missing yaml", []string{"--config", filepath.Join(dir, "nope.yaml")}, nil, "config file"},
+		{"bad bool env", nil, []string{"PIOT_ALLOW_REGISTRATION=maybe"}, "boolean"},
+		{"empty data dir", []string{"--data-dir", ""}, nil, "data-dir"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.args, tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want mention of %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error is not one line: %q", err)
+			}
+		})
+	}
+}
+
+func TestHelpNamesEveryEnv(t *testing.T) {
+	c := Default()
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	c.RegisterFlags(fs)
+	usage := fs.FlagUsages()
+	for _, o := range c.options() {
+		if !strings.Contains(usage, "--"+o.name) || !strings.Contains(usage, o.env()) {
+			t.Errorf("help lacks --%s or %s", o.name, o.env())
+		}
+	}
+}
+
+func TestUnknownEnvReported(t *testing.T) {
+	c := Default()
+	got := c.UnknownEnv([]string{"PIOT_HTTP_ADDR=:1", "PIOT_HTTP_ADRR=:2", "HOME=/root"})
+	if len(got) != 1 || got[0] != "PIOT_HTTP_ADRR" {
+		t.Fatalf("unknown = %v", got)
+	}
+}

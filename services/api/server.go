@@ -1,0 +1,467 @@
+// Package api serves the appliance's HTTP API: login and token refresh,
+// optional self-registration, the GraphQL endpoint, GraphiQL and the health
+// endpoints. It is a thin shell over services/core, which makes every
+// authorization decision.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/piot-appliance/piot/services/api/graphiql"
+	"github.com/piot-appliance/piot/services/core"
+)
+
+// Limits, documented in the README.
+const (
+	// MaxBodyBytes bounds every request body; larger bodies get 413.
+	MaxBodyBytes = 1 << 20
+	// maxHeaderBytes bounds request headers.
+	maxHeaderBytes = 64 << 10
+)
+
+// Config configures the HTTP listener.
+type Config struct {
+	Addr              string
+	JWTKey            []byte
+	JWTTTL            time.Duration
+	AllowRegistration bool
+	// LoginPerMinute and LoginBurst limit login attempts per source address.
+	LoginPerMinute int
+	LoginBurst     int
+	Version        string
+	Logger         *slog.Logger
+	Now            func() time.Time
+}
+
+// Deps are the services the API fronts.
+type Deps struct {
+	Core *core.Core
+	// GraphQL serves /query; the caller is in the request context.
+	GraphQL http.Handler
+	// Ready reports whether the appliance is ready (store reachable, all
+	// services started).
+	Ready func(context.Context) error
+	// Extra routes mounted by other services (metrics, adapters, ...).
+	Routes map[string]http.Handler
+}
+
+// Server is the HTTP service.
+type Server struct {
+	cfg    Config
+	deps   Deps
+	log    *slog.Logger
+	tokens tokenIssuer
+	logins *addrLimiter
+	srv    *http.Server
+	ln     net.Listener
+	errc   chan error
+}
+
+// New builds the server; Start listens.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if len(cfg.JWTKey) < 32 {
+		return nil, errors.New("api: JWT key must have at least 32 bytes")
+	}
+	if cfg.JWTTTL <= 0 {
+		return nil, errors.New("api: JWT TTL must be positive")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.LoginPerMinute <= 0 {
+		cfg.LoginPerMinute = 10
+	}
+	if cfg.LoginBurst <= 0 {
+		cfg.LoginBurst = 5
+	}
+	s := &Server{
+		cfg:    cfg,
+		deps:   deps,
+		log:    cfg.Logger,
+		tokens: tokenIssuer{key: cfg.JWTKey, ttl: cfg.JWTTTL, now: cfg.Now},
+		logins: newAddrLimiter(cfg.LoginPerMinute, cfg.LoginBurst, 10000, cfg.Now),
+		errc:   make(chan error, 1),
+	}
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Name implements the supervisor's service interface.
+func (s *Server) Name() string { return "http" }
+
+// Start binds the listener (so a busy port fails start-up) and serves in
+// the background.
+func (s *Server) Start(context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("http: listen %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	s.log.Info("http listening", "addr", ln.Addr().String())
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.errc <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	return nil
+}
+
+// Addr is the bound address (useful with port 0).
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Err reports a failure while serving.
+func (s *Server) Err() <-chan error { return s.errc }
+
+// Stop drains connections until ctx expires.
+func (s *Server) Stop(ctx context.Context) error {
+	if err := s.srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("http: shutdown: %w", err)
+	}
+	return nil
+}
+
+// Handler is the complete route table.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", s.healthz)
+	mux.HandleFunc("/readyz", s.readyz)
+	mux.Handle("/gql/", graphiql.Handler("/gql", "/query", "/login"))
+	api := http.NewServeMux()
+	api.HandleFunc("/login", s.login)
+	api.HandleFunc("/refresh", s.refresh)
+	api.HandleFunc("/register", s.register)
+	api.Handle("/query", s.authenticate(s.graphql()))
+	mux.Handle("/login", api)
+	mux.Handle("/refresh", api)
+	mux.Handle("/register", api)
+	mux.Handle("/query", api)
+	// The original manager talks to /api/ behind a reverse proxy.
+	mux.Handle("/api/", http.StripPrefix("/api", api))
+	for p, h := range s.deps.Routes {
+		mux.Handle(p, h)
+	}
+	mux.HandleFunc("/", s.root)
+	return s.recoverer(limitBody(mux))
+}
+
+// recoverer turns a panic into a 500 instead of a dropped connection.
+func (s *Server) recoverer(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic in HTTP handler", "path", r.URL.Path, "panic", v)
+				writeError(w, http.StatusInternalServerError, core.CodeInternal, "internal error")
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// limitBody reads at most MaxBodyBytes+1 of the body up front so oversize
+// requests get a clear 413 before any handler decodes them.
+func limitBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > MaxBodyBytes {
+			writeError(w, http.StatusRequestEntityTooLarge, core.CodeBadInput, fmt.Sprintf("request body larger than %d bytes", MaxBodyBytes))
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+			if err != nil {
+				writeError(w, http.StatusBadRequest, core.CodeBadInput, "cannot read request body")
+				return
+			}
+			if len(body) > MaxBodyBytes {
+				writeError(w, http.StatusRequestEntityTooLarge, core.CodeBadInput, fmt.Sprintf("request body larger than %d bytes", MaxBodyBytes))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// errorBody keeps the original envelope ({"error","result"}) and adds the
+// machine-readable code.
+type errorBody struct {
+	Error  string    `json:"error"`
+	Result string    `json:"result"`
+	Code   core.Code `json:"code"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code core.Code, msg string) {
+	writeJSON(w, status, errorBody{Error: msg, Code: code})
+}
+
+// writeGraphQLError answers /query failures that happen before GraphQL
+// runs in the GraphQL response shape, so clients parse one format.
+func writeGraphQLError(w http.ResponseWriter, status int, code core.Code, msg string) {
+	writeJSON(w, status, map[string]any{
+		"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": code}}},
+		"data":   nil,
+	})
+}
+
+func statusOf(code core.Code) int {
+	switch code {
+	case core.CodeUnauthenticated:
+		return http.StatusUnauthorized
+	case core.CodeForbidden:
+		return http.StatusForbidden
+	case core.CodeNotFound:
+		return http.StatusNotFound
+	case core.CodeBadInput:
+		return http.StatusBadRequest
+	case core.CodeConflict:
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if s.deps.Ready != nil {
+		if err := s.deps.Ready(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+var rootPage = template.Must(template.New("root").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>PIOT appliance</title></head>
+<body><h1>PIOT appliance</h1><p>Version: {{.}}</p>
+<ul><li><a href="/gql/">GraphiQL</a></li><li><a href="/healthz">health</a></li><li><a href="/readyz">readiness</a></li></ul>
+</body></html>`))
+
+func (s *Server) root(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		writeError(w, http.StatusNotFound, core.CodeNotFound, "no such path")
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, http.StatusMethodNotAllowed, core.CodeBadInput, "only GET method is allowed")
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = rootPage.Execute(w, s.cfg.Version)
+}
+
+type credentials struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// decodeJSON decodes a request body strictly: one object, no trailing data.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("malformed JSON body: %w", err)
+	}
+	if dec.More() {
+		return errors.New("malformed JSON body: trailing data")
+	}
+	return nil
+}
+
+func requirePOST(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeError(w, http.StatusMethodNotAllowed, core.CodeBadInput, "only POST method is allowed")
+		return false
+	}
+	return true
+}
+
+// clientAddr is the TCP peer; forwarded headers are not trusted because
+// the appliance is not deployed behind a proxy by default.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if !requirePOST(w, r) {
+		return
+	}
+	if ok, wait := s.logins.allow(clientAddr(r)); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+		writeError(w, http.StatusTooManyRequests, core.CodeForbidden, "too many login attempts, try again later")
+		return
+	}
+	var c credentials
+	if err := decodeJSON(r, &c); err != nil {
+		writeError(w, http.StatusBadRequest, core.CodeBadInput, err.Error())
+		return
+	}
+	actor, err := s.deps.Core.Login(r.Context(), c.Email, c.Password)
+	if err != nil {
+		s.log.Info("login failed", "remote", clientAddr(r))
+		writeError(w, http.StatusUnauthorized, core.CodeUnauthenticated, core.Message(err))
+		return
+	}
+	s.sendToken(w, actor)
+}
+
+func (s *Server) sendToken(w http.ResponseWriter, a core.Actor) {
+	tok, exp, err := s.tokens.issue(a)
+	if err != nil {
+		s.log.Error("cannot sign token", "err", err)
+		writeError(w, http.StatusInternalServerError, core.CodeInternal, "error while encrypting token, try again")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"token": tok, "expires_at": exp.Unix()})
+}
+
+// refresh trades a valid token for a fresh one, so clients need not keep
+// the password around.
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
+	if !requirePOST(w, r) {
+		return
+	}
+	a, err := s.actorOf(r)
+	if err != nil {
+		writeError(w, http.StatusUnauthorized, core.CodeUnauthenticated, err.Error())
+		return
+	}
+	s.sendToken(w, a)
+}
+
+func (s *Server) register(w http.ResponseWriter, r *http.Request) {
+	if !s.cfg.AllowRegistration {
+		writeError(w, http.StatusNotFound, core.CodeNotFound, "registration is disabled on this appliance")
+		return
+	}
+	if !requirePOST(w, r) {
+		return
+	}
+	if ok, wait := s.logins.allow(clientAddr(r)); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+		writeError(w, http.StatusTooManyRequests, core.CodeForbidden, "too many attempts, try again later")
+		return
+	}
+	var c credentials
+	if err := decodeJSON(r, &c); err != nil {
+		writeError(w, http.StatusBadRequest, core.CodeBadInput, err.Error())
+		return
+	}
+	if _, err := s.deps.Core.Register(r.Context(), c.Email, c.Password); err != nil {
+		code := core.CodeOf(err)
+		if code == core.CodeInternal {
+			s.log.Error("registration failed", "err", err)
+		}
+		writeError(w, statusOf(code), code, core.Message(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, errorBody{Result: "Registration successful"})
+}
+
+// actorOf authenticates a request by its bearer token.
+func (s *Server) actorOf(r *http.Request) (core.Actor, error) {
+	tok, ok := bearer(r.Header.Get("Authorization"))
+	if !ok {
+		return core.Anonymous, errors.New("invalid or missing authorization header")
+	}
+	claims, err := s.tokens.parse(tok)
+	if err != nil {
+		return core.Anonymous, err
+	}
+	id, err := core.ParseID(claims.Subject)
+	if err != nil {
+		return core.Anonymous, errors.New("token is not valid")
+	}
+	a, err := s.deps.Core.ActorFor(id, claims.IssuedAt.Unix())
+	if err != nil {
+		return core.Anonymous, errors.New(core.Message(err))
+	}
+	return a, nil
+}
+
+// authenticate puts the caller into the request context; GraphQL requires
+// a valid token, as in the original server.
+func (s *Server) authenticate(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, err := s.actorOf(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="piot"`)
+			writeGraphQLError(w, http.StatusUnauthorized, core.CodeUnauthenticated, err.Error())
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(core.WithActor(r.Context(), a)))
+	})
+}
+
+func (s *Server) graphql() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			writeGraphQLError(w, http.StatusMethodNotAllowed, core.CodeBadInput, "only POST method is allowed")
+			return
+		}
+		ct := r.Header.Get("Content-Type")
+		if ct != "" && !strings.HasPrefix(ct, "application/json") {
+			writeGraphQLError(w, http.StatusUnsupportedMediaType, core.CodeBadInput, "Content-Type must be application/json")
+			return
+		}
+		if ct == "" {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		// Decode once here so malformed JSON gets a plain 400 with a code.
+		body, _ := io.ReadAll(r.Body)
+		var probe map[string]json.RawMessage
+		if err := json.Unmarshal(body, &probe); err != nil {
+			writeGraphQLError(w, http.StatusBadRequest, core.CodeBadInput, "malformed JSON body")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		s.deps.GraphQL.ServeHTTP(w, r)
+	})
+}
