@@ -31,7 +31,7 @@ func (f *fake) Start(context.Context) error {
 	return f.startErr
 }
 func (f *fake) Stop(context.Context) error { f.r.add("stop " + f.name); return nil }
-func (f *fake) Err() <-chan error         { return f.errc }
+func (f *fake) Err() <-chan error          { return f.errc }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
