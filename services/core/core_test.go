@@ -1,0 +1,156 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/piot-appliance/piot/services/store"
+)
+
+func newCore(t *testing.T) (*Core, *store.Store, Actor) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	c, err := New(ctx, st, Config{BcryptCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c.Bootstrap(ctx, "Admin@Piot.Local", "admin-password"); !ok || err != nil {
+		t.Fatalf("bootstrap: %v %v", ok, err)
+	}
+	admin, err := c.Login(ctx, "admin@piot.local", "admin-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, st, admin
+}
+
+func TestValidName(t *testing.T) {
+	good := []string{"farm", "Farm 2", "teplota-01", "ž", strings.Repeat("a", 64)}
+	bad := []string{"", "a/b", "a+b", "a#", "$SYS", "a\x00b", "tab\there", strings.Repeat("a", 65), " lead", "trail "}
+	for _, n := range good {
+		if err := ValidName("org", n); err != nil {
+			t.Errorf("%q refused: %v", n, err)
+		}
+	}
+	for _, n := range bad {
+		if err := ValidName("org", n); CodeOf(err) != CodeBadInput {
+			t.Errorf("%q accepted (%v)", n, err)
+		}
+	}
+}
+
+func TestLoginIsCaseInsensitiveAndPasswordChangeRevokesTokens(t *testing.T) {
+	c, _, admin := newCore(t)
+	ctx := context.Background()
+	if _, err := c.Login(ctx, "ADMIN@piot.local", "admin-password"); err != nil {
+		t.Fatalf("upper-case email: %v", err)
+	}
+	if _, err := c.Login(ctx, "admin@piot.local", "wrong"); CodeOf(err) != CodeUnauthenticated {
+		t.Fatalf("wrong password: %v", err)
+	}
+	issued := time.Now().Add(-time.Minute).Unix()
+	if _, err := c.ActorFor(admin.UserID, issued); err != nil {
+		t.Fatal(err)
+	}
+	pw := "new-password-1"
+	if _, err := c.UpdateUser(ctx, admin, UserUpdate{ID: admin.UserID, Password: &pw}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ActorFor(admin.UserID, issued); CodeOf(err) != CodeUnauthenticated {
+		t.Fatalf("old token still accepted: %v", err)
+	}
+}
+
+func TestDataSurvivesReload(t *testing.T) {
+	c, st, admin := newCore(t)
+	ctx := context.Background()
+	o, err := c.CreateOrg(ctx, admin, "farm", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := c.CreateThing(ctx, admin, "T1", "sensor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UpdateThing(ctx, admin, ThingUpdate{ID: th.ID, SetOrg: true, OrgID: o.ID}); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := New(ctx, st, Config{BcryptCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c2.Thing(admin, th.ID)
+	if err != nil || got.OrgID != o.ID {
+		t.Fatalf("after reload: %+v %v", got, err)
+	}
+	// Unassign (the original could not) and the piot id index stays sane.
+	if _, err := c2.UpdateThing(ctx, admin, ThingUpdate{ID: th.ID, SetOrg: true}); err != nil {
+		t.Fatal(err)
+	}
+	empty := ""
+	if _, err := c2.UpdateThing(ctx, admin, ThingUpdate{ID: th.ID, PiotID: &empty}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestThingsPagination(t *testing.T) {
+	c, _, admin := newCore(t)
+	ctx := context.Background()
+	for i := 0; i < 25; i++ {
+		if _, err := c.CreateThing(ctx, admin, fmt.Sprintf("t%02d", i), "sensor"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := 10
+	var names []string
+	after := ""
+	for pages := 0; ; pages++ {
+		p, err := c.Things(admin, ThingQuery{All: true, SortBy: "name", SortSet: true, First: &first, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.TotalCount != 25 {
+			t.Fatalf("total %d", p.TotalCount)
+		}
+		for _, it := range p.Items {
+			names = append(names, it.Name)
+		}
+		if !p.HasNextPage {
+			break
+		}
+		after = p.EndCursor
+		if pages > 5 {
+			t.Fatal("pagination does not end")
+		}
+	}
+	if len(names) != 25 || names[0] != "t00" || names[24] != "t24" {
+		t.Fatalf("names %v", names)
+	}
+	p, err := c.Things(admin, ThingQuery{All: true, NameContains: "T1"})
+	if err != nil || p.TotalCount != 10 {
+		t.Fatalf("nameContains: %d %v", p.TotalCount, err)
+	}
+	if _, err := c.Things(admin, ThingQuery{All: true, After: "%%%"}); CodeOf(err) != CodeBadInput {
+		t.Fatalf("bad cursor: %v", err)
+	}
+}
+
+func TestLastAdminIsProtected(t *testing.T) {
+	c, _, admin := newCore(t)
+	ctx := context.Background()
+	no := false
+	if _, err := c.UpdateUser(ctx, admin, UserUpdate{ID: admin.UserID, IsAdmin: &no}); CodeOf(err) != CodeBadInput {
+		t.Fatalf("demoting the last admin: %v", err)
+	}
+	if err := c.DeleteUser(ctx, admin, admin.UserID); CodeOf(err) != CodeBadInput {
+		t.Fatalf("deleting yourself: %v", err)
+	}
+}
