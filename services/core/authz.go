@@ -22,16 +22,12 @@ var Anonymous = Actor{}
 // Authenticated reports whether the actor is a logged-in user.
 func (a Actor) Authenticated() bool { return !a.UserID.IsZero() }
 
-// dummyHash makes logins for unknown emails take as long as for known ones,
-// so response times do not reveal which emails exist.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password of anybody"), bcrypt.DefaultCost+2)
-
 // Login checks an email and password.
 func (c *Core) Login(_ context.Context, email, password string) (Actor, error) {
 	bad := errf(CodeUnauthenticated, "user identified by this email does not exist or provided credentials are wrong")
 	norm, err := normEmail(email)
 	if err != nil || password == "" {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(c.dummyHash, []byte(password))
 		return Anonymous, bad
 	}
 	c.mu.RLock()
@@ -44,7 +40,7 @@ func (c *Core) Login(_ context.Context, email, password string) (Actor, error) {
 	}
 	c.mu.RUnlock()
 	if hash == nil {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(c.dummyHash, []byte(password))
 		return Anonymous, bad
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {

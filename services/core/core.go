@@ -40,6 +40,10 @@ type Core struct {
 	now  func() time.Time
 	log  *slog.Logger
 
+	// dummyHash makes logins for unknown emails cost as much as for known
+	// ones, so response times do not reveal which emails exist.
+	dummyHash []byte
+
 	wmu sync.Mutex // serializes writes: store first, then memory
 
 	mu          sync.RWMutex
@@ -82,6 +86,11 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Core, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	h, err := bcrypt.GenerateFromPassword([]byte("not the password of anybody"), c.cost)
+	if err != nil {
+		return nil, fmt.Errorf("core: %w", err)
+	}
+	c.dummyHash = h
 	if c.log == nil {
 		c.log = slog.Default()
 	}

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"sort"
+	"strings"
 
 	"github.com/piot-appliance/piot/services/store"
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -169,22 +170,24 @@ func (c *Core) UpdateOrg(ctx context.Context, a Actor, upd OrgUpdate) (Org, erro
 		if t.src == nil {
 			continue
 		}
+		if strings.HasSuffix(t.field, "_password") && *t.src == "" {
+			// Secrets read as "", so clients that send back what they
+			// read (the original manager) must not wipe them.
+			continue
+		}
 		if err := validText(t.field, *t.src); err != nil {
 			return Org{}, err
 		}
 		*t.dst = *t.src
 	}
-	if upd.MQTTPassword != nil {
-		// Stored as a hash: the broker only ever needs to verify it.
-		if *upd.MQTTPassword == "" {
-			n.MQTTPassword = ""
-		} else {
-			h, err := c.hash(*upd.MQTTPassword)
-			if err != nil {
-				return Org{}, err
-			}
-			n.MQTTPassword = h
+	if upd.MQTTPassword != nil && *upd.MQTTPassword != "" {
+		// Stored as a hash: the broker only ever needs to verify it. An
+		// empty value keeps the current one, like the other secrets.
+		h, err := c.hash(*upd.MQTTPassword)
+		if err != nil {
+			return Org{}, err
 		}
+		n.MQTTPassword = h
 	}
 	if err := update(ctx, c.st.Orgs, n.ID, cur, &n, "Org"); err != nil {
 		return Org{}, err

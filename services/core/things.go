@@ -87,7 +87,9 @@ const MaxPageSize = 1000
 
 // ThingPage is one page of things.
 type ThingPage struct {
-	Items       []Thing
+	Items []Thing
+	// Cursors[i] resumes the listing right after Items[i].
+	Cursors     []string
 	TotalCount  int
 	EndCursor   string
 	HasNextPage bool
@@ -163,9 +165,12 @@ func (c *Core) Things(a Actor, q ThingQuery) (ThingPage, error) {
 		page.HasNextPage = true
 	}
 	page.Items = items[start:end]
+	page.Cursors = make([]string, len(page.Items))
+	for i := range page.Items {
+		page.Cursors[i] = encodeCursor(key(&page.Items[i]), page.Items[i].ID.Hex())
+	}
 	if n := len(page.Items); n > 0 {
-		last := &page.Items[n-1]
-		page.EndCursor = encodeCursor(key(last), last.ID.Hex())
+		page.EndCursor = page.Cursors[n-1]
 	}
 	return page, nil
 }

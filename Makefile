@@ -1,0 +1,37 @@
+# PIOT appliance. `make run` starts it with ./data; `make test` runs everything.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+export CGO_ENABLED := 0
+
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+BIN := bin/piot
+
+.PHONY: all build run test generate lint bench clean
+
+all: build
+
+build:
+	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./appliance/cmd/piot
+
+run: build
+	./$(BIN) run --data-dir ./data
+
+generate:
+	go generate ./...
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	go vet ./...
+	go tool staticcheck ./...
+
+test: lint
+	bash tests/deps.sh
+	go test -count=1 -timeout 20m ./...
+
+bench:
+	go test -run '^$$' -bench . -benchtime 2000x ./services/store/
+
+clean:
+	rm -rf bin

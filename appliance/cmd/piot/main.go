@@ -1,0 +1,88 @@
+// Command piot is the whole PIOT appliance in one binary.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/piot-appliance/piot/appliance"
+	"github.com/piot-appliance/piot/appliance/admincli"
+	"github.com/piot-appliance/piot/appliance/config"
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if err := rootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "piot:", err)
+		os.Exit(1)
+	}
+}
+
+func rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "piot",
+		Short:         "PIOT: a private IoT platform in one appliance",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(runCmd(), versionCmd(), admincli.Command())
+	return root
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintf(cmd.OutOrStdout(), "piot %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		},
+	}
+}
+
+func runCmd() *cobra.Command {
+	cfg := config.Default()
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the appliance",
+		Long: `Run the appliance: the store, the core and the HTTP API in one process.
+
+Every option can also be set in a YAML file (--config; keys are the flag
+names) and in the environment (the name in brackets). Precedence:
+defaults < YAML < environment < flags. A bad value stops start-up.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.Load(cmd.Flags(), os.Environ()); err != nil {
+				return err
+			}
+			// Files the appliance creates (store, secrets) are private.
+			syscall.Umask(0o077)
+			log := appliance.NewLogger(cfg, os.Stderr)
+			for _, k := range cfg.UnknownEnv(os.Environ(), "PIOT_URL", "PIOT_TOKEN", "PIOT_EMAIL", "PIOT_PASSWORD") {
+				log.Warn("ignoring unknown environment variable", "name", k)
+			}
+			app, err := appliance.New(cfg, log, version)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			log.Info("starting piot", "version", version, "data_dir", cfg.DataDir)
+			if err := app.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				return err
+			}
+			log.Info("piot stopped")
+			return nil
+		},
+	}
+	cfg.RegisterFlags(cmd.Flags())
+	return cmd
+}

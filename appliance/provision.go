@@ -1,0 +1,132 @@
+package appliance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/piot-appliance/piot/services/core"
+)
+
+// File names inside the data directory.
+const (
+	jwtKeyFile        = "jwt.key"
+	adminPasswordFile = "admin-password"
+)
+
+// prepareDataDir creates the data directory (0700) and proves it is
+// writable, so a bad directory stops start-up with a clear reason.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	probe := filepath.Join(dir, ".write-test")
+	if err := os.WriteFile(probe, []byte("ok"), 0o600); err != nil {
+		return fmt.Errorf("data directory %s is not writable: %w", dir, err)
+	}
+	if _, err := os.ReadFile(probe); err != nil {
+		return fmt.Errorf("data directory %s is not readable: %w", dir, err)
+	}
+	return os.Remove(probe)
+}
+
+// loadOrCreateSecret returns the secret in dir/name, creating it with n
+// random bytes (hex) and mode 0600 on first start.
+func loadOrCreateSecret(dir, name string, n int) ([]byte, error) {
+	path := filepath.Join(dir, name)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) < 32 {
+			return nil, fmt.Errorf("%s is too short (at least 32 bytes)", path)
+		}
+		if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("%s is readable by others (mode %v); chmod 600 it", path, st.Mode().Perm())
+		}
+		return []byte(s), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	raw := make([]byte, n)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, fmt.Errorf("generate %s: %w", name, err)
+	}
+	s := hex.EncodeToString(raw)
+	if err := writeFileAtomic(path, []byte(s+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return []byte(s), nil
+}
+
+// writeFileAtomic writes via a temporary file and rename, so a crash never
+// leaves a half-written secret.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// provisionAdmin creates the first admin when the store has no users. The
+// password comes from the configuration or is generated, logged once and
+// written to <data-dir>/admin-password (0600).
+func provisionAdmin(ctx context.Context, c *core.Core, dataDir, email, password string, log *slog.Logger) error {
+	if c.Stats().Users > 0 {
+		return nil
+	}
+	generated := password == ""
+	if generated {
+		raw := make([]byte, 15)
+		if _, err := rand.Read(raw); err != nil {
+			return fmt.Errorf("generate admin password: %w", err)
+		}
+		password = base64.RawURLEncoding.EncodeToString(raw)
+	}
+	created, err := c.Bootstrap(ctx, email, password)
+	if err != nil {
+		return fmt.Errorf("create first admin %s: %s", email, core.Message(err))
+	}
+	if !created {
+		return nil
+	}
+	if generated {
+		path := filepath.Join(dataDir, adminPasswordFile)
+		if err := writeFileAtomic(path, []byte(password+"\n"), 0o600); err != nil {
+			return err
+		}
+		log.Warn("first start: created admin user with a generated password; it is shown only now and kept in the password file; change it after logging in",
+			"email", email, "password", password, "file", path)
+	} else {
+		log.Info("first start: created admin user", "email", email)
+	}
+	return nil
+}

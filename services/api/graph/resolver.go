@@ -1,0 +1,15 @@
+// Package graph is the GraphQL API of the appliance: the schema
+// (schema.graphqls), thin resolvers that call core as the caller found in
+// the request context, and NewHandler, which serves them with limits on
+// query depth and complexity.
+//
+// Resolvers hold no authorization logic: every rule lives in core.
+package graph
+
+import "github.com/piot-appliance/piot/services/core"
+
+// Resolver is the root resolver; it serves every request with the actor
+// carried by the request context (core.ActorFrom).
+type Resolver struct {
+	Core *core.Core
+}
