@@ -46,17 +46,25 @@ type Core struct {
 
 	wmu sync.Mutex // serializes writes: store first, then memory
 
+	subMu sync.Mutex
+	subs  []*subscriber
+
+	mqttMu sync.Mutex
+	mqttOK map[[32]byte]string // verified MQTT credentials -> username
+
 	mu          sync.RWMutex
 	users       map[ID]*store.User
 	userByEmail map[string]ID
 	orgs        map[ID]*store.Org
 	orgByName   map[string]ID
+	orgByMQTT   map[string]ID // MQTT username -> org
 	members     map[ID]*store.Membership
 	orgUsers    map[ID]map[ID]ID // org -> user -> membership
 	userOrgs    map[ID]map[ID]ID // user -> org -> membership
 	things      map[ID]*store.Thing
 	thingByName map[string]ID
 	thingByPiot map[string]ID
+	dirty       map[ID]struct{} // things whose state awaits FlushState
 }
 
 // New loads the in-memory indexes from the store.
@@ -70,12 +78,14 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Core, error) {
 		userByEmail: map[string]ID{},
 		orgs:        map[ID]*store.Org{},
 		orgByName:   map[string]ID{},
+		orgByMQTT:   map[string]ID{},
 		members:     map[ID]*store.Membership{},
 		orgUsers:    map[ID]map[ID]ID{},
 		userOrgs:    map[ID]map[ID]ID{},
 		things:      map[ID]*store.Thing{},
 		thingByName: map[string]ID{},
 		thingByPiot: map[string]ID{},
+		mqttOK:      map[[32]byte]string{},
 	}
 	if c.cost == 0 {
 		c.cost = bcrypt.DefaultCost + 2
@@ -133,14 +143,19 @@ func (c *Core) dropUser(id ID) {
 func (c *Core) putOrg(o *store.Org) {
 	if old, ok := c.orgs[o.ID]; ok {
 		delete(c.orgByName, old.Name)
+		delete(c.orgByMQTT, old.MQTTUsername)
 	}
 	c.orgs[o.ID] = o
 	c.orgByName[o.Name] = o.ID
+	if o.MQTTUsername != "" {
+		c.orgByMQTT[o.MQTTUsername] = o.ID
+	}
 }
 
 func (c *Core) dropOrg(id ID) {
 	if old, ok := c.orgs[id]; ok {
 		delete(c.orgByName, old.Name)
+		delete(c.orgByMQTT, old.MQTTUsername)
 		delete(c.orgs, id)
 	}
 }

@@ -154,3 +154,30 @@ func TestLastAdminIsProtected(t *testing.T) {
 		t.Fatalf("deleting yourself: %v", err)
 	}
 }
+
+func TestRenameOntoExistingNameConflicts(t *testing.T) {
+	c, _, admin := newCore(t)
+	ctx := context.Background()
+	if _, err := c.CreateThing(ctx, admin, "a", "sensor"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.CreateThing(ctx, admin, "b", "sensor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "a"
+	if _, err := c.UpdateThing(ctx, admin, ThingUpdate{ID: b.ID, Name: &name}); CodeOf(err) != CodeConflict {
+		t.Fatalf("thing rename: %v", err)
+	}
+	if got, _ := c.Thing(admin, b.ID); got.Name != "b" {
+		t.Fatalf("memory changed despite the conflict: %q", got.Name)
+	}
+	u, err := c.CreateUser(ctx, admin, "u@x.cz", "password1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	email := "admin@piot.local"
+	if _, err := c.UpdateUser(ctx, admin, UserUpdate{ID: u.ID, Email: &email}); CodeOf(err) != CodeConflict {
+		t.Fatalf("email change: %v", err)
+	}
+}

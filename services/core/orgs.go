@@ -128,6 +128,7 @@ func (c *Core) CreateOrg(ctx context.Context, a Actor, name, description string)
 	c.mu.Lock()
 	c.putOrg(o)
 	c.mu.Unlock()
+	c.emit(Event{Kind: OrgChanged, ID: o.ID, OldName: o.Name})
 	return orgView(o), nil
 }
 
@@ -166,6 +167,11 @@ func (c *Core) UpdateOrg(ctx context.Context, a Actor, upd OrgUpdate) (Org, erro
 		{"mysqldb_password", upd.MySQLDBPassword, &n.MySQLDBPassword},
 		{"mqtt_username", upd.MQTTUsername, &n.MQTTUsername},
 	}
+	if upd.MQTTUsername != nil && *upd.MQTTUsername != "" {
+		if err := validMQTTUsername(*upd.MQTTUsername); err != nil {
+			return Org{}, err
+		}
+	}
 	for _, t := range texts {
 		if t.src == nil {
 			continue
@@ -195,6 +201,7 @@ func (c *Core) UpdateOrg(ctx context.Context, a Actor, upd OrgUpdate) (Org, erro
 	c.mu.Lock()
 	c.putOrg(&n)
 	c.mu.Unlock()
+	c.emit(Event{Kind: OrgChanged, ID: n.ID, OldName: cur.Name})
 	return orgView(&n), nil
 }
 
@@ -239,11 +246,16 @@ func (c *Core) DeleteOrg(ctx context.Context, a Actor, id ID) error {
 		return storeErr(err, "Org")
 	}
 	c.mu.Lock()
+	old := c.orgs[id]
 	for _, mid := range mids {
 		c.dropMember(mid)
 	}
 	c.dropOrg(id)
 	c.mu.Unlock()
+	for _, t := range owned {
+		c.emit(Event{Kind: ThingChanged, ID: t.ID})
+	}
+	c.emit(Event{Kind: OrgDeleted, ID: id, OldName: old.Name})
 	return nil
 }
 
@@ -274,6 +286,7 @@ func (c *Core) AddOrgUser(ctx context.Context, a Actor, orgID, userID ID) error 
 	c.mu.Lock()
 	c.putMember(m)
 	c.mu.Unlock()
+	c.emit(Event{Kind: MembershipChanged, ID: m.ID})
 	return nil
 }
 
@@ -296,5 +309,6 @@ func (c *Core) RemoveOrgUser(ctx context.Context, a Actor, orgID, userID ID) err
 	c.mu.Lock()
 	c.dropMember(mid)
 	c.mu.Unlock()
+	c.emit(Event{Kind: MembershipChanged, ID: mid})
 	return nil
 }

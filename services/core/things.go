@@ -259,6 +259,7 @@ func (c *Core) CreateThing(ctx context.Context, a Actor, name, typ string) (Thin
 	c.mu.Lock()
 	c.putThing(t)
 	c.mu.Unlock()
+	c.emit(Event{Kind: ThingChanged, ID: t.ID})
 	return *t, nil
 }
 
@@ -293,6 +294,7 @@ func (c *Core) editThing(ctx context.Context, a Actor, id ID, fn func(cur *store
 	c.mu.Lock()
 	c.putThing(&n)
 	c.mu.Unlock()
+	c.emit(Event{Kind: ThingChanged, ID: n.ID})
 	return n, nil
 }
 
@@ -448,6 +450,7 @@ func (c *Core) DeleteThing(ctx context.Context, a Actor, id ID) error {
 	c.mu.Lock()
 	c.dropThing(id)
 	c.mu.Unlock()
+	c.emit(Event{Kind: ThingDeleted, ID: id})
 	return nil
 }
 

@@ -192,6 +192,7 @@ func (c *Core) createUser(ctx context.Context, email, password string, admin boo
 	c.mu.Lock()
 	c.putUser(u)
 	c.mu.Unlock()
+	c.emit(Event{Kind: UserChanged, ID: u.ID})
 	return userView(u), nil
 }
 
@@ -252,6 +253,7 @@ func (c *Core) UpdateUser(ctx context.Context, a Actor, upd UserUpdate) (User, e
 	c.mu.Lock()
 	c.putUser(&n)
 	c.mu.Unlock()
+	c.emit(Event{Kind: UserChanged, ID: n.ID})
 	return userView(&n), nil
 }
 
@@ -300,6 +302,7 @@ func (c *Core) DeleteUser(ctx context.Context, a Actor, id ID) error {
 	}
 	c.dropUser(id)
 	c.mu.Unlock()
+	c.emit(Event{Kind: UserDeleted, ID: id})
 	return nil
 }
 

@@ -44,9 +44,9 @@ type Org struct {
 	InfluxDBPassword string `bson:"influxdb_password"` // write-only
 	MySQLDB          string `bson:"mysqldb"`
 	MySQLDBUsername  string `bson:"mysqldb_username"`
-	MySQLDBPassword  string `bson:"mysqldb_password"` // write-only
-	MQTTUsername     string `bson:"mqtt_username"`
-	MQTTPassword     string `bson:"mqtt_password"` // hash, write-only
+	MySQLDBPassword  string `bson:"mysqldb_password"`        // write-only
+	MQTTUsername     string `bson:"mqtt_username,omitempty"` // absent when unset, so the unique index skips it
+	MQTTPassword     string `bson:"mqtt_password"`           // hash, write-only
 }
 
 // Membership links a user to an org. The pair is unique.

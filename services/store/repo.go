@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -31,7 +32,9 @@ func wrap(op, coll string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if mongo.IsDuplicateKeyError(err) {
+	// FerretDB reports a unique violation on update as an InternalError
+	// carrying SQLite's message instead of code 11000.
+	if mongo.IsDuplicateKeyError(err) || strings.Contains(err.Error(), "UNIQUE constraint failed") {
 		return fmt.Errorf("%s %s: %w: %w", op, coll, ErrDuplicate, err)
 	}
 	if errors.Is(err, mongo.ErrNoDocuments) {
@@ -143,4 +146,23 @@ func (r Repo[T]) Each(ctx context.Context, fn func(*T) error) error {
 func (r Repo[T]) Count(ctx context.Context) (int64, error) {
 	n, err := r.c.EstimatedDocumentCount(ctx)
 	return n, wrap("count", r.c.Name(), err)
+}
+
+// SetMany applies one $set per id in a single unordered bulk write: the
+// way batched state is written back.
+func (r Repo[T]) SetMany(ctx context.Context, ids []ID, sets []bson.D) error {
+	if len(ids) != len(sets) {
+		return fmt.Errorf("set many %s: %d ids but %d updates", r.c.Name(), len(ids), len(sets))
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	models := make([]mongo.WriteModel, len(ids))
+	for i := range ids {
+		models[i] = mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: ids[i]}}).
+			SetUpdate(bson.D{{Key: "$set", Value: sets[i]}})
+	}
+	_, err := r.c.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	return wrap("bulk update", r.c.Name(), err)
 }

@@ -52,6 +52,13 @@ func TestRepositoryRoundTrip(t *testing.T) {
 	if _, err := s.Orgs.Get(ctx, primitive.NewObjectID()); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing: err = %v, want ErrNotFound", err)
 	}
+	other := Org{ID: primitive.NewObjectID(), Name: "shop"}
+	if err := s.Orgs.Insert(ctx, &other); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Orgs.Set(ctx, other.ID, bson.D{{Key: "name", Value: "farm"}}); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("rename onto an existing name: err = %v, want ErrDuplicate", err)
+	}
 	if err := s.Orgs.Set(ctx, primitive.NewObjectID(), bson.D{{Key: "name", Value: "x"}}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("set missing: err = %v", err)
 	}

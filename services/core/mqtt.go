@@ -1,0 +1,157 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"strings"
+	"unicode"
+
+	"github.com/piot-appliance/piot/services/store"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// MQTTCredentials are an org's MQTT username and, once, its new password.
+type MQTTCredentials struct {
+	Username string
+	Password string
+}
+
+// MQTTIdentity is who an MQTT client is after authentication.
+type MQTTIdentity struct {
+	OrgID   ID
+	OrgName string
+}
+
+// validMQTTUsername refuses identities that could be confused with topic
+// structure or protocol delimiters.
+func validMQTTUsername(u string) error {
+	if u == "" || len(u) > MaxNameLen {
+		return errf(CodeBadInput, "MQTT username must have 1 to %d bytes", MaxNameLen)
+	}
+	for _, r := range u {
+		if r == '/' || r == '+' || r == '#' || r == ':' || unicode.IsControl(r) || unicode.IsSpace(r) {
+			return errf(CodeBadInput, "MQTT username must not contain '/', '+', '#', ':', spaces or control characters")
+		}
+	}
+	if strings.HasPrefix(u, "$") {
+		return errf(CodeBadInput, "MQTT username must not start with '$'")
+	}
+	return nil
+}
+
+// SetOrgMQTTCredentials sets (or rotates) an org's MQTT username and
+// generates a new password, returned only now; the store keeps its hash
+// (admins only). Sessions using the old credentials are cut off by the
+// broker when it sees the change.
+func (c *Core) SetOrgMQTTCredentials(ctx context.Context, a Actor, orgID ID, username string) (MQTTCredentials, error) {
+	if err := requireAdmin(a); err != nil {
+		return MQTTCredentials{}, err
+	}
+	if err := validMQTTUsername(username); err != nil {
+		return MQTTCredentials{}, err
+	}
+	raw := make([]byte, 18)
+	if _, err := rand.Read(raw); err != nil {
+		return MQTTCredentials{}, internal("cannot generate a password", err)
+	}
+	pw := base64.RawURLEncoding.EncodeToString(raw)
+	h, err := c.hash(pw)
+	if err != nil {
+		return MQTTCredentials{}, err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.RLock()
+	cur, ok := c.orgs[orgID]
+	c.mu.RUnlock()
+	if !ok {
+		return MQTTCredentials{}, errf(CodeNotFound, "Org does not exist")
+	}
+	n := *cur
+	n.MQTTUsername, n.MQTTPassword = username, h
+	if err := update(ctx, c.st.Orgs, n.ID, cur, &n, "Org"); err != nil {
+		if CodeOf(err) == CodeConflict {
+			return MQTTCredentials{}, &Error{Code: CodeConflict, Msg: "this MQTT username is used by another organization", Err: err}
+		}
+		return MQTTCredentials{}, err
+	}
+	c.mu.Lock()
+	c.putOrg(&n)
+	c.mu.Unlock()
+	c.forgetMQTT(cur.MQTTUsername)
+	c.emit(Event{Kind: OrgChanged, ID: n.ID, OldName: cur.Name})
+	return MQTTCredentials{Username: username, Password: pw}, nil
+}
+
+// mqttCacheKey binds a verified password to the hash it matched, so a
+// rotated password can never be served from the cache.
+func mqttCacheKey(username, password, hash string) [32]byte {
+	return sha256.Sum256([]byte(username + "\x00" + password + "\x00" + hash))
+}
+
+// VerifyMQTT checks an org's MQTT credentials. bcrypt makes each check
+// expensive on purpose; successful checks are cached (by a hash of the
+// username, password and stored hash) so reconnect storms from many
+// devices of one org cost one bcrypt, not one each.
+func (c *Core) VerifyMQTT(username, password string) (MQTTIdentity, bool) {
+	if username == "" || password == "" {
+		return MQTTIdentity{}, false
+	}
+	c.mu.RLock()
+	id, ok := c.orgByMQTT[username]
+	var o store.Org
+	if ok {
+		o = *c.orgs[id]
+	}
+	c.mu.RUnlock()
+	if !ok || o.MQTTPassword == "" {
+		_ = bcrypt.CompareHashAndPassword(c.dummyHash, []byte(password))
+		return MQTTIdentity{}, false
+	}
+	key := mqttCacheKey(username, password, o.MQTTPassword)
+	c.mqttMu.Lock()
+	_, hit := c.mqttOK[key]
+	c.mqttMu.Unlock()
+	if !hit {
+		if bcrypt.CompareHashAndPassword([]byte(o.MQTTPassword), []byte(password)) != nil {
+			return MQTTIdentity{}, false
+		}
+		c.mqttMu.Lock()
+		if len(c.mqttOK) >= 4096 {
+			clear(c.mqttOK)
+		}
+		c.mqttOK[key] = username
+		c.mqttMu.Unlock()
+	}
+	return MQTTIdentity{OrgID: o.ID, OrgName: o.Name}, true
+}
+
+func (c *Core) forgetMQTT(username string) {
+	c.mqttMu.Lock()
+	for k, u := range c.mqttOK {
+		if u == username {
+			delete(c.mqttOK, k)
+		}
+	}
+	c.mqttMu.Unlock()
+}
+
+// MQTTIdentityOf returns the current identity of an MQTT username, or false
+// if it no longer exists; the broker re-checks sessions with it.
+func (c *Core) MQTTIdentityOf(username string) (MQTTIdentity, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	id, ok := c.orgByMQTT[username]
+	if !ok {
+		return MQTTIdentity{}, false
+	}
+	o := c.orgs[id]
+	return MQTTIdentity{OrgID: o.ID, OrgName: o.Name}, true
+}
+
+// System is the actor of the appliance's own services (ingest, adapters,
+// monitor). It is never persisted and cannot log in.
+var System = Actor{UserID: primitive.ObjectID{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, Email: "system@piot.internal", Admin: true}
