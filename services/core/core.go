@@ -49,6 +49,9 @@ type Core struct {
 	subMu sync.Mutex
 	subs  []*subscriber
 
+	cmdMu sync.Mutex
+	cmd   CommandPublisher
+
 	mqttMu sync.Mutex
 	mqttOK map[[32]byte]string // verified MQTT credentials -> username
 

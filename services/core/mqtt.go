@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"strings"
 	"unicode"
 
@@ -23,6 +24,14 @@ type MQTTCredentials struct {
 type MQTTIdentity struct {
 	OrgID   ID
 	OrgName string
+	// Version changes whenever the org's MQTT username or password does,
+	// so the broker can cut sessions that logged in with old credentials.
+	Version string
+}
+
+func credVersion(o *store.Org) string {
+	sum := sha256.Sum256([]byte(o.MQTTUsername + "\x00" + o.MQTTPassword))
+	return hex.EncodeToString(sum[:8])
 }
 
 // validMQTTUsername refuses identities that could be confused with topic
@@ -126,7 +135,7 @@ func (c *Core) VerifyMQTT(username, password string) (MQTTIdentity, bool) {
 		c.mqttOK[key] = username
 		c.mqttMu.Unlock()
 	}
-	return MQTTIdentity{OrgID: o.ID, OrgName: o.Name}, true
+	return MQTTIdentity{OrgID: o.ID, OrgName: o.Name, Version: credVersion(&o)}, true
 }
 
 func (c *Core) forgetMQTT(username string) {
@@ -149,7 +158,7 @@ func (c *Core) MQTTIdentityOf(username string) (MQTTIdentity, bool) {
 		return MQTTIdentity{}, false
 	}
 	o := c.orgs[id]
-	return MQTTIdentity{OrgID: o.ID, OrgName: o.Name}, true
+	return MQTTIdentity{OrgID: o.ID, OrgName: o.Name, Version: credVersion(o)}, true
 }
 
 // System is the actor of the appliance's own services (ingest, adapters,

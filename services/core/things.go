@@ -403,15 +403,45 @@ func (c *Core) SetThingAlarm(ctx context.Context, a Actor, id ID, active bool) (
 	return active, err
 }
 
-// SetSwitchState records the wanted state of a switch (admins and members).
+// CommandPublisher sends a command to devices; the broker provides it.
+type CommandPublisher func(ctx context.Context, topic string, payload []byte) error
+
+// SetCommandPublisher connects core to the broker for switch commands.
+func (c *Core) SetCommandPublisher(p CommandPublisher) {
+	c.cmdMu.Lock()
+	c.cmd = p
+	c.cmdMu.Unlock()
+}
+
+// SetSwitchState records the wanted state of a switch and, when the switch
+// has a command topic and a publisher is connected, sends command_on or
+// command_off to org/<org>/<command_topic> (admins and members).
 func (c *Core) SetSwitchState(ctx context.Context, a Actor, id ID, on bool) (Thing, error) {
-	return c.editThing(ctx, a, id, func(cur, n *store.Thing) error {
+	t, err := c.editThing(ctx, a, id, func(cur, n *store.Thing) error {
 		if cur.Type != store.ThingSwitch {
 			return errf(CodeBadInput, "thing %s is not a switch", cur.Name)
 		}
 		n.Switch.State = on
 		return nil
 	})
+	if err != nil {
+		return t, err
+	}
+	c.cmdMu.Lock()
+	pub := c.cmd
+	c.cmdMu.Unlock()
+	org, assigned := c.OrgNameOf(t.OrgID)
+	if pub == nil || !assigned || t.Switch.CommandTopic == "" {
+		return t, nil
+	}
+	payload := t.Switch.CommandOff
+	if on {
+		payload = t.Switch.CommandOn
+	}
+	if err := pub(ctx, "org/"+org+"/"+t.Switch.CommandTopic, []byte(payload)); err != nil {
+		return t, internal("switch state stored but the command could not be published", err)
+	}
+	return t, nil
 }
 
 // DeleteThing removes a thing (admins only); its children lose their
