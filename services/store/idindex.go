@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"go.mongodb.org/mongo-driver/bson"
+
 	// The driver FerretDB itself uses; importing it here only registers
 	// the same "sqlite" driver for our second connection.
 	_ "modernc.org/sqlite"
@@ -115,4 +117,24 @@ func (s *Store) IDQueryPlan(ctx context.Context, coll string) (string, error) {
 		plan += detail + "\n"
 	}
 	return plan, rows.Err()
+}
+
+// EnsureIDIndex creates a collection if needed and, on the embedded store,
+// the `_id` expression index on its table; services that create their own
+// collections (history partitions) call it so their `_id` lookups stay
+// index searches. On an external server it only creates the collection.
+func (s *Store) EnsureIDIndex(ctx context.Context, coll string) error {
+	names, err := s.db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
+	if err != nil {
+		return fmt.Errorf("store: list collections: %w", err)
+	}
+	if len(names) == 0 {
+		if err := s.db.CreateCollection(ctx, coll); err != nil && !isNamespaceExists(err) {
+			return fmt.Errorf("store: create collection %s: %w", coll, err)
+		}
+	}
+	if s.embedded == nil {
+		return nil
+	}
+	return s.embedded.ensureIDIndexes(ctx)
 }

@@ -191,3 +191,21 @@ func TestUnwritableDataDirFails(t *testing.T) {
 		t.Fatal("open of a read-only data dir succeeded")
 	}
 }
+
+func TestEnsureIDIndexOnNewCollection(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	ctx := context.Background()
+	if err := s.EnsureIDIndex(ctx, "history_2026_11"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnsureIDIndex(ctx, "history_2026_11"); err != nil {
+		t.Fatalf("second call: %v", err)
+	}
+	plan, err := s.IDQueryPlan(ctx, "history_2026_11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "USING INDEX "+idIndexPrefix) {
+		t.Fatalf("plan:\n%s", plan)
+	}
+}
