@@ -12,6 +12,12 @@ import (
 
 // tokenIssuer mints and checks the API's bearer tokens: HS256 only, with
 // sub (user id), iat and exp always present.
+// claims are the registered claims plus the user's token version.
+type claims struct {
+	jwt.RegisteredClaims
+	Version int64 `json:"ver"`
+}
+
 type tokenIssuer struct {
 	key []byte
 	ttl time.Duration
@@ -23,13 +29,16 @@ const issuer = "piot"
 func (t tokenIssuer) issue(a core.Actor) (string, time.Time, error) {
 	now := t.now()
 	exp := now.Add(t.ttl)
-	claims := jwt.RegisteredClaims{
-		Issuer:    issuer,
-		Subject:   a.UserID.Hex(),
-		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(exp),
+	c := claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    issuer,
+			Subject:   a.UserID.Hex(),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(exp),
+		},
+		Version: a.TokenVersion,
 	}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.key)
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.key)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("sign token: %w", err)
 	}
@@ -38,9 +47,9 @@ func (t tokenIssuer) issue(a core.Actor) (string, time.Time, error) {
 
 // parse validates a token and returns its claims. Only HS256 is accepted,
 // which also rules out `alg: none` and algorithm confusion.
-func (t tokenIssuer) parse(s string) (*jwt.RegisteredClaims, error) {
-	var claims jwt.RegisteredClaims
-	_, err := jwt.ParseWithClaims(s, &claims, func(*jwt.Token) (any, error) { return t.key, nil },
+func (t tokenIssuer) parse(s string) (*claims, error) {
+	var c claims
+	_, err := jwt.ParseWithClaims(s, &c, func(*jwt.Token) (any, error) { return t.key, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithIssuer(issuer),
 		jwt.WithExpirationRequired(),
@@ -57,10 +66,10 @@ func (t tokenIssuer) parse(s string) (*jwt.RegisteredClaims, error) {
 			return nil, errors.New("token is not valid")
 		}
 	}
-	if claims.Subject == "" || claims.IssuedAt == nil {
+	if c.Subject == "" || c.IssuedAt == nil {
 		return nil, errors.New("token is not valid")
 	}
-	return &claims, nil
+	return &c, nil
 }
 
 // bearer extracts the token from the Authorization header, the only place

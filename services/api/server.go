@@ -418,7 +418,7 @@ func (s *Server) actorOf(r *http.Request) (core.Actor, error) {
 	if err != nil {
 		return core.Anonymous, errors.New("token is not valid")
 	}
-	a, err := s.deps.Core.ActorFor(id, claims.IssuedAt.Unix())
+	a, err := s.deps.Core.ActorFor(id, claims.Version)
 	if err != nil {
 		return core.Anonymous, errors.New(core.Message(err))
 	}

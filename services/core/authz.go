@@ -14,6 +14,9 @@ type Actor struct {
 	UserID ID
 	Email  string
 	Admin  bool
+	// TokenVersion is the user's current token version, put into tokens
+	// issued for this actor.
+	TokenVersion int64
 }
 
 // Anonymous is the actor of unauthenticated calls.
@@ -36,7 +39,7 @@ func (c *Core) Login(_ context.Context, email, password string) (Actor, error) {
 	if id, ok := c.userByEmail[norm]; ok {
 		u := c.users[id]
 		hash = []byte(u.Password)
-		actor = Actor{UserID: u.ID, Email: u.Email, Admin: u.IsAdmin}
+		actor = Actor{UserID: u.ID, Email: u.Email, Admin: u.IsAdmin, TokenVersion: u.TokenVersion}
 	}
 	c.mu.RUnlock()
 	if hash == nil {
@@ -49,19 +52,20 @@ func (c *Core) Login(_ context.Context, email, password string) (Actor, error) {
 	return actor, nil
 }
 
-// ActorFor resolves a token's subject. issuedAt is the token's iat; tokens
-// issued before the user's last password change are refused.
-func (c *Core) ActorFor(userID ID, issuedAt int64) (Actor, error) {
+// ActorFor resolves a token's subject. version is the token's user version;
+// tokens issued before the user's last password change carry an older one
+// and are refused.
+func (c *Core) ActorFor(userID ID, version int64) (Actor, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	u, ok := c.users[userID]
 	if !ok {
 		return Anonymous, errf(CodeUnauthenticated, "the user of this token no longer exists")
 	}
-	if issuedAt < u.TokensNotBefore {
+	if version != u.TokenVersion {
 		return Anonymous, errf(CodeUnauthenticated, "token was revoked by a password change")
 	}
-	return Actor{UserID: u.ID, Email: u.Email, Admin: u.IsAdmin}, nil
+	return Actor{UserID: u.ID, Email: u.Email, Admin: u.IsAdmin, TokenVersion: u.TokenVersion}, nil
 }
 
 // The rules. Everything not allowed here is denied. Callers hold c.mu.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/piot-appliance/piot/services/store"
 )
@@ -56,16 +55,22 @@ func TestLoginIsCaseInsensitiveAndPasswordChangeRevokesTokens(t *testing.T) {
 	if _, err := c.Login(ctx, "admin@piot.local", "wrong"); CodeOf(err) != CodeUnauthenticated {
 		t.Fatalf("wrong password: %v", err)
 	}
-	issued := time.Now().Add(-time.Minute).Unix()
-	if _, err := c.ActorFor(admin.UserID, issued); err != nil {
+	if _, err := c.ActorFor(admin.UserID, admin.TokenVersion); err != nil {
 		t.Fatal(err)
 	}
 	pw := "new-password-1"
 	if _, err := c.UpdateUser(ctx, admin, UserUpdate{ID: admin.UserID, Password: &pw}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ActorFor(admin.UserID, issued); CodeOf(err) != CodeUnauthenticated {
+	if _, err := c.ActorFor(admin.UserID, admin.TokenVersion); CodeOf(err) != CodeUnauthenticated {
 		t.Fatalf("old token still accepted: %v", err)
+	}
+	again, err := c.Login(ctx, "admin@piot.local", pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ActorFor(admin.UserID, again.TokenVersion); err != nil {
+		t.Fatalf("new token refused: %v", err)
 	}
 }
 

@@ -236,7 +236,7 @@ func (c *Core) UpdateUser(ctx context.Context, a Actor, upd UserUpdate) (User, e
 	if newHash != "" {
 		n.Password = newHash
 		// Tokens issued before the change stop working.
-		n.TokensNotBefore = c.unix()
+		n.TokenVersion++
 	}
 	if upd.IsAdmin != nil {
 		if cur.IsAdmin && !*upd.IsAdmin && admins == 1 {

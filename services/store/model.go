@@ -29,8 +29,9 @@ type User struct {
 	Created     int64  `bson:"created"`
 	IsAdmin     bool   `bson:"is_admin"`
 	ActiveOrgID ID     `bson:"active_org_id"`
-	// TokensNotBefore invalidates JWTs issued before it (password change).
-	TokensNotBefore int64 `bson:"tokens_not_before,omitempty"`
+	// TokenVersion is carried in every API token; bumping it (password
+	// change) revokes all tokens issued before, whatever their timestamps.
+	TokenVersion int64 `bson:"token_version,omitempty"`
 }
 
 // Org is an organisation; its name is the second MQTT topic level.
