@@ -334,7 +334,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if ok, wait := s.logins.allow(clientAddr(r)); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-		writeError(w, http.StatusTooManyRequests, core.CodeForbidden, "too many login attempts, try again later")
+		writeError(w, http.StatusTooManyRequests, core.CodeRateLimited, "too many login attempts, try again later")
 		return
 	}
 	var c credentials
@@ -385,7 +385,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	}
 	if ok, wait := s.logins.allow(clientAddr(r)); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-		writeError(w, http.StatusTooManyRequests, core.CodeForbidden, "too many attempts, try again later")
+		writeError(w, http.StatusTooManyRequests, core.CodeRateLimited, "too many attempts, try again later")
 		return
 	}
 	var c credentials

@@ -17,6 +17,8 @@ const (
 	CodeBadInput        Code = "BAD_USER_INPUT"
 	CodeConflict        Code = "CONFLICT"
 	CodeInternal        Code = "INTERNAL_SERVER_ERROR"
+	// CodeRateLimited answers HTTP 429; clients should honour Retry-After.
+	CodeRateLimited Code = "RATE_LIMITED"
 )
 
 // Error is a domain error with a message safe to show to the caller.
