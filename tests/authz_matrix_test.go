@@ -656,6 +656,28 @@ func mxRows() []mxRow {
 		},
 		{op: "deleteOrg", variant: "nonexistent", query: `mutation($id: ID!) { deleteOrg(id: $id) }`, want: mxMissing, vars: mxVars("id", mxNoSuchID)},
 		{
+			// The new password is the one secret ever returned, once, to an
+			// admin; the alias keeps it out of the secret scan.
+			op: "setOrgMqttCredentials", query: `mutation($o: ID!, $u: String!) { setOrgMqttCredentials(orgId: $o, username: $u) { username newPassword: password } }`, want: mxAdminOnly,
+			vars: func(t *testing.T, e *mxEnv, actor string) map[string]any {
+				return map[string]any{"o": e.freshOrg(t), "u": fmt.Sprintf("mqtt-%s-%d", actor, e.seq())}
+			},
+			state: func(t *testing.T, e *mxEnv, _ string, v map[string]any) any {
+				return mxObj(e.admin(t, `query($o: ID!) { org(id: $o) { mqtt_username mqtt_password } }`, map[string]any{"o": v["o"]})["org"])
+			},
+			check: func(t *testing.T, e *mxEnv, _ string, v map[string]any, res any) {
+				c := mxObj(res)
+				if c["username"] != v["u"] || len(mxStr(c["newPassword"])) < 16 {
+					t.Errorf("setOrgMqttCredentials = %v", c)
+				}
+				o := mxObj(e.admin(t, `query($o: ID!) { org(id: $o) { mqtt_username mqtt_password } }`, map[string]any{"o": v["o"]})["org"])
+				if o["mqtt_username"] != v["u"] || o["mqtt_password"] != "" {
+					t.Errorf("org after setOrgMqttCredentials = %v", o)
+				}
+			},
+		},
+		{op: "setOrgMqttCredentials", variant: "nonexistent", query: `mutation($o: ID!) { setOrgMqttCredentials(orgId: $o, username: "nobody-here") { username } }`, want: mxMissing, vars: mxVars("o", mxNoSuchID)},
+		{
 			op: "addOrgUser", query: `mutation($o: ID!, $u: ID!) { addOrgUser(orgId: $o, userId: $u) }`, want: mxAdminOnly, nullResult: true,
 			vars: func(t *testing.T, e *mxEnv, _ string) map[string]any {
 				id, _ := e.freshUser(t, false)

@@ -215,6 +215,19 @@ func (r *mutationResolver) DeleteThing(ctx context.Context, id string) (*bool, e
 	return nil, r.Core.DeleteThing(ctx, core.ActorFrom(ctx), tid)
 }
 
+// SetOrgMqttCredentials is the resolver for the setOrgMqttCredentials field.
+func (r *mutationResolver) SetOrgMqttCredentials(ctx context.Context, orgID string, username string) (*model.MqttCredentials, error) {
+	oid, err := core.ParseID(orgID)
+	if err != nil {
+		return nil, err
+	}
+	cr, err := r.Core.SetOrgMQTTCredentials(ctx, core.ActorFrom(ctx), oid, username)
+	if err != nil {
+		return nil, err
+	}
+	return &model.MqttCredentials{Username: cr.Username, Password: cr.Password}, nil
+}
+
 // Users is the resolver for the users field.
 func (r *orgResolver) Users(ctx context.Context, obj *core.Org) ([]*core.User, error) {
 	return ptrs(r.Core.OrgUsers(core.ActorFrom(ctx), obj.ID))

@@ -44,6 +44,11 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	MqttCredentials struct {
+		Password func(childComplexity int) int
+		Username func(childComplexity int) int
+	}
+
 	Mutation struct {
 		AddOrgUser            func(childComplexity int, orgID string, userID string) int
 		CreateOrg             func(childComplexity int, name string, description string) int
@@ -53,6 +58,7 @@ type ComplexityRoot struct {
 		DeleteThing           func(childComplexity int, id string) int
 		DeleteUser            func(childComplexity int, id string) int
 		RemoveOrgUser         func(childComplexity int, orgID string, userID string) int
+		SetOrgMqttCredentials func(childComplexity int, orgID string, username string) int
 		SetSwitchState        func(childComplexity int, id string, on bool) int
 		SetThingAlarm         func(childComplexity int, id string, active bool) int
 		UpdateOrg             func(childComplexity int, org model.OrgUpdate) int
@@ -204,6 +210,7 @@ type MutationResolver interface {
 	SetThingAlarm(ctx context.Context, id string, active bool) (*bool, error)
 	SetSwitchState(ctx context.Context, id string, on bool) (*store.Thing, error)
 	DeleteThing(ctx context.Context, id string) (*bool, error)
+	SetOrgMqttCredentials(ctx context.Context, orgID string, username string) (*model.MqttCredentials, error)
 }
 type OrgResolver interface {
 	Users(ctx context.Context, obj *core.Org) ([]*core.User, error)
@@ -257,6 +264,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "MqttCredentials.password":
+		if e.ComplexityRoot.MqttCredentials.Password == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MqttCredentials.Password(childComplexity), true
+	case "MqttCredentials.username":
+		if e.ComplexityRoot.MqttCredentials.Username == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MqttCredentials.Username(childComplexity), true
 
 	case "Mutation.addOrgUser":
 		if e.ComplexityRoot.Mutation.AddOrgUser == nil {
@@ -346,6 +366,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveOrgUser(childComplexity, args["orgId"].(string), args["userId"].(string)), true
+	case "Mutation.setOrgMqttCredentials":
+		if e.ComplexityRoot.Mutation.SetOrgMqttCredentials == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setOrgMqttCredentials_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetOrgMqttCredentials(childComplexity, args["orgId"].(string), args["username"].(string)), true
 	case "Mutation.setSwitchState":
 		if e.ComplexityRoot.Mutation.SetSwitchState == nil {
 			break
@@ -1170,6 +1201,19 @@ type Mutation {
   setSwitchState(id: ID!, on: Boolean!): Thing
   "Always returns null, as the original; children of the thing lose their parent."
   deleteThing(id: ID!): Boolean
+
+  """
+  Addition: sets or rotates an org's MQTT username and generates a new
+  password, returned only in this answer (the store keeps a hash). Sessions
+  using the previous credentials are disconnected. Admins only.
+  """
+  setOrgMqttCredentials(orgId: ID!, username: String!): MqttCredentials!
+}
+
+"An org's MQTT credentials, as returned once by setOrgMqttCredentials."
+type MqttCredentials {
+  username: String!
+  password: String!
 }
 
 enum SortOrder {
@@ -1395,6 +1439,16 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_MqttCredentials(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "username":
+		return ec.fieldContext_MqttCredentials_username(ctx, field)
+	case "password":
+		return ec.fieldContext_MqttCredentials_password(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MqttCredentials", field.Name)
+}
 
 func (ec *executionContext) childFields_Org(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -1888,6 +1942,28 @@ func (ec *executionContext) field_Mutation_removeOrgUser_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setOrgMqttCredentials_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orgId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orgId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "username",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["username"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setSwitchState_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2237,6 +2313,52 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _MqttCredentials_username(ctx context.Context, field graphql.CollectedField, obj *model.MqttCredentials) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MqttCredentials_username(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Username, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MqttCredentials_username(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MqttCredentials", field, false, false, "String")
+}
+
+func (ec *executionContext) _MqttCredentials_password(ctx context.Context, field graphql.CollectedField, obj *model.MqttCredentials) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MqttCredentials_password(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Password, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MqttCredentials_password(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MqttCredentials", field, false, false, "String")
+}
 
 func (ec *executionContext) _Mutation_createOrg(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -2936,6 +3058,50 @@ func (ec *executionContext) fieldContext_Mutation_deleteThing(ctx context.Contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteThing_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setOrgMqttCredentials(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setOrgMqttCredentials(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetOrgMqttCredentials(ctx, fc.Args["orgId"].(string), fc.Args["username"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MqttCredentials) graphql.Marshaler {
+			return ec.marshalNMqttCredentials2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐMqttCredentials(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setOrgMqttCredentials(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MqttCredentials(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setOrgMqttCredentials_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7054,6 +7220,44 @@ func UnmarshalUserUpdate(ctx context.Context, raw any) (model.UserUpdate, error)
 
 // region    **************************** object.gotpl ****************************
 
+var mqttCredentialsImplementors = []string{"MqttCredentials"}
+
+func (ec *executionContext) _MqttCredentials(ctx context.Context, sel ast.SelectionSet, obj *model.MqttCredentials) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mqttCredentialsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MqttCredentials")
+		case "username":
+			out.Values[i] = ec._MqttCredentials_username(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "password":
+			out.Values[i] = ec._MqttCredentials_password(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -7183,6 +7387,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 				return ec._Mutation_deleteThing(ctx, field)
 			})
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "setOrgMqttCredentials":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setOrgMqttCredentials(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -8398,6 +8609,14 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNMqttCredentials2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐMqttCredentials(ctx context.Context, sel ast.SelectionSet, v *model.MqttCredentials) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MqttCredentials!")
+		return graphql.Null
+	}
+	return ec._MqttCredentials(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNOrg2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐOrgᚄ(ctx context.Context, sel ast.SelectionSet, v []*core.Org) graphql.Marshaler {

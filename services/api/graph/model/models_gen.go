@@ -12,6 +12,12 @@ import (
 	"github.com/piot-appliance/piot/services/store"
 )
 
+// An org's MQTT credentials, as returned once by setOrgMqttCredentials.
+type MqttCredentials struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
 type Mutation struct {
 }
 
