@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,7 +16,32 @@ import (
 
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+	"golang.org/x/crypto/ssh"
 )
+
+// mxSSHKey returns a fresh OpenSSH public key line and its fingerprint.
+func mxSSHKey(t *testing.T) (line, fingerprint string) {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) + " matrix", ssh.FingerprintSHA256(k)
+}
+
+// sshKeysOf lists a user's key fingerprints, read as admin.
+func (e *mxEnv) sshKeysOf(t *testing.T, user string) []string {
+	t.Helper()
+	var out []string
+	for _, k := range mxList(mxObj(e.admin(t, `query($id: ID!) { user(id: $id) { ssh_keys { fingerprint } } }`, map[string]any{"id": user})["user"])["ssh_keys"]) {
+		out = append(out, mxStr(mxObj(k)["fingerprint"]))
+	}
+	return out
+}
 
 // The authorization matrix: every query and mutation of the schema, run by
 // every kind of caller against org A's resources, with the documented
@@ -70,6 +97,7 @@ var (
 	mxOrgA      = mxWant{mxOK, mxForbidden, mxOK} // members of org A and admins
 	mxAdminOnly = mxWant{mxForbidden, mxForbidden, mxOK}
 	mxMissing   = mxWant{mxDenied, mxDenied, mxNotFound}
+	mxSelfA     = mxWant{mxOK, mxForbidden, mxOK} // memberA acting on themselves, and admins
 )
 
 // An id that names nothing.
@@ -673,6 +701,37 @@ func mxRows() []mxRow {
 				o := mxObj(e.admin(t, `query($o: ID!) { org(id: $o) { mqtt_username mqtt_password } }`, map[string]any{"o": v["o"]})["org"])
 				if o["mqtt_username"] != v["u"] || o["mqtt_password"] != "" {
 					t.Errorf("org after setOrgMqttCredentials = %v", o)
+				}
+			},
+		},
+		{
+			op: "addSshKey", query: `mutation($u: ID!, $k: String!) { addSshKey(userId: $u, key: $k) { fingerprint comment } }`, want: mxSelfA,
+			vars: func(t *testing.T, e *mxEnv, _ string) map[string]any {
+				line, fp := mxSSHKey(t)
+				return map[string]any{"u": e.id[mxMemberA], "k": line, "fp": fp}
+			},
+			state: func(t *testing.T, e *mxEnv, _ string, v map[string]any) any {
+				return slices.Contains(e.sshKeysOf(t, mxStr(v["u"])), mxStr(v["fp"]))
+			},
+			check: func(t *testing.T, e *mxEnv, _ string, v map[string]any, res any) {
+				if mxObj(res)["fingerprint"] != v["fp"] || !slices.Contains(e.sshKeysOf(t, mxStr(v["u"])), mxStr(v["fp"])) {
+					t.Errorf("addSshKey = %v", res)
+				}
+			},
+		},
+		{
+			op: "removeSshKey", query: `mutation($u: ID!, $fp: String!) { removeSshKey(userId: $u, fingerprint: $fp) }`, want: mxSelfA,
+			vars: func(t *testing.T, e *mxEnv, _ string) map[string]any {
+				line, fp := mxSSHKey(t)
+				e.admin(t, `mutation($u: ID!, $k: String!) { addSshKey(userId: $u, key: $k) { fingerprint } }`, map[string]any{"u": e.id[mxMemberA], "k": line})
+				return map[string]any{"u": e.id[mxMemberA], "fp": fp}
+			},
+			state: func(t *testing.T, e *mxEnv, _ string, v map[string]any) any {
+				return slices.Contains(e.sshKeysOf(t, mxStr(v["u"])), mxStr(v["fp"]))
+			},
+			check: func(t *testing.T, e *mxEnv, _ string, v map[string]any, _ any) {
+				if slices.Contains(e.sshKeysOf(t, mxStr(v["u"])), mxStr(v["fp"])) {
+					t.Error("removeSshKey left the key")
 				}
 			},
 		},

@@ -32,6 +32,16 @@ type User struct {
 	// TokenVersion is carried in every API token; bumping it (password
 	// change) revokes all tokens issued before, whatever their timestamps.
 	TokenVersion int64 `bson:"token_version,omitempty"`
+	// SSHKeys log the user in to the console.
+	SSHKeys []SSHKey `bson:"ssh_keys,omitempty"`
+}
+
+// SSHKey is a public key in OpenSSH authorized_keys form.
+type SSHKey struct {
+	Fingerprint string `bson:"fingerprint"` // SHA256:...
+	Key         string `bson:"key"`         // "ssh-ed25519 AAAA... comment"
+	Comment     string `bson:"comment"`
+	Added       int64  `bson:"added"`
 }
 
 // Org is an organisation; its name is the second MQTT topic level.

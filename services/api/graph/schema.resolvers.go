@@ -228,6 +228,31 @@ func (r *mutationResolver) SetOrgMqttCredentials(ctx context.Context, orgID stri
 	return &model.MqttCredentials{Username: cr.Username, Password: cr.Password}, nil
 }
 
+// AddSSHKey is the resolver for the addSshKey field.
+func (r *mutationResolver) AddSSHKey(ctx context.Context, userID string, key string) (*store.SSHKey, error) {
+	uid, err := core.ParseID(userID)
+	if err != nil {
+		return nil, err
+	}
+	k, err := r.Core.AddSSHKey(ctx, core.ActorFrom(ctx), uid, key)
+	if err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// RemoveSSHKey is the resolver for the removeSshKey field.
+func (r *mutationResolver) RemoveSSHKey(ctx context.Context, userID string, fingerprint string) (*bool, error) {
+	uid, err := core.ParseID(userID)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Core.RemoveSSHKey(ctx, core.ActorFrom(ctx), uid, fingerprint); err != nil {
+		return nil, err
+	}
+	return ptr(true), nil
+}
+
 // Users is the resolver for the users field.
 func (r *orgResolver) Users(ctx context.Context, obj *core.Org) ([]*core.User, error) {
 	return ptrs(r.Core.OrgUsers(core.ActorFrom(ctx), obj.ID))
@@ -356,6 +381,11 @@ func (r *userResolver) Password(ctx context.Context, obj *core.User) (string, er
 // Orgs is the resolver for the orgs field.
 func (r *userResolver) Orgs(ctx context.Context, obj *core.User) ([]*core.Org, error) {
 	return ptrs(r.Core.UserOrgs(core.ActorFrom(ctx), obj.ID))
+}
+
+// SSHKeys is the resolver for the ssh_keys field.
+func (r *userResolver) SSHKeys(ctx context.Context, obj *core.User) ([]*store.SSHKey, error) {
+	return ptrs(r.Core.SSHKeys(core.ActorFrom(ctx), obj.ID))
 }
 
 // Orgs is the resolver for the orgs field.

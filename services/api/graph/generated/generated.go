@@ -51,6 +51,7 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		AddOrgUser            func(childComplexity int, orgID string, userID string) int
+		AddSSHKey             func(childComplexity int, userID string, key string) int
 		CreateOrg             func(childComplexity int, name string, description string) int
 		CreateThing           func(childComplexity int, name string, typeArg string) int
 		CreateUser            func(childComplexity int, email string, password string, isAdmin *bool) int
@@ -58,6 +59,7 @@ type ComplexityRoot struct {
 		DeleteThing           func(childComplexity int, id string) int
 		DeleteUser            func(childComplexity int, id string) int
 		RemoveOrgUser         func(childComplexity int, orgID string, userID string) int
+		RemoveSSHKey          func(childComplexity int, userID string, fingerprint string) int
 		SetOrgMqttCredentials func(childComplexity int, orgID string, username string) int
 		SetSwitchState        func(childComplexity int, id string, on bool) int
 		SetThingAlarm         func(childComplexity int, id string, active bool) int
@@ -107,6 +109,13 @@ type ComplexityRoot struct {
 		MeasurementValue func(childComplexity int) int
 		Unit             func(childComplexity int) int
 		Value            func(childComplexity int) int
+	}
+
+	SshKey struct {
+		Added       func(childComplexity int) int
+		Comment     func(childComplexity int) int
+		Fingerprint func(childComplexity int) int
+		Key         func(childComplexity int) int
 	}
 
 	SwitchData struct {
@@ -179,6 +188,7 @@ type ComplexityRoot struct {
 		IsAdmin  func(childComplexity int) int
 		Orgs     func(childComplexity int) int
 		Password func(childComplexity int) int
+		SSHKeys  func(childComplexity int) int
 	}
 
 	UserProfile struct {
@@ -211,6 +221,8 @@ type MutationResolver interface {
 	SetSwitchState(ctx context.Context, id string, on bool) (*store.Thing, error)
 	DeleteThing(ctx context.Context, id string) (*bool, error)
 	SetOrgMqttCredentials(ctx context.Context, orgID string, username string) (*model.MqttCredentials, error)
+	AddSSHKey(ctx context.Context, userID string, key string) (*store.SSHKey, error)
+	RemoveSSHKey(ctx context.Context, userID string, fingerprint string) (*bool, error)
 }
 type OrgResolver interface {
 	Users(ctx context.Context, obj *core.Org) ([]*core.User, error)
@@ -242,6 +254,8 @@ type UserResolver interface {
 	Password(ctx context.Context, obj *core.User) (string, error)
 
 	Orgs(ctx context.Context, obj *core.User) ([]*core.Org, error)
+
+	SSHKeys(ctx context.Context, obj *core.User) ([]*store.SSHKey, error)
 }
 type UserProfileResolver interface {
 	Orgs(ctx context.Context, obj *core.Profile) ([]*core.Org, error)
@@ -289,6 +303,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddOrgUser(childComplexity, args["orgId"].(string), args["userId"].(string)), true
+	case "Mutation.addSshKey":
+		if e.ComplexityRoot.Mutation.AddSSHKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addSshKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddSSHKey(childComplexity, args["userId"].(string), args["key"].(string)), true
 	case "Mutation.createOrg":
 		if e.ComplexityRoot.Mutation.CreateOrg == nil {
 			break
@@ -366,6 +391,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveOrgUser(childComplexity, args["orgId"].(string), args["userId"].(string)), true
+	case "Mutation.removeSshKey":
+		if e.ComplexityRoot.Mutation.RemoveSSHKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeSshKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveSSHKey(childComplexity, args["userId"].(string), args["fingerprint"].(string)), true
 	case "Mutation.setOrgMqttCredentials":
 		if e.ComplexityRoot.Mutation.SetOrgMqttCredentials == nil {
 			break
@@ -662,6 +698,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SensorData.Value(childComplexity), true
+
+	case "SshKey.added":
+		if e.ComplexityRoot.SshKey.Added == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SshKey.Added(childComplexity), true
+	case "SshKey.comment":
+		if e.ComplexityRoot.SshKey.Comment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SshKey.Comment(childComplexity), true
+	case "SshKey.fingerprint":
+		if e.ComplexityRoot.SshKey.Fingerprint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SshKey.Fingerprint(childComplexity), true
+	case "SshKey.key":
+		if e.ComplexityRoot.SshKey.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SshKey.Key(childComplexity), true
 
 	case "SwitchData.command_off":
 		if e.ComplexityRoot.SwitchData.CommandOff == nil {
@@ -1009,6 +1070,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Password(childComplexity), true
+	case "User.ssh_keys":
+		if e.ComplexityRoot.User.SSHKeys == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.SSHKeys(childComplexity), true
 
 	case "UserProfile.org_id":
 		if e.ComplexityRoot.UserProfile.ActiveOrgID == nil {
@@ -1208,6 +1275,11 @@ type Mutation {
   using the previous credentials are disconnected. Admins only.
   """
   setOrgMqttCredentials(orgId: ID!, username: String!): MqttCredentials!
+
+  "Addition: registers an OpenSSH public key for the console (admins, or the user)."
+  addSshKey(userId: ID!, key: String!): SshKey!
+  "Addition: removes a console key by fingerprint (admins, or the user)."
+  removeSshKey(userId: ID!, fingerprint: String!): Boolean
 }
 
 "An org's MQTT credentials, as returned once by setOrgMqttCredentials."
@@ -1244,6 +1316,16 @@ type User {
   created: Int!
   orgs: [Org!]!
   is_admin: Boolean!
+  "Addition: the user's console (SSH) keys; admins and the user see them."
+  ssh_keys: [SshKey!]!
+}
+
+"A public key that logs its user in to the console over SSH."
+type SshKey {
+  fingerprint: String!
+  key: String!
+  comment: String!
+  added: Int!
 }
 
 type UserProfile {
@@ -1508,6 +1590,20 @@ func (ec *executionContext) childFields_SensorData(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type SensorData", field.Name)
 }
 
+func (ec *executionContext) childFields_SshKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "fingerprint":
+		return ec.fieldContext_SshKey_fingerprint(ctx, field)
+	case "key":
+		return ec.fieldContext_SshKey_key(ctx, field)
+	case "comment":
+		return ec.fieldContext_SshKey_comment(ctx, field)
+	case "added":
+		return ec.fieldContext_SshKey_added(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SshKey", field.Name)
+}
+
 func (ec *executionContext) childFields_SwitchData(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "state":
@@ -1648,6 +1744,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_orgs(ctx, field)
 	case "is_admin":
 		return ec.fieldContext_User_is_admin(ctx, field)
+	case "ssh_keys":
+		return ec.fieldContext_User_ssh_keys(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -1804,6 +1902,28 @@ func (ec *executionContext) field_Mutation_addOrgUser_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_addSshKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createOrg_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1939,6 +2059,28 @@ func (ec *executionContext) field_Mutation_removeOrgUser_args(ctx context.Contex
 		return nil, err
 	}
 	args["userId"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_removeSshKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "fingerprint",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["fingerprint"] = arg1
 	return args, nil
 }
 
@@ -3108,6 +3250,94 @@ func (ec *executionContext) fieldContext_Mutation_setOrgMqttCredentials(ctx cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_addSshKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addSshKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddSSHKey(ctx, fc.Args["userId"].(string), fc.Args["key"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.SSHKey) graphql.Marshaler {
+			return ec.marshalNSshKey2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐSSHKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addSshKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SshKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addSshKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeSshKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeSshKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveSSHKey(ctx, fc.Args["userId"].(string), fc.Args["fingerprint"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeSshKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeSshKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Org_id(ctx context.Context, field graphql.CollectedField, obj *core.Org) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3967,6 +4197,98 @@ func (ec *executionContext) _SensorData_measurement_value(ctx context.Context, f
 }
 func (ec *executionContext) fieldContext_SensorData_measurement_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SensorData", field, false, false, "String")
+}
+
+func (ec *executionContext) _SshKey_fingerprint(ctx context.Context, field graphql.CollectedField, obj *store.SSHKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SshKey_fingerprint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fingerprint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SshKey_fingerprint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SshKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _SshKey_key(ctx context.Context, field graphql.CollectedField, obj *store.SSHKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SshKey_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SshKey_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SshKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _SshKey_comment(ctx context.Context, field graphql.CollectedField, obj *store.SSHKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SshKey_comment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Comment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SshKey_comment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SshKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _SshKey_added(ctx context.Context, field graphql.CollectedField, obj *store.SSHKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SshKey_added(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Added, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SshKey_added(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SshKey", field, false, false, "Int")
 }
 
 func (ec *executionContext) _SwitchData_state(ctx context.Context, field graphql.CollectedField, obj *store.Switch) (ret graphql.Marshaler) {
@@ -5350,6 +5672,38 @@ func (ec *executionContext) _User_is_admin(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_User_is_admin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _User_ssh_keys(ctx context.Context, field graphql.CollectedField, obj *core.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_ssh_keys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().SSHKeys(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*store.SSHKey) graphql.Marshaler {
+			return ec.marshalNSshKey2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐSSHKeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_ssh_keys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SshKey(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _UserProfile_email(ctx context.Context, field graphql.CollectedField, obj *core.Profile) (ret graphql.Marshaler) {
@@ -7396,6 +7750,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "addSshKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addSshKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeSshKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeSshKey(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -7679,6 +8047,54 @@ func (ec *executionContext) _SensorData(ctx context.Context, sel ast.SelectionSe
 			}
 		case "measurement_value":
 			out.Values[i] = ec._SensorData_measurement_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sshKeyImplementors = []string{"SshKey"}
+
+func (ec *executionContext) _SshKey(ctx context.Context, sel ast.SelectionSet, obj *store.SSHKey) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sshKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SshKey")
+		case "fingerprint":
+			out.Values[i] = ec._SshKey_fingerprint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "key":
+			out.Values[i] = ec._SshKey_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "comment":
+			out.Values[i] = ec._SshKey_comment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "added":
+			out.Values[i] = ec._SshKey_added(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -8113,6 +8529,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "ssh_keys":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_ssh_keys(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8664,6 +9086,30 @@ func (ec *executionContext) unmarshalNSortOrder2githubᚗcomᚋpiotᚑappliance�
 
 func (ec *executionContext) marshalNSortOrder2githubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐSortOrder(ctx context.Context, sel ast.SelectionSet, v model.SortOrder) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNSshKey2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐSSHKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*store.SSHKey) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSshKey2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐSSHKey(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSshKey2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐSSHKey(ctx context.Context, sel ast.SelectionSet, v *store.SSHKey) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SshKey!")
+		return graphql.Null
+	}
+	return ec._SshKey(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
