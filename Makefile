@@ -28,7 +28,7 @@ lint:
 
 test: lint
 	bash tests/deps.sh
-	go test -count=1 -timeout 20m ./...
+	PIOT_REQUIRE_MOSQUITTO=1 go test -count=1 -timeout 20m ./...
 
 bench:
 	go test -run '^$$' -bench . -benchtime 2000x ./services/store/

@@ -7,11 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
 
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/piot-appliance/piot/appliance/config"
 	"github.com/piot-appliance/piot/appliance/supervisor"
 	"github.com/piot-appliance/piot/services/api"
 	"github.com/piot-appliance/piot/services/api/graph"
+	"github.com/piot-appliance/piot/services/broker"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/store"
 )
@@ -22,10 +27,13 @@ type Appliance struct {
 	log     *slog.Logger
 	version string
 	sup     *supervisor.Supervisor
+	// mqttHooks see every MQTT packet the broker accepts (ingest).
+	mqttHooks []mqtt.Hook
 
-	store *storeService
-	core  *coreService
-	http  *httpService
+	store  *storeService
+	core   *coreService
+	broker *brokerService
+	http   *httpService
 }
 
 // New wires the services; nothing starts until Run.
@@ -36,8 +44,9 @@ func New(cfg config.Config, log *slog.Logger, version string) (*Appliance, error
 	a := &Appliance{cfg: cfg, log: log, version: version}
 	a.store = &storeService{cfg: cfg, log: log}
 	a.core = &coreService{cfg: cfg, log: log, store: a.store}
+	a.broker = &brokerService{app: a}
 	a.http = &httpService{app: a}
-	a.sup = supervisor.New(log, cfg.ShutdownTimeout, a.store, a.core, a.http)
+	a.sup = supervisor.New(log, cfg.ShutdownTimeout, a.store, a.core, a.broker, a.http)
 	return a, nil
 }
 
@@ -50,6 +59,22 @@ func (a *Appliance) HTTPAddr() string {
 		return ""
 	}
 	return a.http.srv.Addr()
+}
+
+// ReloadTLS re-reads the MQTT TLS certificate (SIGHUP).
+func (a *Appliance) ReloadTLS() error {
+	if a.broker.b == nil {
+		return errors.New("broker not running")
+	}
+	return a.broker.b.ReloadTLS()
+}
+
+// MQTTAddrs are the bound MQTT listener addresses by kind (tcp, tls, ws).
+func (a *Appliance) MQTTAddrs() map[string]string {
+	if a.broker.b == nil {
+		return nil
+	}
+	return a.broker.b.Addrs()
 }
 
 // ready is /readyz: every service started and the store answering.
@@ -66,10 +91,17 @@ func (a *Appliance) ready(ctx context.Context) error {
 	return nil
 }
 
+// storeHealthInterval is how often the store is pinged for the broker's
+// fail-closed check, which must be cheap because it runs on every ACL check.
+const storeHealthInterval = 2 * time.Second
+
 type storeService struct {
-	cfg config.Config
-	log *slog.Logger
-	st  *store.Store
+	cfg     config.Config
+	log     *slog.Logger
+	st      *store.Store
+	healthy atomic.Bool
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
 func (s *storeService) Name() string { return "store" }
@@ -83,6 +115,10 @@ func (s *storeService) Start(ctx context.Context) error {
 		return err
 	}
 	s.st = st
+	s.healthy.Store(true)
+	hctx, cancel := context.WithCancel(context.Background())
+	s.stop, s.done = cancel, make(chan struct{})
+	go s.watchHealth(hctx)
 	mode := "embedded FerretDB (SQLite)"
 	if !st.Embedded() {
 		mode = "external"
@@ -91,7 +127,77 @@ func (s *storeService) Start(ctx context.Context) error {
 	return nil
 }
 
-func (s *storeService) Stop(ctx context.Context) error { return s.st.Close(ctx) }
+// watchHealth keeps healthy current so that readers never wait on the
+// database.
+func (s *storeService) watchHealth(ctx context.Context) {
+	defer close(s.done)
+	t := time.NewTicker(storeHealthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			err := s.st.Ping(pctx)
+			cancel()
+			if ok := err == nil; ok != s.healthy.Swap(ok) {
+				if ok {
+					s.log.Info("store reachable again")
+				} else {
+					s.log.Error("store not reachable; MQTT access is denied until it is back", "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (s *storeService) Stop(ctx context.Context) error {
+	s.stop()
+	<-s.done
+	return s.st.Close(ctx)
+}
+
+type brokerService struct {
+	app *Appliance
+	b   *broker.Broker
+}
+
+func (s *brokerService) Name() string { return "broker" }
+
+func (s *brokerService) Start(ctx context.Context) error {
+	a := s.app
+	c := a.cfg
+	b, err := broker.New(broker.Config{
+		DataDir: c.DataDir, MQTTAddr: c.MQTTAddr, MQTTSAddr: c.MQTTSAddr, WSAddr: c.MQTTWSAddr,
+		TLSCertFile: c.TLSCert, TLSKeyFile: c.TLSKey, TLSNames: c.TLSNames,
+		MonitorPassword: c.MQTTMonitorPassword,
+		MaxPacketSize:   c.MQTTMaxPacketSize, MaxClients: c.MQTTMaxClients, MaxInflight: c.MQTTMaxInflight,
+		MaxRetained: c.MQTTMaxRetained, MaxKeepalive: uint16(c.MQTTMaxKeepalive), SessionExpiry: c.MQTTSessionExpiry,
+		Logger: a.log,
+	}, broker.Deps{Core: a.core.c, StoreHealthy: a.store.healthy.Load})
+	if err != nil {
+		return err
+	}
+	for _, h := range a.mqttHooks {
+		if err := b.AddHook(h, nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Start(ctx); err != nil {
+		return err
+	}
+	s.b = b
+	a.core.c.SetCommandPublisher(b.Publish)
+	return nil
+}
+
+func (s *brokerService) Err() <-chan error { return s.b.Err() }
+
+func (s *brokerService) Stop(ctx context.Context) error {
+	s.app.core.c.SetCommandPublisher(nil)
+	return s.b.Stop(ctx)
+}
 
 type coreService struct {
 	cfg   config.Config
@@ -138,7 +244,9 @@ func (s *httpService) Start(ctx context.Context) error {
 		AllowRegistration: a.cfg.AllowRegistration,
 		LoginPerMinute:    a.cfg.LoginRate, LoginBurst: a.cfg.LoginBurst,
 		Version: a.version, Logger: a.log,
-	}, api.Deps{Core: a.core.c, GraphQL: gql, Ready: a.ready})
+	}, api.Deps{Core: a.core.c, GraphQL: gql, Ready: a.ready, Routes: map[string]http.Handler{
+		"/ca.crt": caHandler(a.broker.b.CACertPEM),
+	}})
 	if err != nil {
 		return err
 	}
@@ -159,4 +267,19 @@ func NewLogger(cfg config.Config, w interface{ Write([]byte) (int, error) }) *sl
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// caHandler serves the appliance CA so devices can pin it; it is public
+// by nature.
+func caHandler(pem func() []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "only GET method is allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Header().Set("Content-Disposition", `attachment; filename="piot-ca.crt"`)
+		_, _ = w.Write(pem())
+	})
 }

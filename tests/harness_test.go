@@ -76,9 +76,11 @@ type appliance struct {
 	dataDir string
 	addr    string
 	url     string
-	cmd     *exec.Cmd
-	out     *syncBuffer
-	done    chan error
+	// MQTT listeners: TCP, TLS, WebSocket.
+	mqttAddr, mqttsAddr, wsAddr string
+	cmd                         *exec.Cmd
+	out                         *syncBuffer
+	done                        chan error
 }
 
 type startOpts struct {
@@ -93,9 +95,11 @@ func startAppliance(t *testing.T, o startOpts) *appliance {
 	if o.dataDir == "" {
 		o.dataDir = t.TempDir()
 	}
-	a := &appliance{t: t, dataDir: o.dataDir, addr: freeAddr(t), out: &syncBuffer{}, done: make(chan error, 1)}
+	a := &appliance{t: t, dataDir: o.dataDir, addr: freeAddr(t), out: &syncBuffer{}, done: make(chan error, 1),
+		mqttAddr: freeAddr(t), mqttsAddr: freeAddr(t), wsAddr: freeAddr(t)}
 	a.url = "http://" + a.addr
-	args := append([]string{"run", "--data-dir", o.dataDir, "--http-addr", a.addr, "--bcrypt-cost", "4"}, o.args...)
+	args := append([]string{"run", "--data-dir", o.dataDir, "--http-addr", a.addr, "--bcrypt-cost", "4",
+		"--mqtt-addr", a.mqttAddr, "--mqtts-addr", a.mqttsAddr, "--mqtt-ws-addr", a.wsAddr}, o.args...)
 	a.cmd = exec.Command(piotBin, args...)
 	a.cmd.Env = append(os.Environ(), o.env...)
 	a.cmd.Stdout, a.cmd.Stderr = a.out, a.out

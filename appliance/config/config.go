@@ -44,6 +44,24 @@ type Config struct {
 	BcryptCost        int
 	GraphQLMaxDepth   int
 	GraphQLMaxCost    int
+
+	MQTTAddr            string
+	MQTTSAddr           string
+	MQTTWSAddr          string
+	TLSCert             string
+	TLSKey              string
+	TLSNames            []string
+	MQTTMonitorPassword string
+	MQTTMaxPacketSize   int
+	MQTTMaxClients      int
+	MQTTMaxInflight     int
+	MQTTMaxRetained     int
+	MQTTMaxKeepalive    int
+	MQTTSessionExpiry   time.Duration
+
+	IngestFlushInterval time.Duration
+	HistoryRetention    time.Duration
+	HistoryMaxBytes     int
 }
 
 // Default returns the built-in defaults.
@@ -62,6 +80,20 @@ func Default() Config {
 		BcryptCost:      12,
 		GraphQLMaxDepth: 10,
 		GraphQLMaxCost:  1000,
+
+		MQTTAddr:          ":1883",
+		MQTTSAddr:         ":8883",
+		MQTTWSAddr:        ":8083",
+		MQTTMaxPacketSize: 256 << 10,
+		MQTTMaxClients:    1000,
+		MQTTMaxInflight:   100,
+		MQTTMaxRetained:   10000,
+		MQTTMaxKeepalive:  3600,
+		MQTTSessionExpiry: 24 * time.Hour,
+
+		IngestFlushInterval: time.Second,
+		HistoryRetention:    30 * 24 * time.Hour,
+		HistoryMaxBytes:     1 << 30,
 	}
 }
 
@@ -96,6 +128,22 @@ func (c *Config) options() []option {
 		{name: "bcrypt-cost", ptr: &c.BcryptCost, help: "bcrypt cost of password hashes (10 to 16)"},
 		{name: "graphql-max-depth", ptr: &c.GraphQLMaxDepth, help: "maximum nesting depth of a GraphQL query"},
 		{name: "graphql-max-complexity", ptr: &c.GraphQLMaxCost, help: "maximum complexity (fields, lists x10) of a GraphQL query"},
+		{name: "mqtt-addr", ptr: &c.MQTTAddr, help: "MQTT over TCP listener; empty disables"},
+		{name: "mqtts-addr", ptr: &c.MQTTSAddr, help: "MQTT over TLS listener; empty disables"},
+		{name: "mqtt-ws-addr", ptr: &c.MQTTWSAddr, help: "MQTT over WebSocket listener; empty disables"},
+		{name: "tls-cert", ptr: &c.TLSCert, help: "PEM certificate for MQTT over TLS; empty uses one signed by the appliance's own CA (<data-dir>/tls)"},
+		{name: "tls-key", ptr: &c.TLSKey, help: "PEM key for --tls-cert"},
+		{name: "tls-names", ptr: &c.TLSNames, help: "extra DNS names and IP addresses for the generated server certificate (comma-separated)"},
+		{name: "mqtt-monitor-password", ptr: &c.MQTTMonitorPassword, secret: true, help: "enables the read-only MQTT user \"monitor\" for $SYS/# with this password"},
+		{name: "mqtt-max-packet-size", ptr: &c.MQTTMaxPacketSize, help: "largest MQTT packet accepted, in bytes"},
+		{name: "mqtt-max-clients", ptr: &c.MQTTMaxClients, help: "most MQTT clients connected at once"},
+		{name: "mqtt-max-inflight", ptr: &c.MQTTMaxInflight, help: "most unacknowledged QoS 1/2 messages per client"},
+		{name: "mqtt-max-retained", ptr: &c.MQTTMaxRetained, help: "most retained messages kept"},
+		{name: "mqtt-max-keepalive", ptr: &c.MQTTMaxKeepalive, help: "longest keepalive a client may ask for, in seconds"},
+		{name: "mqtt-session-expiry", ptr: &c.MQTTSessionExpiry, help: "how long a disconnected persistent session is kept"},
+		{name: "ingest-flush-interval", ptr: &c.IngestFlushInterval, help: "how often thing state and history are written to the store"},
+		{name: "history-retention", ptr: &c.HistoryRetention, help: "how long history is kept"},
+		{name: "history-max-bytes", ptr: &c.HistoryMaxBytes, help: "size cap of history; the oldest data is dropped first"},
 	}
 }
 
@@ -117,6 +165,8 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 			fs.Int(o.name, *p, help)
 		case *time.Duration:
 			fs.Duration(o.name, *p, help)
+		case *[]string:
+			fs.String(o.name, strings.Join(*p, ","), help)
 		}
 	}
 }
@@ -213,6 +263,13 @@ func set(o option, v string) error {
 			return fmt.Errorf("%q is not a duration (e.g. 30s, 4h)", v)
 		}
 		*p = d
+	case *[]string:
+		*p = nil
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				*p = append(*p, item)
+			}
+		}
 	}
 	return nil
 }
@@ -258,6 +315,51 @@ func (c *Config) Validate() error {
 	}
 	if c.GraphQLMaxDepth < 2 || c.GraphQLMaxCost < 10 {
 		return errors.New("graphql-max-depth must be at least 2 and graphql-max-complexity at least 10")
+	}
+	for name, a := range map[string]string{"mqtt-addr": c.MQTTAddr, "mqtts-addr": c.MQTTSAddr, "mqtt-ws-addr": c.MQTTWSAddr} {
+		if a == "" {
+			continue
+		}
+		if err := validAddr(a); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("tls-cert and tls-key must be given together")
+	}
+	for _, f := range []struct {
+		name string
+		path string
+	}{{"tls-cert", c.TLSCert}, {"tls-key", c.TLSKey}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+	}
+	if c.MQTTMonitorPassword != "" && len(c.MQTTMonitorPassword) < 12 {
+		return errors.New("mqtt-monitor-password must have at least 12 characters")
+	}
+	switch {
+	case c.MQTTMaxPacketSize < 1024 || c.MQTTMaxPacketSize > 256<<20:
+		return errors.New("mqtt-max-packet-size must be between 1 KiB and 256 MiB")
+	case c.MQTTMaxClients < 1:
+		return errors.New("mqtt-max-clients must be at least 1")
+	case c.MQTTMaxInflight < 1 || c.MQTTMaxInflight > 65535:
+		return errors.New("mqtt-max-inflight must be between 1 and 65535")
+	case c.MQTTMaxRetained < 0:
+		return errors.New("mqtt-max-retained must not be negative")
+	case c.MQTTMaxKeepalive < 10 || c.MQTTMaxKeepalive > 65535:
+		return errors.New("mqtt-max-keepalive must be between 10 and 65535 seconds")
+	case c.MQTTSessionExpiry < 0:
+		return errors.New("mqtt-session-expiry must not be negative")
+	case c.IngestFlushInterval < 10*time.Millisecond || c.IngestFlushInterval > time.Minute:
+		return errors.New("ingest-flush-interval must be between 10ms and 1m")
+	case c.HistoryRetention < time.Hour:
+		return errors.New("history-retention must be at least 1h")
+	case c.HistoryMaxBytes < 1<<20:
+		return errors.New("history-max-bytes must be at least 1 MiB")
 	}
 	return nil
 }

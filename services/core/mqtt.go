@@ -14,6 +14,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
+// ReservedMQTTUsername is the broker's read-only $SYS monitoring identity.
+const ReservedMQTTUsername = "monitor"
+
 // MQTTCredentials are an org's MQTT username and, once, its new password.
 type MQTTCredentials struct {
 	Username string
@@ -47,6 +50,9 @@ func validMQTTUsername(u string) error {
 	}
 	if strings.HasPrefix(u, "$") {
 		return errf(CodeBadInput, "MQTT username must not start with '$'")
+	}
+	if u == ReservedMQTTUsername {
+		return errf(CodeBadInput, "MQTT username %q is reserved", u)
 	}
 	return nil
 }

@@ -75,6 +75,18 @@ defaults < YAML < environment < flags. A bad value stops start-up.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for range hup {
+					if err := app.ReloadTLS(); err != nil {
+						log.Error("SIGHUP: TLS certificate not reloaded", "err", err)
+					} else {
+						log.Info("SIGHUP: TLS certificate reloaded")
+					}
+				}
+			}()
 			log.Info("starting piot", "version", version, "data_dir", cfg.DataDir)
 			if err := app.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				return err

@@ -1,0 +1,108 @@
+package broker
+
+import (
+	"strings"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// OnACLCheck is called by mochi for every SUBSCRIBE filter, every inbound
+// PUBLISH and every delivery to a subscriber, retained replays included.
+func (p *policy) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if cl.Net.Inline {
+		return true // the appliance's own services
+	}
+	if !p.healthy() {
+		return false // fail closed: the rights cannot be confirmed
+	}
+	id, ok := p.ids.get(cl)
+	if !ok {
+		return false
+	}
+	return p.permits(id, topic, write)
+}
+
+// permits is the ACL: an org identity may read and write only under
+// org/<its org name>/ (both levels literal, wildcards only below), and only
+// while its credentials and org name are those it logged in with; the
+// monitor identity may only read $SYS.
+func (p *policy) permits(id *identity, topic string, write bool) bool {
+	if strings.IndexByte(topic, 0) >= 0 {
+		return false
+	}
+	if !write {
+		topic = unshare(topic)
+	}
+	switch id.kind {
+	case kindMonitor:
+		return !write && (topic == "$SYS" || strings.HasPrefix(topic, "$SYS/"))
+	case kindOrg:
+		cur, ok := p.core.MQTTIdentityOf(id.username)
+		if !ok || cur != id.org {
+			return false // rotated, moved, renamed or deleted since login
+		}
+		return underOrg(topic, cur.OrgName)
+	}
+	return false
+}
+
+// underOrg reports whether a topic or filter lies under org/<name>/.
+func underOrg(topic, name string) bool {
+	rest, ok := strings.CutPrefix(topic, "org/")
+	if !ok || name == "" {
+		return false
+	}
+	level, _, found := strings.Cut(rest, "/")
+	return found && level == name
+}
+
+// unshare strips the "$share/<group>/" prefix of a shared subscription so
+// the ACL judges the filter that is actually matched.
+func unshare(filter string) string {
+	rest, ok := strings.CutPrefix(filter, "$share/")
+	if !ok {
+		return filter
+	}
+	if _, f, found := strings.Cut(rest, "/"); found {
+		return f
+	}
+	return filter
+}
+
+// OnWill re-checks a will message when it is about to be sent: the client
+// may have lost its rights since CONNECT (credentials rotated, org renamed
+// or deleted). mochi cannot cancel a will from a hook, so a refused will is
+// emptied: a message with no topic matches no subscription.
+func (p *policy) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
+	id, ok := p.ids.get(cl)
+	if !ok || !p.healthy() || !p.permits(id, will.TopicName, true) {
+		p.log.Info("mqtt will dropped", "client", cl.ID, "topic", will.TopicName)
+		return mqtt.Will{}, nil
+	}
+	if will.Retain && len(will.Payload) > 0 {
+		_, exists := p.server.Topics.Retained.Get(will.TopicName)
+		if !exists && p.server.Topics.Retained.Len() >= p.maxRetained {
+			p.log.Warn("retained message limit reached", "client", cl.ID, "topic", will.TopicName, "limit", p.maxRetained)
+			will.Retain = false
+		}
+	}
+	return will, nil
+}
+
+// OnPublish applies the retained message quota; the ACL has already run.
+func (p *policy) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	return p.retainQuota(cl, pk)
+}
+
+// OnPacketEncode tells MQTT 5 clients the limits in CONNACK; mochi does
+// not announce them itself, and a client that knows them can avoid being
+// disconnected.
+func (p *policy) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type != packets.Connack || pk.ReasonCode != packets.CodeSuccess.Code || cl.Properties.ProtocolVersion < 5 {
+		return pk
+	}
+	pk.Properties.MaximumPacketSize = p.server.Options.Capabilities.MaximumPacketSize
+	pk.Properties.TopicAliasMaximum = p.server.Options.Capabilities.TopicAliasMaximum
+	return pk
+}

@@ -1,0 +1,34 @@
+package broker
+
+import (
+	"context"
+	"log/slog"
+)
+
+// quietPackets wraps the handler given to mochi, which logs whole packets
+// (payloads, passwords in CONNECT) with some warnings, e.g. for every
+// refused publish. Payloads are device data and must not end up in logs,
+// and one client could flood them; the message and other attributes stay.
+type quietPackets struct{ slog.Handler }
+
+// packetAttrs are the attribute keys under which mochi logs packets.
+var packetAttrs = map[string]bool{"pk": true, "packet": true, "will": true}
+
+func (h quietPackets) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if !packetAttrs[a.Key] {
+			out.AddAttrs(a)
+		}
+		return true
+	})
+	return h.Handler.Handle(ctx, out)
+}
+
+func (h quietPackets) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return quietPackets{h.Handler.WithAttrs(attrs)}
+}
+
+func (h quietPackets) WithGroup(name string) slog.Handler {
+	return quietPackets{h.Handler.WithGroup(name)}
+}
