@@ -19,6 +19,8 @@ import (
 	"github.com/piot-appliance/piot/services/broker"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/store"
+	"github.com/piot-appliance/piot/tui"
+	"github.com/piot-appliance/piot/tui/sshserver"
 )
 
 // Appliance is everything `piot run` runs.
@@ -33,7 +35,9 @@ type Appliance struct {
 	store  *storeService
 	core   *coreService
 	broker *brokerService
+	ssh    *sshService
 	http   *httpService
+	start  time.Time
 }
 
 // New wires the services; nothing starts until Run.
@@ -41,12 +45,18 @@ func New(cfg config.Config, log *slog.Logger, version string) (*Appliance, error
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	a := &Appliance{cfg: cfg, log: log, version: version}
+	a := &Appliance{cfg: cfg, log: log, version: version, start: time.Now()}
 	a.store = &storeService{cfg: cfg, log: log}
 	a.core = &coreService{cfg: cfg, log: log, store: a.store}
 	a.broker = &brokerService{app: a}
+	a.ssh = &sshService{app: a}
 	a.http = &httpService{app: a}
-	a.sup = supervisor.New(log, cfg.ShutdownTimeout, a.store, a.core, a.broker, a.http)
+	services := []supervisor.Service{a.store, a.core, a.broker}
+	if cfg.SSHAddr != "" {
+		services = append(services, a.ssh)
+	}
+	services = append(services, a.http)
+	a.sup = supervisor.New(log, cfg.ShutdownTimeout, services...)
 	return a, nil
 }
 
@@ -218,6 +228,43 @@ func (s *coreService) Start(ctx context.Context) error {
 }
 
 func (s *coreService) Stop(context.Context) error { return nil }
+
+// sshService is the console over SSH.
+type sshService struct {
+	app *Appliance
+	srv *sshserver.Server
+}
+
+func (s *sshService) Name() string { return "ssh" }
+
+func (s *sshService) Start(ctx context.Context) error {
+	a := s.app
+	srv, err := sshserver.New(sshserver.Config{
+		Addr: a.cfg.SSHAddr, DataDir: a.cfg.DataDir,
+		IdleTimeout: a.cfg.SSHIdleTimeout, MaxTimeout: a.cfg.SSHMaxTimeout,
+		PasswordAuth: a.cfg.SSHPasswordAuth, Version: a.version, Logger: a.log,
+	}, tui.Deps{Core: a.core.c, Version: a.version, Started: a.start, DataDir: a.cfg.DataDir})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	s.srv = srv
+	return nil
+}
+
+func (s *sshService) Err() <-chan error { return s.srv.Err() }
+
+func (s *sshService) Stop(ctx context.Context) error { return s.srv.Stop(ctx) }
+
+// SSHAddr is the bound console address once running.
+func (a *Appliance) SSHAddr() string {
+	if a.ssh.srv == nil {
+		return ""
+	}
+	return a.ssh.srv.Addr()
+}
 
 type httpService struct {
 	app *Appliance

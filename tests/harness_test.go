@@ -78,6 +78,7 @@ type appliance struct {
 	url     string
 	// MQTT listeners: TCP, TLS, WebSocket.
 	mqttAddr, mqttsAddr, wsAddr string
+	sshAddr                     string
 	cmd                         *exec.Cmd
 	out                         *syncBuffer
 	done                        chan error
@@ -96,10 +97,10 @@ func startAppliance(t *testing.T, o startOpts) *appliance {
 		o.dataDir = t.TempDir()
 	}
 	a := &appliance{t: t, dataDir: o.dataDir, addr: freeAddr(t), out: &syncBuffer{}, done: make(chan error, 1),
-		mqttAddr: freeAddr(t), mqttsAddr: freeAddr(t), wsAddr: freeAddr(t)}
+		mqttAddr: freeAddr(t), mqttsAddr: freeAddr(t), wsAddr: freeAddr(t), sshAddr: freeAddr(t)}
 	a.url = "http://" + a.addr
 	args := append([]string{"run", "--data-dir", o.dataDir, "--http-addr", a.addr, "--bcrypt-cost", "4",
-		"--mqtt-addr", a.mqttAddr, "--mqtts-addr", a.mqttsAddr, "--mqtt-ws-addr", a.wsAddr}, o.args...)
+		"--mqtt-addr", a.mqttAddr, "--mqtts-addr", a.mqttsAddr, "--mqtt-ws-addr", a.wsAddr, "--ssh-addr", a.sshAddr}, o.args...)
 	a.cmd = exec.Command(piotBin, args...)
 	a.cmd.Env = append(os.Environ(), o.env...)
 	a.cmd.Stdout, a.cmd.Stderr = a.out, a.out

@@ -117,11 +117,11 @@ func TestStartupRefusesBadSetup(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"run", "--data-dir", t.TempDir(), "--http-addr", freeAddr(t),
-				"--mqtt-addr", freeAddr(t), "--mqtts-addr", freeAddr(t), "--mqtt-ws-addr", freeAddr(t)}, tc.args...)
+				"--mqtt-addr", freeAddr(t), "--mqtts-addr", freeAddr(t), "--mqtt-ws-addr", freeAddr(t), "--ssh-addr", freeAddr(t)}, tc.args...)
 			if tc.name == "port in use" {
 				a := startAppliance(t, startOpts{})
 				args = []string{"run", "--data-dir", t.TempDir(), "--http-addr", a.addr,
-					"--mqtt-addr", freeAddr(t), "--mqtts-addr", freeAddr(t), "--mqtt-ws-addr", freeAddr(t)}
+					"--mqtt-addr", freeAddr(t), "--mqtts-addr", freeAddr(t), "--mqtt-ws-addr", freeAddr(t), "--ssh-addr", freeAddr(t)}
 			}
 			runFails(t, tc.want, tc.env, args...)
 		})

@@ -59,6 +59,11 @@ type Config struct {
 	MQTTMaxKeepalive    int
 	MQTTSessionExpiry   time.Duration
 
+	SSHAddr         string
+	SSHIdleTimeout  time.Duration
+	SSHMaxTimeout   time.Duration
+	SSHPasswordAuth bool
+
 	IngestFlushInterval time.Duration
 	HistoryRetention    time.Duration
 	HistoryMaxBytes     int
@@ -90,6 +95,10 @@ func Default() Config {
 		MQTTMaxRetained:   10000,
 		MQTTMaxKeepalive:  3600,
 		MQTTSessionExpiry: 24 * time.Hour,
+
+		SSHAddr:        ":2222",
+		SSHIdleTimeout: 15 * time.Minute,
+		SSHMaxTimeout:  12 * time.Hour,
 
 		IngestFlushInterval: time.Second,
 		HistoryRetention:    30 * 24 * time.Hour,
@@ -141,6 +150,10 @@ func (c *Config) options() []option {
 		{name: "mqtt-max-retained", ptr: &c.MQTTMaxRetained, help: "most retained messages kept"},
 		{name: "mqtt-max-keepalive", ptr: &c.MQTTMaxKeepalive, help: "longest keepalive a client may ask for, in seconds"},
 		{name: "mqtt-session-expiry", ptr: &c.MQTTSessionExpiry, help: "how long a disconnected persistent session is kept"},
+		{name: "ssh-addr", ptr: &c.SSHAddr, help: "SSH listener of the console; empty disables"},
+		{name: "ssh-idle-timeout", ptr: &c.SSHIdleTimeout, help: "console sessions without keyboard input are closed after this long"},
+		{name: "ssh-max-timeout", ptr: &c.SSHMaxTimeout, help: "console sessions are closed after this long"},
+		{name: "ssh-password-auth", ptr: &c.SSHPasswordAuth, help: "allow admins to log in to the console with email and password (rate-limited)"},
 		{name: "ingest-flush-interval", ptr: &c.IngestFlushInterval, help: "how often thing state and history are written to the store"},
 		{name: "history-retention", ptr: &c.HistoryRetention, help: "how long history is kept"},
 		{name: "history-max-bytes", ptr: &c.HistoryMaxBytes, help: "size cap of history; the oldest data is dropped first"},
@@ -316,7 +329,10 @@ func (c *Config) Validate() error {
 	if c.GraphQLMaxDepth < 2 || c.GraphQLMaxCost < 10 {
 		return errors.New("graphql-max-depth must be at least 2 and graphql-max-complexity at least 10")
 	}
-	for name, a := range map[string]string{"mqtt-addr": c.MQTTAddr, "mqtts-addr": c.MQTTSAddr, "mqtt-ws-addr": c.MQTTWSAddr} {
+	if c.SSHIdleTimeout < time.Minute || c.SSHMaxTimeout < time.Minute {
+		return errors.New("ssh-idle-timeout and ssh-max-timeout must be at least 1m")
+	}
+	for name, a := range map[string]string{"mqtt-addr": c.MQTTAddr, "mqtts-addr": c.MQTTSAddr, "mqtt-ws-addr": c.MQTTWSAddr, "ssh-addr": c.SSHAddr} {
 		if a == "" {
 			continue
 		}

@@ -1,0 +1,143 @@
+// Package tui is the appliance console: a Bubble Tea program with one screen
+// per concern (dashboard, things, organisations, users, live MQTT, alarms,
+// system). Every action calls services/core as the logged-in user, so the
+// console has exactly the rights the API gives the same user.
+//
+// The services that feed the dashboard and the live screens (broker, ingest,
+// monitor, supervisor) are reached through the small interfaces below; any
+// of them may be nil, and the screen that needs it then says "not
+// available" instead of failing.
+package tui
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/piot-appliance/piot/services/core"
+)
+
+// ErrUnsupported is returned by optional operations that the running
+// appliance cannot perform (reboot outside the image, for example).
+var ErrUnsupported = errors.New("not supported on this appliance")
+
+// Deps are the console's collaborators. Only Core is required.
+type Deps struct {
+	Core *core.Core
+
+	Metrics Metrics    // broker and ingest rates for the dashboard
+	Health  Health     // service states from the supervisor
+	Live    LiveFeed   // the Live MQTT screen
+	Alarms  Alarms     // the Alarms screen; nil falls back to things' alarm flags
+	System  SystemInfo // the System screen
+	History History    // recent values for the thing detail sparkline
+
+	Version string
+	Started time.Time // process start, for the uptime; zero hides it
+	DataDir string    // disk usage is measured on this file system
+
+	// Refresh is how often live data is re-read; 0 means 2 seconds.
+	Refresh time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Metrics reports the appliance's live numbers. Snapshot must be cheap and
+// must not block: the dashboard calls it on every refresh.
+type Metrics interface {
+	Snapshot() MetricsSnapshot
+}
+
+// MetricsSnapshot is one reading of the appliance's counters.
+type MetricsSnapshot struct {
+	ConnectedClients  int
+	MessagesPerSecond float64 // MQTT messages received by the broker
+	IngestPerSecond   float64 // messages applied to things by ingest
+	JournalDepth      int64   // acknowledged entries not yet in the store
+	SpoolDepth        int64   // edge adapter spool entries not yet uplinked
+}
+
+// Health reports the state of the appliance's services.
+type Health interface {
+	Services() []ServiceStatus
+}
+
+// ServiceStatus is the state of one supervised service.
+type ServiceStatus struct {
+	Name   string
+	OK     bool
+	Detail string // "running", "listening on :8883", or the last error
+}
+
+// LiveFeed follows MQTT traffic. The implementation must enforce the same
+// rule as the broker's ACL: an admin may follow any topic, everybody else
+// only topics under org/<one of their orgs>/; a filter outside that is
+// refused with a core error of code FORBIDDEN. The channel is closed when
+// ctx ends or the subscription is cut (credentials rotated, org renamed).
+type LiveFeed interface {
+	Subscribe(ctx context.Context, a core.Actor, filter string) (<-chan LiveMessage, error)
+}
+
+// LiveMessage is one message seen by the broker.
+type LiveMessage struct {
+	Time     time.Time
+	Topic    string
+	Payload  []byte
+	QoS      byte
+	Retained bool
+}
+
+// Alarms is the monitor's alarm list. Implementations authorize by actor:
+// admins see every alarm, members the alarms of their orgs' things.
+type Alarms interface {
+	Active(ctx context.Context, a core.Actor) ([]Alarm, error)
+	Recent(ctx context.Context, a core.Actor, limit int) ([]Alarm, error)
+	Acknowledge(ctx context.Context, a core.Actor, id string) error
+}
+
+// Alarm is one raised (or past) alarm.
+type Alarm struct {
+	ID       string
+	ThingID  core.ID
+	Thing    string
+	Org      string
+	Kind     string // "last-seen", "grafana", ...
+	Severity string
+	Message  string
+	Raised   time.Time
+	Cleared  time.Time // zero while active
+	AckedBy  string    // empty until acknowledged
+	AckedAt  time.Time
+}
+
+// SystemInfo is the System screen's view of the appliance and its
+// maintenance actions. The console shows the screen to admins only, and
+// implementations must check a.Admin again on every action. Actions the
+// appliance cannot do return ErrUnsupported.
+type SystemInfo interface {
+	Listeners() []Listener
+	LogTail(n int) []string
+	RegenerateTLS(ctx context.Context, a core.Actor) error
+	// Backup writes a store export to path (a file on the appliance) and
+	// returns the path written.
+	Backup(ctx context.Context, a core.Actor, path string) (string, error)
+	Restore(ctx context.Context, a core.Actor, path string) error
+	Reboot(ctx context.Context, a core.Actor) error
+	PowerOff(ctx context.Context, a core.Actor) error
+}
+
+// Listener is one network endpoint of the appliance.
+type Listener struct {
+	Name    string // "mqtt-tls", "https", "ssh", ...
+	Addr    string
+	TLS     bool
+	CertSHA string    // certificate or host key fingerprint
+	Expires time.Time // certificate expiry; zero for none
+}
+
+// History returns recent values of a thing for the detail sparkline: at
+// most points numeric values of the series kind ("sensor", "switch",
+// "battery"), oldest first, over the given span ending now.
+type History interface {
+	Recent(ctx context.Context, a core.Actor, thing core.ID, kind string, span time.Duration, points int) ([]float64, error)
+}

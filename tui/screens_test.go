@@ -1,0 +1,442 @@
+package tui
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/piot-appliance/piot/services/core"
+	"golang.org/x/crypto/ssh"
+)
+
+func TestOrgsCreateEditCredentialsMembers(t *testing.T) {
+	w := newWorld(t)
+	h := newHarness(t, Deps{Core: w.core}, w.admin, 80, 24)
+	h.key("3")
+	h.waitFor("1 organizations", "acme", "the first org")
+	h.key("n")
+	h.waitFor("New organization")
+	h.typeText("bad/name")
+	h.key("enter", "enter")
+	h.waitFor("error: organization name must not contain '/'")
+	for range len("/name") {
+		h.key("backspace")
+	}
+	h.typeText("-co")
+	h.key("enter")
+	h.typeText("second org")
+	h.key("enter")
+	s := h.waitFor("created organization bad-co", "2 organizations")
+	if !strings.Contains(lineWith(s, "bad-co"), "second org") {
+		t.Errorf("new org row: %q", lineWith(s, "bad-co"))
+	}
+	// Edit: rename.
+	h.key("/")
+	h.typeText("bad")
+	h.key("enter", "e")
+	h.waitFor("Edit organization bad-co")
+	for range len("bad-co") {
+		h.key("backspace")
+	}
+	h.typeText("good-co")
+	h.key("ctrl+s")
+	h.waitFor("saved organization good-co")
+	h.key("esc")
+	// MQTT credentials: the password is shown once, with a copy hint.
+	h.key("/")
+	h.typeText("good")
+	h.key("enter", "m")
+	h.waitFor("Set MQTT credentials of good-co", "MQTT username")
+	h.key("enter")
+	s = h.waitFor("MQTT credentials of good-co", "username  good-co", "password  ", "shown only now", "c to copy through")
+	checkFits(t, s, 80, 24)
+	pw := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(lineWith(s, "password  ")), "password"))
+	if len(pw) < 16 {
+		t.Fatalf("no password shown: %q", pw)
+	}
+	if _, ok := w.core.VerifyMQTT("good-co", pw); !ok {
+		t.Fatal("the password shown does not log in")
+	}
+	h.key("c")
+	h.waitFor("sent to the terminal's clipboard")
+	h.key("esc")
+	s = h.waitFor("good-co")
+	if strings.Contains(s, pw) {
+		t.Fatal("the password is still on screen after closing")
+	}
+	if !strings.Contains(lineWith(s, "good-co"), "good-co  ") && !strings.Contains(lineWith(s, "good-co"), "good-co") {
+		t.Errorf("MQTT user not listed: %q", lineWith(s, "good-co"))
+	}
+	// Rotating says so.
+	h.key("m")
+	h.waitFor("Rotate MQTT credentials of good-co")
+	h.key("esc")
+	// Members: add the admin to good-co, then remove.
+	h.key("enter")
+	h.waitFor("Members of good-co", "no members")
+	h.key("a")
+	h.waitFor("Add a member to good-co")
+	h.key("enter")
+	s = h.waitFor("added a member to good-co")
+	h.waitFor("admin@piot.local")
+	h.key("d")
+	h.waitFor("Remove admin@piot.local from good-co?")
+	h.key("y")
+	h.waitFor("removed admin@piot.local from good-co", "no members")
+	checkFits(t, s, 80, 24)
+	h.key("esc", "d")
+	h.waitFor(`Delete organization "good-co"?`)
+	h.key("y")
+	h.waitFor("deleted organization good-co", "0 organizations")
+	h.key("esc")
+	h.waitFor("1 organizations", "acme")
+}
+
+func TestMemberSwitchesActiveOrg(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	other, err := w.core.CreateOrg(ctx, w.admin, "globex", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := w.core.Profile(w.member)
+	if err := w.core.AddOrgUser(ctx, w.admin, other.ID, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	w.thing(t, "globex-pump", "sensor", other.ID)
+	h := newHarness(t, Deps{Core: w.core}, w.member, 80, 24)
+	h.key("3")
+	h.waitFor("* acme", "globex")
+	h.key("/")
+	h.typeText("globex")
+	h.key("enter", "space")
+	h.waitFor("now working in globex", "* globex")
+	h.key("2")
+	h.waitFor("globex-pump")
+}
+
+func testKey(t *testing.T) string {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sp))) + " laptop"
+}
+
+func TestUsersCreateAdminPasswordOrgsKeys(t *testing.T) {
+	w := newWorld(t)
+	h := newHarness(t, Deps{Core: w.core}, w.admin, 80, 24)
+	h.key("4")
+	h.waitFor("2 users", "admin@piot.local", "member@acme.test")
+	h.key("n")
+	h.waitFor("New user", "Email", "Password")
+	h.typeText("new@piot.local")
+	h.key("enter")
+	h.typeText("short")
+	h.key("enter", "enter")
+	h.waitFor("error: password must have at least 8 characters")
+	h.typeText("-enough")
+	s := h.screen()
+	if strings.Contains(s, "short-enough") {
+		t.Fatal("the password is echoed")
+	}
+	h.key("ctrl+s")
+	h.waitFor("created user new@piot.local", "3 users")
+	h.key("/")
+	h.typeText("new@")
+	h.key("enter")
+	// Admin flag with confirmation.
+	h.key("a", "y")
+	s = h.waitFor("new@piot.local is now an admin")
+	if !strings.Contains(lineWith(s, "new@piot.local"), "yes") {
+		t.Errorf("admin flag not shown: %q", lineWith(s, "new@piot.local"))
+	}
+	// Reset password: the two entries must match.
+	h.key("p")
+	h.typeText("another-password")
+	h.key("enter")
+	h.typeText("another-passwore")
+	h.key("enter")
+	h.waitFor("error: repeat: the two entries differ")
+	h.key("backspace")
+	h.typeText("d")
+	h.key("enter")
+	h.waitFor("password of new@piot.local changed")
+	if _, err := w.core.Login(context.Background(), "new@piot.local", "another-password"); err != nil {
+		t.Fatalf("new password does not log in: %v", err)
+	}
+	// Detail: orgs and SSH keys.
+	h.key("enter")
+	h.waitFor("SSH keys (console logins)", "no SSH keys")
+	h.key("o", "enter")
+	h.waitFor("added to acme", "organizations: acme")
+	h.key("n")
+	h.waitFor("Add an SSH key for new@piot.local")
+	h.typeText("not a key")
+	h.key("enter")
+	h.waitFor("error: not a single OpenSSH public key")
+	for range len("not a key") {
+		h.key("backspace")
+	}
+	h.typeText(testKey(t))
+	h.key("enter")
+	s = h.waitFor("added key SHA256:", "laptop")
+	checkFits(t, s, 80, 24)
+	h.key("d", "y")
+	h.waitFor("removed key SHA256:", "no SSH keys")
+	h.key("O", "enter")
+	h.waitFor("removed from acme", "organizations: –")
+	h.key("esc")
+	h.waitFor("1 users", "filter: new@")
+	h.key("d", "y")
+	h.waitFor("deleted user new@piot.local", "0 users")
+	h.key("esc")
+	h.waitFor("2 users")
+	// Nobody deletes themselves: core's message lands in the status line.
+	h.key("/")
+	h.typeText("admin@")
+	h.key("enter", "d", "y")
+	h.waitFor("error: you cannot delete yourself (BAD_USER_INPUT)")
+}
+
+type fakeFeed struct {
+	mu      sync.Mutex
+	filters []string
+	ch      chan LiveMessage
+}
+
+func (f *fakeFeed) Subscribe(ctx context.Context, a core.Actor, filter string) (<-chan LiveMessage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !a.Admin && !strings.HasPrefix(filter, "org/acme/") {
+		return nil, &core.Error{Code: core.CodeForbidden, Msg: "you may follow only your organization's topics"}
+	}
+	f.filters = append(f.filters, filter)
+	f.ch = make(chan LiveMessage, 100)
+	return f.ch, nil
+}
+
+func (f *fakeFeed) send(m LiveMessage) {
+	f.mu.Lock()
+	ch := f.ch
+	f.mu.Unlock()
+	ch <- m
+}
+
+func TestLiveFollowPauseFilter(t *testing.T) {
+	w := newWorld(t)
+	feed := &fakeFeed{}
+	h := newHarness(t, Deps{Core: w.core, Live: feed}, w.member, 80, 24)
+	h.key("5")
+	h.waitFor("org/acme/#", "following", "waiting for messages")
+	feed.send(LiveMessage{Time: testNow, Topic: "org/acme/boiler/temp", Payload: []byte(`{"t":21.5}`)})
+	feed.send(LiveMessage{Time: testNow, Topic: "org/acme/blob", Payload: []byte{0xff, 0x00, 0x10}, Retained: true, QoS: 1})
+	feed.send(LiveMessage{Time: testNow, Topic: "org/acme/long", Payload: []byte(strings.Repeat("x", 500))})
+	feed.send(LiveMessage{Time: testNow, Topic: "org/acme/evil", Payload: []byte("\x1b[2Jboom")})
+	s := h.waitFor(`org/acme/boiler/temp {"t":21.5}`, "r1 org/acme/blob <3 B> ff0010", "…(500 B)", "·[2Jboom")
+	checkFits(t, s, 80, 24)
+	h.key("space")
+	h.waitFor("PAUSED (0 skipped)")
+	feed.send(LiveMessage{Time: testNow, Topic: "org/acme/late", Payload: []byte("x")})
+	h.waitFor("PAUSED (1 skipped)")
+	h.key("space")
+	h.waitFor("following")
+	// Another org's topics are refused by the feed; the error shows.
+	h.key("/")
+	for range len("org/acme/#") {
+		h.key("backspace")
+	}
+	h.typeText("org/globex/#")
+	h.key("enter")
+	h.waitFor("error: you may follow only your organization's topics (FORBIDDEN)")
+	h.key("/")
+	for range len("org/globex/#") {
+		h.key("backspace")
+	}
+	h.typeText("org/acme/boiler/+")
+	h.key("enter")
+	h.waitFor("org/acme/boiler/+", "following", "0 messages kept")
+}
+
+func TestLiveNotAvailable(t *testing.T) {
+	w := newWorld(t)
+	h := newHarness(t, Deps{Core: w.core}, w.admin, 80, 24)
+	h.key("5")
+	h.waitFor("Live MQTT is not available")
+}
+
+type fakeAlarms struct {
+	mu    sync.Mutex
+	acked []string
+}
+
+func (f *fakeAlarms) Active(context.Context, core.Actor) ([]Alarm, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	al := Alarm{ID: "a1", Thing: "boiler", Org: "acme", Kind: "last-seen", Severity: "critical", Message: "not seen for 20m", Raised: testNow.Add(-20 * time.Minute)}
+	if len(f.acked) > 0 {
+		al.AckedBy = "admin@piot.local"
+	}
+	return []Alarm{al}, nil
+}
+
+func (f *fakeAlarms) Recent(context.Context, core.Actor, int) ([]Alarm, error) {
+	return []Alarm{{ID: "a0", Thing: "pump", Org: "acme", Kind: "grafana", Message: "pressure low", Raised: testNow.Add(-2 * time.Hour), Cleared: testNow.Add(-time.Hour)}}, nil
+}
+
+func (f *fakeAlarms) Acknowledge(_ context.Context, a core.Actor, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.acked = append(f.acked, id+" by "+a.Email)
+	return nil
+}
+
+func TestAlarmsFromService(t *testing.T) {
+	w := newWorld(t)
+	al := &fakeAlarms{}
+	h := newHarness(t, Deps{Core: w.core, Alarms: al}, w.admin, 80, 24)
+	h.key("6")
+	s := h.waitFor("Active (1)", "boiler", "20m ago", "critical not seen", "Recent", "pump", "cleared 1h ago")
+	checkFits(t, s, 80, 24)
+	h.key("a")
+	s = h.waitFor("alarm acknowledged", "admin@pio")
+	checkFits(t, s, 80, 24)
+	if len(al.acked) != 1 || al.acked[0] != "a1 by admin@piot.local" {
+		t.Fatalf("acknowledged %v", al.acked)
+	}
+	h.key("1")
+	h.waitFor("1 active")
+}
+
+func TestAlarmsFallbackToThingFlags(t *testing.T) {
+	w := newWorld(t)
+	th := w.thing(t, "boiler", "sensor", w.acme.ID)
+	if _, err := w.core.SetThingAlarm(context.Background(), w.admin, th.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, Deps{Core: w.core}, w.member, 80, 24)
+	h.key("6")
+	h.waitFor("alarm service is not connected", "Active (1)", "boiler", "acme")
+	h.key("a")
+	h.waitFor("acknowledging needs the alarm service")
+}
+
+type fakeSystem struct {
+	mu      sync.Mutex
+	actions []string
+}
+
+func (f *fakeSystem) Listeners() []Listener {
+	return []Listener{
+		{Name: "mqtt-tls", Addr: ":8883", TLS: true, CertSHA: "SHA256:abc", Expires: testNow.Add(24 * time.Hour)},
+		{Name: "ssh", Addr: ":2222", CertSHA: "SHA256:hostkey"},
+	}
+}
+
+func (f *fakeSystem) LogTail(n int) []string {
+	var l []string
+	for i := range 100 {
+		l = append(l, "log line "+strings.Repeat("x", i%5)+" #"+string(rune('A'+i%26)))
+	}
+	return l
+}
+
+func (f *fakeSystem) record(a core.Actor, what string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !a.Admin {
+		return &core.Error{Code: core.CodeForbidden, Msg: "not allowed"}
+	}
+	f.actions = append(f.actions, what)
+	return nil
+}
+
+func (f *fakeSystem) RegenerateTLS(_ context.Context, a core.Actor) error { return f.record(a, "tls") }
+func (f *fakeSystem) Backup(_ context.Context, a core.Actor, path string) (string, error) {
+	return "/data/backups/x.piot", f.record(a, "backup:"+path)
+}
+func (f *fakeSystem) Restore(_ context.Context, a core.Actor, path string) error {
+	return f.record(a, "restore:"+path)
+}
+func (f *fakeSystem) Reboot(context.Context, core.Actor) error   { return ErrUnsupported }
+func (f *fakeSystem) PowerOff(context.Context, core.Actor) error { return ErrUnsupported }
+
+func TestSystemScreen(t *testing.T) {
+	w := newWorld(t)
+	sys := &fakeSystem{}
+	h := newHarness(t, Deps{Core: w.core, System: sys}, w.admin, 80, 24)
+	h.key("7")
+	s := h.waitFor("Network", "Listeners", "mqtt-tls", ":8883", "TLS", "SHA256:abc", "expires 2026-05-02", "SHA256:hostkey", "Log", "log line")
+	checkFits(t, s, 80, 24)
+	h.key("g")
+	h.waitFor("Regenerate the TLS certificates?")
+	h.key("y")
+	h.waitFor("TLS certificates regenerated")
+	h.key("b", "enter")
+	h.waitFor("backup written to /data/backups/x.piot")
+	h.key("R")
+	h.typeText("/data/backups/x.piot")
+	h.key("enter", "enter")
+	h.waitFor("Replace all current data: say yes to restore")
+	h.key("y", "enter")
+	h.waitFor("restored")
+	h.key("B", "y")
+	h.waitFor("error: not supported on this appliance")
+	if strings.Join(sys.actions, ",") != "tls,backup:,restore:/data/backups/x.piot" {
+		t.Fatalf("actions: %v", sys.actions)
+	}
+}
+
+// TestControlCharactersNeverReachTheTerminal: text stored through the API
+// (descriptions, telemetry) or sent by devices may hold escape sequences;
+// the console shows them inert.
+func TestControlCharactersNeverReachTheTerminal(t *testing.T) {
+	w := newWorld(t)
+	th := w.thing(t, "boiler", "sensor", w.acme.ID)
+	evil := "hi\x1b[2J\x1b]52;c;ZXZpbA==\x07there"
+	if _, err := w.core.UpdateThing(context.Background(), w.admin, core.ThingUpdate{ID: th.ID, Description: &evil, Alias: &evil}); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, Deps{Core: w.core}, w.admin, 80, 24)
+	raw := func() string { return h.m.View().Content }
+	h.key("2")
+	h.waitFor("boiler")
+	for _, step := range [][]string{{}, {"enter"}, {"e"}} {
+		h.key(step...)
+		if s := raw(); strings.Contains(s, "\x1b[2J") || strings.Contains(s, "\x1b]52") {
+			t.Fatalf("escape sequence passed through after %v: %q", step, s)
+		}
+	}
+	h.waitFor("hi·[2J")
+	// Saving an untouched form does not rewrite the stored text.
+	h.key("ctrl+s")
+	h.waitFor("saved boiler")
+	got, _ := w.core.Thing(w.admin, th.ID)
+	if got.Description != evil {
+		t.Fatalf("description rewritten to %q", got.Description)
+	}
+}
+
+func TestPasteGoesToTheFocusedField(t *testing.T) {
+	w := newWorld(t)
+	h := newHarness(t, Deps{Core: w.core}, w.admin, 80, 24)
+	h.key("4")
+	h.waitFor("member@acme.test")
+	h.key("/")
+	h.typeText("member")
+	h.key("enter", "enter", "n")
+	h.waitFor("Add an SSH key for member@acme.test")
+	h.send(tea.PasteMsg{Content: testKey(t)})
+	h.key("enter")
+	h.waitFor("added key SHA256:", "laptop")
+}

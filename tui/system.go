@@ -1,0 +1,215 @@
+package tui
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"github.com/piot-appliance/piot/services/core"
+)
+
+// systemScreen shows the appliance's addresses, listeners and log, and
+// runs maintenance actions (admins only).
+type systemScreen struct {
+	env       *env
+	ov        overlay
+	loaded    bool
+	addrs     []string
+	listeners []Listener
+	logs      []string
+}
+
+type systemMsg struct {
+	addrs     []string
+	listeners []Listener
+	logs      []string
+}
+
+var (
+	keyRegenTLS = key.NewBinding(key.WithKeys("g"), key.WithHelp("g", "regenerate TLS"))
+	keyBackup   = key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "backup"))
+	keyRestore  = key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "restore"))
+	keyReboot   = key.NewBinding(key.WithKeys("B"), key.WithHelp("B", "reboot"))
+	keyPowerOff = key.NewBinding(key.WithKeys("P"), key.WithHelp("P", "power off"))
+)
+
+func newSystem(e *env) *systemScreen {
+	return &systemScreen{env: e, ov: overlay{tag: "system", env: e}}
+}
+
+func (s *systemScreen) title() string   { return "System" }
+func (s *systemScreen) adminOnly() bool { return true }
+func (s *systemScreen) capturing() bool { return s.ov.active() }
+func (s *systemScreen) keys() []key.Binding {
+	return []key.Binding{keyBackup, keyRestore, keyRegenTLS, keyReboot, keyPowerOff}
+}
+
+func (s *systemScreen) refresh() tea.Cmd {
+	e := s.env
+	if !e.actor.Admin {
+		return nil
+	}
+	return e.run(func(a core.Actor) (tea.Msg, error) {
+		if !a.Admin {
+			return nil, &core.Error{Code: core.CodeForbidden, Msg: "not allowed"}
+		}
+		msg := systemMsg{addrs: interfaceAddrs()}
+		if e.deps.System != nil {
+			msg.listeners = e.deps.System.Listeners()
+			msg.logs = e.deps.System.LogTail(200)
+		}
+		return msg, nil
+	})
+}
+
+// interfaceAddrs lists the addresses of the interfaces that are up, except
+// loopback.
+func interfaceAddrs() []string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, in := range ifs {
+		if in.Flags&net.FlagUp == 0 || in.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, err := in.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			out = append(out, in.Name+" "+a.String())
+		}
+	}
+	return out
+}
+
+func (s *systemScreen) update(msg tea.Msg) tea.Cmd {
+	if handled, cmd := s.ov.update(msg); handled {
+		return cmd
+	} else if d, ok := msg.(doneMsg); ok && d.tag == s.ov.tag {
+		return tea.Batch(cmd, s.refresh())
+	}
+	switch msg := msg.(type) {
+	case systemMsg:
+		s.loaded = true
+		s.addrs, s.listeners, s.logs = msg.addrs, msg.listeners, msg.logs
+	case tea.KeyPressMsg:
+		return s.key(msg)
+	}
+	return nil
+}
+
+func (s *systemScreen) key(k tea.KeyPressMsg) tea.Cmd {
+	e := s.env
+	sys := e.deps.System
+	if sys == nil {
+		if key.Matches(k, keyBackup, keyRestore, keyRegenTLS, keyReboot, keyPowerOff) {
+			return func() tea.Msg { return statusMsg{text: "system actions are not available", err: true} }
+		}
+		return nil
+	}
+	switch {
+	case key.Matches(k, keyRegenTLS):
+		s.ov.ask("Regenerate the TLS certificates? Clients must trust the new CA.", func(a core.Actor) (string, error) {
+			if err := sys.RegenerateTLS(e.ctx, a); err != nil {
+				return "", err
+			}
+			return "TLS certificates regenerated", nil
+		})
+	case key.Matches(k, keyBackup):
+		f := newForm("Backup the store").text("path", "File", "", "path")
+		f.note = "A file on the appliance; empty lets the appliance choose one in its data directory."
+		return s.ov.open(f, func(a core.Actor, f *form) (string, error) {
+			p, err := sys.Backup(e.ctx, a, strings.TrimSpace(f.value("path")))
+			if err != nil {
+				return "", err
+			}
+			return "backup written to " + p, nil
+		})
+	case key.Matches(k, keyRestore):
+		f := newForm("Restore the store from a backup").
+			text("path", "File", "", "path").
+			boolean("sure", "Replace all current data", false)
+		f.note = "Everything changed since the backup is lost."
+		return s.ov.open(f, func(a core.Actor, f *form) (string, error) {
+			if f.value("sure") != "yes" {
+				return "", &core.Error{Code: core.CodeBadInput, Msg: "Replace all current data: say yes to restore"}
+			}
+			if err := sys.Restore(e.ctx, a, strings.TrimSpace(f.value("path"))); err != nil {
+				return "", err
+			}
+			return "restored", nil
+		})
+	case key.Matches(k, keyReboot):
+		s.ov.ask("Reboot the appliance now?", func(a core.Actor) (string, error) {
+			return "rebooting…", sys.Reboot(e.ctx, a)
+		})
+	case key.Matches(k, keyPowerOff):
+		s.ov.ask("Power the appliance off now? Someone must switch it on again.", func(a core.Actor) (string, error) {
+			return "powering off…", sys.PowerOff(e.ctx, a)
+		})
+	}
+	return nil
+}
+
+func (s *systemScreen) view(width, height int) string {
+	if s.ov.form != nil || s.ov.shown != nil {
+		return s.ov.view(width, height)
+	}
+	if !s.env.actor.Admin {
+		return "Only admins see the system screen."
+	}
+	if !s.loaded {
+		return styleDim.Render("loading…")
+	}
+	var lines []string
+	lines = append(lines, styleTitle.Render("Network"))
+	if len(s.addrs) == 0 {
+		lines = append(lines, styleDim.Render("  no addresses"))
+	}
+	for _, a := range s.addrs {
+		lines = append(lines, cut("  "+a, width))
+	}
+	lines = append(lines, styleTitle.Render("Listeners"))
+	if s.env.deps.System == nil {
+		lines = append(lines, styleDim.Render("  not available"))
+	}
+	for _, l := range s.listeners {
+		tls := ""
+		if l.TLS {
+			tls = "TLS"
+		}
+		exp := ""
+		if !l.Expires.IsZero() {
+			exp = "expires " + l.Expires.UTC().Format("2006-01-02")
+			if l.Expires.Before(s.env.now()) {
+				exp = styleErr.Render("EXPIRED " + l.Expires.UTC().Format("2006-01-02"))
+			}
+		}
+		lines = append(lines, cut(fmt.Sprintf("  %-10s %-21s %-3s %s %s", printable(l.Name), printable(l.Addr), tls, printable(l.CertSHA), exp), width))
+	}
+	lines = append(lines, styleTitle.Render("Log"))
+	room := height - len(lines)
+	if s.ov.confirm != nil {
+		room--
+	}
+	logs := s.logs
+	if len(logs) > room {
+		logs = logs[len(logs)-max(room, 0):]
+	}
+	if len(logs) == 0 && room > 0 {
+		lines = append(lines, styleDim.Render("  no log lines"))
+	}
+	for _, l := range logs {
+		lines = append(lines, cut("  "+printable(l), width))
+	}
+	body := strings.Join(lines, "\n")
+	if s.ov.confirm != nil {
+		return fitLines(body, width, height-1) + "\n" + s.ov.confirm.view(width)
+	}
+	return body
+}
