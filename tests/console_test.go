@@ -74,3 +74,38 @@ func TestConsoleOverOpenSSH(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// `piot console` on the box's own terminal: the same console, reached
+// through the data directory's key.
+func TestLocalConsoleCommand(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("PIOT_REQUIRE_MOSQUITTO") != "" {
+			t.Fatal("tmux not installed (run tests/deps.sh)")
+		}
+		t.Skip("tmux not installed")
+	}
+	a := startAppliance(t, startOpts{})
+	session := fmt.Sprintf("piot-local-%d", time.Now().UnixNano())
+	cmd := fmt.Sprintf("%s console --data-dir %s --ssh-addr %s", piotBin, a.dataDir, a.sshAddr)
+	if out, err := exec.Command("tmux", "new-session", "-d", "-s", session, "-x", "90", "-y", "28", cmd).CombinedOutput(); err != nil {
+		t.Fatalf("tmux: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("tmux", "kill-session", "-t", session).Run() })
+	deadline := time.Now().Add(20 * time.Second)
+	var screen string
+	for time.Now().Before(deadline) {
+		out, _ := exec.Command("tmux", "capture-pane", "-p", "-t", session).Output()
+		screen = string(out)
+		if strings.Contains(screen, "Dashboard") && strings.Contains(screen, "admin@piot.local") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(screen, "Dashboard") {
+		t.Fatalf("local console never showed the dashboard:\n%s\n--- log ---\n%s", screen, a.out)
+	}
+	st, err := os.Stat(filepath.Join(a.dataDir, "console_ed25519"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("console key: %v %v", st, err)
+	}
+}

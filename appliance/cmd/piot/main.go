@@ -13,6 +13,7 @@ import (
 	"github.com/piot-appliance/piot/appliance"
 	"github.com/piot-appliance/piot/appliance/admincli"
 	"github.com/piot-appliance/piot/appliance/config"
+	"github.com/piot-appliance/piot/appliance/localconsole"
 	"github.com/spf13/cobra"
 )
 
@@ -33,7 +34,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), versionCmd(), admincli.Command())
+	root.AddCommand(runCmd(), versionCmd(), consoleCmd(), admincli.Command())
 	return root
 }
 
@@ -46,6 +47,34 @@ func versionCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "piot %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		},
 	}
+}
+
+func consoleCmd() *cobra.Command {
+	var dataDir, addr string
+	cmd := &cobra.Command{
+		Use:   "console",
+		Short: "Open the console of the running appliance on this terminal",
+		Long: `Open the console of the running appliance on this terminal (serial or VGA
+console of the box). It connects to the appliance's SSH console on loopback
+with a key kept in the data directory, so it needs read access to it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
+			defer stop()
+			return localconsole.Run(ctx, dataDir, addr)
+		},
+	}
+	def := config.Default()
+	cmd.Flags().StringVar(&dataDir, "data-dir", envOr("PIOT_DATA_DIR", def.DataDir), "data directory of the running appliance [env PIOT_DATA_DIR]")
+	cmd.Flags().StringVar(&addr, "ssh-addr", "127.0.0.1:2222", "address of the appliance's SSH console")
+	return cmd
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
 }
 
 func runCmd() *cobra.Command {
