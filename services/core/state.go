@@ -118,3 +118,44 @@ func (c *Core) OrgIDByName(name string) (ID, bool) {
 	id, ok := c.orgByName[name]
 	return id, ok
 }
+
+// keepLiveState carries into n the state that ingest changed while a
+// settings edit was being written (live), except fields the edit itself
+// changed relative to the snapshot it started from (cur).
+func keepLiveState(n, cur, live *store.Thing) {
+	pick := func(dst *bool, c, l bool) {
+		if *dst == c {
+			*dst = l
+		}
+	}
+	pickI := func(dst *int64, c, l int64) {
+		if *dst == c {
+			*dst = l
+		}
+	}
+	pickF := func(dst *float64, c, l float64) {
+		if *dst == c {
+			*dst = l
+		}
+	}
+	pickS := func(dst *string, c, l string) {
+		if *dst == c {
+			*dst = l
+		}
+	}
+	pick(&n.Available, cur.Available, live.Available)
+	pickI(&n.LastSeen, cur.LastSeen, live.LastSeen)
+	pickS(&n.Telemetry, cur.Telemetry, live.Telemetry)
+	pickF(&n.Voltage, cur.Voltage, live.Voltage)
+	pickF(&n.LocLat, cur.LocLat, live.LocLat)
+	pickF(&n.LocLng, cur.LocLng, live.LocLng)
+	pickI(&n.LocSat, cur.LocSat, live.LocSat)
+	pickI(&n.LocTs, cur.LocTs, live.LocTs)
+	pickI(&n.BatteryLevel, cur.BatteryLevel, live.BatteryLevel)
+	pick(&n.AlarmActive, cur.AlarmActive, live.AlarmActive)
+	pickI(&n.AlarmActivated, cur.AlarmActivated, live.AlarmActivated)
+	pickS(&n.Sensor.Value, cur.Sensor.Value, live.Sensor.Value)
+	pickS(&n.Sensor.Unit, cur.Sensor.Unit, live.Sensor.Unit)
+	pickI(&n.Sensor.MeasurementLast, cur.Sensor.MeasurementLast, live.Sensor.MeasurementLast)
+	pick(&n.Switch.State, cur.Switch.State, live.Switch.State)
+}

@@ -292,6 +292,9 @@ func (c *Core) editThing(ctx context.Context, a Actor, id ID, fn func(cur *store
 		return Thing{}, err
 	}
 	c.mu.Lock()
+	if live, ok := c.things[id]; ok {
+		keepLiveState(&n, cur, live)
+	}
 	c.putThing(&n)
 	c.mu.Unlock()
 	c.emit(Event{Kind: ThingChanged, ID: n.ID})

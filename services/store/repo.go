@@ -157,12 +157,22 @@ func (r Repo[T]) SetMany(ctx context.Context, ids []ID, sets []bson.D) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	models := make([]mongo.WriteModel, len(ids))
-	for i := range ids {
-		models[i] = mongo.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: ids[i]}}).
-			SetUpdate(bson.D{{Key: "$set", Value: sets[i]}})
+	for start := 0; start < len(ids); start += MaxBulkUpdates {
+		end := min(start+MaxBulkUpdates, len(ids))
+		models := make([]mongo.WriteModel, 0, end-start)
+		for i := start; i < end; i++ {
+			models = append(models, mongo.NewUpdateOneModel().
+				SetFilter(bson.D{{Key: "_id", Value: ids[i]}}).
+				SetUpdate(bson.D{{Key: "$set", Value: sets[i]}}))
+		}
+		if _, err := r.c.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+			return wrap("bulk update", r.c.Name(), err)
+		}
 	}
-	_, err := r.c.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-	return wrap("bulk update", r.c.Name(), err)
+	return nil
 }
+
+// MaxBulkUpdates bounds the updates of one bulk write. FerretDB v1.24 holds
+// a SQLite connection per update statement until the whole command ends,
+// from a pool of 100: a larger bulk write deadlocks the embedded store.
+const MaxBulkUpdates = 32

@@ -239,7 +239,7 @@ func startEmbedded(dir string, log *slog.Logger) (*embedded, error) {
 		Listener:  listener,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + dir + "/",
-		Logger:    slog.New(minLevel{log.Handler(), slog.LevelError}).With("component", "ferretdb"),
+		Logger:    slog.New(minLevel{h: log.Handler(), min: slog.LevelError}).With("component", "ferretdb"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: start embedded FerretDB: %w", err)
@@ -303,20 +303,36 @@ func (e *embedded) restrictFiles() {
 
 // minLevel drops records below a level. FerretDB logs every failed
 // command at WARN, including the driver's harmless endSessions on
-// disconnect, which would drown the appliance's own log.
+// disconnect, which would drown the appliance's own log. FerretDB also
+// derives a logger with the whole statement as attributes for every SQL
+// statement; those are kept unformatted until a record is really logged,
+// which is almost never.
 type minLevel struct {
-	slog.Handler
-	min slog.Level
+	h     slog.Handler
+	min   slog.Level
+	attrs []slog.Attr
 }
 
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.h.Enabled(ctx, l)
 }
 
-func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(a), h.min}
+func (m minLevel) Handle(ctx context.Context, r slog.Record) error {
+	h := m.h
+	if len(m.attrs) > 0 {
+		h = h.WithAttrs(m.attrs)
+	}
+	return h.Handle(ctx, r)
 }
 
-func (h minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{h.Handler.WithGroup(name), h.min}
+func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{h: m.h, min: m.min, attrs: append(m.attrs[:len(m.attrs):len(m.attrs)], a...)}
+}
+
+func (m minLevel) WithGroup(name string) slog.Handler {
+	h := m.h
+	if len(m.attrs) > 0 {
+		h = h.WithAttrs(m.attrs)
+	}
+	return minLevel{h: h.WithGroup(name), min: m.min}
 }

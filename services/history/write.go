@@ -1,0 +1,319 @@
+package history
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/piot-appliance/piot/services/store"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+)
+
+type bucketKey struct {
+	thing store.ID
+	kind  string
+	hour  int64 // unix hour number
+}
+
+type seriesKey struct {
+	thing store.ID
+	kind  string
+}
+
+// bucketState mirrors a raw bucket: its highest seq and its statistics.
+type bucketState struct {
+	seq uint64
+	st  stats
+	// rollupDirty: the state was loaded from the store, whose rollup may
+	// lag behind the raw bucket after a crash; rewrite it on next touch.
+	rollupDirty bool
+}
+
+// rawDoc is the part of a raw bucket the writer and queries read.
+type rawDoc struct {
+	Seq  int64    `bson:"seq"`
+	Hour int64    `bson:"hour"`
+	P    []string `bson:"p"`
+}
+
+// Size estimate per stored item, calibrated against SQLite's page usage
+// (see TestSizeEstimate): FerretDB stores each document as JSON plus a
+// type schema with one entry per array element.
+const (
+	estPointOverhead  = 28
+	estRawDocBytes    = 220
+	estRollupHourSize = 170
+)
+
+// Append stores points. It is safe to call again with the same points
+// after an error: points carrying a Seq are stored once.
+func (s *Store) Append(ctx context.Context, points []Point) error {
+	if len(points) == 0 {
+		return nil
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.load(ctx); err != nil {
+		return err
+	}
+	now := s.now().Unix()
+	cutoff := now - int64(s.cfg.Retention/time.Second)
+	s.sweepCache(now)
+
+	groups := map[bucketKey][]int{}
+	var order []bucketKey
+	for i, p := range points {
+		if !ValidKind(p.Kind) || p.Thing.IsZero() || p.TS < 0 || len(p.Value) > MaxValueLen {
+			s.invalid.Add(1)
+			continue
+		}
+		if p.TS < cutoff || floorDiv(p.TS, daySecs) <= s.droppedDays {
+			s.expired.Add(1)
+			continue
+		}
+		k := bucketKey{thing: p.Thing, kind: p.Kind, hour: floorDiv(p.TS, hourSecs)}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+
+	type dayWrites struct {
+		models      []mongo.WriteModel
+		keys        []bucketKey
+		rollups     map[seriesKey]bson.D
+		rollupOrder []seriesKey
+		points      int64
+		bytes       int64
+	}
+	byDay := map[int64]*dayWrites{}
+	lastKept := map[seriesKey]int64{}
+	var touched []bucketKey
+	fail := func(err error) error {
+		// The in-memory state of unwritten buckets ran ahead of the store.
+		for _, k := range touched {
+			delete(s.cache, k)
+		}
+		return err
+	}
+	for _, k := range order {
+		bs, err := s.bucket(ctx, k)
+		if err != nil {
+			return fail(err)
+		}
+		touched = append(touched, k)
+		hourStart := k.hour * hourSecs
+		base := bs.seq
+		wasEmpty := bs.st.N == 0
+		var adds []string
+		for _, i := range groups[k] {
+			p := points[i]
+			if p.Seq != 0 && p.Seq <= base {
+				s.duplicate.Add(1)
+				continue
+			}
+			if p.Every > 0 {
+				sk := seriesKey{p.Thing, p.Kind}
+				last, ok := lastKept[sk]
+				if !ok {
+					last, ok = s.seriesLast[sk]
+				}
+				if ok && floorDiv(p.TS, p.Every) == floorDiv(last, p.Every) {
+					s.thinned.Add(1)
+					continue
+				}
+				lastKept[sk] = p.TS
+			}
+			adds = append(adds, encodePoint(p.TS, hourStart, p.Value))
+			bs.st.add(p.TS, p.Value)
+			bs.seq = max(bs.seq, p.Seq)
+		}
+		if len(adds) == 0 && !bs.rollupDirty {
+			continue
+		}
+		day := floorDiv(hourStart, daySecs)
+		dw := byDay[day]
+		if dw == nil {
+			dw = &dayWrites{}
+			byDay[day] = dw
+		}
+		if len(adds) > 0 {
+			dw.models = append(dw.models, mongo.NewUpdateOneModel().
+				SetFilter(bson.D{{Key: "_id", Value: rawID(k.thing, k.kind, k.hour)}}).
+				SetUpdate(bson.D{
+					{Key: "$setOnInsert", Value: bson.D{{Key: "thing", Value: k.thing}, {Key: "kind", Value: k.kind}, {Key: "hour", Value: hourStart}}},
+					{Key: "$push", Value: bson.D{{Key: "p", Value: bson.D{{Key: "$each", Value: adds}}}}},
+					{Key: "$max", Value: bson.D{{Key: "seq", Value: int64(bs.seq)}}},
+				}).
+				SetUpsert(true))
+			dw.points += int64(len(adds))
+			for _, a := range adds {
+				dw.bytes += int64(len(a)) + estPointOverhead
+			}
+			if wasEmpty {
+				dw.bytes += estRawDocBytes + estRollupHourSize
+			}
+		}
+		// One update per rollup document, however many of its hours changed.
+		rk := seriesKey{k.thing, k.kind}
+		if dw.rollups == nil {
+			dw.rollups = map[seriesKey]bson.D{}
+		}
+		if _, ok := dw.rollups[rk]; !ok {
+			dw.rollupOrder = append(dw.rollupOrder, rk)
+		}
+		dw.rollups[rk] = append(dw.rollups[rk], bson.E{Key: hourField(k.hour - day*24), Value: bs.st.encode()})
+		dw.keys = append(dw.keys, k)
+	}
+	for day, dw := range byDay {
+		for _, rk := range dw.rollupOrder {
+			dw.models = append(dw.models, mongo.NewUpdateOneModel().
+				SetFilter(bson.D{{Key: "_id", Value: rollupID(rk.thing, rk.kind, day)}}).
+				SetUpdate(bson.D{
+					{Key: "$setOnInsert", Value: bson.D{{Key: "thing", Value: rk.thing}, {Key: "kind", Value: rk.kind}, {Key: "day", Value: day * daySecs}}},
+					{Key: "$set", Value: dw.rollups[rk]},
+				}).
+				SetUpsert(true))
+		}
+	}
+
+	days := make([]int64, 0, len(byDay))
+	for d := range byDay {
+		days = append(days, d)
+	}
+	sort.Slice(days, func(i, j int) bool { return days[i] < days[j] })
+	var written int64
+	for _, day := range days {
+		dw := byDay[day]
+		part, err := s.partitionFor(ctx, day)
+		if err != nil {
+			return fail(err)
+		}
+		if dw.points > 0 {
+			dw.models = append(dw.models, mongo.NewUpdateOneModel().
+				SetFilter(bson.D{{Key: "_id", Value: metaID}}).
+				SetUpdate(bson.D{{Key: "$inc", Value: bson.D{{Key: "points", Value: dw.points}, {Key: "bytes", Value: dw.bytes}}}}).
+				SetUpsert(true))
+		}
+		err = s.bulkWrite(ctx, part.name, dw.models)
+		if err != nil {
+			return fail(fmt.Errorf("history: write %s: %w", part.name, err))
+		}
+		for _, k := range dw.keys {
+			if bs := s.cache[k]; bs != nil {
+				bs.rollupDirty = false
+			}
+		}
+		s.pmu.Lock()
+		part.points += dw.points
+		part.bytes += dw.bytes
+		s.pmu.Unlock()
+		written += dw.points
+	}
+	for sk, ts := range lastKept {
+		s.seriesLast[sk] = ts
+	}
+	s.written.Add(uint64(written))
+	s.trimCache(touched)
+	return nil
+}
+
+// bucket returns the state of a bucket, loading it from the store on a
+// cache miss.
+func (s *Store) bucket(ctx context.Context, k bucketKey) (*bucketState, error) {
+	if bs, ok := s.cache[k]; ok {
+		return bs, nil
+	}
+	s.misses.Add(1)
+	bs := &bucketState{}
+	hourStart := k.hour * hourSecs
+	if part, ok := s.existing(floorDiv(hourStart, daySecs)); ok {
+		var d rawDoc
+		err := s.db.Collection(part.name).FindOne(ctx, bson.D{{Key: "_id", Value: rawID(k.thing, k.kind, k.hour)}}).Decode(&d)
+		switch {
+		case errors.Is(err, mongo.ErrNoDocuments):
+		case err != nil:
+			return nil, fmt.Errorf("history: read bucket: %w", err)
+		default:
+			bs.seq = uint64(max(d.Seq, 0))
+			for _, e := range d.P {
+				if ts, v, ok := decodePoint(e, hourStart); ok {
+					bs.st.add(ts, v)
+				}
+			}
+			bs.rollupDirty = true
+			sk := seriesKey{k.thing, k.kind}
+			if last, ok := s.seriesLast[sk]; !ok || bs.st.Lt > last {
+				if bs.st.N > 0 {
+					s.seriesLast[sk] = bs.st.Lt
+				}
+			}
+		}
+	}
+	s.cache[k] = bs
+	return bs, nil
+}
+
+// sweepCache forgets buckets more than two hours old once an hour: late
+// points for them are rare and cost one lookup.
+func (s *Store) sweepCache(now int64) {
+	h := floorDiv(now, hourSecs)
+	if h == s.cacheHour {
+		return
+	}
+	s.cacheHour = h
+	for k := range s.cache {
+		if k.hour < h-2 {
+			delete(s.cache, k)
+		}
+	}
+}
+
+// trimCache keeps the cache within its bound, sparing the buckets just
+// written.
+func (s *Store) trimCache(keep []bucketKey) {
+	over := len(s.cache) - s.cfg.CacheBuckets
+	if over <= 0 {
+		return
+	}
+	spare := make(map[bucketKey]bool, len(keep))
+	for _, k := range keep {
+		spare[k] = true
+	}
+	for k := range s.cache {
+		if over <= 0 {
+			break
+		}
+		if !spare[k] {
+			delete(s.cache, k)
+			over--
+		}
+	}
+}
+
+// maxStatements bounds the statements of one update command. FerretDB
+// v1.24 keeps every statement's query cursor (and so one of its 100 SQLite
+// connections) open until the whole command ends
+// (internal/handler/msg_update.go: `defer closer.Close()` inside the loop),
+// so a command with about 100 updates of existing documents waits forever
+// for a connection. Small commands also leave connections for queries.
+const maxStatements = 32
+
+// bulkWrite runs models in commands of at most maxStatements.
+func (s *Store) bulkWrite(ctx context.Context, coll string, models []mongo.WriteModel) error {
+	c := s.db.Collection(coll)
+	for len(models) > 0 {
+		n := min(len(models), maxStatements)
+		_, err := c.BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(false))
+		s.bulks.Add(1)
+		if err != nil {
+			return err
+		}
+		models = models[n:]
+	}
+	return nil
+}

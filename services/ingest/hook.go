@@ -1,0 +1,52 @@
+package ingest
+
+import (
+	"bytes"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Hook is the broker side of the ingest: a mochi hook that journals every
+// publish under org/ before the broker acknowledges it.
+//
+// mochi calls OnPublish after the ACL check and before it sends PUBACK
+// (QoS 1) or PUBREC (QoS 2) and delivers the message (server.go,
+// processPublish), so a QoS 1/2 publish is acknowledged only once its
+// journal record is on disk. If the journal cannot take it, a 3.1.1
+// client gets no acknowledgement (the packet is dropped and the client
+// resends it), a v5 client a PUBACK with reason 0x80. QoS 0 publishes are
+// journaled without waiting. Add this hook after every hook that may
+// reject or rewrite publishes, so that only what the broker accepts is
+// journaled.
+type Hook struct {
+	mqtt.HookBase
+	i *Ingest
+}
+
+// ID names the hook.
+func (h *Hook) ID() string { return "piot-ingest" }
+
+// Provides says which events the hook handles.
+func (h *Hook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mqtt.OnPublish, mqtt.OnWillSent}, []byte{b})
+}
+
+// OnPublish journals a publish and, for QoS > 0, waits until it is durable.
+func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if err := h.i.submit(pk.TopicName, pk.Payload, time.Now(), pk.FixedHeader.Qos > 0); err != nil {
+		if cl != nil && cl.Properties.ProtocolVersion == 5 {
+			return pk, packets.ErrUnspecifiedError
+		}
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
+}
+
+// OnWillSent ingests a will message the broker has published (mochi sends
+// wills without OnPublish); a device's "offline" will is how its
+// availability drops.
+func (h *Hook) OnWillSent(_ *mqtt.Client, pk packets.Packet) {
+	_ = h.i.submit(pk.TopicName, pk.Payload, time.Now(), false)
+}

@@ -1,0 +1,480 @@
+// Package ingest turns MQTT publishes under org/# into thing state and
+// history, following the original PIOT server's rules (reference §6.2)
+// with its flaws fixed.
+//
+// The path of a message:
+//
+//  1. The broker hook (OnPublish) routes the topic through an in-memory
+//     topic → things index; messages no thing listens on are counted and
+//     dropped here. The rest are appended to the journal (group commit);
+//     for QoS > 0 the hook returns, and the broker acknowledges, only once
+//     the record is on disk.
+//  2. After each fsync the journal hands the records, in order, to the
+//     applier, which runs the rules (Process): thing state changes in core
+//     at once (core.UpdateThingState), accepted readings are queued for
+//     the history.
+//  3. The history writer stores queued points in batches as fast as the
+//     store takes them; the flusher writes changed thing state every
+//     FlushInterval (core.FlushState).
+//  4. The journal checkpoint advances to the last record whose state and
+//     history are both stored; older segments are deleted. At Start the
+//     records after the checkpoint are replayed, so a crash loses nothing
+//     that was acknowledged; replayed history points are recognized by
+//     their journal sequence number and stored once.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/history"
+	"github.com/piot-appliance/piot/services/ingest/journal"
+)
+
+// Defaults.
+const (
+	DefaultFlushInterval     = time.Second
+	DefaultRetentionInterval = time.Hour
+	DefaultMaxPendingPoints  = 100_000
+)
+
+// ErrNotRunning is returned for messages that arrive before Start or
+// after Stop.
+var ErrNotRunning = errors.New("ingest: not running")
+
+// Config tunes the ingest.
+type Config struct {
+	// DataDir is the appliance data directory; the journal lives in
+	// DataDir/journal.
+	DataDir string
+	// FlushInterval is how often changed thing state is written to the
+	// store (default 1 s).
+	FlushInterval time.Duration
+	// MaxPayload is the largest payload processed (default 64 KiB).
+	MaxPayload int
+	// SegmentBytes is the journal segment size (default 16 MiB).
+	SegmentBytes int64
+	// RetentionInterval is how often the history retention runs (default
+	// 1 h; negative disables it).
+	RetentionInterval time.Duration
+	// MaxPendingPoints bounds the history queue; when the store falls this
+	// far behind, applying (and so acknowledging) waits.
+	MaxPendingPoints int
+	Logger           *slog.Logger
+}
+
+// Deps are the services the ingest works with.
+type Deps struct {
+	Core    *core.Core
+	History *history.Store
+}
+
+// Ingest is the service.
+type Ingest struct {
+	cfg  Config
+	core *core.Core
+	hist *history.Store
+	log  *slog.Logger
+	idx  *index
+	j    *journal.Journal
+	hook *Hook
+
+	stats counters
+
+	running  atomic.Bool
+	lifeMu   sync.Mutex
+	started  bool
+	stopped  bool
+	unsub    func()
+	ready    chan struct{} // closed once the index is built
+	applyCh  chan []journal.Record
+	applied  atomic.Uint64 // last record applied
+	stateSeq atomic.Uint64 // records up to here have their state stored
+	histSeq  atomic.Uint64 // records up to here have their points stored
+
+	qmu     sync.Mutex
+	qcond   *sync.Cond
+	queue   []history.Point
+	qmark   uint64 // records up to here have their points queued
+	qclosed bool
+
+	ctx       context.Context // cancelled by Stop once its deadline passes
+	cancel    context.CancelFunc
+	applierWG sync.WaitGroup
+	writerWG  sync.WaitGroup
+	flushWG   sync.WaitGroup
+	flushStop chan struct{}
+
+	// noFlush keeps state and history out of the store (tests simulating a
+	// crash before anything was flushed).
+	noFlush bool
+}
+
+// New opens the journal; nothing is processed before Start.
+func New(cfg Config, deps Deps) (*Ingest, error) {
+	if deps.Core == nil || deps.History == nil {
+		return nil, errors.New("ingest: core and history are required")
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("ingest: data directory is required")
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = DefaultFlushInterval
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = DefaultMaxPayload
+	}
+	if cfg.RetentionInterval == 0 {
+		cfg.RetentionInterval = DefaultRetentionInterval
+	}
+	if cfg.MaxPendingPoints <= 0 {
+		cfg.MaxPendingPoints = DefaultMaxPendingPoints
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	i := &Ingest{
+		cfg: cfg, core: deps.Core, hist: deps.History, log: cfg.Logger.With("service", "ingest"),
+		idx: newIndex(), ready: make(chan struct{}), applyCh: make(chan []journal.Record, 256),
+		flushStop: make(chan struct{}),
+	}
+	i.qcond = sync.NewCond(&i.qmu)
+	i.hook = &Hook{i: i}
+	j, err := journal.Open(filepath.Join(cfg.DataDir, "journal"), journal.Options{
+		SegmentBytes: cfg.SegmentBytes,
+		OnDurable:    func(recs []journal.Record) { i.applyCh <- recs },
+		Logger:       i.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	i.j = j
+	cp := j.Checkpoint()
+	i.applied.Store(cp)
+	i.stateSeq.Store(cp)
+	i.histSeq.Store(cp)
+	i.qmark = cp
+	return i, nil
+}
+
+// Name names the service for the supervisor.
+func (i *Ingest) Name() string { return "ingest" }
+
+// Hook is the broker hook; add it to the broker before the broker starts.
+func (i *Ingest) Hook() mqtt.Hook { return i.hook }
+
+// Stats returns the counters by rule and result.
+func (i *Ingest) Stats() map[Key]uint64 { return i.stats.snapshot() }
+
+// Start builds the topic index, replays the journal records after the
+// checkpoint and starts the pipeline. Start it before the broker accepts
+// clients.
+func (i *Ingest) Start(ctx context.Context) error {
+	i.lifeMu.Lock()
+	defer i.lifeMu.Unlock()
+	if i.started {
+		return errors.New("ingest: already started")
+	}
+	i.started = true
+	i.ctx, i.cancel = context.WithCancel(context.Background())
+
+	// Subscribe before taking the snapshot: every change after it arrives
+	// as an event, handled once the snapshot is in place.
+	i.unsub = i.core.Subscribe(i.onEvent)
+	i.idx.reset(i.core.AllThings())
+	close(i.ready)
+
+	i.writerWG.Add(1)
+	go i.writeHistory()
+
+	from := i.j.Checkpoint()
+	start := time.Now()
+	var n uint64
+	err := i.j.Replay(from, func(r journal.Record) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		i.apply(r)
+		n++
+		return nil
+	})
+	if err != nil {
+		i.abort()
+		return fmt.Errorf("ingest: replay journal: %w", err)
+	}
+	i.stats.add(RuleJournal, Replayed, n)
+	if n > 0 {
+		i.log.Info("journal replayed", "records", n, "after", from, "took", time.Since(start).Round(time.Millisecond))
+	}
+
+	i.applierWG.Add(1)
+	go i.applyLoop()
+	i.flushWG.Add(1)
+	go i.flushLoop()
+	i.running.Store(true)
+	return nil
+}
+
+// abort stops the goroutines Start began, without flushing.
+func (i *Ingest) abort() {
+	i.qmu.Lock()
+	i.qclosed = true
+	i.qcond.Broadcast()
+	i.qmu.Unlock()
+	i.cancel()
+	i.writerWG.Wait()
+	if i.unsub != nil {
+		i.unsub()
+	}
+	_ = i.j.Close()
+}
+
+// Stop stops taking messages, applies what the journal holds, stores the
+// history and state, and advances the checkpoint. If ctx ends first, what
+// is not stored stays in the journal for the next start.
+func (i *Ingest) Stop(ctx context.Context) error {
+	i.lifeMu.Lock()
+	defer i.lifeMu.Unlock()
+	if i.stopped {
+		return nil
+	}
+	i.stopped = true
+	if !i.started {
+		return i.j.Close()
+	}
+	i.running.Store(false)
+	done := make(chan error, 1)
+	go func() { done <- i.drain(ctx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// Give up on the store; unblock whatever waits for it.
+		i.cancel()
+		i.qmu.Lock()
+		i.qclosed = true
+		i.qcond.Broadcast()
+		i.qmu.Unlock()
+		err = errors.Join(<-done, ctx.Err())
+	}
+	i.cancel()
+	i.unsub()
+	return err
+}
+
+// drain runs the shutdown sequence: journal, applier, flusher, history
+// writer, final flush.
+func (i *Ingest) drain(ctx context.Context) error {
+	// The journal's last batch goes to the applier, then nothing more.
+	jerr := i.j.Close()
+	close(i.applyCh)
+	i.applierWG.Wait()
+	close(i.flushStop)
+	i.flushWG.Wait()
+	i.qmu.Lock()
+	i.qclosed = true
+	i.qcond.Broadcast()
+	i.qmu.Unlock()
+	i.writerWG.Wait()
+	if i.noFlush || ctx.Err() != nil {
+		return jerr
+	}
+	return errors.Join(jerr, i.flush(ctx))
+}
+
+// submit routes a publish and journals it if some thing listens on its
+// topic; wait makes it return only once the record is durable.
+func (i *Ingest) submit(topic string, payload []byte, at time.Time, wait bool) error {
+	if len(topic) < 4 || topic[:4] != "org/" {
+		i.stats.inc(RuleMessage, IgnoredNotOrg)
+		return nil
+	}
+	if !i.running.Load() {
+		i.stats.inc(RuleJournal, Failed)
+		return ErrNotRunning
+	}
+	if _, ms, outcome := i.route(topic, len(payload)); outcome != "" || !anyEnabled(ms) {
+		// Nothing to store: count it the way the rules would.
+		i.process(topic, payload, at.Unix(), 0)
+		return nil
+	}
+	t, err := i.j.Append(encodeRecord(topic, payload, at))
+	if err != nil {
+		i.stats.inc(RuleJournal, Failed)
+		return err
+	}
+	i.stats.inc(RuleJournal, Journaled)
+	if !wait {
+		return nil
+	}
+	if err := t.Wait(); err != nil {
+		i.stats.inc(RuleJournal, Failed)
+		return err
+	}
+	return nil
+}
+
+func anyEnabled(ms []match) bool {
+	for _, m := range ms {
+		if m.thing.Enabled {
+			return true
+		}
+	}
+	return false
+}
+
+// Submit journals a message as if it had been published, waiting until
+// it is durable; for in-process producers that bypass the broker.
+func (i *Ingest) Submit(topic string, payload []byte, at time.Time) error {
+	return i.submit(topic, payload, at, true)
+}
+
+func (i *Ingest) applyLoop() {
+	defer i.applierWG.Done()
+	for recs := range i.applyCh {
+		for _, r := range recs {
+			i.apply(r)
+		}
+	}
+}
+
+// apply runs the rules on one journal record and queues its points.
+func (i *Ingest) apply(r journal.Record) {
+	topic, payload, at, err := decodeRecord(r.Data)
+	var pts []history.Point
+	if err != nil {
+		i.log.Error("skipping malformed journal record", "seq", r.Seq, "err", err)
+	} else {
+		pts = i.process(topic, payload, at.Unix(), r.Seq).Points
+	}
+	i.enqueue(pts, r.Seq)
+	i.applied.Store(r.Seq)
+}
+
+// enqueue adds points to the history queue, waiting while it is full.
+func (i *Ingest) enqueue(pts []history.Point, seq uint64) {
+	i.qmu.Lock()
+	for len(i.queue) >= i.cfg.MaxPendingPoints && !i.qclosed {
+		i.qcond.Wait()
+	}
+	i.queue = append(i.queue, pts...)
+	i.qmark = seq
+	i.qmu.Unlock()
+	i.qcond.Broadcast()
+	if len(pts) > 0 {
+		i.stats.add(RuleHistory, PointsQueued, uint64(len(pts)))
+	}
+}
+
+// writeHistory stores queued points as fast as the store takes them:
+// whatever accumulated during one write goes into the next.
+func (i *Ingest) writeHistory() {
+	defer i.writerWG.Done()
+	backoff := 100 * time.Millisecond
+	for {
+		i.qmu.Lock()
+		for len(i.queue) == 0 && i.qmark == i.histSeq.Load() && !i.qclosed {
+			i.qcond.Wait()
+		}
+		pts, mark, closed := i.queue, i.qmark, i.qclosed
+		i.queue = nil
+		i.qmu.Unlock()
+		i.qcond.Broadcast()
+
+		if len(pts) == 0 && closed && mark == i.histSeq.Load() {
+			return
+		}
+		for len(pts) > 0 && !i.noFlush {
+			err := i.hist.Append(i.ctx, pts)
+			if err == nil {
+				i.stats.add(RuleHistory, PointsStored, uint64(len(pts)))
+				backoff = 100 * time.Millisecond
+				break
+			}
+			i.stats.inc(RuleHistory, StoreFailed)
+			if i.ctx.Err() != nil {
+				return
+			}
+			i.log.Warn("history write failed; retrying", "points", len(pts), "err", err, "in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-i.ctx.Done():
+				return
+			}
+			backoff = min(backoff*2, 30*time.Second)
+		}
+		i.histSeq.Store(mark)
+	}
+}
+
+func (i *Ingest) flushLoop() {
+	defer i.flushWG.Done()
+	t := time.NewTicker(i.cfg.FlushInterval)
+	defer t.Stop()
+	var lastRetention time.Time
+	for {
+		select {
+		case <-i.flushStop:
+			return
+		case <-t.C:
+		}
+		if i.noFlush {
+			continue
+		}
+		if err := i.flush(i.ctx); err != nil {
+			i.log.Warn("ingest flush failed", "err", err)
+		}
+		if i.cfg.RetentionInterval > 0 && time.Since(lastRetention) >= i.cfg.RetentionInterval {
+			lastRetention = time.Now()
+			dropped, err := i.hist.Enforce(i.ctx)
+			if err != nil {
+				i.log.Warn("history retention failed", "err", err)
+			}
+			i.stats.add(RuleHistory, PartitionsDrop, uint64(len(dropped)))
+		}
+	}
+}
+
+// flush writes changed thing state and advances the journal checkpoint to
+// what is stored on both sides.
+func (i *Ingest) flush(ctx context.Context) error {
+	seq := i.applied.Load()
+	n, err := i.core.FlushState(ctx)
+	if err != nil {
+		i.stats.inc(RuleState, StoreFailed)
+		return err
+	}
+	i.stats.add(RuleState, Flushed, uint64(n))
+	i.stateSeq.Store(seq)
+	cp := min(i.stateSeq.Load(), i.histSeq.Load())
+	if cp > i.j.Checkpoint() {
+		if err := i.j.SetCheckpoint(cp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// onEvent keeps the topic index current.
+func (i *Ingest) onEvent(e core.Event) {
+	<-i.ready
+	switch e.Kind {
+	case core.ThingChanged:
+		t, err := i.core.Thing(core.System, e.ID)
+		if err != nil {
+			i.idx.remove(e.ID)
+			return
+		}
+		i.idx.put(t)
+	case core.ThingDeleted:
+		i.idx.remove(e.ID)
+	}
+}

@@ -1,0 +1,642 @@
+// Package journal is the ingest write-ahead log: an append-only sequence
+// of checksummed records in segment files, made durable by group commit.
+//
+// Every record gets a sequence number. Writers append to an in-memory batch
+// and, if they need durability, wait on their ticket; one committer
+// goroutine writes the batch and fsyncs once for every writer that was
+// waiting at that moment, so the cost of an fsync is shared by all of them.
+// After each fsync the committer hands the now durable records, in sequence
+// order, to Options.OnDurable.
+//
+// On disk a segment is named after the sequence number of its first record
+// and holds records of the form
+//
+//	len uint32 LE | crc32c(len bytes ‖ payload) uint32 LE | payload
+//
+// The checksum covers the length too, so a tail of zeroes (what a file
+// system may leave after a crash that extended the file but not its data)
+// is never mistaken for a record. Open cuts a torn or corrupt tail off.
+//
+// A checkpoint (a sequence number, in the file "checkpoint") says up to
+// where the records have been applied and stored elsewhere; segments whose
+// records are all at or below it are deleted.
+package journal
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// DefaultSegmentBytes is the size at which a new segment is started.
+	DefaultSegmentBytes = 16 << 20
+	// MaxRecordBytes bounds one record's payload.
+	MaxRecordBytes = 8 << 20
+
+	headerSize     = 8
+	segmentExt     = ".wal"
+	checkpointName = "checkpoint"
+)
+
+// Errors callers branch on.
+var (
+	ErrClosed      = errors.New("journal: closed")
+	ErrEmptyRecord = errors.New("journal: empty record")
+	ErrTooLarge    = errors.New("journal: record too large")
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Record is one journal entry.
+type Record struct {
+	Seq  uint64
+	Data []byte
+}
+
+// Options tune a journal.
+type Options struct {
+	// SegmentBytes starts a new segment once the current one would grow
+	// beyond it (default DefaultSegmentBytes).
+	SegmentBytes int64
+	// OnDurable receives every record after it has been fsynced, in
+	// sequence order, on the committer goroutine; it may keep the slices.
+	// A slow OnDurable slows the committer down, which is the intended
+	// back pressure.
+	OnDurable func([]Record)
+	// Now is the clock used to seed the sequence of an empty journal.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Stats count the journal's work since Open.
+type Stats struct {
+	Appended  uint64 // records appended
+	Commits   uint64 // fsyncs that made batches durable
+	Bytes     uint64 // bytes written
+	Replayed  uint64 // records handed to Replay callbacks
+	Truncated uint64 // bytes cut off torn or corrupt tails at Open
+	Deleted   uint64 // segments deleted after checkpoints
+}
+
+type segment struct {
+	base uint64 // sequence number of the first record
+	path string
+}
+
+// recRef locates one record inside a batch buffer.
+type recRef struct {
+	seq uint64
+	off int // start of the header
+	n   int // payload length
+}
+
+// batch is the group of records one fsync makes durable.
+type batch struct {
+	buf  []byte
+	recs []recRef
+	done chan struct{}
+	err  error
+}
+
+func newBatch() *batch { return &batch{done: make(chan struct{})} }
+
+// Ticket is a writer's claim on the durability of its record.
+type Ticket struct {
+	b   *batch
+	seq uint64
+}
+
+// Seq is the record's sequence number.
+func (t Ticket) Seq() uint64 { return t.seq }
+
+// Wait blocks until the record is on disk or could not be written.
+func (t Ticket) Wait() error {
+	<-t.b.done
+	return t.b.err
+}
+
+// Journal is an open write-ahead log.
+type Journal struct {
+	dir string
+	opt Options
+	log *slog.Logger
+
+	mu      sync.Mutex
+	cur     *batch
+	nextSeq uint64
+	closed  bool
+	err     error // sticky: after a failed write or fsync nothing is trusted
+
+	kick chan struct{}
+	done chan struct{}
+
+	// The active segment; owned by the committer after Open.
+	f     *os.File
+	fBase uint64
+	fSize int64
+
+	segMu    sync.Mutex
+	segments []segment
+
+	replayEnd  uint64 // first sequence number appended by this process
+	checkpoint atomic.Uint64
+	durable    atomic.Uint64
+
+	appended, commits, bytes, replayed, truncated, deleted atomic.Uint64
+}
+
+// Open opens (or creates) the journal in dir, repairs a torn tail and
+// starts the committer. The caller must Close it.
+func Open(dir string, opt Options) (*Journal, error) {
+	if opt.SegmentBytes <= 0 {
+		opt.SegmentBytes = DefaultSegmentBytes
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	j := &Journal{dir: dir, opt: opt, log: opt.Logger, cur: newBatch(), kick: make(chan struct{}, 1), done: make(chan struct{})}
+	if j.log == nil {
+		j.log = slog.Default()
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("journal: create %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	cp, err := readCheckpoint(filepath.Join(dir, checkpointName))
+	if err != nil {
+		// Replaying from the start is always safe: consumers are idempotent.
+		j.log.Warn("journal checkpoint unreadable, replaying every segment", "err", err)
+		cp = 0
+	}
+	j.checkpoint.Store(cp)
+	if err := j.recover(); err != nil {
+		return nil, err
+	}
+	if j.nextSeq <= cp {
+		j.nextSeq = cp + 1
+	}
+	j.replayEnd = j.nextSeq
+	j.durable.Store(j.nextSeq - 1)
+	go j.commitLoop()
+	return j, nil
+}
+
+// recover scans the segments, cuts off a torn tail and finds the next
+// sequence number.
+func (j *Journal) recover() error {
+	entries, err := os.ReadDir(j.dir)
+	if err != nil {
+		return fmt.Errorf("journal: read %s: %w", j.dir, err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, segmentExt) {
+			continue
+		}
+		base, err := strconv.ParseUint(strings.TrimSuffix(name, segmentExt), 10, 64)
+		if err != nil {
+			continue
+		}
+		j.segments = append(j.segments, segment{base: base, path: filepath.Join(j.dir, name)})
+	}
+	sort.Slice(j.segments, func(a, b int) bool { return j.segments[a].base < j.segments[b].base })
+	if len(j.segments) == 0 {
+		// Seed the sequence from the clock (microseconds) so that numbers
+		// keep growing even if the journal directory is ever lost:
+		// consumers deduplicate by sequence number.
+		j.nextSeq = max(uint64(j.opt.Now().UnixMicro()), 1)
+		return nil
+	}
+	var next uint64
+	for i, s := range j.segments {
+		if i > 0 && s.base < next {
+			return fmt.Errorf("journal: segment %s overlaps the previous one (expected first sequence ≥ %d)", filepath.Base(s.path), next)
+		}
+		data, err := os.ReadFile(s.path)
+		if err != nil {
+			return fmt.Errorf("journal: read %s: %w", s.path, err)
+		}
+		n, good := scan(data, nil)
+		if good < len(data) {
+			last := i == len(j.segments)-1
+			level := slog.LevelWarn
+			if !last {
+				level = slog.LevelError // not a torn write: media corruption
+			}
+			j.log.Log(context.Background(), level, "journal: cutting off a torn or corrupt tail",
+				"segment", filepath.Base(s.path), "valid_records", n, "bytes_dropped", len(data)-good)
+			if err := truncateFile(s.path, int64(good)); err != nil {
+				return err
+			}
+			j.truncated.Add(uint64(len(data) - good))
+		}
+		next = s.base + uint64(n)
+		if i == len(j.segments)-1 {
+			f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0o600)
+			if err != nil {
+				return fmt.Errorf("journal: open %s: %w", s.path, err)
+			}
+			j.f, j.fBase, j.fSize = f, s.base, int64(good)
+		}
+	}
+	j.nextSeq = next
+	return nil
+}
+
+func truncateFile(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("journal: open %s: %w", path, err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("journal: truncate %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("journal: sync %s: %w", path, err)
+	}
+	return nil
+}
+
+// scan walks the records of a segment, calling fn (if not nil) for each
+// valid one with its index, and returns how many are valid and the length
+// of the valid prefix. It stops at the first record that is incomplete or
+// fails its checksum.
+func scan(data []byte, fn func(i int, payload []byte)) (n, good int) {
+	off := 0
+	for {
+		if len(data)-off < headerSize {
+			return n, off
+		}
+		l := binary.LittleEndian.Uint32(data[off:])
+		sum := binary.LittleEndian.Uint32(data[off+4:])
+		if l == 0 || l > MaxRecordBytes || int64(l) > int64(len(data)-off-headerSize) {
+			return n, off
+		}
+		payload := data[off+headerSize : off+headerSize+int(l)]
+		if checksum(data[off:off+4], payload) != sum {
+			return n, off
+		}
+		if fn != nil {
+			fn(n, payload)
+		}
+		n++
+		off += headerSize + int(l)
+	}
+}
+
+func checksum(lenBytes, payload []byte) uint32 {
+	c := crc32.Update(0, castagnoli, lenBytes)
+	return crc32.Update(c, castagnoli, payload)
+}
+
+// Append adds a record. It returns at once; Wait on the ticket for
+// durability.
+func (j *Journal) Append(data []byte) (Ticket, error) {
+	if len(data) == 0 {
+		return Ticket{}, ErrEmptyRecord
+	}
+	if len(data) > MaxRecordBytes {
+		return Ticket{}, ErrTooLarge
+	}
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return Ticket{}, ErrClosed
+	}
+	if j.err != nil {
+		err := j.err
+		j.mu.Unlock()
+		return Ticket{}, err
+	}
+	seq := j.nextSeq
+	j.nextSeq++
+	b := j.cur
+	off := len(b.buf)
+	var hdr [headerSize]byte
+	binary.LittleEndian.PutUint32(hdr[:4], uint32(len(data)))
+	binary.LittleEndian.PutUint32(hdr[4:], checksum(hdr[:4], data))
+	b.buf = append(b.buf, hdr[:]...)
+	b.buf = append(b.buf, data...)
+	b.recs = append(b.recs, recRef{seq: seq, off: off, n: len(data)})
+	j.mu.Unlock()
+	j.appended.Add(1)
+	select {
+	case j.kick <- struct{}{}:
+	default:
+	}
+	return Ticket{b: b, seq: seq}, nil
+}
+
+// AppendSync appends a record and waits until it is durable.
+func (j *Journal) AppendSync(data []byte) (uint64, error) {
+	t, err := j.Append(data)
+	if err != nil {
+		return 0, err
+	}
+	return t.seq, t.Wait()
+}
+
+func (j *Journal) commitLoop() {
+	defer close(j.done)
+	for {
+		j.mu.Lock()
+		for len(j.cur.recs) == 0 && !j.closed {
+			j.mu.Unlock()
+			<-j.kick
+			j.mu.Lock()
+		}
+		if len(j.cur.recs) == 0 {
+			j.mu.Unlock()
+			return
+		}
+		b := j.cur
+		j.cur = newBatch()
+		failed := j.err
+		j.mu.Unlock()
+
+		if failed != nil {
+			b.err = failed
+			close(b.done)
+			continue
+		}
+		if err := j.write(b); err != nil {
+			err = fmt.Errorf("journal: %w", err)
+			j.log.Error("journal write failed; refusing further appends", "err", err)
+			j.mu.Lock()
+			j.err = err
+			j.mu.Unlock()
+			b.err = err
+			close(b.done)
+			continue
+		}
+		j.commits.Add(1)
+		j.durable.Store(b.recs[len(b.recs)-1].seq)
+		close(b.done)
+		if j.opt.OnDurable != nil {
+			recs := make([]Record, len(b.recs))
+			for i, r := range b.recs {
+				recs[i] = Record{Seq: r.seq, Data: b.buf[r.off+headerSize : r.off+headerSize+r.n : r.off+headerSize+r.n]}
+			}
+			j.opt.OnDurable(recs)
+		}
+	}
+}
+
+// write puts a batch into the segment files, rotating as needed, and
+// fsyncs.
+func (j *Journal) write(b *batch) error {
+	start := 0 // start of the run not yet written to j.f
+	for _, r := range b.recs {
+		size := int64(headerSize + r.n)
+		if j.f != nil && j.fSize > 0 && j.fSize+size > j.opt.SegmentBytes {
+			if err := j.flushRun(b.buf[start:r.off]); err != nil {
+				return err
+			}
+			start = r.off
+			if err := j.f.Sync(); err != nil {
+				return fmt.Errorf("sync segment: %w", err)
+			}
+			if err := j.f.Close(); err != nil {
+				return fmt.Errorf("close segment: %w", err)
+			}
+			j.f = nil
+		}
+		if j.f == nil {
+			if err := j.flushRun(b.buf[start:r.off]); err != nil {
+				return err
+			}
+			start = r.off
+			if err := j.createSegment(r.seq); err != nil {
+				return err
+			}
+		}
+		j.fSize += size
+	}
+	if err := j.flushRun(b.buf[start:]); err != nil {
+		return err
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("sync segment: %w", err)
+	}
+	return nil
+}
+
+func (j *Journal) flushRun(p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	if _, err := j.f.Write(p); err != nil {
+		return fmt.Errorf("write segment: %w", err)
+	}
+	j.bytes.Add(uint64(len(p)))
+	return nil
+}
+
+func (j *Journal) createSegment(base uint64) error {
+	path := filepath.Join(j.dir, fmt.Sprintf("%020d%s", base, segmentExt))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("create segment: %w", err)
+	}
+	if err := syncDir(j.dir); err != nil {
+		f.Close()
+		return err
+	}
+	j.f, j.fBase, j.fSize = f, base, 0
+	j.segMu.Lock()
+	j.segments = append(j.segments, segment{base: base, path: path})
+	j.segMu.Unlock()
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	return nil
+}
+
+// Replay calls fn, in sequence order, for every record that was in the
+// journal when it was opened and whose sequence number is above after.
+// It is meant to run once, before new records are consumed.
+func (j *Journal) Replay(after uint64, fn func(Record) error) error {
+	j.segMu.Lock()
+	segs := append([]segment(nil), j.segments...)
+	j.segMu.Unlock()
+	for i, s := range segs {
+		if s.base >= j.replayEnd {
+			break
+		}
+		if i+1 < len(segs) && segs[i+1].base <= after+1 {
+			continue // every record of this segment is at or below after
+		}
+		data, err := os.ReadFile(s.path)
+		if err != nil {
+			return fmt.Errorf("journal: read %s: %w", s.path, err)
+		}
+		var ferr error
+		scan(data, func(k int, payload []byte) {
+			seq := s.base + uint64(k)
+			if ferr != nil || seq <= after || seq >= j.replayEnd {
+				return
+			}
+			j.replayed.Add(1)
+			ferr = fn(Record{Seq: seq, Data: payload})
+		})
+		if ferr != nil {
+			return ferr
+		}
+	}
+	return nil
+}
+
+// Checkpoint returns the last saved checkpoint.
+func (j *Journal) Checkpoint() uint64 { return j.checkpoint.Load() }
+
+// Durable returns the highest sequence number known to be on disk.
+func (j *Journal) Durable() uint64 { return j.durable.Load() }
+
+// NextSeq returns the sequence number the next record will get.
+func (j *Journal) NextSeq() uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.nextSeq
+}
+
+// SetCheckpoint records that every record up to seq has been applied and
+// stored, and deletes the segments that hold nothing newer. The active
+// segment is never deleted.
+func (j *Journal) SetCheckpoint(seq uint64) error {
+	if seq <= j.checkpoint.Load() {
+		return nil
+	}
+	if err := writeCheckpoint(j.dir, seq); err != nil {
+		return err
+	}
+	j.checkpoint.Store(seq)
+
+	j.segMu.Lock()
+	var drop []segment
+	keep := j.segments[:0:0]
+	for i, s := range j.segments {
+		if i+1 < len(j.segments) && j.segments[i+1].base <= seq+1 {
+			drop = append(drop, s)
+			continue
+		}
+		keep = append(keep, s)
+	}
+	j.segments = keep
+	j.segMu.Unlock()
+	for _, s := range drop {
+		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("journal: delete %s: %w", s.path, err)
+		}
+		j.deleted.Add(1)
+	}
+	if len(drop) > 0 {
+		return syncDir(j.dir)
+	}
+	return nil
+}
+
+func readCheckpoint(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+}
+
+func writeCheckpoint(dir string, seq uint64) error {
+	tmp := filepath.Join(dir, checkpointName+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("journal: checkpoint: %w", err)
+	}
+	if _, err := io.WriteString(f, strconv.FormatUint(seq, 10)+"\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("journal: checkpoint: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("journal: checkpoint: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("journal: checkpoint: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, checkpointName)); err != nil {
+		return fmt.Errorf("journal: checkpoint: %w", err)
+	}
+	return syncDir(dir)
+}
+
+// Segments returns the number of segment files.
+func (j *Journal) Segments() int {
+	j.segMu.Lock()
+	defer j.segMu.Unlock()
+	return len(j.segments)
+}
+
+// Stats returns counters since Open.
+func (j *Journal) Stats() Stats {
+	return Stats{
+		Appended: j.appended.Load(), Commits: j.commits.Load(), Bytes: j.bytes.Load(),
+		Replayed: j.replayed.Load(), Truncated: j.truncated.Load(), Deleted: j.deleted.Load(),
+	}
+}
+
+// Close commits what was appended, stops the committer and closes the
+// files. Appends after Close fail with ErrClosed.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		<-j.done
+		return nil
+	}
+	j.closed = true
+	j.mu.Unlock()
+	select {
+	case j.kick <- struct{}{}:
+	default:
+	}
+	<-j.done
+	var err error
+	if j.f != nil {
+		err = j.f.Close()
+		j.f = nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err != nil {
+		return j.err
+	}
+	if err != nil {
+		return fmt.Errorf("journal: close: %w", err)
+	}
+	return nil
+}
