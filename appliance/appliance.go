@@ -11,13 +11,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/piot-appliance/piot/appliance/config"
 	"github.com/piot-appliance/piot/appliance/supervisor"
 	"github.com/piot-appliance/piot/services/api"
 	"github.com/piot-appliance/piot/services/api/graph"
 	"github.com/piot-appliance/piot/services/broker"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/history"
+	"github.com/piot-appliance/piot/services/ingest"
 	"github.com/piot-appliance/piot/services/store"
 	"github.com/piot-appliance/piot/tui"
 	"github.com/piot-appliance/piot/tui/sshserver"
@@ -29,11 +30,10 @@ type Appliance struct {
 	log     *slog.Logger
 	version string
 	sup     *supervisor.Supervisor
-	// mqttHooks see every MQTT packet the broker accepts (ingest).
-	mqttHooks []mqtt.Hook
 
 	store  *storeService
 	core   *coreService
+	ingest *ingestService
 	broker *brokerService
 	ssh    *sshService
 	http   *httpService
@@ -48,10 +48,11 @@ func New(cfg config.Config, log *slog.Logger, version string) (*Appliance, error
 	a := &Appliance{cfg: cfg, log: log, version: version, start: time.Now()}
 	a.store = &storeService{cfg: cfg, log: log}
 	a.core = &coreService{cfg: cfg, log: log, store: a.store}
+	a.ingest = &ingestService{app: a}
 	a.broker = &brokerService{app: a}
 	a.ssh = &sshService{app: a}
 	a.http = &httpService{app: a}
-	services := []supervisor.Service{a.store, a.core, a.broker}
+	services := []supervisor.Service{a.store, a.core, a.ingest, a.broker}
 	if cfg.SSHAddr != "" {
 		services = append(services, a.ssh)
 	}
@@ -168,6 +169,40 @@ func (s *storeService) Stop(ctx context.Context) error {
 	return s.st.Close(ctx)
 }
 
+// ingestService turns MQTT traffic into thing state and history. It
+// starts before the broker so the journal is replayed before any client
+// can publish, and stops after it so everything acknowledged is applied.
+type ingestService struct {
+	app  *Appliance
+	hist *history.Store
+	ing  *ingest.Ingest
+}
+
+func (s *ingestService) Name() string { return "ingest" }
+
+func (s *ingestService) Start(ctx context.Context) error {
+	a := s.app
+	h, err := history.New(a.store.st, history.Config{
+		Retention: a.cfg.HistoryRetention, MaxBytes: int64(a.cfg.HistoryMaxBytes), Logger: a.log,
+	})
+	if err != nil {
+		return err
+	}
+	ing, err := ingest.New(ingest.Config{
+		DataDir: a.cfg.DataDir, FlushInterval: a.cfg.IngestFlushInterval, Logger: a.log,
+	}, ingest.Deps{Core: a.core.c, History: h})
+	if err != nil {
+		return err
+	}
+	if err := ing.Start(ctx); err != nil {
+		return err
+	}
+	s.hist, s.ing = h, ing
+	return nil
+}
+
+func (s *ingestService) Stop(ctx context.Context) error { return s.ing.Stop(ctx) }
+
 type brokerService struct {
 	app *Appliance
 	b   *broker.Broker
@@ -189,10 +224,8 @@ func (s *brokerService) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, h := range a.mqttHooks {
-		if err := b.AddHook(h, nil); err != nil {
-			return err
-		}
+	if err := b.AddHook(a.ingest.ing.Hook(), nil); err != nil {
+		return err
 	}
 	if err := b.Start(ctx); err != nil {
 		return err
@@ -284,6 +317,7 @@ func (s *httpService) Start(ctx context.Context) error {
 		key = k
 	}
 	gql := graph.NewHandler(a.core.c, graph.Options{
+		History:  a.ingest.hist,
 		MaxDepth: a.cfg.GraphQLMaxDepth, MaxComplexity: a.cfg.GraphQLMaxCost, Logger: a.log,
 	})
 	srv, err := api.New(api.Config{

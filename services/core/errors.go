@@ -67,3 +67,7 @@ var (
 	errUnauthenticated = errf(CodeUnauthenticated, "authentication required")
 	errForbidden       = errf(CodeForbidden, "not allowed")
 )
+
+// NewError builds a domain error for layers that validate their own input
+// (for example the history query), so clients see one error shape.
+func NewError(code Code, msg string) *Error { return &Error{Code: code, Msg: msg} }

@@ -1,8 +1,11 @@
 package graph
 
 import (
+	"fmt"
+
 	"github.com/piot-appliance/piot/services/api/graph/model"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/history"
 	"github.com/piot-appliance/piot/services/store"
 )
 
@@ -134,4 +137,56 @@ func connection(page core.ThingPage) *model.ThingConnection {
 		c.PageInfo.EndCursor = ptr(page.EndCursor)
 	}
 	return c
+}
+
+// MaxReadings bounds (and is the default of) readings(first:).
+const MaxReadings = 10000
+
+type readingsArgs struct {
+	kind           string
+	from, to, step int64
+	fn             history.Fn
+	first          int
+}
+
+// readingsQuery validates the readings arguments; the kind defaults to
+// what the thing's type reports.
+func readingsQuery(t core.Thing, from, to, step *int64, fn *model.ReadingFn, first *int64, kind *string) (readingsArgs, error) {
+	q := readingsArgs{first: MaxReadings, fn: history.FnAvg}
+	switch t.Type {
+	case "sensor":
+		q.kind = history.KindSensor
+	case "switch":
+		q.kind = history.KindSwitch
+	default:
+		q.kind = history.KindLocation
+	}
+	if kind != nil {
+		if !history.ValidKind(*kind) {
+			return q, core.NewError(core.CodeBadInput, "kind must be sensor, switch, location or battery")
+		}
+		q.kind = *kind
+	}
+	if from != nil {
+		q.from = *from
+	}
+	if to != nil {
+		q.to = *to
+	}
+	if step != nil {
+		if *step < 0 {
+			return q, core.NewError(core.CodeBadInput, "step must not be negative")
+		}
+		q.step = *step
+	}
+	if fn != nil {
+		q.fn = history.Fn(*fn)
+	}
+	if first != nil {
+		if *first < 1 || *first > MaxReadings {
+			return q, core.NewError(core.CodeBadInput, fmt.Sprintf("first must be between 1 and %d", MaxReadings))
+		}
+		q.first = int(*first)
+	}
+	return q, nil
 }

@@ -6,10 +6,15 @@
 // Resolvers hold no authorization logic: every rule lives in core.
 package graph
 
-import "github.com/piot-appliance/piot/services/core"
+import (
+	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/history"
+)
 
 // Resolver is the root resolver; it serves every request with the actor
 // carried by the request context (core.ActorFrom).
 type Resolver struct {
 	Core *core.Core
+	// History answers readings; nil means the appliance keeps none.
+	History *history.Store
 }

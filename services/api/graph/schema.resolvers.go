@@ -7,10 +7,12 @@ package graph
 
 import (
 	"context"
+	"errors"
 
 	"github.com/piot-appliance/piot/services/api/graph/generated"
 	"github.com/piot-appliance/piot/services/api/graph/model"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/history"
 	"github.com/piot-appliance/piot/services/store"
 )
 
@@ -343,6 +345,37 @@ func (r *queryResolver) Thing(ctx context.Context, id string) (*store.Thing, err
 		return nil, err
 	}
 	return thingResult(r.Core.Thing(core.ActorFrom(ctx), tid))
+}
+
+// Readings is the resolver for the readings field.
+func (r *queryResolver) Readings(ctx context.Context, thingID string, from *int64, to *int64, step *int64, fn *model.ReadingFn, first *int64, kind *string) ([]*model.Reading, error) {
+	tid, err := core.ParseID(thingID)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.Core.Thing(core.ActorFrom(ctx), tid)
+	if err != nil {
+		return nil, err
+	}
+	if r.History == nil {
+		return nil, core.NewError(core.CodeInternal, "history is not available")
+	}
+	q, err := readingsQuery(t, from, to, step, fn, first, kind)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := r.History.Query(ctx, t.ID, q.kind, q.from, q.to, q.step, q.fn, q.first)
+	if errors.Is(err, history.ErrBadQuery) {
+		return nil, core.NewError(core.CodeBadInput, err.Error())
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.Reading, len(rs))
+	for i, x := range rs {
+		out[i] = &model.Reading{Ts: x.TS, Value: x.Value}
+	}
+	return out, nil
 }
 
 // Org is the resolver for the org field.

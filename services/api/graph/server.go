@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/piot-appliance/piot/services/history"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -29,6 +30,8 @@ const (
 
 // Options tunes the GraphQL handler.
 type Options struct {
+	// History answers the readings query.
+	History *history.Store
 	// MaxDepth bounds how deeply fields may nest; a query deeper than that
 	// is refused before it runs with extensions.code BAD_USER_INPUT and the
 	// message "query depth N exceeds the limit of M". The depth is the
@@ -77,7 +80,7 @@ func NewHandler(c *core.Core, opts Options) http.Handler {
 		log = slog.Default()
 	}
 
-	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{Core: c}}))
+	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{Core: c, History: opts.History}}))
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
 	srv.Use(introspectionGate{})

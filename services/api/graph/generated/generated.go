@@ -95,12 +95,18 @@ type ComplexityRoot struct {
 	Query struct {
 		Org              func(childComplexity int, id string) int
 		Orgs             func(childComplexity int) int
+		Readings         func(childComplexity int, thingID string, from *int64, to *int64, step *int64, fn *model.ReadingFn, first *int64, kind *string) int
 		Thing            func(childComplexity int, id string) int
 		Things           func(childComplexity int, sort *model.ThingSort, filter *model.ThingFilter, all *bool, first *int64, after *string) int
 		ThingsConnection func(childComplexity int, sort *model.ThingSort, filter *model.ThingFilter, all *bool, first *int64, after *string) int
 		User             func(childComplexity int, id string) int
 		UserProfile      func(childComplexity int) int
 		Users            func(childComplexity int) int
+	}
+
+	Reading struct {
+		Ts    func(childComplexity int) int
+		Value func(childComplexity int) int
 	}
 
 	SensorData struct {
@@ -242,6 +248,7 @@ type QueryResolver interface {
 	Things(ctx context.Context, sort *model.ThingSort, filter *model.ThingFilter, all *bool, first *int64, after *string) ([]*store.Thing, error)
 	ThingsConnection(ctx context.Context, sort *model.ThingSort, filter *model.ThingFilter, all *bool, first *int64, after *string) (*model.ThingConnection, error)
 	Thing(ctx context.Context, id string) (*store.Thing, error)
+	Readings(ctx context.Context, thingID string, from *int64, to *int64, step *int64, fn *model.ReadingFn, first *int64, kind *string) ([]*model.Reading, error)
 }
 type ThingResolver interface {
 	Org(ctx context.Context, obj *store.Thing) (*core.Org, error)
@@ -611,6 +618,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Orgs(childComplexity), true
+	case "Query.readings":
+		if e.ComplexityRoot.Query.Readings == nil {
+			break
+		}
+
+		args, err := ec.field_Query_readings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Readings(childComplexity, args["thingId"].(string), args["from"].(*int64), args["to"].(*int64), args["step"].(*int64), args["fn"].(*model.ReadingFn), args["first"].(*int64), args["kind"].(*string)), true
 	case "Query.thing":
 		if e.ComplexityRoot.Query.Thing == nil {
 			break
@@ -667,6 +685,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Users(childComplexity), true
+
+	case "Reading.ts":
+		if e.ComplexityRoot.Reading.Ts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reading.Ts(childComplexity), true
+	case "Reading.value":
+		if e.ComplexityRoot.Reading.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reading.Value(childComplexity), true
 
 	case "SensorData.class":
 		if e.ComplexityRoot.SensorData.Class == nil {
@@ -1227,6 +1258,28 @@ type Query {
   "Addition: things as a Relay-style connection with totalCount and cursors."
   thingsConnection(sort: ThingSort, filter: ThingFilter, all: Boolean, first: Int, after: String): ThingConnection!
   thing(id: ID!): Thing
+  """
+  Addition: the history of a thing (members of its org and admins). Times
+  are Unix seconds; from defaults to a day before to, to to now. step 0
+  returns raw points; step > 0 returns one reading per step-second bucket
+  aggregated with fn (default avg). kind is sensor, switch, location or
+  battery; it defaults to the thing's type (location for devices). first
+  caps the number of readings (at most 10000, the default).
+  """
+  readings(thingId: ID!, from: Int, to: Int, step: Int, fn: ReadingFn, first: Int, kind: String): [Reading!]!
+}
+
+"One point, or one aggregated bucket, of a thing's history."
+type Reading {
+  ts: Int!
+  value: String!
+}
+
+enum ReadingFn {
+  avg
+  min
+  max
+  last
 }
 
 type Mutation {
@@ -1572,6 +1625,16 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_hasNextPage(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_Reading(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ts":
+		return ec.fieldContext_Reading_ts(ctx, field)
+	case "value":
+		return ec.fieldContext_Reading_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Reading", field.Name)
 }
 
 func (ec *executionContext) childFields_SensorData(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2259,6 +2322,68 @@ func (ec *executionContext) field_Query_org_args(ctx context.Context, rawArgs ma
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_readings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "thingId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["thingId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (*int64, error) {
+			return ec.unmarshalOInt2ᚖint64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (*int64, error) {
+			return ec.unmarshalOInt2ᚖint64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "step",
+		func(ctx context.Context, v any) (*int64, error) {
+			return ec.unmarshalOInt2ᚖint64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["step"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "fn",
+		func(ctx context.Context, v any) (*model.ReadingFn, error) {
+			return ec.unmarshalOReadingFn2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐReadingFn(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["fn"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int64, error) {
+			return ec.unmarshalOInt2ᚖint64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "kind",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kind"] = arg6
 	return args, nil
 }
 
@@ -4008,6 +4133,50 @@ func (ec *executionContext) fieldContext_Query_thing(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_readings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_readings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Readings(ctx, fc.Args["thingId"].(string), fc.Args["from"].(*int64), fc.Args["to"].(*int64), fc.Args["step"].(*int64), fc.Args["fn"].(*model.ReadingFn), fc.Args["first"].(*int64), fc.Args["kind"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Reading) graphql.Marshaler {
+			return ec.marshalNReading2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐReadingᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_readings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Reading(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_readings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4082,6 +4251,52 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Reading_ts(ctx context.Context, field graphql.CollectedField, obj *model.Reading) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reading_ts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reading_ts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reading", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Reading_value(ctx context.Context, field graphql.CollectedField, obj *model.Reading) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reading_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reading_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reading", field, false, false, "String")
 }
 
 func (ec *executionContext) _SensorData_value(ctx context.Context, field graphql.CollectedField, obj *store.Sensor) (ret graphql.Marshaler) {
@@ -7983,6 +8198,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_thing(ctx, field)
 				})
+		case "readings":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_readings(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -7996,6 +8217,44 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var readingImplementors = []string{"Reading"}
+
+func (ec *executionContext) _Reading(ctx context.Context, sel ast.SelectionSet, obj *model.Reading) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, readingImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Reading")
+		case "ts":
+			out.Values[i] = ec._Reading_ts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._Reading_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -9078,6 +9337,30 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋpiotᚑappliance�
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNReading2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐReadingᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Reading) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReading2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐReading(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReading2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐReading(ctx context.Context, sel ast.SelectionSet, v *model.Reading) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Reading!")
+		return graphql.Null
+	}
+	return ec._Reading(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNSortOrder2githubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐSortOrder(ctx context.Context, v any) (model.SortOrder, error) {
 	var res model.SortOrder
 	err := res.UnmarshalGQL(v)
@@ -9471,6 +9754,22 @@ func (ec *executionContext) marshalOOrg2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpio
 		return graphql.Null
 	}
 	return ec._Org(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOReadingFn2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐReadingFn(ctx context.Context, v any) (*model.ReadingFn, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ReadingFn)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReadingFn2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐReadingFn(ctx context.Context, sel ast.SelectionSet, v *model.ReadingFn) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOSensorData2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐSensor(ctx context.Context, sel ast.SelectionSet, v *store.Sensor) graphql.Marshaler {

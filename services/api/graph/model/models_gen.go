@@ -48,6 +48,12 @@ type PageInfo struct {
 type Query struct {
 }
 
+// One point, or one aggregated bucket, of a thing's history.
+type Reading struct {
+	Ts    int64  `json:"ts"`
+	Value string `json:"value"`
+}
+
 // Addition: a page of things.
 type ThingConnection struct {
 	// Number of things matching the query, over all pages.
@@ -130,6 +136,65 @@ type UserUpdate struct {
 	IsAdmin  *bool   `json:"is_admin,omitempty"`
 	Email    *string `json:"email,omitempty"`
 	Password *string `json:"password,omitempty"`
+}
+
+type ReadingFn string
+
+const (
+	ReadingFnAvg  ReadingFn = "avg"
+	ReadingFnMin  ReadingFn = "min"
+	ReadingFnMax  ReadingFn = "max"
+	ReadingFnLast ReadingFn = "last"
+)
+
+var AllReadingFn = []ReadingFn{
+	ReadingFnAvg,
+	ReadingFnMin,
+	ReadingFnMax,
+	ReadingFnLast,
+}
+
+func (e ReadingFn) IsValid() bool {
+	switch e {
+	case ReadingFnAvg, ReadingFnMin, ReadingFnMax, ReadingFnLast:
+		return true
+	}
+	return false
+}
+
+func (e ReadingFn) String() string {
+	return string(e)
+}
+
+func (e *ReadingFn) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ReadingFn(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ReadingFn", str)
+	}
+	return nil
+}
+
+func (e ReadingFn) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ReadingFn) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ReadingFn) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type SortOrder string
