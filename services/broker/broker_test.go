@@ -167,3 +167,28 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal("New without DataDir")
 	}
 }
+
+func TestStatsCountTraffic(t *testing.T) {
+	b := startBroker(t, nil)
+	if s := b.Stats(); s.ClientsConnected != 0 || s.MessagesReceived != 0 {
+		t.Fatalf("fresh broker: %+v", s)
+	}
+	a := newTenant(t, "stats")
+	c, err := dial5(t, b.addr(ListenerTCP), a.username, a.password, v5opts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.subscribe(t, a.topic("#"))
+	if err := b.Publish(context.Background(), a.topic("x"), []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.msgs:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not delivered")
+	}
+	s := b.Stats()
+	if s.ClientsConnected < 1 || s.Subscriptions < 1 || s.MessagesSent < 1 {
+		t.Fatalf("stats after traffic: %+v", s)
+	}
+}
