@@ -745,6 +745,43 @@ func mxRows() []mxRow {
 				}
 			},
 		},
+		{
+			op: "createMetricsToken", query: `mutation($o: ID!) { createMetricsToken(orgId: $o) { id token } }`, want: mxAdminOnly,
+			vars: func(t *testing.T, e *mxEnv, _ string) map[string]any { return map[string]any{"o": e.freshOrg(t)} },
+			state: func(t *testing.T, e *mxEnv, _ string, v map[string]any) any {
+				return len(mxList(e.admin(t, `query($o: ID!) { metricsTokens(orgId: $o) { id } }`, v)["metricsTokens"]))
+			},
+			check: func(t *testing.T, e *mxEnv, _ string, v map[string]any, res any) {
+				if !strings.HasPrefix(mxStr(mxObj(res)["token"]), "piot_org_") {
+					t.Errorf("createMetricsToken = %v", res)
+				}
+				for _, mt := range mxList(e.admin(t, `query($o: ID!) { metricsTokens(orgId: $o) { token } }`, v)["metricsTokens"]) {
+					if mxStr(mxObj(mt)["token"]) != "" {
+						t.Error("metricsTokens shows a token secret")
+					}
+				}
+			},
+		},
+		{
+			op: "revokeMetricsToken", query: `mutation($o: ID!, $id: String!) { revokeMetricsToken(orgId: $o, id: $id) }`, want: mxAdminOnly,
+			vars: func(t *testing.T, e *mxEnv, _ string) map[string]any {
+				o := e.freshOrg(t)
+				id := mxStr(mxObj(e.admin(t, `mutation($o: ID!) { createMetricsToken(orgId: $o) { id } }`, map[string]any{"o": o})["createMetricsToken"])["id"])
+				return map[string]any{"o": o, "id": id}
+			},
+			state: func(t *testing.T, e *mxEnv, _ string, v map[string]any) any {
+				return len(mxList(e.admin(t, `query($o: ID!) { metricsTokens(orgId: $o) { id } }`, map[string]any{"o": v["o"]})["metricsTokens"]))
+			},
+			check: func(t *testing.T, e *mxEnv, _ string, v map[string]any, _ any) {
+				if n := len(mxList(e.admin(t, `query($o: ID!) { metricsTokens(orgId: $o) { id } }`, map[string]any{"o": v["o"]})["metricsTokens"])); n != 0 {
+					t.Errorf("%d tokens left after revoke", n)
+				}
+			},
+		},
+		{
+			op: "metricsTokens", query: `query($o: ID!) { metricsTokens(orgId: $o) { id created } }`, want: mxAdminOnly,
+			vars: func(_ *testing.T, e *mxEnv, _ string) map[string]any { return map[string]any{"o": e.orgA} },
+		},
 		{op: "setOrgMqttCredentials", variant: "nonexistent", query: `mutation($o: ID!) { setOrgMqttCredentials(orgId: $o, username: "nobody-here") { username } }`, want: mxMissing, vars: mxVars("o", mxNoSuchID)},
 		{
 			op: "addOrgUser", query: `mutation($o: ID!, $u: ID!) { addOrgUser(orgId: $o, userId: $u) }`, want: mxAdminOnly, nullResult: true,

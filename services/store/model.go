@@ -58,6 +58,15 @@ type Org struct {
 	MySQLDBPassword  string `bson:"mysqldb_password"`        // write-only
 	MQTTUsername     string `bson:"mqtt_username,omitempty"` // absent when unset, so the unique index skips it
 	MQTTPassword     string `bson:"mqtt_password"`           // hash, write-only
+	// MetricsTokens let the org's own Prometheus scrape its things.
+	MetricsTokens []MetricsToken `bson:"metrics_tokens,omitempty"`
+}
+
+// MetricsToken is a per-org scrape token; only its SHA-256 is kept.
+type MetricsToken struct {
+	ID      string `bson:"id"` // public handle, to revoke it
+	Hash    string `bson:"hash"`
+	Created int64  `bson:"created"`
 }
 
 // Membership links a user to an org. The pair is unique.

@@ -255,6 +255,31 @@ func (r *mutationResolver) RemoveSSHKey(ctx context.Context, userID string, fing
 	return ptr(true), nil
 }
 
+// CreateMetricsToken is the resolver for the createMetricsToken field.
+func (r *mutationResolver) CreateMetricsToken(ctx context.Context, orgID string) (*core.MetricsToken, error) {
+	oid, err := core.ParseID(orgID)
+	if err != nil {
+		return nil, err
+	}
+	mt, err := r.Core.CreateMetricsToken(ctx, core.ActorFrom(ctx), oid)
+	if err != nil {
+		return nil, err
+	}
+	return &mt, nil
+}
+
+// RevokeMetricsToken is the resolver for the revokeMetricsToken field.
+func (r *mutationResolver) RevokeMetricsToken(ctx context.Context, orgID string, id string) (*bool, error) {
+	oid, err := core.ParseID(orgID)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Core.RevokeMetricsToken(ctx, core.ActorFrom(ctx), oid, id); err != nil {
+		return nil, err
+	}
+	return ptr(true), nil
+}
+
 // Users is the resolver for the users field.
 func (r *orgResolver) Users(ctx context.Context, obj *core.Org) ([]*core.User, error) {
 	return ptrs(r.Core.OrgUsers(core.ActorFrom(ctx), obj.ID))
@@ -376,6 +401,15 @@ func (r *queryResolver) Readings(ctx context.Context, thingID string, from *int6
 		out[i] = &model.Reading{Ts: x.TS, Value: x.Value}
 	}
 	return out, nil
+}
+
+// MetricsTokens is the resolver for the metricsTokens field.
+func (r *queryResolver) MetricsTokens(ctx context.Context, orgID string) ([]*core.MetricsToken, error) {
+	oid, err := core.ParseID(orgID)
+	if err != nil {
+		return nil, err
+	}
+	return ptrs(r.Core.MetricsTokens(core.ActorFrom(ctx), oid))
 }
 
 // Org is the resolver for the org field.

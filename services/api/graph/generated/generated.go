@@ -44,6 +44,12 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	MetricsToken struct {
+		Created func(childComplexity int) int
+		ID      func(childComplexity int) int
+		Token   func(childComplexity int) int
+	}
+
 	MqttCredentials struct {
 		Password func(childComplexity int) int
 		Username func(childComplexity int) int
@@ -52,6 +58,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		AddOrgUser            func(childComplexity int, orgID string, userID string) int
 		AddSSHKey             func(childComplexity int, userID string, key string) int
+		CreateMetricsToken    func(childComplexity int, orgID string) int
 		CreateOrg             func(childComplexity int, name string, description string) int
 		CreateThing           func(childComplexity int, name string, typeArg string) int
 		CreateUser            func(childComplexity int, email string, password string, isAdmin *bool) int
@@ -60,6 +67,7 @@ type ComplexityRoot struct {
 		DeleteUser            func(childComplexity int, id string) int
 		RemoveOrgUser         func(childComplexity int, orgID string, userID string) int
 		RemoveSSHKey          func(childComplexity int, userID string, fingerprint string) int
+		RevokeMetricsToken    func(childComplexity int, orgID string, id string) int
 		SetOrgMqttCredentials func(childComplexity int, orgID string, username string) int
 		SetSwitchState        func(childComplexity int, id string, on bool) int
 		SetThingAlarm         func(childComplexity int, id string, active bool) int
@@ -93,6 +101,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		MetricsTokens    func(childComplexity int, orgID string) int
 		Org              func(childComplexity int, id string) int
 		Orgs             func(childComplexity int) int
 		Readings         func(childComplexity int, thingID string, from *int64, to *int64, step *int64, fn *model.ReadingFn, first *int64, kind *string) int
@@ -229,6 +238,8 @@ type MutationResolver interface {
 	SetOrgMqttCredentials(ctx context.Context, orgID string, username string) (*model.MqttCredentials, error)
 	AddSSHKey(ctx context.Context, userID string, key string) (*store.SSHKey, error)
 	RemoveSSHKey(ctx context.Context, userID string, fingerprint string) (*bool, error)
+	CreateMetricsToken(ctx context.Context, orgID string) (*core.MetricsToken, error)
+	RevokeMetricsToken(ctx context.Context, orgID string, id string) (*bool, error)
 }
 type OrgResolver interface {
 	Users(ctx context.Context, obj *core.Org) ([]*core.User, error)
@@ -249,6 +260,7 @@ type QueryResolver interface {
 	ThingsConnection(ctx context.Context, sort *model.ThingSort, filter *model.ThingFilter, all *bool, first *int64, after *string) (*model.ThingConnection, error)
 	Thing(ctx context.Context, id string) (*store.Thing, error)
 	Readings(ctx context.Context, thingID string, from *int64, to *int64, step *int64, fn *model.ReadingFn, first *int64, kind *string) ([]*model.Reading, error)
+	MetricsTokens(ctx context.Context, orgID string) ([]*core.MetricsToken, error)
 }
 type ThingResolver interface {
 	Org(ctx context.Context, obj *store.Thing) (*core.Org, error)
@@ -286,6 +298,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	_ = ec
 	switch typeName + "." + field {
 
+	case "MetricsToken.created":
+		if e.ComplexityRoot.MetricsToken.Created == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MetricsToken.Created(childComplexity), true
+	case "MetricsToken.id":
+		if e.ComplexityRoot.MetricsToken.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MetricsToken.ID(childComplexity), true
+	case "MetricsToken.token":
+		if e.ComplexityRoot.MetricsToken.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MetricsToken.Token(childComplexity), true
+
 	case "MqttCredentials.password":
 		if e.ComplexityRoot.MqttCredentials.Password == nil {
 			break
@@ -321,6 +352,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddSSHKey(childComplexity, args["userId"].(string), args["key"].(string)), true
+	case "Mutation.createMetricsToken":
+		if e.ComplexityRoot.Mutation.CreateMetricsToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createMetricsToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateMetricsToken(childComplexity, args["orgId"].(string)), true
 	case "Mutation.createOrg":
 		if e.ComplexityRoot.Mutation.CreateOrg == nil {
 			break
@@ -409,6 +451,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveSSHKey(childComplexity, args["userId"].(string), args["fingerprint"].(string)), true
+	case "Mutation.revokeMetricsToken":
+		if e.ComplexityRoot.Mutation.RevokeMetricsToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeMetricsToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeMetricsToken(childComplexity, args["orgId"].(string), args["id"].(string)), true
 	case "Mutation.setOrgMqttCredentials":
 		if e.ComplexityRoot.Mutation.SetOrgMqttCredentials == nil {
 			break
@@ -601,6 +654,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
 
+	case "Query.metricsTokens":
+		if e.ComplexityRoot.Query.MetricsTokens == nil {
+			break
+		}
+
+		args, err := ec.field_Query_metricsTokens_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.MetricsTokens(childComplexity, args["orgId"].(string)), true
 	case "Query.org":
 		if e.ComplexityRoot.Query.Org == nil {
 			break
@@ -1267,6 +1331,19 @@ type Query {
   caps the number of readings (at most 10000, the default).
   """
   readings(thingId: ID!, from: Int, to: Int, step: Int, fn: ReadingFn, first: Int, kind: String): [Reading!]!
+  "Addition: an org's Prometheus scrape tokens, without their secrets (admins only)."
+  metricsTokens(orgId: ID!): [MetricsToken!]!
+}
+
+"""
+A per-org Prometheus scrape token: GET /metrics with it as a bearer token
+shows only that org's things. token is set only in createMetricsToken's
+answer.
+"""
+type MetricsToken {
+  id: String!
+  token: String!
+  created: Int!
 }
 
 "One point, or one aggregated bucket, of a thing's history."
@@ -1333,6 +1410,11 @@ type Mutation {
   addSshKey(userId: ID!, key: String!): SshKey!
   "Addition: removes a console key by fingerprint (admins, or the user)."
   removeSshKey(userId: ID!, fingerprint: String!): Boolean
+
+  "Addition: creates a scrape token for an org's own Prometheus (admins only); returned once."
+  createMetricsToken(orgId: ID!): MetricsToken!
+  "Addition: revokes an org's scrape token by id (admins only)."
+  revokeMetricsToken(orgId: ID!, id: String!): Boolean
 }
 
 "An org's MQTT credentials, as returned once by setOrgMqttCredentials."
@@ -1574,6 +1656,18 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_MetricsToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_MetricsToken_id(ctx, field)
+	case "token":
+		return ec.fieldContext_MetricsToken_token(ctx, field)
+	case "created":
+		return ec.fieldContext_MetricsToken_created(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MetricsToken", field.Name)
+}
 
 func (ec *executionContext) childFields_MqttCredentials(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -1987,6 +2081,20 @@ func (ec *executionContext) field_Mutation_addSshKey_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createMetricsToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orgId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orgId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createOrg_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2144,6 +2252,28 @@ func (ec *executionContext) field_Mutation_removeSshKey_args(ctx context.Context
 		return nil, err
 	}
 	args["fingerprint"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeMetricsToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orgId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orgId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg1
 	return args, nil
 }
 
@@ -2308,6 +2438,20 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_metricsTokens_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orgId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orgId"] = arg0
 	return args, nil
 }
 
@@ -2580,6 +2724,75 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _MetricsToken_id(ctx context.Context, field graphql.CollectedField, obj *core.MetricsToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MetricsToken_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MetricsToken_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MetricsToken", field, false, false, "String")
+}
+
+func (ec *executionContext) _MetricsToken_token(ctx context.Context, field graphql.CollectedField, obj *core.MetricsToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MetricsToken_token(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Token, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MetricsToken_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MetricsToken", field, false, false, "String")
+}
+
+func (ec *executionContext) _MetricsToken_created(ctx context.Context, field graphql.CollectedField, obj *core.MetricsToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MetricsToken_created(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Created, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MetricsToken_created(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MetricsToken", field, false, false, "Int")
+}
 
 func (ec *executionContext) _MqttCredentials_username(ctx context.Context, field graphql.CollectedField, obj *model.MqttCredentials) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -3463,6 +3676,94 @@ func (ec *executionContext) fieldContext_Mutation_removeSshKey(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createMetricsToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createMetricsToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateMetricsToken(ctx, fc.Args["orgId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *core.MetricsToken) graphql.Marshaler {
+			return ec.marshalNMetricsToken2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐMetricsToken(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createMetricsToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MetricsToken(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createMetricsToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeMetricsToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeMetricsToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeMetricsToken(ctx, fc.Args["orgId"].(string), fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeMetricsToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeMetricsToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Org_id(ctx context.Context, field graphql.CollectedField, obj *core.Org) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4171,6 +4472,50 @@ func (ec *executionContext) fieldContext_Query_readings(ctx context.Context, fie
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_readings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_metricsTokens(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_metricsTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().MetricsTokens(ctx, fc.Args["orgId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*core.MetricsToken) graphql.Marshaler {
+			return ec.marshalNMetricsToken2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐMetricsTokenᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_metricsTokens(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MetricsToken(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_metricsTokens_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7789,6 +8134,49 @@ func UnmarshalUserUpdate(ctx context.Context, raw any) (model.UserUpdate, error)
 
 // region    **************************** object.gotpl ****************************
 
+var metricsTokenImplementors = []string{"MetricsToken"}
+
+func (ec *executionContext) _MetricsToken(ctx context.Context, sel ast.SelectionSet, obj *core.MetricsToken) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, metricsTokenImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MetricsToken")
+		case "id":
+			out.Values[i] = ec._MetricsToken_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "token":
+			out.Values[i] = ec._MetricsToken_token(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "created":
+			out.Values[i] = ec._MetricsToken_created(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mqttCredentialsImplementors = []string{"MqttCredentials"}
 
 func (ec *executionContext) _MqttCredentials(ctx context.Context, sel ast.SelectionSet, obj *model.MqttCredentials) graphql.Marshaler {
@@ -7975,6 +8363,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "removeSshKey":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_removeSshKey(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createMetricsToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createMetricsToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeMetricsToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeMetricsToken(ctx, field)
 			})
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
@@ -8203,6 +8605,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_readings(ctx, field)
+				})
+		case "metricsTokens":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_metricsTokens(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -9290,6 +9698,30 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNMetricsToken2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐMetricsTokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*core.MetricsToken) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMetricsToken2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐMetricsToken(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMetricsToken2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐMetricsToken(ctx context.Context, sel ast.SelectionSet, v *core.MetricsToken) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MetricsToken!")
+		return graphql.Null
+	}
+	return ec._MetricsToken(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNMqttCredentials2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐMqttCredentials(ctx context.Context, sel ast.SelectionSet, v *model.MqttCredentials) graphql.Marshaler {
