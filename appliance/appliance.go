@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/piot-appliance/piot/appliance/config"
+	"github.com/piot-appliance/piot/appliance/consoledeps"
 	"github.com/piot-appliance/piot/appliance/supervisor"
 	"github.com/piot-appliance/piot/services/api"
 	"github.com/piot-appliance/piot/services/api/graph"
@@ -38,6 +40,10 @@ type Appliance struct {
 	ssh    *sshService
 	http   *httpService
 	start  time.Time
+
+	// For the console: the state of the services and the recent log.
+	health *consoledeps.Tracker
+	logs   *consoledeps.LogRing
 }
 
 // New wires the services; nothing starts until Run.
@@ -45,18 +51,27 @@ func New(cfg config.Config, log *slog.Logger, version string) (*Appliance, error
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	a := &Appliance{cfg: cfg, log: log, version: version, start: time.Now()}
+	// The console's System screen shows the recent log, at info level
+	// whatever the process logs.
+	logs := consoledeps.NewLogRing(consoledeps.DefaultLogLines, slog.LevelInfo)
+	log = slog.New(consoledeps.Tee(log.Handler(), logs))
+	a := &Appliance{cfg: cfg, log: log, version: version, start: time.Now(),
+		health: consoledeps.NewTracker(), logs: logs}
 	a.store = &storeService{cfg: cfg, log: log}
 	a.core = &coreService{cfg: cfg, log: log, store: a.store}
 	a.ingest = &ingestService{app: a}
 	a.broker = &brokerService{app: a}
 	a.ssh = &sshService{app: a}
 	a.http = &httpService{app: a}
-	services := []supervisor.Service{a.store, a.core, a.ingest, a.broker}
-	if cfg.SSHAddr != "" {
-		services = append(services, a.ssh)
+	track := a.health.Track
+	services := []supervisor.Service{
+		track(a.store, a.store.probe), track(a.core, a.core.probe),
+		track(a.ingest, a.ingest.probe), track(a.broker, a.broker.probe),
 	}
-	services = append(services, a.http)
+	if cfg.SSHAddr != "" {
+		services = append(services, track(a.ssh, a.ssh.probe))
+	}
+	services = append(services, track(a.http, a.http.probe))
 	a.sup = supervisor.New(log, cfg.ShutdownTimeout, services...)
 	return a, nil
 }
@@ -163,6 +178,18 @@ func (s *storeService) watchHealth(ctx context.Context) {
 	}
 }
 
+// probe is the store's line on the console dashboard.
+func (s *storeService) probe() (bool, string) {
+	mode := "embedded"
+	if !s.st.Embedded() {
+		mode = "external"
+	}
+	if !s.healthy.Load() {
+		return false, mode + ", not reachable"
+	}
+	return true, mode + ", reachable"
+}
+
 func (s *storeService) Stop(ctx context.Context) error {
 	s.stop()
 	<-s.done
@@ -203,6 +230,13 @@ func (s *ingestService) Start(ctx context.Context) error {
 
 func (s *ingestService) Stop(ctx context.Context) error { return s.ing.Stop(ctx) }
 
+func (s *ingestService) probe() (bool, string) {
+	if !s.ing.Running() {
+		return false, "not running"
+	}
+	return true, fmt.Sprintf("running, journal %d pending", s.ing.JournalDepth())
+}
+
 type brokerService struct {
 	app *Appliance
 	b   *broker.Broker
@@ -237,6 +271,20 @@ func (s *brokerService) Start(ctx context.Context) error {
 
 func (s *brokerService) Err() <-chan error { return s.b.Err() }
 
+func (s *brokerService) probe() (bool, string) {
+	addrs := s.b.Addrs()
+	if !s.b.Running() || len(addrs) == 0 {
+		return false, "not listening"
+	}
+	var l []string
+	for _, k := range []string{broker.ListenerTCP, broker.ListenerTLS, broker.ListenerWS} {
+		if addr, ok := addrs[k]; ok {
+			l = append(l, k+" "+addr)
+		}
+	}
+	return true, "listening on " + strings.Join(l, ", ")
+}
+
 func (s *brokerService) Stop(ctx context.Context) error {
 	s.app.core.c.SetCommandPublisher(nil)
 	return s.b.Stop(ctx)
@@ -262,34 +310,80 @@ func (s *coreService) Start(ctx context.Context) error {
 
 func (s *coreService) Stop(context.Context) error { return nil }
 
+func (s *coreService) probe() (bool, string) {
+	st := s.c.Stats()
+	return true, fmt.Sprintf("%d users, %d orgs, %d things", st.Users, st.Orgs, st.Things)
+}
+
 // sshService is the console over SSH.
 type sshService struct {
-	app *Appliance
-	srv *sshserver.Server
+	app     *Appliance
+	srv     *sshserver.Server
+	metrics *consoledeps.Metrics
 }
 
 func (s *sshService) Name() string { return "ssh" }
 
 func (s *sshService) Start(ctx context.Context) error {
 	a := s.app
+	var srv *sshserver.Server // set before any session can ask for the listeners
+	metrics := consoledeps.NewMetrics(a.broker.b, a.ingest.ing, 0)
+	deps := tui.Deps{
+		Core: a.core.c, Version: a.version, Started: a.start, DataDir: a.cfg.DataDir,
+		Metrics: metrics,
+		Health:  a.health,
+		Live:    consoledeps.NewLive(a.core.c, a.broker.b, 0, 0),
+		History: consoledeps.NewHistory(a.core.c, a.ingest.hist, nil),
+		// Alarms: none until the monitor exists; the console then shows
+		// the things' alarm flags.
+		System: consoledeps.NewSystem(consoledeps.SystemConfig{
+			DataDir: a.cfg.DataDir, Version: a.version, Database: a.store.st.Database(),
+			TLS: a.broker.b, Logs: a.logs, Logger: a.log,
+			Listeners: func() []tui.Listener { return a.listeners(srv) },
+		}),
+	}
 	srv, err := sshserver.New(sshserver.Config{
 		Addr: a.cfg.SSHAddr, DataDir: a.cfg.DataDir,
 		IdleTimeout: a.cfg.SSHIdleTimeout, MaxTimeout: a.cfg.SSHMaxTimeout,
 		PasswordAuth: a.cfg.SSHPasswordAuth, Version: a.version, Logger: a.log,
-	}, tui.Deps{Core: a.core.c, Version: a.version, Started: a.start, DataDir: a.cfg.DataDir})
+	}, deps)
 	if err != nil {
 		return err
 	}
+	metrics.Start()
 	if err := srv.Start(ctx); err != nil {
+		metrics.Stop()
 		return err
 	}
-	s.srv = srv
+	s.srv, s.metrics = srv, metrics
 	return nil
+}
+
+func (s *sshService) probe() (bool, string) { return true, "listening on " + s.srv.Addr() }
+
+// listeners are the appliance's endpoints for the console's System
+// screen; the HTTP server starts after the console, so it is read only
+// once the tracker says it runs.
+func (a *Appliance) listeners(ssh *sshserver.Server) []tui.Listener {
+	var out []tui.Listener
+	if a.health.Running("http") {
+		out = append(out, tui.Listener{Name: "http", Addr: a.http.srv.Addr()})
+	}
+	if b := a.broker.b; b != nil {
+		out = append(out, consoledeps.BrokerListeners(b.Addrs(), b.ServerCertificate())...)
+	}
+	if ssh != nil {
+		out = append(out, consoledeps.SSHListener(ssh.Addr(), ssh.HostKey()))
+	}
+	return out
 }
 
 func (s *sshService) Err() <-chan error { return s.srv.Err() }
 
-func (s *sshService) Stop(ctx context.Context) error { return s.srv.Stop(ctx) }
+func (s *sshService) Stop(ctx context.Context) error {
+	defer s.metrics.Stop()
+	return s.srv.Stop(ctx)
+}
 
 // SSHAddr is the bound console address once running.
 func (a *Appliance) SSHAddr() string {
@@ -320,14 +414,25 @@ func (s *httpService) Start(ctx context.Context) error {
 		History:  a.ingest.hist,
 		MaxDepth: a.cfg.GraphQLMaxDepth, MaxComplexity: a.cfg.GraphQLMaxCost, Logger: a.log,
 	})
+	metricsToken, err := a.secretOrFile(a.cfg.MetricsToken, metricsTokenFile)
+	if err != nil {
+		return fmt.Errorf("metrics token: %w", err)
+	}
+	alertToken, err := a.secretOrFile(a.cfg.AlertToken, alertTokenFile)
+	if err != nil {
+		return fmt.Errorf("alert token: %w", err)
+	}
+	routes, err := a.metricsRoutes(metricsToken, alertToken)
+	if err != nil {
+		return err
+	}
+	routes["/ca.crt"] = caHandler(a.broker.b.CACertPEM)
 	srv, err := api.New(api.Config{
 		Addr: a.cfg.HTTPAddr, JWTKey: key, JWTTTL: a.cfg.JWTTTL,
 		AllowRegistration: a.cfg.AllowRegistration,
 		LoginPerMinute:    a.cfg.LoginRate, LoginBurst: a.cfg.LoginBurst,
 		Version: a.version, Logger: a.log,
-	}, api.Deps{Core: a.core.c, GraphQL: gql, Ready: a.ready, Routes: map[string]http.Handler{
-		"/ca.crt": caHandler(a.broker.b.CACertPEM),
-	}})
+	}, api.Deps{Core: a.core.c, GraphQL: gql, Ready: a.ready, Routes: routes})
 	if err != nil {
 		return err
 	}
@@ -338,6 +443,8 @@ func (s *httpService) Start(ctx context.Context) error {
 func (s *httpService) Err() <-chan error { return s.srv.Err() }
 
 func (s *httpService) Stop(ctx context.Context) error { return s.srv.Stop(ctx) }
+
+func (s *httpService) probe() (bool, string) { return true, "listening on " + s.srv.Addr() }
 
 // NewLogger builds the process logger from the configuration.
 func NewLogger(cfg config.Config, w interface{ Write([]byte) (int, error) }) *slog.Logger {

@@ -69,7 +69,7 @@ func (e *env) errMsg(err error, admin bool) tea.Msg {
 	case errors.As(err, &ce):
 		return statusMsg{text: fmt.Sprintf("%s (%s)", ce.Msg, ce.Code), err: true}
 	case errors.Is(err, ErrUnsupported):
-		return statusMsg{text: ErrUnsupported.Error(), err: true}
+		return statusMsg{text: err.Error(), err: true}
 	case admin:
 		return statusMsg{text: err.Error(), err: true}
 	default:

@@ -379,7 +379,7 @@ func TestSystemScreen(t *testing.T) {
 	s := h.waitFor("Network", "Listeners", "mqtt-tls", ":8883", "TLS", "SHA256:abc", "expires 2026-05-02", "SHA256:hostkey", "Log", "log line")
 	checkFits(t, s, 80, 24)
 	h.key("g")
-	h.waitFor("Regenerate the TLS certificates?")
+	h.waitFor("Reissue the MQTT server certificate?")
 	h.key("y")
 	h.waitFor("TLS certificates regenerated")
 	h.key("b", "enter")

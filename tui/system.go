@@ -114,7 +114,7 @@ func (s *systemScreen) key(k tea.KeyPressMsg) tea.Cmd {
 	}
 	switch {
 	case key.Matches(k, keyRegenTLS):
-		s.ov.ask("Regenerate the TLS certificates? Clients must trust the new CA.", func(a core.Actor) (string, error) {
+		s.ov.ask("Reissue the MQTT server certificate? Devices that trust the appliance CA are unaffected.", func(a core.Actor) (string, error) {
 			if err := sys.RegenerateTLS(e.ctx, a); err != nil {
 				return "", err
 			}

@@ -59,6 +59,9 @@ type Config struct {
 	MQTTMaxKeepalive    int
 	MQTTSessionExpiry   time.Duration
 
+	MetricsToken string
+	AlertToken   string
+
 	SSHAddr         string
 	SSHIdleTimeout  time.Duration
 	SSHMaxTimeout   time.Duration
@@ -150,6 +153,8 @@ func (c *Config) options() []option {
 		{name: "mqtt-max-retained", ptr: &c.MQTTMaxRetained, help: "most retained messages kept"},
 		{name: "mqtt-max-keepalive", ptr: &c.MQTTMaxKeepalive, help: "longest keepalive a client may ask for, in seconds"},
 		{name: "mqtt-session-expiry", ptr: &c.MQTTSessionExpiry, help: "how long a disconnected persistent session is kept"},
+		{name: "metrics-token", ptr: &c.MetricsToken, secret: true, help: "bearer token for GET /metrics (sees everything; at least 32 bytes); empty uses <data-dir>/metrics-token, generated at first start"},
+		{name: "alert-token", ptr: &c.AlertToken, secret: true, help: "bearer token Grafana sends to POST /alerts/grafana (at least 32 bytes); empty uses <data-dir>/alert-token, generated at first start"},
 		{name: "ssh-addr", ptr: &c.SSHAddr, help: "SSH listener of the console; empty disables"},
 		{name: "ssh-idle-timeout", ptr: &c.SSHIdleTimeout, help: "console sessions without keyboard input are closed after this long"},
 		{name: "ssh-max-timeout", ptr: &c.SSHMaxTimeout, help: "console sessions are closed after this long"},
@@ -328,6 +333,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GraphQLMaxDepth < 2 || c.GraphQLMaxCost < 10 {
 		return errors.New("graphql-max-depth must be at least 2 and graphql-max-complexity at least 10")
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 32 || c.AlertToken != "" && len(c.AlertToken) < 32 {
+		return errors.New("metrics-token and alert-token must have at least 32 bytes")
 	}
 	if c.SSHIdleTimeout < time.Minute || c.SSHMaxTimeout < time.Minute {
 		return errors.New("ssh-idle-timeout and ssh-max-timeout must be at least 1m")

@@ -1,0 +1,150 @@
+package consoledeps
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/piot-appliance/piot/services/broker"
+	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/tui"
+)
+
+// Follower is the broker side of the live feed.
+type Follower interface {
+	Follow(ctx context.Context, filter string, buf int) (<-chan broker.Message, error)
+}
+
+// DefaultLiveRecheck is how often a live subscription re-checks the
+// actor's rights besides on core's change events.
+const DefaultLiveRecheck = 5 * time.Second
+
+// Live implements tui.LiveFeed with the broker's followers, enforcing the
+// broker's tenancy rule with core as the source of memberships.
+type Live struct {
+	core    *core.Core
+	broker  Follower
+	buf     int
+	recheck time.Duration
+}
+
+// NewLive builds the live feed. buf <= 0 means broker.DefaultFollowBuffer,
+// recheck <= 0 DefaultLiveRecheck.
+func NewLive(c *core.Core, b Follower, buf int, recheck time.Duration) *Live {
+	if recheck <= 0 {
+		recheck = DefaultLiveRecheck
+	}
+	return &Live{core: c, broker: b, buf: buf, recheck: recheck}
+}
+
+// Subscribe implements tui.LiveFeed: an admin may follow any filter,
+// everybody else only filters whose first two levels are literally
+// org/<name> for an org they belong to, with something below (as the
+// broker's ACL: org/<name>/#, org/<name>/+/state, ...). The channel is
+// closed when ctx ends, the broker stops, or the actor loses the right:
+// the user is deleted or demoted, leaves the org, or the org is renamed or
+// deleted. Rights are re-checked on every core change and every recheck
+// interval.
+func (l *Live) Subscribe(ctx context.Context, a core.Actor, filter string) (<-chan tui.LiveMessage, error) {
+	if err := l.authorize(a, filter); err != nil {
+		return nil, err
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	in, err := l.broker.Follow(fctx, filter, l.buf)
+	if err != nil {
+		cancel()
+		switch {
+		case errors.Is(err, broker.ErrBadFilter):
+			return nil, core.NewError(core.CodeBadInput, "invalid topic filter")
+		case errors.Is(err, broker.ErrNotRunning):
+			return nil, core.NewError(core.CodeInternal, "the MQTT broker is not running")
+		}
+		return nil, err
+	}
+	changed := make(chan struct{}, 1)
+	unsub := l.core.Subscribe(func(e core.Event) {
+		switch e.Kind {
+		case core.OrgChanged, core.OrgDeleted, core.MembershipChanged, core.UserChanged, core.UserDeleted:
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
+	})
+	out := make(chan tui.LiveMessage, cap(in))
+	go func() {
+		defer close(out)
+		defer unsub()
+		defer cancel()
+		t := time.NewTicker(l.recheck)
+		defer t.Stop()
+		var pending *tui.LiveMessage // read from the broker, not yet taken by the console
+		for {
+			recv, send := in, out
+			if pending != nil {
+				recv = nil // the broker's channel buffers (and drops) meanwhile
+			} else {
+				send = nil
+			}
+			var next tui.LiveMessage
+			if pending != nil {
+				next = *pending
+			}
+			select {
+			case m, ok := <-recv:
+				if !ok {
+					return
+				}
+				pending = &tui.LiveMessage{Time: m.Time, Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retained: m.Retained}
+			case send <- next:
+				pending = nil
+			case <-changed:
+				if !l.stillAllowed(a, filter) {
+					return
+				}
+			case <-t.C:
+				if !l.stillAllowed(a, filter) {
+					return
+				}
+			case <-fctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// stillAllowed re-resolves the actor (admin flag, existence) and applies
+// the rule again.
+func (l *Live) stillAllowed(a core.Actor, filter string) bool {
+	p, err := l.core.Profile(a)
+	if err != nil {
+		return false
+	}
+	a.Admin = p.IsAdmin
+	return l.authorize(a, filter) == nil
+}
+
+func (l *Live) authorize(a core.Actor, filter string) error {
+	if !a.Authenticated() {
+		return core.NewError(core.CodeUnauthenticated, "authentication required")
+	}
+	if a.Admin {
+		return nil
+	}
+	levels := strings.SplitN(filter, "/", 3)
+	if len(levels) < 3 || levels[0] != "org" || levels[1] == "" || strings.ContainsAny(levels[1], "+#") {
+		return core.NewError(core.CodeForbidden, "you may only follow topics under org/<your organization>/")
+	}
+	orgs, err := l.core.Orgs(a)
+	if err != nil {
+		return err
+	}
+	for _, o := range orgs {
+		if o.Name == levels[1] {
+			return nil
+		}
+	}
+	return core.NewError(core.CodeForbidden, "you may only follow the topics of your organizations")
+}

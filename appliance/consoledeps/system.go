@@ -1,0 +1,304 @@
+package consoledeps
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/piot-appliance/piot/services/broker"
+	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/tui"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// TLSManager is the broker's certificate maintenance.
+type TLSManager interface {
+	RegenerateServerCertificate() error
+}
+
+// BackupDir is where backups go, under the data directory, when the
+// console gives no path or a relative one.
+const BackupDir = "backups"
+
+// BackupFormat is the first line's format tag of a backup file.
+const BackupFormat = "piot-backup/1"
+
+// SystemConfig wires the System screen's adapter.
+type SystemConfig struct {
+	DataDir string
+	Version string
+	// Database is exported by Backup (store.Database()); nil makes Backup
+	// unsupported.
+	Database *mongo.Database
+	// TLS regenerates the MQTT server certificate; nil makes
+	// RegenerateTLS unsupported.
+	TLS TLSManager
+	// Listeners lists the endpoints as they are now.
+	Listeners func() []tui.Listener
+	Logs      *LogRing
+	// Logger records the maintenance actions (who did what).
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// System implements tui.SystemInfo.
+type System struct{ cfg SystemConfig }
+
+// NewSystem builds the adapter.
+func NewSystem(cfg SystemConfig) *System {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &System{cfg: cfg}
+}
+
+// Listeners implements tui.SystemInfo.
+func (s *System) Listeners() []tui.Listener {
+	if s.cfg.Listeners == nil {
+		return nil
+	}
+	return s.cfg.Listeners()
+}
+
+// LogTail implements tui.SystemInfo.
+func (s *System) LogTail(n int) []string {
+	if s.cfg.Logs == nil {
+		return nil
+	}
+	return s.cfg.Logs.Tail(n)
+}
+
+func requireAdmin(a core.Actor, what string) error {
+	if !a.Authenticated() {
+		return core.NewError(core.CodeUnauthenticated, "authentication required")
+	}
+	if !a.Admin {
+		return core.NewError(core.CodeForbidden, "only admins may "+what)
+	}
+	return nil
+}
+
+func unsupported(why string) error { return fmt.Errorf("%w: %s", tui.ErrUnsupported, why) }
+
+// RegenerateTLS implements tui.SystemInfo: it reissues the MQTT server
+// certificate from the appliance CA. The CA itself stays, so devices that
+// trust it are not affected; a certificate configured from files cannot
+// be regenerated (replace the files and send SIGHUP).
+func (s *System) RegenerateTLS(_ context.Context, a core.Actor) error {
+	if err := requireAdmin(a, "regenerate the TLS certificate"); err != nil {
+		return err
+	}
+	if s.cfg.TLS == nil {
+		return unsupported("the MQTT broker is not running")
+	}
+	if err := s.cfg.TLS.RegenerateServerCertificate(); err != nil {
+		if errors.Is(err, broker.ErrUserCertificate) {
+			return unsupported(broker.ErrUserCertificate.Error())
+		}
+		return err
+	}
+	s.cfg.Logger.Info("console: TLS server certificate regenerated", "by", a.Email)
+	return nil
+}
+
+// Backup implements tui.SystemInfo: it writes every collection of the
+// store to a new file (mode 0600; it holds password hashes) as JSON lines:
+// a header {"format": BackupFormat, ...}, then one
+// {"c": <collection>, "d": <document as canonical Extended JSON>} per
+// document. An empty path picks <data-dir>/backups/piot-<time>.jsonl, a
+// relative one is taken inside <data-dir>/backups; an existing file is
+// never overwritten. The export reads the collections one after another
+// while the appliance runs, so it is not a point-in-time snapshot, and
+// thing state changed in the last flush interval may be missing.
+func (s *System) Backup(ctx context.Context, a core.Actor, path string) (string, error) {
+	if err := requireAdmin(a, "back up the appliance"); err != nil {
+		return "", err
+	}
+	if s.cfg.Database == nil {
+		return "", unsupported("the store is not open")
+	}
+	path, err := s.backupPath(path)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return "", core.NewError(core.CodeConflict, "the backup file already exists")
+		}
+		return "", fmt.Errorf("create backup: %w", err)
+	}
+	colls, docs, err := s.export(ctx, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return "", fmt.Errorf("backup: %w", err)
+	}
+	s.cfg.Logger.Info("console: store backup written", "by", a.Email, "path", path, "collections", colls, "documents", docs)
+	return path, nil
+}
+
+func (s *System) backupPath(p string) (string, error) {
+	dir := filepath.Join(s.cfg.DataDir, BackupDir)
+	switch {
+	case p == "":
+		p = "piot-" + s.cfg.Now().UTC().Format("20060102T150405Z") + ".jsonl"
+		fallthrough
+	case !filepath.IsAbs(p):
+		if !filepath.IsLocal(p) {
+			return "", core.NewError(core.CodeBadInput, "a relative backup path must stay inside "+BackupDir+"/ of the data directory")
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", fmt.Errorf("backup directory: %w", err)
+		}
+		p = filepath.Join(dir, p)
+	}
+	p = filepath.Clean(p)
+	if st, err := os.Stat(filepath.Dir(p)); err != nil || !st.IsDir() {
+		return "", core.NewError(core.CodeBadInput, "the backup's directory does not exist")
+	}
+	return p, nil
+}
+
+// export writes the header and every document.
+func (s *System) export(ctx context.Context, f *os.File) (colls, docs int, err error) {
+	db := s.cfg.Database
+	names, err := db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return 0, 0, fmt.Errorf("list collections: %w", err)
+	}
+	slices.Sort(names)
+	w := bufio.NewWriterSize(f, 256<<10)
+	line := func(v any) error {
+		b, err := bson.MarshalExtJSON(v, true, false)
+		if err != nil {
+			return err
+		}
+		b = append(b, '\n')
+		_, err = w.Write(b)
+		return err
+	}
+	header := bson.D{
+		{Key: "format", Value: BackupFormat}, {Key: "version", Value: s.cfg.Version},
+		{Key: "created", Value: s.cfg.Now().UTC().Format(time.RFC3339)}, {Key: "collections", Value: names},
+	}
+	if err := line(header); err != nil {
+		return 0, 0, err
+	}
+	for _, name := range names {
+		if strings.HasPrefix(name, "system.") {
+			continue
+		}
+		cur, err := db.Collection(name).Find(ctx, bson.D{})
+		if err != nil {
+			return colls, docs, fmt.Errorf("read %s: %w", name, err)
+		}
+		for cur.Next(ctx) {
+			if err := line(bson.D{{Key: "c", Value: name}, {Key: "d", Value: cur.Current}}); err != nil {
+				_ = cur.Close(ctx)
+				return colls, docs, fmt.Errorf("write %s: %w", name, err)
+			}
+			docs++
+		}
+		err = cur.Err()
+		_ = cur.Close(ctx)
+		if err != nil {
+			return colls, docs, fmt.Errorf("read %s: %w", name, err)
+		}
+		colls++
+	}
+	if err := w.Flush(); err != nil {
+		return colls, docs, err
+	}
+	return colls, docs, f.Sync()
+}
+
+// Restore implements tui.SystemInfo. It is not supported: core, the
+// broker and the ingest keep the configuration in memory, so replacing
+// the collections under a running appliance would leave them stale.
+func (s *System) Restore(_ context.Context, a core.Actor, _ string) error {
+	if err := requireAdmin(a, "restore the appliance"); err != nil {
+		return err
+	}
+	return unsupported("restore requires a restart: not yet supported")
+}
+
+// Reboot implements tui.SystemInfo; only the appliance image may reboot.
+func (s *System) Reboot(_ context.Context, a core.Actor) error {
+	if err := requireAdmin(a, "reboot the appliance"); err != nil {
+		return err
+	}
+	return unsupported("reboot is only available in the appliance image")
+}
+
+// PowerOff implements tui.SystemInfo; only the appliance image may power
+// off.
+func (s *System) PowerOff(_ context.Context, a core.Actor) error {
+	if err := requireAdmin(a, "power the appliance off"); err != nil {
+		return err
+	}
+	return unsupported("power off is only available in the appliance image")
+}
+
+// CertFingerprint is the SHA-256 fingerprint of a certificate's DER in
+// the form OpenSSH uses for host keys ("SHA256:<base64>"), short enough
+// for the System screen. openssl computes the same digest:
+// openssl x509 -outform der | openssl dgst -sha256 -binary | base64.
+func CertFingerprint(cert *x509.Certificate) string {
+	if cert == nil {
+		return ""
+	}
+	sum := sha256.Sum256(cert.Raw)
+	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
+}
+
+// BrokerListeners lists the MQTT listeners from broker.Addrs; the TLS one
+// carries the fingerprint and expiry of cert, the certificate it serves.
+func BrokerListeners(addrs map[string]string, cert *x509.Certificate) []tui.Listener {
+	var out []tui.Listener
+	for _, l := range []struct{ id, name string }{
+		{broker.ListenerTCP, "mqtt"}, {broker.ListenerTLS, "mqtt-tls"}, {broker.ListenerWS, "mqtt-ws"},
+	} {
+		addr, ok := addrs[l.id]
+		if !ok {
+			continue
+		}
+		tl := tui.Listener{Name: l.name, Addr: addr}
+		if l.id == broker.ListenerTLS {
+			tl.TLS = true
+			if cert != nil {
+				tl.CertSHA, tl.Expires = CertFingerprint(cert), cert.NotAfter
+			}
+		}
+		out = append(out, tl)
+	}
+	return out
+}
+
+// SSHListener describes the console's SSH endpoint with its host key's
+// fingerprint.
+func SSHListener(addr string, hostKey gossh.PublicKey) tui.Listener {
+	l := tui.Listener{Name: "ssh", Addr: addr}
+	if hostKey != nil {
+		l.CertSHA = gossh.FingerprintSHA256(hostKey)
+	}
+	return l
+}

@@ -1,0 +1,112 @@
+package appliance
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/exporter"
+)
+
+// File names of the generated scrape and alert tokens in the data dir.
+const (
+	metricsTokenFile = "metrics-token"
+	alertTokenFile   = "alert-token"
+	// maxAlertBody bounds a Grafana webhook notification.
+	maxAlertBody = 1 << 20
+)
+
+// secretOrFile returns the configured secret, or the one generated at first
+// start into the data directory (0600).
+func (a *Appliance) secretOrFile(configured, file string) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	b, err := loadOrCreateSecret(a.cfg.DataDir, file, 32)
+	return string(b), err
+}
+
+// metricsRoutes are /metrics (global or per-org bearer token),
+// /grafana.tar.gz (the provisioning bundle, no secrets inside) and
+// /alerts/grafana (Grafana's webhook, bearer alert token).
+func (a *Appliance) metricsRoutes(metricsToken, alertToken string) (map[string]http.Handler, error) {
+	exp, err := exporter.New(exporter.Sources{
+		Core:      a.core.c,
+		Broker:    a.broker.b.Stats,
+		Ingest:    a.ingest.ing.Stats,
+		History:   a.ingest.hist.Stats,
+		StorePing: a.store.st.Ping,
+		Version:   a.version,
+	}, exporter.Config{Logger: a.log.With("service", "exporter")})
+	if err != nil {
+		return nil, err
+	}
+	auth := exporter.BearerAuthorizer(metricsToken, a.core.c.OrgByMetricsToken)
+	return map[string]http.Handler{
+		"/metrics":        exp.Handler(auth),
+		"/grafana.tar.gz": exporter.GrafanaBundle(),
+		"/alerts/grafana": grafanaAlerts(a.core.c, alertToken, a.log),
+	}, nil
+}
+
+// grafanaAlert is the part of Grafana's webhook payload PIOT reads.
+type grafanaAlert struct {
+	Alerts []struct {
+		Status string            `json:"status"`
+		Labels map[string]string `json:"labels"`
+	} `json:"alerts"`
+}
+
+// grafanaAlerts sets and clears things' alarms from Grafana's "thing not
+// seen" notifications: the Grafana → PIOT arrow of the original design.
+func grafanaAlerts(c *core.Core, token string, log *slog.Logger) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			jsonError(w, http.StatusMethodNotAllowed, core.CodeBadInput, "only POST method is allowed")
+			return
+		}
+		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		got := sha256.Sum256([]byte(tok))
+		if token == "" || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="piot alerts"`)
+			jsonError(w, http.StatusUnauthorized, core.CodeUnauthenticated, "invalid or missing alert token")
+			return
+		}
+		var body grafanaAlert
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAlertBody)).Decode(&body); err != nil {
+			jsonError(w, http.StatusBadRequest, core.CodeBadInput, "malformed JSON body")
+			return
+		}
+		applied, unknown := 0, 0
+		for _, al := range body.Alerts {
+			if al.Labels["piot_alert"] != "thing_not_seen" {
+				continue
+			}
+			id, ok := exporter.ThingByLabels(c, al.Labels["org"], al.Labels["thing"])
+			if !ok {
+				unknown++
+				continue
+			}
+			if _, err := c.SetThingAlarm(r.Context(), core.System, id, al.Status == "firing"); err != nil {
+				log.Error("grafana alert not applied", "org", al.Labels["org"], "thing", al.Labels["thing"], "err", err)
+				jsonError(w, http.StatusInternalServerError, core.CodeInternal, "alert not applied")
+				return
+			}
+			applied++
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]int{"applied": applied, "unknown": unknown})
+	})
+}
+
+func jsonError(w http.ResponseWriter, status int, code core.Code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": msg, "result": "", "code": code})
+}

@@ -1,0 +1,166 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/piot-appliance/piot/services/broker"
+	"github.com/piot-appliance/piot/services/core"
+)
+
+func TestApplianceMetrics(t *testing.T) {
+	f := newFixture(t)
+	h := newExporter(t, fakeSources(f.core)).Handler(BearerAuthorizer(globalToken, nil))
+	_, _, body := scrape(t, h, globalToken)
+	mfs := parse(t, body)
+
+	want := map[string][]string{
+		"piot_build_info":                           {`{goversion="` + runtime.Version() + `",version="v1.2.3-test"} 1`},
+		"piot_mqtt_clients_connected":               {`{} 3`},
+		"piot_mqtt_sessions":                        {`{} 5`},
+		"piot_mqtt_clients_connected_max":           {`{} 7`},
+		"piot_mqtt_subscriptions":                   {`{} 11`},
+		"piot_mqtt_retained_messages":               {`{} 2`},
+		"piot_mqtt_inflight_messages":               {`{} 1`},
+		"piot_mqtt_inflight_messages_dropped_total": {`{} 4`},
+		"piot_mqtt_messages_received_total":         {`{} 100`},
+		"piot_mqtt_messages_sent_total":             {`{} 90`},
+		"piot_mqtt_messages_dropped_total":          {`{} 6`},
+		"piot_mqtt_packets_received_total":          {`{} 130`},
+		"piot_mqtt_packets_sent_total":              {`{} 120`},
+		"piot_mqtt_bytes_received_total":            {`{} 4096`},
+		"piot_mqtt_bytes_sent_total":                {`{} 2048`},
+		"piot_mqtt_uptime_seconds":                  {`{} 60`},
+		"piot_ingest_messages_total": {
+			`{result="accepted",rule="sensor"} 30`,
+			`{result="ignored_no_match",rule="message"} 2`,
+			`{result="processed",rule="message"} 40`,
+			`{result="rejected_bad_json",rule="sensor"} 1`,
+		},
+		"piot_ingest_journal_records_total":            {`{result="appended"} 42`, `{result="failed"} 0`},
+		"piot_ingest_history_points_queued_total":      {`{} 0`},
+		"piot_ingest_history_points_stored_total":      {`{} 30`},
+		"piot_ingest_history_write_errors_total":       {`{} 0`},
+		"piot_ingest_history_partitions_dropped_total": {`{} 0`},
+		"piot_ingest_state_things_flushed_total":       {`{} 12`},
+		"piot_ingest_state_flush_errors_total":         {`{} 0`},
+		"piot_ingest_pipeline_events_total":            {`{result="something_new",stage="history"} 1`},
+		"piot_history_points_written_total":            {`{} 30`},
+		"piot_history_points_dropped_total": {
+			`{reason="duplicate"} 1`, `{reason="expired"} 3`, `{reason="invalid"} 4`, `{reason="thinned"} 2`,
+		},
+		"piot_history_bulk_writes_total":        {`{} 5`},
+		"piot_history_cache_misses_total":       {`{} 6`},
+		"piot_history_partitions_dropped_total": {`{} 7`},
+		"piot_history_partitions":               {`{} 8`},
+		"piot_history_size_bytes":               {`{} 1.048576e+06`},
+		"piot_store_up":                         {`{} 1`},
+		"piot_users":                            {`{} 1`},
+		"piot_orgs":                             {`{} 3`},
+		"piot_things":                           {`{} 6`},
+	}
+	for fam, w := range want {
+		if got := series(mfs[fam]); !slices.Equal(got, w) {
+			t.Errorf("%s:\n got  %q\n want %q", fam, got, w)
+		}
+	}
+	collectors := []string{"broker", "build_info", "history", "ingest", "objects", "store", "things"}
+	var succ []string
+	for _, c := range collectors {
+		succ = append(succ, `{collector="`+c+`"} 1`)
+	}
+	if got := series(mfs["piot_scrape_collector_success"]); !slices.Equal(got, succ) {
+		t.Errorf("success: %q", got)
+	}
+	if got := mfs["piot_scrape_collector_duration_seconds"]; len(got.GetMetric()) != len(collectors) {
+		t.Errorf("durations: %q", series(got))
+	}
+	if mfs["piot_store_ping_duration_seconds"] == nil {
+		t.Error("no store ping duration")
+	}
+	// Counters are counters and end in _total; nothing else does.
+	for n, mf := range mfs {
+		isCounter := mf.GetType().String() == "COUNTER"
+		if isCounter != strings.HasSuffix(n, "_total") {
+			t.Errorf("%s is a %s", n, mf.GetType())
+		}
+	}
+}
+
+func TestFailingSources(t *testing.T) {
+	src := Sources{
+		Broker:    func() broker.Stats { panic("broker gone") },
+		StorePing: func(ctx context.Context) error { return errors.New("down") },
+	}
+	h := newExporter(t, src).Handler(BearerAuthorizer(globalToken, nil))
+	code, _, body := scrape(t, h, globalToken)
+	if code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	mfs := parse(t, body)
+	// A panicking source fails its collector only; a store that does not
+	// answer is a measurement.
+	want := []string{`{collector="broker"} 0`, `{collector="build_info"} 1`, `{collector="store"} 1`}
+	if got := series(mfs["piot_scrape_collector_success"]); !slices.Equal(got, want) {
+		t.Errorf("success: %q", got)
+	}
+	if got := series(mfs["piot_store_up"]); !slices.Equal(got, []string{`{} 0`}) {
+		t.Errorf("store up: %q", got)
+	}
+	// Sources not given have no metrics.
+	for _, n := range names(mfs) {
+		switch {
+		case n == "piot_build_info", n == "piot_store_up", n == "piot_store_ping_duration_seconds",
+			n == "piot_scrape_collector_success", n == "piot_scrape_collector_duration_seconds":
+		case strings.HasPrefix(n, "go_"), strings.HasPrefix(n, "process_"):
+		default:
+			t.Errorf("unexpected family %s", n)
+		}
+	}
+	// No org scope without core: empty, not an error.
+	h = newExporter(t, src).Handler(func(*http.Request) (Scope, bool) { return Scope{OrgID: core.ID{1}}, true })
+	if code, _, body := scrape(t, h, ""); code != 200 || body != "" {
+		t.Errorf("org scope without core: %d %q", code, body)
+	}
+}
+
+func TestConcurrentScrapesAreBounded(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	src := Sources{StorePing: func(ctx context.Context) error {
+		once.Do(func() { close(entered) })
+		<-release
+		return nil
+	}}
+	e, err := New(src, Config{MaxConcurrentScrapes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := e.Handler(BearerAuthorizer(globalToken, nil))
+	done := make(chan int)
+	go func() {
+		code, _, _ := scrape(t, h, globalToken)
+		done <- code
+	}()
+	<-entered
+	if code, _, _ := scrape(t, h, globalToken); code != http.StatusServiceUnavailable {
+		t.Errorf("second scrape: %d", code)
+	}
+	// Unauthorized requests are refused before they take a slot.
+	if code, _, _ := scrape(t, h, "wrong"); code != http.StatusUnauthorized {
+		t.Errorf("wrong token: %d", code)
+	}
+	close(release)
+	if code := <-done; code != http.StatusOK {
+		t.Errorf("first scrape: %d", code)
+	}
+	if code, _, body := scrape(t, h, globalToken); code != http.StatusOK || !strings.Contains(body, `piot_scrape_collector_success{collector="store"} 1`) {
+		t.Errorf("after: %d\n%s", code, body)
+	}
+}

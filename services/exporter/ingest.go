@@ -1,0 +1,80 @@
+package exporter
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/piot-appliance/piot/services/ingest"
+)
+
+// The ingest counts messages (by rule and result) and the work of its
+// pipeline; each pipeline count gets a family of its own because it counts
+// something else (journal records, history points, things).
+var (
+	ingestMessagesDesc = newDesc("ingest", "messages_total",
+		"MQTT messages through the ingest rules: rule=message counts each message once, the other rules count each thing role the topic matched.",
+		"rule", "result")
+	ingestJournalDesc = newDesc("ingest", "journal_records_total",
+		"Journal records appended (before acknowledging), replayed at start, or failed to append.",
+		"result")
+	ingestPointsQueuedDesc     = newDesc("ingest", "history_points_queued_total", "Readings queued for the history.")
+	ingestPointsStoredDesc     = newDesc("ingest", "history_points_stored_total", "Readings the ingest stored in the history.")
+	ingestHistoryErrorsDesc    = newDesc("ingest", "history_write_errors_total", "Failed history batch writes (retried).")
+	ingestPartitionsDroppedDes = newDesc("ingest", "history_partitions_dropped_total", "History partitions dropped by the retention.")
+	ingestThingsFlushedDesc    = newDesc("ingest", "state_things_flushed_total", "Thing states written to the store.")
+	ingestStateErrorsDesc      = newDesc("ingest", "state_flush_errors_total", "Failed thing-state flushes (retried).")
+	ingestPipelineDesc         = newDesc("ingest", "pipeline_events_total",
+		"Other pipeline events, by stage and result.", "stage", "result")
+)
+
+// ingestSingles are the pipeline counts with a family of their own; they
+// are exported as 0 before the first event so rates work from the start.
+var ingestSingles = map[ingest.Key]*prometheus.Desc{
+	{Rule: ingest.RuleHistory, Result: ingest.PointsQueued}:   ingestPointsQueuedDesc,
+	{Rule: ingest.RuleHistory, Result: ingest.PointsStored}:   ingestPointsStoredDesc,
+	{Rule: ingest.RuleHistory, Result: ingest.StoreFailed}:    ingestHistoryErrorsDesc,
+	{Rule: ingest.RuleHistory, Result: ingest.PartitionsDrop}: ingestPartitionsDroppedDes,
+	{Rule: ingest.RuleState, Result: ingest.Flushed}:          ingestThingsFlushedDesc,
+	{Rule: ingest.RuleState, Result: ingest.StoreFailed}:      ingestStateErrorsDesc,
+}
+
+// ingestCollector exports the piot_ingest_* metrics. Rules and results
+// are constants of the ingest package, so the label sets are bounded.
+type ingestCollector struct{ stats func() map[ingest.Key]uint64 }
+
+func (c ingestCollector) update(ch chan<- prometheus.Metric) error {
+	stats := map[ingest.Key]uint64{}
+	for k, n := range c.stats() {
+		stats[k] = n
+	}
+	// Series everybody graphs, present from the first scrape.
+	zero := []ingest.Key{
+		{Rule: ingest.RuleMessage, Result: ingest.Processed},
+		{Rule: ingest.RuleJournal, Result: ingest.Journaled},
+		{Rule: ingest.RuleJournal, Result: ingest.Failed},
+	}
+	for k := range ingestSingles {
+		zero = append(zero, k)
+	}
+	for _, k := range zero {
+		if _, ok := stats[k]; !ok {
+			stats[k] = 0
+		}
+	}
+	s := sender{ch: ch}
+	for k, n := range stats {
+		v := float64(n)
+		if d, ok := ingestSingles[k]; ok {
+			s.counter(d, v)
+			continue
+		}
+		switch k.Rule {
+		case ingest.RuleJournal:
+			s.counter(ingestJournalDesc, v, k.Result)
+		case ingest.RuleHistory, ingest.RuleState:
+			s.counter(ingestPipelineDesc, v, k.Rule, k.Result)
+		default:
+			s.counter(ingestMessagesDesc, v, k.Rule, k.Result)
+		}
+	}
+	return s.err
+}
