@@ -49,6 +49,9 @@ type Core struct {
 	subMu sync.Mutex
 	subs  []*subscriber
 
+	obsMu    sync.Mutex
+	observer func(ID)
+
 	cmdMu sync.Mutex
 	cmd   CommandPublisher
 

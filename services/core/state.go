@@ -17,13 +17,14 @@ import (
 // must touch only state fields and return whether it changed anything.
 func (c *Core) UpdateThingState(id ID, fn func(t *store.Thing) bool) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	t, ok := c.things[id]
 	if !ok {
+		c.mu.Unlock()
 		return false
 	}
 	n := *t // copy-on-write: readers may hold the old pointer's copy
 	if !fn(&n) {
+		c.mu.Unlock()
 		return false
 	}
 	c.things[id] = &n
@@ -31,6 +32,13 @@ func (c *Core) UpdateThingState(id ID, fn func(t *store.Thing) bool) bool {
 		c.dirty = map[ID]struct{}{}
 	}
 	c.dirty[id] = struct{}{}
+	c.mu.Unlock()
+	c.obsMu.Lock()
+	obs := c.observer
+	c.obsMu.Unlock()
+	if obs != nil {
+		obs(id)
+	}
 	return true
 }
 

@@ -34,6 +34,8 @@ type User struct {
 	TokenVersion int64 `bson:"token_version,omitempty"`
 	// SSHKeys log the user in to the console.
 	SSHKeys []SSHKey `bson:"ssh_keys,omitempty"`
+	// NotifyAlarms opts the user in to alarm e-mails of their orgs.
+	NotifyAlarms bool `bson:"notify_alarms,omitempty"`
 }
 
 // SSHKey is a public key in OpenSSH authorized_keys form.
@@ -60,6 +62,10 @@ type Org struct {
 	MQTTPassword     string `bson:"mqtt_password"`           // hash, write-only
 	// MetricsTokens let the org's own Prometheus scrape its things.
 	MetricsTokens []MetricsToken `bson:"metrics_tokens,omitempty"`
+	// NotifyWebhookURL receives the org's alarm notifications (JSON,
+	// HMAC-SHA256 signed with NotifyWebhookSecret, which is write-only).
+	NotifyWebhookURL    string `bson:"notify_webhook_url,omitempty"`
+	NotifyWebhookSecret string `bson:"notify_webhook_secret,omitempty"`
 }
 
 // MetricsToken is a per-org scrape token; only its SHA-256 is kept.
