@@ -782,6 +782,40 @@ func mxRows() []mxRow {
 			op: "metricsTokens", query: `query($o: ID!) { metricsTokens(orgId: $o) { id created } }`, want: mxAdminOnly,
 			vars: func(_ *testing.T, e *mxEnv, _ string) map[string]any { return map[string]any{"o": e.orgA} },
 		},
+		{
+			op: "orgNotifications", query: `query($o: ID!) { orgNotifications(orgId: $o) { webhook_url webhook_secret_set } }`, want: mxOrgA,
+			vars: func(_ *testing.T, e *mxEnv, _ string) map[string]any { return map[string]any{"o": e.orgA} },
+		},
+		{
+			op: "setOrgNotifications", query: `mutation($o: ID!, $u: String, $s: String) { setOrgNotifications(orgId: $o, webhook_url: $u, webhook_secret: $s) { webhook_url webhook_secret_set } }`, want: mxAdminOnly,
+			vars: func(t *testing.T, e *mxEnv, actor string) map[string]any {
+				return map[string]any{"o": e.freshOrg(t), "u": "https://hooks.example.org/" + actor, "s": "hook-secret-" + actor}
+			},
+			state: func(t *testing.T, e *mxEnv, _ string, v map[string]any) any {
+				return mxObj(e.admin(t, `query($o: ID!) { orgNotifications(orgId: $o) { webhook_url webhook_secret_set } }`, map[string]any{"o": v["o"]})["orgNotifications"])
+			},
+			check: func(t *testing.T, _ *mxEnv, _ string, v map[string]any, res any) {
+				n := mxObj(res)
+				if n["webhook_url"] != v["u"] || n["webhook_secret_set"] != true {
+					t.Errorf("setOrgNotifications = %v", n)
+				}
+			},
+		},
+		{
+			op: "setUserNotify", query: `mutation($u: ID!) { setUserNotify(userId: $u, on: true) }`, want: mxSelfA,
+			vars: func(_ *testing.T, e *mxEnv, _ string) map[string]any { return map[string]any{"u": e.id[mxMemberA]} },
+			after: func(t *testing.T, e *mxEnv, _ string, v map[string]any, allowed bool) {
+				e.admin(t, `mutation($u: ID!) { setUserNotify(userId: $u, on: false) }`, v)
+			},
+			state: func(t *testing.T, e *mxEnv, _ string, v map[string]any) any {
+				return mxObj(e.admin(t, `query($u: ID!) { user(id: $u) { notify_alarms } }`, v)["user"])["notify_alarms"]
+			},
+			check: func(t *testing.T, e *mxEnv, _ string, v map[string]any, res any) {
+				if res != true || mxObj(e.admin(t, `query($u: ID!) { user(id: $u) { notify_alarms } }`, v)["user"])["notify_alarms"] != true {
+					t.Errorf("setUserNotify = %v", res)
+				}
+			},
+		},
 		{op: "setOrgMqttCredentials", variant: "nonexistent", query: `mutation($o: ID!) { setOrgMqttCredentials(orgId: $o, username: "nobody-here") { username } }`, want: mxMissing, vars: mxVars("o", mxNoSuchID)},
 		{
 			op: "addOrgUser", query: `mutation($o: ID!, $u: ID!) { addOrgUser(orgId: $o, userId: $u) }`, want: mxAdminOnly, nullResult: true,

@@ -280,6 +280,28 @@ func (r *mutationResolver) RevokeMetricsToken(ctx context.Context, orgID string,
 	return ptr(true), nil
 }
 
+// SetOrgNotifications is the resolver for the setOrgNotifications field.
+func (r *mutationResolver) SetOrgNotifications(ctx context.Context, orgID string, webhookURL *string, webhookSecret *string) (*core.OrgNotifications, error) {
+	oid, err := core.ParseID(orgID)
+	if err != nil {
+		return nil, err
+	}
+	n, err := r.Core.SetOrgNotifications(ctx, core.ActorFrom(ctx), oid, webhookURL, webhookSecret)
+	if err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// SetUserNotify is the resolver for the setUserNotify field.
+func (r *mutationResolver) SetUserNotify(ctx context.Context, userID string, on bool) (bool, error) {
+	uid, err := core.ParseID(userID)
+	if err != nil {
+		return false, err
+	}
+	return r.Core.SetUserNotify(ctx, core.ActorFrom(ctx), uid, on)
+}
+
 // Users is the resolver for the users field.
 func (r *orgResolver) Users(ctx context.Context, obj *core.Org) ([]*core.User, error) {
 	return ptrs(r.Core.OrgUsers(core.ActorFrom(ctx), obj.ID))
@@ -403,6 +425,19 @@ func (r *queryResolver) Readings(ctx context.Context, thingID string, from *int6
 	return out, nil
 }
 
+// OrgNotifications is the resolver for the orgNotifications field.
+func (r *queryResolver) OrgNotifications(ctx context.Context, orgID string) (*core.OrgNotifications, error) {
+	oid, err := core.ParseID(orgID)
+	if err != nil {
+		return nil, err
+	}
+	n, err := r.Core.OrgNotificationSettings(core.ActorFrom(ctx), oid)
+	if err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
 // MetricsTokens is the resolver for the metricsTokens field.
 func (r *queryResolver) MetricsTokens(ctx context.Context, orgID string) ([]*core.MetricsToken, error) {
 	oid, err := core.ParseID(orgID)
@@ -448,6 +483,11 @@ func (r *userResolver) Password(ctx context.Context, obj *core.User) (string, er
 // Orgs is the resolver for the orgs field.
 func (r *userResolver) Orgs(ctx context.Context, obj *core.User) ([]*core.Org, error) {
 	return ptrs(r.Core.UserOrgs(core.ActorFrom(ctx), obj.ID))
+}
+
+// NotifyAlarms is the resolver for the notify_alarms field.
+func (r *userResolver) NotifyAlarms(ctx context.Context, obj *core.User) (bool, error) {
+	return r.Core.UserNotify(core.ActorFrom(ctx), obj.ID)
 }
 
 // SSHKeys is the resolver for the ssh_keys field.

@@ -69,8 +69,10 @@ type ComplexityRoot struct {
 		RemoveSSHKey          func(childComplexity int, userID string, fingerprint string) int
 		RevokeMetricsToken    func(childComplexity int, orgID string, id string) int
 		SetOrgMqttCredentials func(childComplexity int, orgID string, username string) int
+		SetOrgNotifications   func(childComplexity int, orgID string, webhookURL *string, webhookSecret *string) int
 		SetSwitchState        func(childComplexity int, id string, on bool) int
 		SetThingAlarm         func(childComplexity int, id string, active bool) int
+		SetUserNotify         func(childComplexity int, userID string, on bool) int
 		UpdateOrg             func(childComplexity int, org model.OrgUpdate) int
 		UpdateThing           func(childComplexity int, thing model.ThingUpdate) int
 		UpdateThingSensorData func(childComplexity int, data model.ThingSensorDataUpdate) int
@@ -95,6 +97,11 @@ type ComplexityRoot struct {
 		Users            func(childComplexity int) int
 	}
 
+	OrgNotifications struct {
+		WebhookSecretSet func(childComplexity int) int
+		WebhookURL       func(childComplexity int) int
+	}
+
 	PageInfo struct {
 		EndCursor   func(childComplexity int) int
 		HasNextPage func(childComplexity int) int
@@ -103,6 +110,7 @@ type ComplexityRoot struct {
 	Query struct {
 		MetricsTokens    func(childComplexity int, orgID string) int
 		Org              func(childComplexity int, id string) int
+		OrgNotifications func(childComplexity int, orgID string) int
 		Orgs             func(childComplexity int) int
 		Readings         func(childComplexity int, thingID string, from *int64, to *int64, step *int64, fn *model.ReadingFn, first *int64, kind *string) int
 		Thing            func(childComplexity int, id string) int
@@ -197,13 +205,14 @@ type ComplexityRoot struct {
 	}
 
 	User struct {
-		Created  func(childComplexity int) int
-		Email    func(childComplexity int) int
-		ID       func(childComplexity int) int
-		IsAdmin  func(childComplexity int) int
-		Orgs     func(childComplexity int) int
-		Password func(childComplexity int) int
-		SSHKeys  func(childComplexity int) int
+		Created      func(childComplexity int) int
+		Email        func(childComplexity int) int
+		ID           func(childComplexity int) int
+		IsAdmin      func(childComplexity int) int
+		NotifyAlarms func(childComplexity int) int
+		Orgs         func(childComplexity int) int
+		Password     func(childComplexity int) int
+		SSHKeys      func(childComplexity int) int
 	}
 
 	UserProfile struct {
@@ -240,6 +249,8 @@ type MutationResolver interface {
 	RemoveSSHKey(ctx context.Context, userID string, fingerprint string) (*bool, error)
 	CreateMetricsToken(ctx context.Context, orgID string) (*core.MetricsToken, error)
 	RevokeMetricsToken(ctx context.Context, orgID string, id string) (*bool, error)
+	SetOrgNotifications(ctx context.Context, orgID string, webhookURL *string, webhookSecret *string) (*core.OrgNotifications, error)
+	SetUserNotify(ctx context.Context, userID string, on bool) (bool, error)
 }
 type OrgResolver interface {
 	Users(ctx context.Context, obj *core.Org) ([]*core.User, error)
@@ -260,6 +271,7 @@ type QueryResolver interface {
 	ThingsConnection(ctx context.Context, sort *model.ThingSort, filter *model.ThingFilter, all *bool, first *int64, after *string) (*model.ThingConnection, error)
 	Thing(ctx context.Context, id string) (*store.Thing, error)
 	Readings(ctx context.Context, thingID string, from *int64, to *int64, step *int64, fn *model.ReadingFn, first *int64, kind *string) ([]*model.Reading, error)
+	OrgNotifications(ctx context.Context, orgID string) (*core.OrgNotifications, error)
 	MetricsTokens(ctx context.Context, orgID string) ([]*core.MetricsToken, error)
 }
 type ThingResolver interface {
@@ -274,6 +286,7 @@ type UserResolver interface {
 
 	Orgs(ctx context.Context, obj *core.User) ([]*core.Org, error)
 
+	NotifyAlarms(ctx context.Context, obj *core.User) (bool, error)
 	SSHKeys(ctx context.Context, obj *core.User) ([]*store.SSHKey, error)
 }
 type UserProfileResolver interface {
@@ -473,6 +486,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetOrgMqttCredentials(childComplexity, args["orgId"].(string), args["username"].(string)), true
+	case "Mutation.setOrgNotifications":
+		if e.ComplexityRoot.Mutation.SetOrgNotifications == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setOrgNotifications_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetOrgNotifications(childComplexity, args["orgId"].(string), args["webhook_url"].(*string), args["webhook_secret"].(*string)), true
 	case "Mutation.setSwitchState":
 		if e.ComplexityRoot.Mutation.SetSwitchState == nil {
 			break
@@ -495,6 +519,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetThingAlarm(childComplexity, args["id"].(string), args["active"].(bool)), true
+	case "Mutation.setUserNotify":
+		if e.ComplexityRoot.Mutation.SetUserNotify == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setUserNotify_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetUserNotify(childComplexity, args["userId"].(string), args["on"].(bool)), true
 	case "Mutation.updateOrg":
 		if e.ComplexityRoot.Mutation.UpdateOrg == nil {
 			break
@@ -641,6 +676,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Org.Users(childComplexity), true
 
+	case "OrgNotifications.webhook_secret_set":
+		if e.ComplexityRoot.OrgNotifications.WebhookSecretSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgNotifications.WebhookSecretSet(childComplexity), true
+	case "OrgNotifications.webhook_url":
+		if e.ComplexityRoot.OrgNotifications.WebhookURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrgNotifications.WebhookURL(childComplexity), true
+
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
 			break
@@ -676,6 +724,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Org(childComplexity, args["id"].(string)), true
+	case "Query.orgNotifications":
+		if e.ComplexityRoot.Query.OrgNotifications == nil {
+			break
+		}
+
+		args, err := ec.field_Query_orgNotifications_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.OrgNotifications(childComplexity, args["orgId"].(string)), true
 	case "Query.orgs":
 		if e.ComplexityRoot.Query.Orgs == nil {
 			break
@@ -1153,6 +1212,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.IsAdmin(childComplexity), true
+	case "User.notify_alarms":
+		if e.ComplexityRoot.User.NotifyAlarms == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.NotifyAlarms(childComplexity), true
 	case "User.orgs":
 		if e.ComplexityRoot.User.Orgs == nil {
 			break
@@ -1331,8 +1396,16 @@ type Query {
   caps the number of readings (at most 10000, the default).
   """
   readings(thingId: ID!, from: Int, to: Int, step: Int, fn: ReadingFn, first: Int, kind: String): [Reading!]!
+  "Addition: an org's alarm notification settings (admins and members)."
+  orgNotifications(orgId: ID!): OrgNotifications!
   "Addition: an org's Prometheus scrape tokens, without their secrets (admins only)."
   metricsTokens(orgId: ID!): [MetricsToken!]!
+}
+
+"Where an org's alarm notifications go besides e-mail; the secret is write-only."
+type OrgNotifications {
+  webhook_url: String!
+  webhook_secret_set: Boolean!
 }
 
 """
@@ -1415,6 +1488,15 @@ type Mutation {
   createMetricsToken(orgId: ID!): MetricsToken!
   "Addition: revokes an org's scrape token by id (admins only)."
   revokeMetricsToken(orgId: ID!, id: String!): Boolean
+
+  """
+  Addition: sets an org's notification webhook (admins only). Omitted
+  fields stay; "" clears. Deliveries are signed with HMAC-SHA256 of the
+  body with the secret (header X-PIOT-Signature: sha256=<hex>).
+  """
+  setOrgNotifications(orgId: ID!, webhook_url: String, webhook_secret: String): OrgNotifications!
+  "Addition: opts a user in or out of alarm e-mails of their orgs (admins, or the user)."
+  setUserNotify(userId: ID!, on: Boolean!): Boolean!
 }
 
 "An org's MQTT credentials, as returned once by setOrgMqttCredentials."
@@ -1451,6 +1533,8 @@ type User {
   created: Int!
   orgs: [Org!]!
   is_admin: Boolean!
+  "Addition: whether the user gets alarm e-mails of their orgs."
+  notify_alarms: Boolean!
   "Addition: the user's console (SSH) keys; admins and the user see them."
   ssh_keys: [SshKey!]!
 }
@@ -1711,6 +1795,16 @@ func (ec *executionContext) childFields_Org(ctx context.Context, field graphql.C
 	return nil, fmt.Errorf("no field named %q was found under type Org", field.Name)
 }
 
+func (ec *executionContext) childFields_OrgNotifications(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "webhook_url":
+		return ec.fieldContext_OrgNotifications_webhook_url(ctx, field)
+	case "webhook_secret_set":
+		return ec.fieldContext_OrgNotifications_webhook_secret_set(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrgNotifications", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "endCursor":
@@ -1901,6 +1995,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_orgs(ctx, field)
 	case "is_admin":
 		return ec.fieldContext_User_is_admin(ctx, field)
+	case "notify_alarms":
+		return ec.fieldContext_User_notify_alarms(ctx, field)
 	case "ssh_keys":
 		return ec.fieldContext_User_ssh_keys(ctx, field)
 	}
@@ -2299,6 +2395,36 @@ func (ec *executionContext) field_Mutation_setOrgMqttCredentials_args(ctx contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setOrgNotifications_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orgId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orgId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "webhook_url",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["webhook_url"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "webhook_secret",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["webhook_secret"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setSwitchState_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2340,6 +2466,28 @@ func (ec *executionContext) field_Mutation_setThingAlarm_args(ctx context.Contex
 		return nil, err
 	}
 	args["active"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setUserNotify_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "on",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["on"] = arg1
 	return args, nil
 }
 
@@ -2442,6 +2590,20 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 }
 
 func (ec *executionContext) field_Query_metricsTokens_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orgId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orgId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_orgNotifications_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orgId",
@@ -3764,6 +3926,94 @@ func (ec *executionContext) fieldContext_Mutation_revokeMetricsToken(ctx context
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setOrgNotifications(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setOrgNotifications(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetOrgNotifications(ctx, fc.Args["orgId"].(string), fc.Args["webhook_url"].(*string), fc.Args["webhook_secret"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *core.OrgNotifications) graphql.Marshaler {
+			return ec.marshalNOrgNotifications2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐOrgNotifications(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setOrgNotifications(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrgNotifications(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setOrgNotifications_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setUserNotify(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setUserNotify(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetUserNotify(ctx, fc.Args["userId"].(string), fc.Args["on"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setUserNotify(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setUserNotify_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Org_id(ctx context.Context, field graphql.CollectedField, obj *core.Org) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4070,6 +4320,52 @@ func (ec *executionContext) _Org_mqtt_password(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Org_mqtt_password(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Org", field, true, true, "String")
+}
+
+func (ec *executionContext) _OrgNotifications_webhook_url(ctx context.Context, field graphql.CollectedField, obj *core.OrgNotifications) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgNotifications_webhook_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WebhookURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgNotifications_webhook_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgNotifications", field, false, false, "String")
+}
+
+func (ec *executionContext) _OrgNotifications_webhook_secret_set(ctx context.Context, field graphql.CollectedField, obj *core.OrgNotifications) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrgNotifications_webhook_secret_set(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WebhookSecretSet, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrgNotifications_webhook_secret_set(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrgNotifications", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
@@ -4472,6 +4768,50 @@ func (ec *executionContext) fieldContext_Query_readings(ctx context.Context, fie
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_readings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_orgNotifications(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_orgNotifications(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().OrgNotifications(ctx, fc.Args["orgId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *core.OrgNotifications) graphql.Marshaler {
+			return ec.marshalNOrgNotifications2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐOrgNotifications(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_orgNotifications(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrgNotifications(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_orgNotifications_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6232,6 +6572,29 @@ func (ec *executionContext) _User_is_admin(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_User_is_admin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _User_notify_alarms(ctx context.Context, field graphql.CollectedField, obj *core.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_notify_alarms(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().NotifyAlarms(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_notify_alarms(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, true, "Boolean")
 }
 
 func (ec *executionContext) _User_ssh_keys(ctx context.Context, field graphql.CollectedField, obj *core.User) (ret graphql.Marshaler) {
@@ -8381,6 +8744,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "setOrgNotifications":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setOrgNotifications(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setUserNotify":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setUserNotify(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8478,6 +8855,44 @@ func (ec *executionContext) _Org(ctx context.Context, sel ast.SelectionSet, obj 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Org_mqtt_password(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var orgNotificationsImplementors = []string{"OrgNotifications"}
+
+func (ec *executionContext) _OrgNotifications(ctx context.Context, sel ast.SelectionSet, obj *core.OrgNotifications) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, orgNotificationsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrgNotifications")
+		case "webhook_url":
+			out.Values[i] = ec._OrgNotifications_webhook_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "webhook_secret_set":
+			out.Values[i] = ec._OrgNotifications_webhook_secret_set(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8605,6 +9020,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_readings(ctx, field)
+				})
+		case "orgNotifications":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_orgNotifications(ctx, field)
 				})
 		case "metricsTokens":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -9196,6 +9617,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "notify_alarms":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_notify_alarms(ctx, field, obj)
+				})
 		case "ssh_keys":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -9754,6 +10181,14 @@ func (ec *executionContext) marshalNOrg2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpio
 		return graphql.Null
 	}
 	return ec._Org(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOrgNotifications2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐOrgNotifications(ctx context.Context, sel ast.SelectionSet, v *core.OrgNotifications) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OrgNotifications!")
+		return graphql.Null
+	}
+	return ec._OrgNotifications(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNOrgUpdate2githubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐOrgUpdate(ctx context.Context, v any) (model.OrgUpdate, error) {
