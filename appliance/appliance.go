@@ -33,13 +33,14 @@ type Appliance struct {
 	version string
 	sup     *supervisor.Supervisor
 
-	store  *storeService
-	core   *coreService
-	ingest *ingestService
-	broker *brokerService
-	ssh    *sshService
-	http   *httpService
-	start  time.Time
+	store   *storeService
+	core    *coreService
+	monitor *monitorService
+	ingest  *ingestService
+	broker  *brokerService
+	ssh     *sshService
+	http    *httpService
+	start   time.Time
 
 	// For the console: the state of the services and the recent log.
 	health *consoledeps.Tracker
@@ -59,6 +60,7 @@ func New(cfg config.Config, log *slog.Logger, version string) (*Appliance, error
 		health: consoledeps.NewTracker(), logs: logs}
 	a.store = &storeService{cfg: cfg, log: log}
 	a.core = &coreService{cfg: cfg, log: log, store: a.store}
+	a.monitor = &monitorService{app: a}
 	a.ingest = &ingestService{app: a}
 	a.broker = &brokerService{app: a}
 	a.ssh = &sshService{app: a}
@@ -66,6 +68,7 @@ func New(cfg config.Config, log *slog.Logger, version string) (*Appliance, error
 	track := a.health.Track
 	services := []supervisor.Service{
 		track(a.store, a.store.probe), track(a.core, a.core.probe),
+		track(a.monitor, a.monitor.probe),
 		track(a.ingest, a.ingest.probe), track(a.broker, a.broker.probe),
 	}
 	if cfg.SSHAddr != "" {
@@ -412,6 +415,7 @@ func (s *httpService) Start(ctx context.Context) error {
 	}
 	gql := graph.NewHandler(a.core.c, graph.Options{
 		History:  a.ingest.hist,
+		Monitor:  a.monitor.m,
 		MaxDepth: a.cfg.GraphQLMaxDepth, MaxComplexity: a.cfg.GraphQLMaxCost, Logger: a.log,
 	})
 	metricsToken, err := a.secretOrFile(a.cfg.MetricsToken, metricsTokenFile)

@@ -816,6 +816,15 @@ func mxRows() []mxRow {
 				}
 			},
 		},
+		{
+			op: "alarms", query: `{ alarms(active: false) { id thingName orgName active } }`, want: mxEverybody,
+			check: func(t *testing.T, _ *mxEnv, _ string, _ map[string]any, res any) {
+				if res == nil {
+					t.Error("alarms = null, want a list")
+				}
+			},
+		},
+		{op: "acknowledgeAlarm", variant: "nonexistent", query: `mutation($id: ID!) { acknowledgeAlarm(id: $id) { id } }`, want: mxMissing, vars: mxVars("id", mxNoSuchID)},
 		{op: "setOrgMqttCredentials", variant: "nonexistent", query: `mutation($o: ID!) { setOrgMqttCredentials(orgId: $o, username: "nobody-here") { username } }`, want: mxMissing, vars: mxVars("o", mxNoSuchID)},
 		{
 			op: "addOrgUser", query: `mutation($o: ID!, $u: ID!) { addOrgUser(orgId: $o, userId: $u) }`, want: mxAdminOnly, nullResult: true,

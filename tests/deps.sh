@@ -2,7 +2,7 @@
 # Installs the Debian packages the test suite uses, only those missing.
 set -euo pipefail
 need=()
-for pkg in curl jq mosquitto-clients mosquitto openssh-client prometheus tmux; do
+for pkg in curl jq mosquitto-clients mosquitto openssh-client prometheus python3-aiosmtpd tmux; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -62,6 +62,15 @@ type Config struct {
 	MetricsToken string
 	AlertToken   string
 
+	SMTPHost      string
+	SMTPPort      int
+	SMTPUsername  string
+	SMTPPassword  string
+	SMTPFrom      string
+	SMTPStartTLS  bool
+	SMTPCAFile    string
+	NotifyTimeout time.Duration
+
 	SSHAddr         string
 	SSHIdleTimeout  time.Duration
 	SSHMaxTimeout   time.Duration
@@ -98,6 +107,10 @@ func Default() Config {
 		MQTTMaxRetained:   10000,
 		MQTTMaxKeepalive:  3600,
 		MQTTSessionExpiry: 24 * time.Hour,
+
+		SMTPPort:      587,
+		SMTPStartTLS:  true,
+		NotifyTimeout: 10 * time.Second,
 
 		SSHAddr:        ":2222",
 		SSHIdleTimeout: 15 * time.Minute,
@@ -155,6 +168,14 @@ func (c *Config) options() []option {
 		{name: "mqtt-session-expiry", ptr: &c.MQTTSessionExpiry, help: "how long a disconnected persistent session is kept"},
 		{name: "metrics-token", ptr: &c.MetricsToken, secret: true, help: "bearer token for GET /metrics (sees everything; at least 32 bytes); empty uses <data-dir>/metrics-token, generated at first start"},
 		{name: "alert-token", ptr: &c.AlertToken, secret: true, help: "bearer token Grafana sends to POST /alerts/grafana (at least 32 bytes); empty uses <data-dir>/alert-token, generated at first start"},
+		{name: "smtp-host", ptr: &c.SMTPHost, help: "mail relay for alarm e-mails; empty disables e-mail"},
+		{name: "smtp-port", ptr: &c.SMTPPort, help: "mail relay port"},
+		{name: "smtp-username", ptr: &c.SMTPUsername, help: "AUTH PLAIN user name (only over TLS)"},
+		{name: "smtp-password", ptr: &c.SMTPPassword, secret: true, help: "AUTH PLAIN password"},
+		{name: "smtp-from", ptr: &c.SMTPFrom, help: "sender address of alarm e-mails"},
+		{name: "smtp-starttls", ptr: &c.SMTPStartTLS, help: "require STARTTLS (it is used when offered anyway)"},
+		{name: "smtp-ca-file", ptr: &c.SMTPCAFile, help: "PEM CA certificates to verify the mail relay (default: system roots)"},
+		{name: "notify-timeout", ptr: &c.NotifyTimeout, help: "timeout of one e-mail or webhook delivery"},
 		{name: "ssh-addr", ptr: &c.SSHAddr, help: "SSH listener of the console; empty disables"},
 		{name: "ssh-idle-timeout", ptr: &c.SSHIdleTimeout, help: "console sessions without keyboard input are closed after this long"},
 		{name: "ssh-max-timeout", ptr: &c.SSHMaxTimeout, help: "console sessions are closed after this long"},
@@ -336,6 +357,14 @@ func (c *Config) Validate() error {
 	}
 	if c.MetricsToken != "" && len(c.MetricsToken) < 32 || c.AlertToken != "" && len(c.AlertToken) < 32 {
 		return errors.New("metrics-token and alert-token must have at least 32 bytes")
+	}
+	if c.NotifyTimeout < time.Second || c.NotifyTimeout > 5*time.Minute {
+		return errors.New("notify-timeout must be between 1s and 5m")
+	}
+	if c.SMTPCAFile != "" {
+		if _, err := os.Stat(c.SMTPCAFile); err != nil {
+			return fmt.Errorf("smtp-ca-file: %w", err)
+		}
 	}
 	if c.SSHIdleTimeout < time.Minute || c.SSHMaxTimeout < time.Minute {
 		return errors.New("ssh-idle-timeout and ssh-max-timeout must be at least 1m")

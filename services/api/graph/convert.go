@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/piot-appliance/piot/services/api/graph/model"
 	"github.com/piot-appliance/piot/services/core"
@@ -189,4 +190,12 @@ func readingsQuery(t core.Thing, from, to, step *int64, fn *model.ReadingFn, fir
 		q.first = int(*first)
 	}
 	return q, nil
+}
+
+func unixOrNil(t *time.Time) *int64 {
+	if t == nil {
+		return nil
+	}
+	u := t.Unix()
+	return &u
 }

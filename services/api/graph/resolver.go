@@ -9,6 +9,7 @@ package graph
 import (
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/history"
+	"github.com/piot-appliance/piot/services/monitor"
 )
 
 // Resolver is the root resolver; it serves every request with the actor
@@ -17,4 +18,6 @@ type Resolver struct {
 	Core *core.Core
 	// History answers readings; nil means the appliance keeps none.
 	History *history.Store
+	// Monitor answers alarms; nil means no monitor runs.
+	Monitor *monitor.Monitor
 }

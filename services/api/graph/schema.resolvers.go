@@ -13,8 +13,54 @@ import (
 	"github.com/piot-appliance/piot/services/api/graph/model"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/history"
+	"github.com/piot-appliance/piot/services/monitor"
 	"github.com/piot-appliance/piot/services/store"
 )
+
+// Thing is the resolver for the thing field.
+func (r *alarmResolver) Thing(ctx context.Context, obj *monitor.Alarm) (*store.Thing, error) {
+	t, err := r.Core.Thing(core.ActorFrom(ctx), obj.ThingID)
+	if err != nil {
+		return nil, nil // gone or not visible: shown as null
+	}
+	return &t, nil
+}
+
+// Active is the resolver for the active field.
+func (r *alarmResolver) Active(ctx context.Context, obj *monitor.Alarm) (bool, error) {
+	return obj.Active(), nil
+}
+
+// RaisedAt is the resolver for the raisedAt field.
+func (r *alarmResolver) RaisedAt(ctx context.Context, obj *monitor.Alarm) (int64, error) {
+	return obj.RaisedAt.Unix(), nil
+}
+
+// ClearedAt is the resolver for the clearedAt field.
+func (r *alarmResolver) ClearedAt(ctx context.Context, obj *monitor.Alarm) (*int64, error) {
+	return unixOrNil(obj.ClearedAt), nil
+}
+
+// AcknowledgedAt is the resolver for the acknowledgedAt field.
+func (r *alarmResolver) AcknowledgedAt(ctx context.Context, obj *monitor.Alarm) (*int64, error) {
+	return unixOrNil(obj.AcknowledgedAt), nil
+}
+
+// AcknowledgedBy is the resolver for the acknowledgedBy field.
+func (r *alarmResolver) AcknowledgedBy(ctx context.Context, obj *monitor.Alarm) (*string, error) {
+	if obj.AcknowledgedByEmail == "" {
+		return nil, nil
+	}
+	return &obj.AcknowledgedByEmail, nil
+}
+
+// ClearReason is the resolver for the clearReason field.
+func (r *alarmResolver) ClearReason(ctx context.Context, obj *monitor.Alarm) (*string, error) {
+	if obj.ClearReason == "" {
+		return nil, nil
+	}
+	return &obj.ClearReason, nil
+}
 
 // CreateOrg is the resolver for the createOrg field.
 func (r *mutationResolver) CreateOrg(ctx context.Context, name string, description string) (*core.Org, error) {
@@ -293,6 +339,18 @@ func (r *mutationResolver) SetOrgNotifications(ctx context.Context, orgID string
 	return &n, nil
 }
 
+// AcknowledgeAlarm is the resolver for the acknowledgeAlarm field.
+func (r *mutationResolver) AcknowledgeAlarm(ctx context.Context, id string) (*monitor.Alarm, error) {
+	if r.Monitor == nil {
+		return nil, core.NewError(core.CodeInternal, "the monitor is not running")
+	}
+	al, err := r.Monitor.Acknowledge(ctx, core.ActorFrom(ctx), id)
+	if err != nil {
+		return nil, err
+	}
+	return &al, nil
+}
+
 // SetUserNotify is the resolver for the setUserNotify field.
 func (r *mutationResolver) SetUserNotify(ctx context.Context, userID string, on bool) (bool, error) {
 	uid, err := core.ParseID(userID)
@@ -425,6 +483,14 @@ func (r *queryResolver) Readings(ctx context.Context, thingID string, from *int6
 	return out, nil
 }
 
+// Alarms is the resolver for the alarms field.
+func (r *queryResolver) Alarms(ctx context.Context, active *bool) ([]*monitor.Alarm, error) {
+	if r.Monitor == nil {
+		return nil, core.NewError(core.CodeInternal, "the monitor is not running")
+	}
+	return ptrs(r.Monitor.AlarmsFor(core.ActorFrom(ctx), active))
+}
+
 // OrgNotifications is the resolver for the orgNotifications field.
 func (r *queryResolver) OrgNotifications(ctx context.Context, orgID string) (*core.OrgNotifications, error) {
 	oid, err := core.ParseID(orgID)
@@ -500,6 +566,9 @@ func (r *userProfileResolver) Orgs(ctx context.Context, obj *core.Profile) ([]*c
 	return ptrs(r.Core.UserOrgs(core.ActorFrom(ctx), obj.ID))
 }
 
+// Alarm returns generated.AlarmResolver implementation.
+func (r *Resolver) Alarm() generated.AlarmResolver { return &alarmResolver{r} }
+
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
@@ -519,6 +588,7 @@ func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
 func (r *Resolver) UserProfile() generated.UserProfileResolver { return &userProfileResolver{r} }
 
 type (
+	alarmResolver       struct{ *Resolver }
 	mutationResolver    struct{ *Resolver }
 	orgResolver         struct{ *Resolver }
 	queryResolver       struct{ *Resolver }

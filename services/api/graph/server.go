@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/piot-appliance/piot/services/history"
+	"github.com/piot-appliance/piot/services/monitor"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -32,6 +33,8 @@ const (
 type Options struct {
 	// History answers the readings query.
 	History *history.Store
+	// Monitor answers alarms and acknowledgeAlarm.
+	Monitor *monitor.Monitor
 	// MaxDepth bounds how deeply fields may nest; a query deeper than that
 	// is refused before it runs with extensions.code BAD_USER_INPUT and the
 	// message "query depth N exceeds the limit of M". The depth is the
@@ -80,7 +83,7 @@ func NewHandler(c *core.Core, opts Options) http.Handler {
 		log = slog.Default()
 	}
 
-	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{Core: c, History: opts.History}}))
+	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{Core: c, History: opts.History, Monitor: opts.Monitor}}))
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
 	srv.Use(introspectionGate{})

@@ -16,6 +16,7 @@ import (
 	"github.com/piot-appliance/piot/services/api/graph/model"
 	"github.com/piot-appliance/piot/services/api/graph/scalar"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/monitor"
 	"github.com/piot-appliance/piot/services/store"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -32,6 +33,7 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Alarm() AlarmResolver
 	Mutation() MutationResolver
 	Org() OrgResolver
 	Query() QueryResolver
@@ -44,6 +46,21 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	Alarm struct {
+		AcknowledgedAt func(childComplexity int) int
+		AcknowledgedBy func(childComplexity int) int
+		Active         func(childComplexity int) int
+		ClearReason    func(childComplexity int) int
+		ClearedAt      func(childComplexity int) int
+		ID             func(childComplexity int) int
+		OrgID          func(childComplexity int) int
+		OrgName        func(childComplexity int) int
+		RaisedAt       func(childComplexity int) int
+		Thing          func(childComplexity int) int
+		ThingID        func(childComplexity int) int
+		ThingName      func(childComplexity int) int
+	}
+
 	MetricsToken struct {
 		Created func(childComplexity int) int
 		ID      func(childComplexity int) int
@@ -56,6 +73,7 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		AcknowledgeAlarm      func(childComplexity int, id string) int
 		AddOrgUser            func(childComplexity int, orgID string, userID string) int
 		AddSSHKey             func(childComplexity int, userID string, key string) int
 		CreateMetricsToken    func(childComplexity int, orgID string) int
@@ -108,6 +126,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		Alarms           func(childComplexity int, active *bool) int
 		MetricsTokens    func(childComplexity int, orgID string) int
 		Org              func(childComplexity int, id string) int
 		OrgNotifications func(childComplexity int, orgID string) int
@@ -158,6 +177,7 @@ type ComplexityRoot struct {
 		AvailabilityNo        func(childComplexity int) int
 		AvailabilityTopic     func(childComplexity int) int
 		AvailabilityYes       func(childComplexity int) int
+		Available             func(childComplexity int) int
 		BatteryLevel          func(childComplexity int) int
 		BatteryLevelTracking  func(childComplexity int) int
 		BatteryMQTTLevelValue func(childComplexity int) int
@@ -227,6 +247,16 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type AlarmResolver interface {
+	Thing(ctx context.Context, obj *monitor.Alarm) (*store.Thing, error)
+
+	Active(ctx context.Context, obj *monitor.Alarm) (bool, error)
+	RaisedAt(ctx context.Context, obj *monitor.Alarm) (int64, error)
+	ClearedAt(ctx context.Context, obj *monitor.Alarm) (*int64, error)
+	AcknowledgedAt(ctx context.Context, obj *monitor.Alarm) (*int64, error)
+	AcknowledgedBy(ctx context.Context, obj *monitor.Alarm) (*string, error)
+	ClearReason(ctx context.Context, obj *monitor.Alarm) (*string, error)
+}
 type MutationResolver interface {
 	CreateOrg(ctx context.Context, name string, description string) (*core.Org, error)
 	UpdateOrg(ctx context.Context, org model.OrgUpdate) (*core.Org, error)
@@ -250,6 +280,7 @@ type MutationResolver interface {
 	CreateMetricsToken(ctx context.Context, orgID string) (*core.MetricsToken, error)
 	RevokeMetricsToken(ctx context.Context, orgID string, id string) (*bool, error)
 	SetOrgNotifications(ctx context.Context, orgID string, webhookURL *string, webhookSecret *string) (*core.OrgNotifications, error)
+	AcknowledgeAlarm(ctx context.Context, id string) (*monitor.Alarm, error)
 	SetUserNotify(ctx context.Context, userID string, on bool) (bool, error)
 }
 type OrgResolver interface {
@@ -271,6 +302,7 @@ type QueryResolver interface {
 	ThingsConnection(ctx context.Context, sort *model.ThingSort, filter *model.ThingFilter, all *bool, first *int64, after *string) (*model.ThingConnection, error)
 	Thing(ctx context.Context, id string) (*store.Thing, error)
 	Readings(ctx context.Context, thingID string, from *int64, to *int64, step *int64, fn *model.ReadingFn, first *int64, kind *string) ([]*model.Reading, error)
+	Alarms(ctx context.Context, active *bool) ([]*monitor.Alarm, error)
 	OrgNotifications(ctx context.Context, orgID string) (*core.OrgNotifications, error)
 	MetricsTokens(ctx context.Context, orgID string) ([]*core.MetricsToken, error)
 }
@@ -311,6 +343,79 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	_ = ec
 	switch typeName + "." + field {
 
+	case "Alarm.acknowledgedAt":
+		if e.ComplexityRoot.Alarm.AcknowledgedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alarm.AcknowledgedAt(childComplexity), true
+	case "Alarm.acknowledgedBy":
+		if e.ComplexityRoot.Alarm.AcknowledgedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alarm.AcknowledgedBy(childComplexity), true
+	case "Alarm.active":
+		if e.ComplexityRoot.Alarm.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alarm.Active(childComplexity), true
+	case "Alarm.clearReason":
+		if e.ComplexityRoot.Alarm.ClearReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alarm.ClearReason(childComplexity), true
+	case "Alarm.clearedAt":
+		if e.ComplexityRoot.Alarm.ClearedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alarm.ClearedAt(childComplexity), true
+	case "Alarm.id":
+		if e.ComplexityRoot.Alarm.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alarm.ID(childComplexity), true
+	case "Alarm.orgId":
+		if e.ComplexityRoot.Alarm.OrgID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alarm.OrgID(childComplexity), true
+	case "Alarm.orgName":
+		if e.ComplexityRoot.Alarm.OrgName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alarm.OrgName(childComplexity), true
+	case "Alarm.raisedAt":
+		if e.ComplexityRoot.Alarm.RaisedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alarm.RaisedAt(childComplexity), true
+	case "Alarm.thing":
+		if e.ComplexityRoot.Alarm.Thing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alarm.Thing(childComplexity), true
+	case "Alarm.thingId":
+		if e.ComplexityRoot.Alarm.ThingID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alarm.ThingID(childComplexity), true
+	case "Alarm.thingName":
+		if e.ComplexityRoot.Alarm.ThingName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alarm.ThingName(childComplexity), true
+
 	case "MetricsToken.created":
 		if e.ComplexityRoot.MetricsToken.Created == nil {
 			break
@@ -343,6 +448,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MqttCredentials.Username(childComplexity), true
 
+	case "Mutation.acknowledgeAlarm":
+		if e.ComplexityRoot.Mutation.AcknowledgeAlarm == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_acknowledgeAlarm_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AcknowledgeAlarm(childComplexity, args["id"].(string)), true
 	case "Mutation.addOrgUser":
 		if e.ComplexityRoot.Mutation.AddOrgUser == nil {
 			break
@@ -702,6 +818,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
 
+	case "Query.alarms":
+		if e.ComplexityRoot.Query.Alarms == nil {
+			break
+		}
+
+		args, err := ec.field_Query_alarms_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Alarms(childComplexity, args["active"].(*bool)), true
+
 	case "Query.metricsTokens":
 		if e.ComplexityRoot.Query.MetricsTokens == nil {
 			break
@@ -957,6 +1085,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Thing.AvailabilityYes(childComplexity), true
+	case "Thing.available":
+		if e.ComplexityRoot.Thing.Available == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Thing.Available(childComplexity), true
 	case "Thing.battery_level":
 		if e.ComplexityRoot.Thing.BatteryLevel == nil {
 			break
@@ -1396,10 +1530,34 @@ type Query {
   caps the number of readings (at most 10000, the default).
   """
   readings(thingId: ID!, from: Int, to: Int, step: Int, fn: ReadingFn, first: Int, kind: String): [Reading!]!
+  """
+  Addition: alarms raised by the last-seen monitor (a thing silent longer
+  than its last_seen_interval): all for admins, those of their orgs for
+  members. active: true lists only alarms not yet cleared.
+  """
+  alarms(active: Boolean): [Alarm!]!
   "Addition: an org's alarm notification settings (admins and members)."
   orgNotifications(orgId: ID!): OrgNotifications!
   "Addition: an org's Prometheus scrape tokens, without their secrets (admins only)."
   metricsTokens(orgId: ID!): [MetricsToken!]!
+}
+
+"One period during which a thing was not available. Times are Unix seconds."
+type Alarm {
+  id: ID!
+  thingId: ID!
+  "The thing, if it still exists and the caller may see it."
+  thing: Thing
+  thingName: String!
+  orgId: ID!
+  orgName: String!
+  active: Boolean!
+  raisedAt: Int!
+  clearedAt: Int
+  acknowledgedAt: Int
+  acknowledgedBy: String
+  "Why the alarm closed without the thing reporting (deleted, disabled, ...)."
+  clearReason: String
 }
 
 "Where an org's alarm notifications go besides e-mail; the secret is write-only."
@@ -1495,6 +1653,8 @@ type Mutation {
   body with the secret (header X-PIOT-Signature: sha256=<hex>).
   """
   setOrgNotifications(orgId: ID!, webhook_url: String, webhook_secret: String): OrgNotifications!
+  "Addition: records that the caller has seen an alarm (admins and members of its org)."
+  acknowledgeAlarm(id: ID!): Alarm
   "Addition: opts a user in or out of alarm e-mails of their orgs (admins, or the user)."
   setUserNotify(userId: ID!, on: Boolean!): Boolean!
 }
@@ -1602,6 +1762,8 @@ type Thing {
   enabled: Boolean!
   created: Int!
   last_seen: Int!
+  "Addition: false while the thing is silent past last_seen_interval or reported availability_no."
+  available: Boolean!
   last_seen_interval: Int!
   voltage: Float!
   org: Org
@@ -1740,6 +1902,36 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_Alarm(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Alarm_id(ctx, field)
+	case "thingId":
+		return ec.fieldContext_Alarm_thingId(ctx, field)
+	case "thing":
+		return ec.fieldContext_Alarm_thing(ctx, field)
+	case "thingName":
+		return ec.fieldContext_Alarm_thingName(ctx, field)
+	case "orgId":
+		return ec.fieldContext_Alarm_orgId(ctx, field)
+	case "orgName":
+		return ec.fieldContext_Alarm_orgName(ctx, field)
+	case "active":
+		return ec.fieldContext_Alarm_active(ctx, field)
+	case "raisedAt":
+		return ec.fieldContext_Alarm_raisedAt(ctx, field)
+	case "clearedAt":
+		return ec.fieldContext_Alarm_clearedAt(ctx, field)
+	case "acknowledgedAt":
+		return ec.fieldContext_Alarm_acknowledgedAt(ctx, field)
+	case "acknowledgedBy":
+		return ec.fieldContext_Alarm_acknowledgedBy(ctx, field)
+	case "clearReason":
+		return ec.fieldContext_Alarm_clearReason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Alarm", field.Name)
+}
 
 func (ec *executionContext) childFields_MetricsToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -1895,6 +2087,8 @@ func (ec *executionContext) childFields_Thing(ctx context.Context, field graphql
 		return ec.fieldContext_Thing_created(ctx, field)
 	case "last_seen":
 		return ec.fieldContext_Thing_last_seen(ctx, field)
+	case "available":
+		return ec.fieldContext_Thing_available(ctx, field)
 	case "last_seen_interval":
 		return ec.fieldContext_Thing_last_seen_interval(ctx, field)
 	case "voltage":
@@ -2132,6 +2326,20 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 // endregion ************************** internal!.gotpl ***************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) field_Mutation_acknowledgeAlarm_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
 
 func (ec *executionContext) field_Mutation_addOrgUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
@@ -2589,6 +2797,20 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_alarms_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "active",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["active"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_metricsTokens_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2886,6 +3108,291 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _Alarm_id(ctx context.Context, field graphql.CollectedField, obj *monitor.Alarm) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alarm_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alarm_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alarm", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Alarm_thingId(ctx context.Context, field graphql.CollectedField, obj *monitor.Alarm) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alarm_thingId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ThingID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v primitive.ObjectID) graphql.Marshaler {
+			return ec.marshalNID2goᚗmongodbᚗorgᚋmongoᚑdriverᚋbsonᚋprimitiveᚐObjectID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alarm_thingId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alarm", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Alarm_thing(ctx context.Context, field graphql.CollectedField, obj *monitor.Alarm) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alarm_thing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alarm().Thing(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Thing) graphql.Marshaler {
+			return ec.marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐThing(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alarm_thing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alarm",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Thing(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alarm_thingName(ctx context.Context, field graphql.CollectedField, obj *monitor.Alarm) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alarm_thingName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ThingName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alarm_thingName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alarm", field, false, false, "String")
+}
+
+func (ec *executionContext) _Alarm_orgId(ctx context.Context, field graphql.CollectedField, obj *monitor.Alarm) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alarm_orgId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrgID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v primitive.ObjectID) graphql.Marshaler {
+			return ec.marshalNID2goᚗmongodbᚗorgᚋmongoᚑdriverᚋbsonᚋprimitiveᚐObjectID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alarm_orgId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alarm", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Alarm_orgName(ctx context.Context, field graphql.CollectedField, obj *monitor.Alarm) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alarm_orgName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrgName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alarm_orgName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alarm", field, false, false, "String")
+}
+
+func (ec *executionContext) _Alarm_active(ctx context.Context, field graphql.CollectedField, obj *monitor.Alarm) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alarm_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alarm().Active(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alarm_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alarm", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _Alarm_raisedAt(ctx context.Context, field graphql.CollectedField, obj *monitor.Alarm) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alarm_raisedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alarm().RaisedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alarm_raisedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alarm", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Alarm_clearedAt(ctx context.Context, field graphql.CollectedField, obj *monitor.Alarm) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alarm_clearedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alarm().ClearedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alarm_clearedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alarm", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Alarm_acknowledgedAt(ctx context.Context, field graphql.CollectedField, obj *monitor.Alarm) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alarm_acknowledgedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alarm().AcknowledgedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alarm_acknowledgedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alarm", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Alarm_acknowledgedBy(ctx context.Context, field graphql.CollectedField, obj *monitor.Alarm) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alarm_acknowledgedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alarm().AcknowledgedBy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alarm_acknowledgedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alarm", field, true, true, "String")
+}
+
+func (ec *executionContext) _Alarm_clearReason(ctx context.Context, field graphql.CollectedField, obj *monitor.Alarm) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alarm_clearReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alarm().ClearReason(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alarm_clearReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alarm", field, true, true, "String")
+}
 
 func (ec *executionContext) _MetricsToken_id(ctx context.Context, field graphql.CollectedField, obj *core.MetricsToken) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -3970,6 +4477,50 @@ func (ec *executionContext) fieldContext_Mutation_setOrgNotifications(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_acknowledgeAlarm(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_acknowledgeAlarm(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AcknowledgeAlarm(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *monitor.Alarm) graphql.Marshaler {
+			return ec.marshalOAlarm2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋmonitorᚐAlarm(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_acknowledgeAlarm(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alarm(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_acknowledgeAlarm_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_setUserNotify(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4774,6 +5325,50 @@ func (ec *executionContext) fieldContext_Query_readings(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_alarms(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_alarms(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Alarms(ctx, fc.Args["active"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*monitor.Alarm) graphql.Marshaler {
+			return ec.marshalNAlarm2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋmonitorᚐAlarmᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_alarms(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alarm(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_alarms_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_orgNotifications(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5557,6 +6152,29 @@ func (ec *executionContext) _Thing_last_seen(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Thing_last_seen(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Thing_available(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Thing_available(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Available, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Thing_available(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Thing", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Thing_last_seen_interval(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
@@ -8497,6 +9115,101 @@ func UnmarshalUserUpdate(ctx context.Context, raw any) (model.UserUpdate, error)
 
 // region    **************************** object.gotpl ****************************
 
+var alarmImplementors = []string{"Alarm"}
+
+func (ec *executionContext) _Alarm(ctx context.Context, sel ast.SelectionSet, obj *monitor.Alarm) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alarmImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Alarm")
+		case "id":
+			out.Values[i] = ec._Alarm_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "thingId":
+			out.Values[i] = ec._Alarm_thingId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "thing":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alarm_thing(ctx, field, obj)
+				})
+		case "thingName":
+			out.Values[i] = ec._Alarm_thingName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "orgId":
+			out.Values[i] = ec._Alarm_orgId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "orgName":
+			out.Values[i] = ec._Alarm_orgName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "active":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alarm_active(ctx, field, obj)
+				})
+		case "raisedAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alarm_raisedAt(ctx, field, obj)
+				})
+		case "clearedAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alarm_clearedAt(ctx, field, obj)
+				})
+		case "acknowledgedAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alarm_acknowledgedAt(ctx, field, obj)
+				})
+		case "acknowledgedBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alarm_acknowledgedBy(ctx, field, obj)
+				})
+		case "clearReason":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alarm_clearReason(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var metricsTokenImplementors = []string{"MetricsToken"}
 
 func (ec *executionContext) _MetricsToken(ctx context.Context, sel ast.SelectionSet, obj *core.MetricsToken) graphql.Marshaler {
@@ -8749,6 +9462,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 				return ec._Mutation_setOrgNotifications(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acknowledgeAlarm":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_acknowledgeAlarm(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "setUserNotify":
@@ -9020,6 +9740,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_readings(ctx, field)
+				})
+		case "alarms":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_alarms(ctx, field)
 				})
 		case "orgNotifications":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -9319,6 +10045,11 @@ func (ec *executionContext) _Thing(ctx context.Context, sel ast.SelectionSet, ob
 			}
 		case "last_seen":
 			out.Values[i] = ec._Thing_last_seen(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "available":
+			out.Values[i] = ec._Thing_available(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -10057,6 +10788,30 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAlarm2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋmonitorᚐAlarmᚄ(ctx context.Context, sel ast.SelectionSet, v []*monitor.Alarm) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAlarm2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋmonitorᚐAlarm(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAlarm2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋmonitorᚐAlarm(ctx context.Context, sel ast.SelectionSet, v *monitor.Alarm) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Alarm!")
+		return graphql.Null
+	}
+	return ec._Alarm(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -10531,6 +11286,13 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 		graphql.AddInvalidNullFromMarshaler(ctx, "__TypeKind!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalOAlarm2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋmonitorᚐAlarm(ctx context.Context, sel ast.SelectionSet, v *monitor.Alarm) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Alarm(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
