@@ -337,8 +337,7 @@ func (s *sshService) Start(ctx context.Context) error {
 		Health:  a.health,
 		Live:    consoledeps.NewLive(a.core.c, a.broker.b, 0, 0),
 		History: consoledeps.NewHistory(a.core.c, a.ingest.hist, nil),
-		// Alarms: none until the monitor exists; the console then shows
-		// the things' alarm flags.
+		Alarms:  consoledeps.NewAlarms(a.monitor.m),
 		System: consoledeps.NewSystem(consoledeps.SystemConfig{
 			DataDir: a.cfg.DataDir, Version: a.version, Database: a.store.st.Database(),
 			TLS: a.broker.b, Logs: a.logs, Logger: a.log,
