@@ -35,3 +35,12 @@ bench:
 
 clean:
 	rm -rf bin
+
+# MQTT benchmark, plain mosquitto vs the appliance (not part of `make test`);
+# see tests/bench/mqttbench/README.md. Flags: make bench-mqtt BENCH_MQTT_FLAGS='-repeats 3'
+BENCH_MQTT_FLAGS ?=
+.PHONY: bench-mqtt
+bench-mqtt: build
+	bash tests/deps.sh
+	go build -o bin/mqttbench ./tests/bench/mqttbench
+	./bin/mqttbench -piot $(BIN) $(BENCH_MQTT_FLAGS)
