@@ -58,6 +58,9 @@ type Config struct {
 	// FlushInterval is how often changed thing state is written to the
 	// store (default 1 s).
 	FlushInterval time.Duration
+	// HistoryInterval is the least time between two history writes
+	// (default 1 s; negative writes continuously).
+	HistoryInterval time.Duration
 	// MaxPayload is the largest payload processed (default 64 KiB).
 	MaxPayload int
 	// SegmentBytes is the journal segment size (default 16 MiB).
@@ -125,6 +128,9 @@ func New(cfg Config, deps Deps) (*Ingest, error) {
 	}
 	if cfg.DataDir == "" {
 		return nil, errors.New("ingest: data directory is required")
+	}
+	if cfg.HistoryInterval == 0 {
+		cfg.HistoryInterval = time.Second
 	}
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = DefaultFlushInterval
@@ -374,12 +380,24 @@ func (i *Ingest) enqueue(pts []history.Point, seq uint64) {
 	}
 }
 
-// writeHistory stores queued points as fast as the store takes them:
-// whatever accumulated during one write goes into the next.
+// writeHistory stores queued points in batches: whatever accumulated
+// since the last write goes into the next, and writes start at most once
+// per HistoryInterval. FerretDB rewrites a whole hour bucket per append, so
+// fewer, larger appends cost far less than many small ones; thing state is
+// live in memory meanwhile, and the journal keeps the points durable.
 func (i *Ingest) writeHistory() {
 	defer i.writerWG.Done()
 	backoff := 100 * time.Millisecond
+	var last time.Time
 	for {
+		if wait := i.cfg.HistoryInterval - time.Since(last); !last.IsZero() && wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-i.flushStop:
+			case <-i.ctx.Done():
+			}
+		}
+		last = time.Now()
 		i.qmu.Lock()
 		for len(i.queue) == 0 && i.qmark == i.histSeq.Load() && !i.qclosed {
 			i.qcond.Wait()
