@@ -35,11 +35,13 @@ func (a *Appliance) secretOrFile(configured, file string) (string, error) {
 // /alerts/grafana (Grafana's webhook, bearer alert token).
 func (a *Appliance) metricsRoutes(metricsToken, alertToken string) (map[string]http.Handler, error) {
 	exp, err := exporter.New(exporter.Sources{
-		Core:      a.core.c,
-		Broker:    a.broker.b.Stats,
-		Ingest:    a.ingest.ing.Stats,
+		Core:           a.core.c,
+		Broker:         a.broker.b.Stats,
+		Ingest:         a.ingest.ing.Stats,
+		JournalLatency: a.ingest.ing.JournalLatency, JournalBatchSize: a.ingest.ing.JournalBatchSize,
 		History:   a.ingest.hist.Stats,
 		StorePing: a.store.st.Ping,
+		StoreOps:  a.store.st.OpStats,
 		Version:   a.version,
 	}, exporter.Config{Logger: a.log.With("service", "exporter")})
 	if err != nil {

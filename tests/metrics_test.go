@@ -64,6 +64,26 @@ func TestMetricsScrapedByPrometheus(t *testing.T) {
 	if st, _ := getAuth(t, a.url+"/metrics", "wrong-token"); st != http.StatusUnauthorized {
 		t.Fatalf("wrong token: %d", st)
 	}
+	// The real appliance's output passes promtool and covers every part.
+	st0, full := getAuth(t, a.url+"/metrics", global)
+	if st0 != 200 {
+		t.Fatalf("global scrape: %d", st0)
+	}
+	for _, want := range []string{"piot_build_info", "piot_mqtt_clients_connected", "piot_ingest_messages_total",
+		`piot_store_operation_duration_seconds_bucket{operation="find"`, `piot_sensor_value{class="temperature",org="farm",thing="T1",unit="C"} 21.5`, "go_goroutines"} {
+		if !strings.Contains(full, want) {
+			t.Errorf("global scrape lacks %s", want)
+		}
+	}
+	if promtool, err := exec.LookPath("promtool"); err == nil {
+		check := exec.Command(promtool, "check", "metrics")
+		check.Stdin = strings.NewReader(full)
+		if out, err := check.CombinedOutput(); err != nil {
+			t.Fatalf("promtool check metrics: %v\n%s", err, out)
+		}
+	} else if os.Getenv("PIOT_REQUIRE_MOSQUITTO") != "" {
+		t.Fatal("promtool not installed")
+	}
 	_, data, code := a.gql(tok, `mutation($o: ID!) { createMetricsToken(orgId: $o) { token } }`, map[string]any{"o": farm})
 	if code != "" {
 		t.Fatal(code)

@@ -9,10 +9,17 @@ import (
 
 // OnACLCheck is called by mochi for every SUBSCRIBE filter, every inbound
 // PUBLISH and every delivery to a subscriber, retained replays included.
+// Each decision about a network client is counted.
 func (p *policy) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if cl.Net.Inline {
 		return true // the appliance's own services
 	}
+	allow := p.aclDecide(cl, topic, write)
+	p.counts.countACL(write, allow)
+	return allow
+}
+
+func (p *policy) aclDecide(cl *mqtt.Client, topic string, write bool) bool {
 	if !p.healthy() {
 		return false // fail closed: the rights cannot be confirmed
 	}
@@ -90,16 +97,34 @@ func (p *policy) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
 	return will, nil
 }
 
-// OnPublish applies the retained message quota; the ACL has already run.
+// OnPublish counts a client's publish by QoS and applies the retained
+// message quota; the ACL has already run.
 func (p *policy) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if !cl.Net.Inline {
+		p.counts.countPublish(pk.FixedHeader.Qos)
+	}
 	return p.retainQuota(cl, pk)
 }
 
 // OnPacketEncode tells MQTT 5 clients the limits in CONNACK; mochi does
 // not announce them itself, and a client that knows them can avoid being
 // disconnected.
+//
+// It also counts the "server busy" refusals, which mochi decides (and
+// answers) before any hook sees the CONNECT.
 func (p *policy) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
-	if pk.FixedHeader.Type != packets.Connack || pk.ReasonCode != packets.CodeSuccess.Code || cl.Properties.ProtocolVersion < 5 {
+	if pk.FixedHeader.Type != packets.Connack {
+		return pk
+	}
+	if pk.ReasonCode != packets.CodeSuccess.Code {
+		busy := pk.ReasonCode == packets.ErrServerBusy.Code ||
+			(cl.Properties.ProtocolVersion < 5 && pk.ReasonCode == packets.Err3ServerUnavailable.Code)
+		if _, ours := p.refusing.Load(cl); busy && !ours {
+			p.counts.countAuth(AuthServerBusy)
+		}
+		return pk
+	}
+	if cl.Properties.ProtocolVersion < 5 {
 		return pk
 	}
 	pk.Properties.MaximumPacketSize = p.server.Options.Capabilities.MaximumPacketSize

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"strings"
+	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -30,6 +31,11 @@ type policy struct {
 	// expire removes a session and its persisted state; set by the broker
 	// once the storage hook exists.
 	expire func(cl *mqtt.Client)
+	// counts are the auth, ACL and publish counters (stats.go).
+	counts policyCounters
+	// refusing holds the clients whose refusal CONNACK the policy is
+	// sending, so OnPacketEncode can tell mochi's own refusals apart.
+	refusing sync.Map // *mqtt.Client -> struct{}
 }
 
 // ID names the hook in mochi's logs.
@@ -50,15 +56,16 @@ func (p *policy) Provides(b byte) bool {
 // return codes (and maps "bad username or password" to "not authorized"),
 // so the policy sends its own CONNACK with the right code per version.
 type refusal struct {
-	v5 packets.Code
-	v3 byte
+	v5     packets.Code
+	v3     byte
+	result string // key of Stats.AuthResults; "" for refusals that are not about authentication
 }
 
 var (
-	refuseBadCredentials = refusal{packets.ErrBadUsernameOrPassword, 4}
-	refuseNotAuthorized  = refusal{packets.ErrNotAuthorized, 5}
-	refuseUnavailable    = refusal{packets.ErrServerUnavailable, 3}
-	refuseKeepalive      = refusal{packets.ErrClientIdentifierNotValid, 2}
+	refuseBadCredentials = refusal{packets.ErrBadUsernameOrPassword, 4, AuthBadCredentials}
+	refuseNotAuthorized  = refusal{packets.ErrNotAuthorized, 5, AuthNotAuthorized}
+	refuseUnavailable    = refusal{packets.ErrServerUnavailable, 3, AuthUnavailable}
+	refuseKeepalive      = refusal{packets.ErrClientIdentifierNotValid, 2, ""}
 )
 
 // refuse answers CONNECT with a failure CONNACK and returns the error that
@@ -72,7 +79,12 @@ func (p *policy) refuse(cl *mqtt.Client, r refusal, why string) error {
 	}
 	p.log.Info("mqtt connection refused", "remote", cl.Net.Remote, "listener", cl.Net.Listener,
 		"username", printable(string(cl.Properties.Username)), "reason", why)
+	if r.result != "" {
+		p.counts.countAuth(r.result)
+	}
+	p.refusing.Store(cl, struct{}{})
 	_ = p.server.SendConnack(cl, code, false, nil)
+	p.refusing.Delete(cl)
 	return r.v5
 }
 
@@ -128,6 +140,7 @@ func (p *policy) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 			return p.refuse(cl, refuseBadCredentials, "credentials changed during login")
 		}
 	}
+	p.counts.countAuth(AuthOK)
 	return nil
 }
 

@@ -126,6 +126,75 @@ func TestMaxClients(t *testing.T) {
 	c1.subscribe(t, a.topic("#"))
 	c1.publish(t, a.topic("still"), "here", false)
 	c1.expect(t, a.topic("still"), "here")
+	if got := b.Stats().AuthResults[AuthServerBusy]; got != 2 {
+		t.Errorf("server_busy counted %d, want 2", got)
+	}
+}
+
+// TestPolicyCounters: the policy counts auth outcomes, ACL decisions and
+// publishes by QoS, with every key present from the start.
+func TestPolicyCounters(t *testing.T) {
+	b := startBroker(t, nil)
+	a := newTenant(t, "counts")
+	addr := b.addr(ListenerTCP)
+
+	st := b.Stats()
+	if len(st.AuthResults) != len(AuthResultNames) || len(st.ACLResults) != 4 {
+		t.Fatalf("keys missing at start: %v %v", st.AuthResults, st.ACLResults)
+	}
+	for k, n := range st.AuthResults {
+		if n != 0 {
+			t.Fatalf("auth %s = %d at start", k, n)
+		}
+	}
+
+	if _, err := dial5(t, addr, a.username, "wrong-password", v5opts{}); err == nil {
+		t.Fatal("bad password accepted")
+	}
+	if _, err := dial5(t, addr, "", "", v5opts{noCreds: true}); err == nil {
+		t.Fatal("anonymous accepted")
+	}
+	b.healthy.Store(false)
+	if _, err := dial5(t, addr, a.username, a.password, v5opts{}); err == nil {
+		t.Fatal("accepted during a store outage")
+	}
+	b.healthy.Store(true)
+	c, err := dial5(t, addr, a.username, a.password, v5opts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc := c.subscribe(t, "org/someone-else/#"); rc < 0x80 {
+		t.Fatalf("foreign subscribe granted: %#x", rc)
+	}
+	if rc := c.subscribe(t, a.topic("#")); rc >= 0x80 {
+		t.Fatalf("own subscribe refused: %#x", rc)
+	}
+	if rc := c.publish(t, a.topic("q1"), "one", false); rc != 0 {
+		t.Fatalf("publish: %#x", rc)
+	}
+	c.expect(t, a.topic("q1"), "one")
+
+	st = b.Stats()
+	for k, want := range map[string]int64{AuthOK: 1, AuthBadCredentials: 1, AuthNotAuthorized: 1, AuthUnavailable: 1, AuthServerBusy: 0} {
+		if got := st.AuthResults[k]; got != want {
+			t.Errorf("auth %s = %d, want %d", k, got, want)
+		}
+	}
+	if got := st.ACLResults[[2]string{ACLRead, ACLDeny}]; got != 1 {
+		t.Errorf("acl read deny = %d, want 1", got)
+	}
+	if got := st.ACLResults[[2]string{ACLRead, ACLAllow}]; got < 2 { // subscribe + delivery
+		t.Errorf("acl read allow = %d, want >= 2", got)
+	}
+	if got := st.ACLResults[[2]string{ACLWrite, ACLAllow}]; got != 1 {
+		t.Errorf("acl write allow = %d, want 1", got)
+	}
+	if got := st.ACLResults[[2]string{ACLWrite, ACLDeny}]; got != 0 {
+		t.Errorf("acl write deny = %d, want 0", got)
+	}
+	if st.PublishesReceived != [3]int64{0, 1, 0} {
+		t.Errorf("publishes by QoS %v, want [0 1 0]", st.PublishesReceived)
+	}
 }
 
 // TestKeepaliveLimit: MQTT 5 clients are told the maximum, 3.1.1 clients

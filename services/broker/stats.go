@@ -24,6 +24,12 @@ type Stats struct {
 	BytesReceived    int64
 	BytesSent        int64
 	Uptime           int64 // seconds
+
+	// The policy hook's counters. The maps are copies holding every key,
+	// zero or not.
+	AuthResults       map[string]int64    // CONNECT outcomes, keyed by AuthResultNames
+	ACLResults        map[[2]string]int64 // ACL checks of clients, keyed by {ACLRead|ACLWrite, ACLAllow|ACLDeny}
+	PublishesReceived [3]int64            // PUBLISH packets from clients that passed the ACL, by QoS
 }
 
 // Stats reads mochi's system counters; zero before Start.
@@ -31,9 +37,13 @@ func (b *Broker) Stats() Stats {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if !b.started || b.server == nil {
-		return Stats{}
+		var st Stats
+		(&policyCounters{}).fill(&st)
+		return st
 	}
-	return statsOf(b.server.Info)
+	st := statsOf(b.server.Info)
+	b.policy.counts.fill(&st)
+	return st
 }
 
 func statsOf(i *system.Info) Stats {
@@ -54,4 +64,75 @@ func statsOf(i *system.Info) Stats {
 		BytesSent:        atomic.LoadInt64(&i.BytesSent),
 		Uptime:           atomic.LoadInt64(&i.Uptime),
 	}
+}
+
+// Outcomes of CONNECT authentication, the keys of Stats.AuthResults.
+const (
+	AuthOK             = "ok"
+	AuthBadCredentials = "bad_credentials" // wrong password, unknown or malformed username
+	AuthNotAuthorized  = "not_authorized"  // anonymous, or a will topic outside the ACL
+	AuthUnavailable    = "unavailable"     // the store is down
+	AuthServerBusy     = "server_busy"     // MaxClients reached (refused by mochi)
+)
+
+// AuthResultNames lists every key of Stats.AuthResults.
+var AuthResultNames = []string{AuthOK, AuthBadCredentials, AuthNotAuthorized, AuthUnavailable, AuthServerBusy}
+
+// ACL check keys of Stats.ACLResults: {access, result}.
+const (
+	ACLRead  = "read"
+	ACLWrite = "write"
+	ACLAllow = "allow"
+	ACLDeny  = "deny"
+)
+
+// policyCounters are the policy hook's counters; all atomic, so counting
+// never blocks a connection or a delivery.
+type policyCounters struct {
+	auth      [5]atomic.Int64    // by index into AuthResultNames
+	acl       [2][2]atomic.Int64 // [write][allow]
+	publishes [3]atomic.Int64    // by QoS
+}
+
+func (c *policyCounters) countAuth(result string) {
+	for i, name := range AuthResultNames {
+		if name == result {
+			c.auth[i].Add(1)
+			return
+		}
+	}
+}
+
+func (c *policyCounters) countACL(write, allow bool) {
+	c.acl[b2i(write)][b2i(allow)].Add(1)
+}
+
+func (c *policyCounters) countPublish(qos byte) {
+	if int(qos) < len(c.publishes) {
+		c.publishes[qos].Add(1)
+	}
+}
+
+// fill copies the counters into a snapshot, every key present.
+func (c *policyCounters) fill(st *Stats) {
+	st.AuthResults = make(map[string]int64, len(AuthResultNames))
+	for i, name := range AuthResultNames {
+		st.AuthResults[name] = c.auth[i].Load()
+	}
+	st.ACLResults = make(map[[2]string]int64, 4)
+	for w, access := range []string{ACLRead, ACLWrite} {
+		for a, result := range []string{ACLDeny, ACLAllow} {
+			st.ACLResults[[2]string{access, result}] = c.acl[w][a].Load()
+		}
+	}
+	for q := range c.publishes {
+		st.PublishesReceived[q] = c.publishes[q].Load()
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -1,6 +1,8 @@
 package exporter
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/piot-appliance/piot/services/broker"
@@ -23,6 +25,16 @@ var (
 	mqttBytesRecvDesc        = newDesc("mqtt", "bytes_received_total", "Bytes received by the MQTT listeners.")
 	mqttBytesSentDesc        = newDesc("mqtt", "bytes_sent_total", "Bytes sent by the MQTT listeners.")
 	mqttUptimeDesc           = newDesc("mqtt", "uptime_seconds", "Seconds since the broker started.")
+
+	// The broker policy's own counters.
+	mqttAuthDesc = newDesc("mqtt", "auth_total",
+		"MQTT CONNECT outcomes: ok, bad_credentials, not_authorized (anonymous or will topic denied), unavailable (store down), server_busy (client limit).",
+		"result")
+	mqttACLDesc = newDesc("mqtt", "acl_checks_total",
+		"ACL decisions about MQTT clients: read (subscribe, delivery) or write (publish), allowed or denied.",
+		"access", "result")
+	mqttPublishesRecvDesc = newDesc("mqtt", "publishes_received_total",
+		"PUBLISH packets from MQTT clients that passed the ACL, by QoS.", "qos")
 )
 
 // brokerCollector exports the piot_mqtt_* metrics.
@@ -46,5 +58,17 @@ func (c brokerCollector) update(ch chan<- prometheus.Metric) error {
 	s.counter(mqttBytesRecvDesc, float64(st.BytesReceived))
 	s.counter(mqttBytesSentDesc, float64(st.BytesSent))
 	s.gauge(mqttUptimeDesc, float64(st.Uptime))
+	// Fixed label sets, every series present from the first scrape.
+	for _, r := range broker.AuthResultNames {
+		s.counter(mqttAuthDesc, float64(st.AuthResults[r]), r)
+	}
+	for _, access := range []string{broker.ACLRead, broker.ACLWrite} {
+		for _, result := range []string{broker.ACLAllow, broker.ACLDeny} {
+			s.counter(mqttACLDesc, float64(st.ACLResults[[2]string{access, result}]), access, result)
+		}
+	}
+	for q, n := range st.PublishesReceived {
+		s.counter(mqttPublishesRecvDesc, float64(n), strconv.Itoa(q))
+	}
 	return s.err
 }

@@ -3,6 +3,7 @@ package exporter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime"
 	"slices"
@@ -37,6 +38,15 @@ func TestApplianceMetrics(t *testing.T) {
 		"piot_mqtt_bytes_received_total":            {`{} 4096`},
 		"piot_mqtt_bytes_sent_total":                {`{} 2048`},
 		"piot_mqtt_uptime_seconds":                  {`{} 60`},
+		"piot_mqtt_auth_total": {
+			`{result="bad_credentials"} 2`, `{result="not_authorized"} 0`, `{result="ok"} 9`,
+			`{result="server_busy"} 0`, `{result="unavailable"} 0`,
+		},
+		"piot_mqtt_acl_checks_total": {
+			`{access="read",result="allow"} 0`, `{access="read",result="deny"} 1`,
+			`{access="write",result="allow"} 50`, `{access="write",result="deny"} 0`,
+		},
+		"piot_mqtt_publishes_received_total": {`{qos="0"} 10`, `{qos="1"} 40`, `{qos="2"} 0`},
 		"piot_ingest_messages_total": {
 			`{result="accepted",rule="sensor"} 30`,
 			`{result="ignored_no_match",rule="message"} 2`,
@@ -80,6 +90,24 @@ func TestApplianceMetrics(t *testing.T) {
 	}
 	if got := mfs["piot_scrape_collector_duration_seconds"]; len(got.GetMetric()) != len(collectors) {
 		t.Errorf("durations: %q", series(got))
+	}
+	for fam, want := range map[string]string{
+		"piot_ingest_journal_commit_duration_seconds": "count=42 sum=0.5 le=0.001:30 le=0.01:40 le=0.1:41 le=+Inf:42",
+		"piot_ingest_journal_commit_records":          "count=11 sum=42 le=1:5 le=2:8 le=4:10 le=+Inf:11",
+	} {
+		mf := mfs[fam]
+		if mf.GetType().String() != "HISTOGRAM" || len(mf.GetMetric()) != 1 {
+			t.Errorf("%s: %v", fam, mf)
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		got := fmt.Sprintf("count=%d sum=%g", h.GetSampleCount(), h.GetSampleSum())
+		for _, b := range h.GetBucket() {
+			got += fmt.Sprintf(" le=%g:%d", b.GetUpperBound(), b.GetCumulativeCount())
+		}
+		if got != want {
+			t.Errorf("%s: %s, want %s", fam, got, want)
+		}
 	}
 	if mfs["piot_store_ping_duration_seconds"] == nil {
 		t.Error("no store ping duration")

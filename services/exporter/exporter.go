@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/piot-appliance/piot/services/store"
 	"log/slog"
 	"net/http"
 	"time"
@@ -52,11 +53,19 @@ type Sources struct {
 	Broker func() broker.Stats
 	// Ingest returns the ingest counters ((*ingest.Ingest).Stats).
 	Ingest func() map[ingest.Key]uint64
+	// JournalLatency and JournalBatchSize return the ingest journal's
+	// commit histograms ((*ingest.Ingest).JournalLatency and
+	// JournalBatchSize); used only with Ingest.
+	JournalLatency   func() ingest.HistogramSnapshot
+	JournalBatchSize func() ingest.HistogramSnapshot
 	// History returns the history counters ((*history.Store).Stats).
 	History func() history.Stats
 	// StorePing checks that the store answers ((*store.Store).Ping or
 	// (*core.Core).Ready).
 	StorePing func(ctx context.Context) error
+	// StoreOps returns the store's per-command latency and errors
+	// ((*store.Store).OpStats).
+	StoreOps func() []store.OpStat
 	// Version is the appliance version, for piot_build_info.
 	Version string
 }
@@ -139,13 +148,13 @@ func (e *Exporter) applianceCollectors() []namedCollector {
 		cs = append(cs, namedCollector{"broker", brokerCollector{stats: e.src.Broker}})
 	}
 	if e.src.Ingest != nil {
-		cs = append(cs, namedCollector{"ingest", ingestCollector{stats: e.src.Ingest}})
+		cs = append(cs, namedCollector{"ingest", ingestCollector{stats: e.src.Ingest, latency: e.src.JournalLatency, batch: e.src.JournalBatchSize}})
 	}
 	if e.src.History != nil {
 		cs = append(cs, namedCollector{"history", historyCollector{stats: e.src.History}})
 	}
 	if e.src.StorePing != nil {
-		cs = append(cs, namedCollector{"store", storeCollector{ping: e.src.StorePing, timeout: e.cfg.StoreTimeout}})
+		cs = append(cs, namedCollector{"store", storeCollector{ping: e.src.StorePing, ops: e.src.StoreOps, timeout: e.cfg.StoreTimeout}})
 	}
 	if e.src.Core != nil {
 		cs = append(cs,

@@ -159,7 +159,16 @@ func fakeSources(c *core.Core) Sources {
 		Broker: func() broker.Stats {
 			return broker.Stats{ClientsConnected: 3, ClientsTotal: 5, ClientsMaximum: 7, Subscriptions: 11, Retained: 2,
 				Inflight: 1, InflightDropped: 4, MessagesReceived: 100, MessagesSent: 90, MessagesDropped: 6,
-				PacketsReceived: 130, PacketsSent: 120, BytesReceived: 4096, BytesSent: 2048, Uptime: 60}
+				PacketsReceived: 130, PacketsSent: 120, BytesReceived: 4096, BytesSent: 2048, Uptime: 60,
+				AuthResults:       map[string]int64{broker.AuthOK: 9, broker.AuthBadCredentials: 2},
+				ACLResults:        map[[2]string]int64{{broker.ACLRead, broker.ACLDeny}: 1, {broker.ACLWrite, broker.ACLAllow}: 50},
+				PublishesReceived: [3]int64{10, 40, 0}}
+		},
+		JournalLatency: func() ingest.HistogramSnapshot {
+			return ingest.HistogramSnapshot{Buckets: []float64{0.001, 0.01, 0.1}, Counts: []uint64{30, 40, 41}, Sum: 0.5, Count: 42}
+		},
+		JournalBatchSize: func() ingest.HistogramSnapshot {
+			return ingest.HistogramSnapshot{Buckets: []float64{1, 2, 4}, Counts: []uint64{5, 8, 10}, Sum: 42, Count: 11}
 		},
 		Ingest: func() map[ingest.Key]uint64 {
 			return map[ingest.Key]uint64{

@@ -24,6 +24,10 @@ var (
 	ingestStateErrorsDesc      = newDesc("ingest", "state_flush_errors_total", "Failed thing-state flushes (retried).")
 	ingestPipelineDesc         = newDesc("ingest", "pipeline_events_total",
 		"Other pipeline events, by stage and result.", "stage", "result")
+	ingestJournalLatencyDesc = newDesc("ingest", "journal_commit_duration_seconds",
+		"How long each journal record waited from append to durable (group commit and fsync).")
+	ingestJournalBatchDesc = newDesc("ingest", "journal_commit_records",
+		"Records made durable by one journal commit (one fsync).")
 )
 
 // ingestSingles are the pipeline counts with a family of their own; they
@@ -39,7 +43,12 @@ var ingestSingles = map[ingest.Key]*prometheus.Desc{
 
 // ingestCollector exports the piot_ingest_* metrics. Rules and results
 // are constants of the ingest package, so the label sets are bounded.
-type ingestCollector struct{ stats func() map[ingest.Key]uint64 }
+// The journal histograms are optional.
+type ingestCollector struct {
+	stats   func() map[ingest.Key]uint64
+	latency func() ingest.HistogramSnapshot
+	batch   func() ingest.HistogramSnapshot
+}
 
 func (c ingestCollector) update(ch chan<- prometheus.Metric) error {
 	stats := map[ingest.Key]uint64{}
@@ -76,5 +85,29 @@ func (c ingestCollector) update(ch chan<- prometheus.Metric) error {
 			s.counter(ingestMessagesDesc, v, k.Rule, k.Result)
 		}
 	}
+	if c.latency != nil {
+		s.histogram(ingestJournalLatencyDesc, c.latency())
+	}
+	if c.batch != nil {
+		s.histogram(ingestJournalBatchDesc, c.batch())
+	}
 	return s.err
+}
+
+// histogram sends a snapshot as a Prometheus histogram.
+func (s *sender) histogram(d *prometheus.Desc, h ingest.HistogramSnapshot) {
+	buckets := make(map[float64]uint64, len(h.Buckets))
+	for i, le := range h.Buckets {
+		if i < len(h.Counts) {
+			buckets[le] = h.Counts[i]
+		}
+	}
+	m, err := prometheus.NewConstHistogram(d, h.Count, h.Sum, buckets)
+	if err != nil {
+		if s.err == nil {
+			s.err = err
+		}
+		return
+	}
+	s.ch <- m
 }

@@ -4,18 +4,22 @@ import (
 	"context"
 	"time"
 
+	"github.com/piot-appliance/piot/services/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 var (
-	storeUpDesc   = newDesc("store", "up", "Whether the store answered a ping during the scrape (1) or not (0).")
-	storePingDesc = newDesc("store", "ping_duration_seconds", "How long the store took to answer the scrape's ping (or to fail).")
+	storeUpDesc     = newDesc("store", "up", "Whether the store answered a ping during the scrape (1) or not (0).")
+	storePingDesc   = newDesc("store", "ping_duration_seconds", "How long the store took to answer the scrape's ping (or to fail).")
+	storeOpDesc     = newDesc("store", "operation_duration_seconds", "Latency of store commands by operation.", "operation")
+	storeOpErrsDesc = newDesc("store", "operation_errors_total", "Store commands that failed, by operation.", "operation")
 )
 
 // storeCollector pings the store. A store that does not answer is a
 // measurement (piot_store_up 0), not a collector failure.
 type storeCollector struct {
 	ping    func(ctx context.Context) error
+	ops     func() []store.OpStat
 	timeout time.Duration
 }
 
@@ -28,5 +32,25 @@ func (c storeCollector) update(ch chan<- prometheus.Metric) error {
 	s := sender{ch: ch}
 	s.gauge(storeUpDesc, boolValue(err == nil))
 	s.gauge(storePingDesc, took)
+	if c.ops != nil {
+		for _, op := range c.ops() {
+			buckets := make(map[float64]uint64, len(store.OpBuckets))
+			var cum uint64
+			for i, ub := range store.OpBuckets {
+				cum += op.Counts[i]
+				buckets[ub] = cum
+			}
+			h, herr := prometheus.NewConstHistogram(storeOpDesc, op.Count, op.Sum, buckets, op.Name)
+			if herr != nil {
+				return herr
+			}
+			ch <- h
+			e, eerr := prometheus.NewConstMetric(storeOpErrsDesc, prometheus.CounterValue, float64(op.Errors), op.Name)
+			if eerr != nil {
+				return eerr
+			}
+			ch <- e
+		}
+	}
 	return s.err
 }

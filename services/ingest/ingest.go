@@ -88,6 +88,7 @@ type Ingest struct {
 	log  *slog.Logger
 	idx  *index
 	j    *journal.Journal
+	jh   journalHistograms
 	hook *Hook
 
 	stats counters
@@ -150,13 +151,14 @@ func New(cfg Config, deps Deps) (*Ingest, error) {
 	i := &Ingest{
 		cfg: cfg, core: deps.Core, hist: deps.History, log: cfg.Logger.With("service", "ingest"),
 		idx: newIndex(), ready: make(chan struct{}), applyCh: make(chan []journal.Record, 256),
-		flushStop: make(chan struct{}),
+		flushStop: make(chan struct{}), jh: newJournalHistograms(),
 	}
 	i.qcond = sync.NewCond(&i.qmu)
 	i.hook = &Hook{i: i}
 	j, err := journal.Open(filepath.Join(cfg.DataDir, "journal"), journal.Options{
 		SegmentBytes: cfg.SegmentBytes,
 		OnDurable:    func(recs []journal.Record) { i.applyCh <- recs },
+		OnCommit:     i.jh.onCommit,
 		Logger:       i.log,
 	})
 	if err != nil {
@@ -179,6 +181,14 @@ func (i *Ingest) Hook() mqtt.Hook { return i.hook }
 
 // Stats returns the counters by rule and result.
 func (i *Ingest) Stats() map[Key]uint64 { return i.stats.snapshot() }
+
+// JournalLatency returns the histogram of the seconds each journal record
+// waited from append to durable (group commit and fsync).
+func (i *Ingest) JournalLatency() HistogramSnapshot { return i.jh.latency.snapshot() }
+
+// JournalBatchSize returns the histogram of the records made durable by
+// one journal commit (one fsync).
+func (i *Ingest) JournalBatchSize() HistogramSnapshot { return i.jh.batch.snapshot() }
 
 // Start builds the topic index, replays the journal records after the
 // checkpoint and starts the pipeline. Start it before the broker accepts

@@ -3,6 +3,7 @@ package ingest
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Rules (the first half of a counter's key).
@@ -83,4 +84,97 @@ func (c *counters) snapshot() map[Key]uint64 {
 		return true
 	})
 	return out
+}
+
+// HistogramSnapshot is a copy of a fixed-bucket histogram, in Prometheus
+// terms: Counts[i] is the number of observations <= Buckets[i]
+// (cumulative), Count the number of all of them (the +Inf bucket).
+type HistogramSnapshot struct {
+	Buckets []float64
+	Counts  []uint64
+	Sum     float64
+	Count   uint64
+}
+
+// Bucket bounds of the journal histograms.
+var (
+	// JournalLatencyBuckets bound the wait from append to durable, in
+	// seconds: an fsync takes from well under a millisecond (NVMe) to
+	// hundreds of milliseconds (SD cards).
+	JournalLatencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
+	// JournalBatchBuckets bound the records made durable by one fsync.
+	JournalBatchBuckets = []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}
+)
+
+// histogram is a fixed-bucket histogram; observations are taken in
+// batches (one lock per journal commit), so a mutex costs little.
+type histogram struct {
+	mu     sync.Mutex
+	bounds []float64
+	counts []uint64 // per bucket, not cumulative; the last is +Inf
+	sum    float64
+	count  uint64
+}
+
+func newHistogram(bounds []float64) *histogram {
+	return &histogram{bounds: bounds, counts: make([]uint64, len(bounds)+1)}
+}
+
+// bucket returns the index of the first bound >= v (len(bounds) for +Inf).
+func (h *histogram) bucket(v float64) int {
+	i := 0
+	for i < len(h.bounds) && v > h.bounds[i] {
+		i++
+	}
+	return i
+}
+
+// observeLocked records one value; h.mu must be held.
+func (h *histogram) observeLocked(v float64) {
+	h.counts[h.bucket(v)]++
+	h.sum += v
+	h.count++
+}
+
+func (h *histogram) observe(v float64) {
+	h.mu.Lock()
+	h.observeLocked(v)
+	h.mu.Unlock()
+}
+
+func (h *histogram) snapshot() HistogramSnapshot {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := HistogramSnapshot{
+		Buckets: append([]float64(nil), h.bounds...),
+		Counts:  make([]uint64, len(h.bounds)),
+		Sum:     h.sum,
+		Count:   h.count,
+	}
+	var cum uint64
+	for i := range h.bounds {
+		cum += h.counts[i]
+		s.Counts[i] = cum
+	}
+	return s
+}
+
+// journalHistograms are the journal's commit latency and batch size.
+type journalHistograms struct {
+	latency *histogram
+	batch   *histogram
+}
+
+func newJournalHistograms() journalHistograms {
+	return journalHistograms{latency: newHistogram(JournalLatencyBuckets), batch: newHistogram(JournalBatchBuckets)}
+}
+
+// onCommit is the journal's OnCommit: one batch, one lock per histogram.
+func (h journalHistograms) onCommit(waited []time.Duration) {
+	h.latency.mu.Lock()
+	for _, d := range waited {
+		h.latency.observeLocked(d.Seconds())
+	}
+	h.latency.mu.Unlock()
+	h.batch.observe(float64(len(waited)))
 }

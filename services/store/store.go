@@ -46,6 +46,7 @@ type Store struct {
 	db       *mongo.Database
 	log      *slog.Logger
 	embedded *embedded
+	ops      *opStats
 
 	Users   Repo[User]
 	Orgs    Repo[Org]
@@ -63,7 +64,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
-	s := &Store{log: log}
+	s := &Store{log: log, ops: newOpStats()}
 
 	uri := cfg.URI
 	if uri == "" {
@@ -84,7 +85,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		ApplyURI(uri).
 		SetServerSelectionTimeout(cfg.ConnectTimeout).
 		SetConnectTimeout(cfg.ConnectTimeout).
-		SetAppName("piot"))
+		SetAppName("piot").
+		SetMonitor(s.ops.monitor()))
 	if err != nil {
 		s.closeEmbedded()
 		return nil, fmt.Errorf("store: connect: %w", err)

@@ -209,3 +209,30 @@ func TestEnsureIDIndexOnNewCollection(t *testing.T) {
 		t.Fatalf("plan:\n%s", plan)
 	}
 }
+
+func TestOpStatsMeasureCommands(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	ctx := context.Background()
+	id := primitive.NewObjectID()
+	if err := s.Orgs.Insert(ctx, &Org{ID: id, Name: "measured"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Orgs.Get(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Orgs.Insert(ctx, &Org{ID: primitive.NewObjectID(), Name: "measured"}) // duplicate
+	got := map[string]OpStat{}
+	for _, st := range s.OpStats() {
+		got[st.Name] = st
+	}
+	if got["insert"].Count < 2 || got["find"].Count < 1 {
+		t.Fatalf("op stats: %+v", got)
+	}
+	var n uint64
+	for _, c := range got["find"].Counts {
+		n += c
+	}
+	if n != got["find"].Count || got["find"].Sum <= 0 {
+		t.Fatalf("histogram inconsistent: %+v", got["find"])
+	}
+}

@@ -76,6 +76,11 @@ type Options struct {
 	// A slow OnDurable slows the committer down, which is the intended
 	// back pressure.
 	OnDurable func([]Record)
+	// OnCommit, if set, receives after each group commit how long every
+	// record of the batch waited from Append to durable (so its length is
+	// the batch size), on the committer goroutine before OnDurable. The
+	// slice is reused: it is valid only during the call.
+	OnCommit func(waited []time.Duration)
 	// Now is the clock used to seed the sequence of an empty journal.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -101,6 +106,7 @@ type recRef struct {
 	seq uint64
 	off int // start of the header
 	n   int // payload length
+	at  time.Time
 }
 
 // batch is the group of records one fsync makes durable.
@@ -142,6 +148,8 @@ type Journal struct {
 
 	kick chan struct{}
 	done chan struct{}
+
+	waited []time.Duration // OnCommit's buffer, owned by the committer
 
 	// The active segment; owned by the committer after Open.
 	f     *os.File
@@ -314,6 +322,10 @@ func (j *Journal) Append(data []byte) (Ticket, error) {
 	if len(data) > MaxRecordBytes {
 		return Ticket{}, ErrTooLarge
 	}
+	var at time.Time
+	if j.opt.OnCommit != nil {
+		at = time.Now()
+	}
 	j.mu.Lock()
 	if j.closed {
 		j.mu.Unlock()
@@ -333,7 +345,7 @@ func (j *Journal) Append(data []byte) (Ticket, error) {
 	binary.LittleEndian.PutUint32(hdr[4:], checksum(hdr[:4], data))
 	b.buf = append(b.buf, hdr[:]...)
 	b.buf = append(b.buf, data...)
-	b.recs = append(b.recs, recRef{seq: seq, off: off, n: len(data)})
+	b.recs = append(b.recs, recRef{seq: seq, off: off, n: len(data), at: at})
 	j.mu.Unlock()
 	j.appended.Add(1)
 	select {
@@ -388,6 +400,14 @@ func (j *Journal) commitLoop() {
 		j.commits.Add(1)
 		j.durable.Store(b.recs[len(b.recs)-1].seq)
 		close(b.done)
+		if j.opt.OnCommit != nil {
+			now := time.Now()
+			j.waited = j.waited[:0]
+			for _, r := range b.recs {
+				j.waited = append(j.waited, now.Sub(r.at))
+			}
+			j.opt.OnCommit(j.waited)
+		}
 		if j.opt.OnDurable != nil {
 			recs := make([]Record, len(b.recs))
 			for i, r := range b.recs {

@@ -420,3 +420,39 @@ func TestGroupCommitSharesFsyncs(t *testing.T) {
 	}
 	t.Logf("%d records in %d fsyncs", st.Appended, st.Commits)
 }
+
+func TestOnCommitReportsEveryRecord(t *testing.T) {
+	var mu sync.Mutex
+	var records, commits int
+	j := open(t, t.TempDir(), Options{OnCommit: func(waited []time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		commits++
+		records += len(waited)
+		for _, d := range waited {
+			if d < 0 || d > time.Minute {
+				t.Errorf("waited %v", d)
+			}
+		}
+	}})
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Go(func() {
+			for i := 0; i < 25; i++ {
+				if _, err := j.AppendSync(payload(i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if records != 200 || uint64(commits) != j.Stats().Commits {
+		t.Fatalf("OnCommit saw %d records in %d commits; journal: %+v", records, commits, j.Stats())
+	}
+}
