@@ -186,3 +186,32 @@ func TestRenameOntoExistingNameConflicts(t *testing.T) {
 		t.Fatalf("email change: %v", err)
 	}
 }
+
+func TestParentAndLookups(t *testing.T) {
+	c, _, admin := newCore(t)
+	ctx := context.Background()
+	dev, _ := c.CreateThing(ctx, admin, "chip1", "device")
+	sen, _ := c.CreateThing(ctx, admin, "Tchip1", "sensor")
+	pid := "CHIP-1"
+	if _, err := c.UpdateThing(ctx, admin, ThingUpdate{ID: dev.ID, PiotID: &pid}); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := c.ThingByPiotID("CHIP-1"); !ok || got.ID != dev.ID {
+		t.Fatalf("by piot id: %v %v", got.ID, ok)
+	}
+	if got, ok := c.ThingByName("Tchip1"); !ok || got.ID != sen.ID {
+		t.Fatalf("by name: %v", ok)
+	}
+	if _, err := c.UpdateThing(ctx, admin, ThingUpdate{ID: sen.ID, SetParent: true, ParentID: dev.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.Thing(admin, sen.ID); got.ParentID != dev.ID {
+		t.Fatal("parent not set")
+	}
+	if _, err := c.UpdateThing(ctx, admin, ThingUpdate{ID: sen.ID, SetParent: true, ParentID: sen.ID}); CodeOf(err) != CodeBadInput {
+		t.Fatalf("self parent: %v", err)
+	}
+	if n := c.UnassignedThings(); n != 2 {
+		t.Fatalf("unassigned = %d", n)
+	}
+}

@@ -20,14 +20,17 @@ type Thing = store.Thing
 // ThingUpdate changes a thing; nil fields stay as they are. SetOrg with a
 // zero OrgID unassigns the thing.
 type ThingUpdate struct {
-	ID                    ID
-	PiotID                *string
-	Name                  *string
-	Type                  *string
-	Description           *string
-	Alias                 *string
-	SetOrg                bool
-	OrgID                 ID
+	ID          ID
+	PiotID      *string
+	Name        *string
+	Type        *string
+	Description *string
+	Alias       *string
+	SetOrg      bool
+	OrgID       ID
+	// SetParent with a zero ParentID detaches the thing from its parent.
+	SetParent             bool
+	ParentID              ID
 	Enabled               *bool
 	LastSeenInterval      *int64
 	Voltage               *float64
@@ -331,6 +334,17 @@ func (c *Core) UpdateThing(ctx context.Context, a Actor, u ThingUpdate) (Thing, 
 			}
 			n.OrgID = u.OrgID
 		}
+		if u.SetParent && u.ParentID != cur.ParentID {
+			if !u.ParentID.IsZero() {
+				c.mu.RLock()
+				_, ok := c.things[u.ParentID]
+				c.mu.RUnlock()
+				if !ok || u.ParentID == cur.ID {
+					return errf(CodeBadInput, "parent thing does not exist")
+				}
+			}
+			n.ParentID = u.ParentID
+		}
 		setStr(&n.PiotID, u.PiotID)
 		setStr(&n.Name, u.Name)
 		setStr(&n.Type, u.Type)
@@ -555,4 +569,41 @@ func ParseID(s string) (ID, error) {
 		return primitive.NilObjectID, errf(CodeBadInput, "cannot decode ID %s", strconv.Quote(s))
 	}
 	return id, nil
+}
+
+// ThingByPiotID finds a thing by its hardware id (adapters); callers that
+// act on it must still go through the authorized operations.
+func (c *Core) ThingByPiotID(piotID string) (Thing, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	id, ok := c.thingByPiot[piotID]
+	if !ok {
+		return Thing{}, false
+	}
+	return *c.things[id], true
+}
+
+// ThingByName finds a thing by its (globally unique) name.
+func (c *Core) ThingByName(name string) (Thing, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	id, ok := c.thingByName[name]
+	if !ok {
+		return Thing{}, false
+	}
+	return *c.things[id], true
+}
+
+// UnassignedThings counts things not assigned to any org; adapters cap
+// auto-registration with it.
+func (c *Core) UnassignedThings() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	n := 0
+	for _, t := range c.things {
+		if t.OrgID.IsZero() {
+			n++
+		}
+	}
+	return n
 }
