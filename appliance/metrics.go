@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/exporter"
 )
@@ -48,10 +49,19 @@ func (a *Appliance) metricsRoutes(metricsToken, alertToken string) (map[string]h
 		return nil, err
 	}
 	auth := exporter.BearerAuthorizer(metricsToken, a.core.c.OrgByMetricsToken)
+	ad, err := adapter.New(adapter.Config{
+		AESKey: a.cfg.AdapterAESKey, MinInterval: a.cfg.AdapterMinInterval,
+		MaxUnassigned: a.cfg.AdapterMaxUnassigned, Logger: a.log.With("service", "adapter"),
+	}, adapter.Deps{Core: a.core.c, Publish: a.broker.b.Publish})
+	if err != nil {
+		return nil, err
+	}
 	return map[string]http.Handler{
 		"/metrics":        exp.Handler(auth),
 		"/grafana.tar.gz": exporter.GrafanaBundle(),
 		"/alerts/grafana": grafanaAlerts(a.core.c, alertToken, a.log),
+		// The PIOT device protocol, as devices send it today.
+		"/adapter": ad.Handler(),
 	}, nil
 }
 

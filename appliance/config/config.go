@@ -62,6 +62,10 @@ type Config struct {
 	MetricsToken string
 	AlertToken   string
 
+	AdapterAESKey        string
+	AdapterMinInterval   time.Duration
+	AdapterMaxUnassigned int
+
 	SMTPHost      string
 	SMTPPort      int
 	SMTPUsername  string
@@ -107,6 +111,9 @@ func Default() Config {
 		MQTTMaxRetained:   10000,
 		MQTTMaxKeepalive:  3600,
 		MQTTSessionExpiry: 24 * time.Hour,
+
+		AdapterMinInterval:   time.Second,
+		AdapterMaxUnassigned: 100,
 
 		SMTPPort:      587,
 		SMTPStartTLS:  true,
@@ -168,6 +175,9 @@ func (c *Config) options() []option {
 		{name: "mqtt-session-expiry", ptr: &c.MQTTSessionExpiry, help: "how long a disconnected persistent session is kept"},
 		{name: "metrics-token", ptr: &c.MetricsToken, secret: true, help: "bearer token for GET /metrics (sees everything; at least 32 bytes); empty uses <data-dir>/metrics-token, generated at first start"},
 		{name: "alert-token", ptr: &c.AlertToken, secret: true, help: "bearer token Grafana sends to POST /alerts/grafana (at least 32 bytes); empty uses <data-dir>/alert-token, generated at first start"},
+		{name: "adapter-aes-key", ptr: &c.AdapterAESKey, secret: true, help: "16-byte AES-128 key of the PIOT device protocol at POST /adapter (legacy devices); empty accepts plaintext only"},
+		{name: "adapter-min-interval", ptr: &c.AdapterMinInterval, help: "least time between two packets of one device at POST /adapter (429 sooner)"},
+		{name: "adapter-max-unassigned", ptr: &c.AdapterMaxUnassigned, help: "most unassigned things auto-registration may create (403 beyond)"},
 		{name: "smtp-host", ptr: &c.SMTPHost, help: "mail relay for alarm e-mails; empty disables e-mail"},
 		{name: "smtp-port", ptr: &c.SMTPPort, help: "mail relay port"},
 		{name: "smtp-username", ptr: &c.SMTPUsername, help: "AUTH PLAIN user name (only over TLS)"},
@@ -357,6 +367,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MetricsToken != "" && len(c.MetricsToken) < 32 || c.AlertToken != "" && len(c.AlertToken) < 32 {
 		return errors.New("metrics-token and alert-token must have at least 32 bytes")
+	}
+	if c.AdapterAESKey != "" && len(c.AdapterAESKey) != 16 {
+		return fmt.Errorf("adapter-aes-key must be exactly 16 bytes, got %d", len(c.AdapterAESKey))
+	}
+	if c.AdapterMinInterval < 0 || c.AdapterMaxUnassigned < 0 {
+		return errors.New("adapter-min-interval and adapter-max-unassigned must not be negative")
 	}
 	if c.NotifyTimeout < time.Second || c.NotifyTimeout > 5*time.Minute {
 		return errors.New("notify-timeout must be between 1s and 5m")

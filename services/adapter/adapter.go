@@ -1,0 +1,448 @@
+// Package adapter implements the PIOT device protocol (`POST /adapter`):
+// devices post JSON packets, plain or AES-128-ECB encrypted with PKCS#7
+// padding, the adapter auto-registers the device and one sensor per reading
+// class, and publishes the readings to the broker in-process under
+// org/<org>/<thing>/… exactly as the original PIOT server did.
+//
+// Answers (JSON `{"error":…,"result":…}`):
+//
+//	200 published (durably: Publish returns after the journal has it)
+//	202 accepted but nothing published: result "device not assigned to an
+//	    organization" or "device disabled"
+//	400 undecodable packet (bad JSON, bad ciphertext length, bad PKCS#7
+//	    padding, empty or invalid device name)
+//	403 auto-registration refused: too many unassigned things
+//	405 not POST
+//	409 a thing with the wanted name exists without the packet's piot_id
+//	413 body larger than MaxBody
+//	429 device sent again within MinInterval; Retry-After in seconds
+//	500 core failure
+//	503 publishing failed; later publications of the packet were not sent
+//
+// Fixes over the reference (§12): plaintext is decoded from the buffered
+// body (12.12); a padding error stops processing (12.13); sensors are found by
+// piot_id, not name (12.15); a sensor publishes only when it is itself
+// assigned and enabled (12.16); registration errors are not ignored (12.17);
+// the per-device interval limiter is mutex-protected and bounded (12.26);
+// auto-registration is capped (12.7).
+//
+// Pressure sensors are registered with unit "Pa" (the reference's "mPa" is a
+// slip: devices report pascals).
+package adapter
+
+import (
+	"context"
+	"crypto/aes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/store"
+)
+
+// Publisher publishes one message; the appliance passes the broker's
+// in-process, QoS 1 Publish, which returns once the message is journaled.
+type Publisher func(ctx context.Context, topic string, payload []byte) error
+
+// Defaults of Config.
+const (
+	DefaultMinInterval   = time.Second
+	DefaultMaxUnassigned = 100
+	DefaultMaxBody       = 64 << 10
+	// DefaultMaxTracked bounds the rate limiter's memory (devices seen within
+	// MinInterval).
+	DefaultMaxTracked = 100_000
+)
+
+// Units and classes of auto-registered sensors.
+const (
+	UnitTemperature = "C"
+	UnitHumidity    = "%"
+	UnitPressure    = "Pa"
+)
+
+// Results of a 202 answer.
+const (
+	ResultNotAssigned = "device not assigned to an organization"
+	ResultDisabled    = "device disabled"
+)
+
+// Rejection reasons counted by Stats.
+const (
+	ReasonMethod         = "method_not_allowed"
+	ReasonTooLarge       = "body_too_large"
+	ReasonRead           = "read_error"
+	ReasonBadLength      = "bad_cipher_length"
+	ReasonBadPadding     = "bad_padding"
+	ReasonBadJSON        = "bad_json"
+	ReasonEmptyDevice    = "empty_device"
+	ReasonInvalidName    = "invalid_name"
+	ReasonRateLimited    = "rate_limited"
+	ReasonUnassignedCap  = "unassigned_cap"
+	ReasonNameConflict   = "name_conflict"
+	ReasonNotAssigned    = "not_assigned"
+	ReasonDisabled       = "disabled"
+	ReasonPublishFailed  = "publish_failed"
+	ReasonInternal       = "internal_error"
+	ReasonLimiterTooBusy = "limiter_full"
+)
+
+// Config tunes the adapter.
+type Config struct {
+	// AESKey is "" (plaintext only) or exactly 16 bytes (AES-128).
+	AESKey string
+	// MinInterval between two accepted packets of one device; 0 means 1s.
+	MinInterval time.Duration
+	// MaxUnassigned caps auto-registration: new things are refused while
+	// this many things are unassigned; 0 means 100.
+	MaxUnassigned int
+	// MaxBody bounds a request body; 0 means 64 KiB.
+	MaxBody int64
+	// MaxTracked bounds the rate limiter's table; 0 means 100000.
+	MaxTracked int
+	Logger     *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Deps are the services the adapter uses.
+type Deps struct {
+	Core    *core.Core
+	Publish Publisher
+}
+
+// Adapter serves the PIOT device protocol.
+type Adapter struct {
+	cfg     Config
+	core    *core.Core
+	publish Publisher
+	log     *slog.Logger
+	now     func() time.Time
+	key     []byte
+	limiter *limiter
+
+	regMu sync.Mutex // serializes lookup-or-register
+
+	statsMu sync.Mutex
+	stats   map[string]uint64
+}
+
+// New checks the configuration and builds an adapter.
+func New(cfg Config, deps Deps) (*Adapter, error) {
+	if cfg.AESKey != "" && len(cfg.AESKey) != 16 {
+		return nil, fmt.Errorf("adapter: AES key must be exactly 16 bytes, got %d", len(cfg.AESKey))
+	}
+	if deps.Core == nil || deps.Publish == nil {
+		return nil, errors.New("adapter: Core and Publish are required")
+	}
+	if cfg.MinInterval <= 0 {
+		cfg.MinInterval = DefaultMinInterval
+	}
+	if cfg.MaxUnassigned <= 0 {
+		cfg.MaxUnassigned = DefaultMaxUnassigned
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.MaxTracked <= 0 {
+		cfg.MaxTracked = DefaultMaxTracked
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &Adapter{
+		cfg:     cfg,
+		core:    deps.Core,
+		publish: deps.Publish,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		limiter: newLimiter(cfg.MinInterval, cfg.MaxTracked),
+		stats:   map[string]uint64{},
+	}
+	if cfg.AESKey != "" {
+		a.key = []byte(cfg.AESKey)
+	}
+	return a, nil
+}
+
+// Stats returns the number of rejected packets by reason.
+func (a *Adapter) Stats() map[string]uint64 {
+	a.statsMu.Lock()
+	defer a.statsMu.Unlock()
+	out := make(map[string]uint64, len(a.stats))
+	for k, v := range a.stats {
+		out[k] = v
+	}
+	return out
+}
+
+func (a *Adapter) reject(reason string) {
+	a.statsMu.Lock()
+	a.stats[reason]++
+	a.statsMu.Unlock()
+}
+
+// Handler serves POST /adapter.
+func (a *Adapter) Handler() http.Handler {
+	return http.HandlerFunc(a.serve)
+}
+
+type answer struct {
+	Error  string `json:"error"`
+	Result string `json:"result"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, errMsg, result string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(answer{Error: errMsg, Result: result})
+}
+
+func (a *Adapter) fail(w http.ResponseWriter, status int, reason, msg string) {
+	a.reject(reason)
+	writeJSON(w, status, msg, "")
+}
+
+func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		a.fail(w, http.StatusMethodNotAllowed, ReasonMethod, "only POST method is allowed")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			a.fail(w, http.StatusRequestEntityTooLarge, ReasonTooLarge, "request body too large")
+			return
+		}
+		a.fail(w, http.StatusBadRequest, ReasonRead, "cannot read request body")
+		return
+	}
+	pkt, status, reason, msg := a.decode(body)
+	if status != 0 {
+		a.fail(w, status, reason, msg)
+		return
+	}
+	a.process(w, r.Context(), pkt)
+}
+
+// decode turns a body into a packet; status is 0 on success.
+func (a *Adapter) decode(body []byte) (p *packet, status int, reason, msg string) {
+	p, err := parsePacket(body)
+	if err == nil {
+		return p, 0, "", ""
+	}
+	if a.key == nil {
+		return nil, http.StatusBadRequest, ReasonBadJSON, "invalid packet: " + err.Error()
+	}
+	if len(body) == 0 || len(body)%aes.BlockSize != 0 {
+		return nil, http.StatusBadRequest, ReasonBadLength, "invalid length of body for decryption"
+	}
+	plain, err := decryptECB(a.key, body)
+	if err != nil {
+		return nil, http.StatusBadRequest, ReasonBadPadding, "wrong PKCS#7 padding of encrypted content"
+	}
+	if p, err = parsePacket(plain); err != nil {
+		return nil, http.StatusBadRequest, ReasonBadJSON, "invalid packet: " + err.Error()
+	}
+	return p, 0, "", ""
+}
+
+func (a *Adapter) process(w http.ResponseWriter, ctx context.Context, p *packet) {
+	if p.Device == "" {
+		a.fail(w, http.StatusBadRequest, ReasonEmptyDevice, "device name cannot be empty")
+		return
+	}
+	if err := core.ValidName("thing", p.Device); err != nil {
+		a.fail(w, http.StatusBadRequest, ReasonInvalidName, "invalid device name: "+core.Message(err))
+		return
+	}
+	for _, rd := range p.Readings {
+		for _, m := range rd.measurements() {
+			if err := core.ValidName("thing", m.prefix+rd.Address); err != nil {
+				a.fail(w, http.StatusBadRequest, ReasonInvalidName, "invalid reading address: "+core.Message(err))
+				return
+			}
+		}
+	}
+	ok, wait, full := a.limiter.allow(p.Device, a.now())
+	if !ok {
+		secs := int64((wait + time.Second - 1) / time.Second)
+		if secs < 1 {
+			secs = 1
+		}
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		if full {
+			a.fail(w, http.StatusTooManyRequests, ReasonLimiterTooBusy, "too many devices, try again later")
+			return
+		}
+		a.fail(w, http.StatusTooManyRequests, ReasonRateLimited, "exceeded minimum interval between packets of a device")
+		return
+	}
+
+	dev, sensors, rerr := a.register(ctx, p)
+	if rerr != nil {
+		a.fail(w, rerr.status, rerr.reason, rerr.msg)
+		if rerr.status >= 500 {
+			a.log.Error("adapter: registration failed", "device", p.Device, "err", rerr.err)
+		}
+		return
+	}
+	if dev.OrgID.IsZero() {
+		a.reject(ReasonNotAssigned)
+		writeJSON(w, http.StatusAccepted, "", ResultNotAssigned)
+		return
+	}
+	if !dev.Enabled {
+		a.reject(ReasonDisabled)
+		writeJSON(w, http.StatusAccepted, "", ResultDisabled)
+		return
+	}
+	devOrg, ok := a.core.OrgNameOf(dev.OrgID)
+	if !ok {
+		a.reject(ReasonNotAssigned)
+		writeJSON(w, http.StatusAccepted, "", ResultNotAssigned)
+		return
+	}
+	for _, m := range a.publications(devOrg, dev, p, sensors) {
+		if err := a.publish(ctx, m.topic, []byte(m.payload)); err != nil {
+			a.log.Warn("adapter: publish failed", "topic", m.topic, "err", err)
+			a.fail(w, http.StatusServiceUnavailable, ReasonPublishFailed, "publishing failed, try again later")
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, "", "")
+}
+
+type message struct{ topic, payload string }
+
+// publications lists, in order, what an accepted packet of an assigned and
+// enabled device publishes.
+func (a *Adapter) publications(org string, dev core.Thing, p *packet, sensors []sensorReading) []message {
+	base := "org/" + org + "/" + dev.Name + "/"
+	out := []message{{base + "available", "yes"}}
+	if p.IP != "" {
+		out = append(out, message{base + "net/ip", p.IP})
+	}
+	if p.WifiSSID != "" {
+		out = append(out, message{base + "net/wifi/ssid", p.WifiSSID})
+	}
+	if p.WifiStrength != nil {
+		out = append(out, message{base + "net/wifi/strength", fmt.Sprintf("%f", *p.WifiStrength)})
+	}
+	for _, s := range sensors {
+		if s.thing.OrgID.IsZero() || !s.thing.Enabled {
+			continue
+		}
+		org, ok := a.core.OrgNameOf(s.thing.OrgID)
+		if !ok {
+			continue
+		}
+		sb := "org/" + org + "/" + s.thing.Name + "/"
+		out = append(out,
+			message{sb + "available", "yes"},
+			message{sb + "value", strconv.FormatFloat(float64(s.value), 'f', -1, 32)},
+			message{sb + "value/unit", s.unit},
+		)
+	}
+	return out
+}
+
+type sensorReading struct {
+	thing core.Thing
+	value float32
+	unit  string
+}
+
+type regError struct {
+	status int
+	reason string
+	msg    string
+	err    error
+}
+
+// register finds or auto-registers the device and its sensors, and moves
+// sensors to the device if they were re-plugged.
+func (a *Adapter) register(ctx context.Context, p *packet) (core.Thing, []sensorReading, *regError) {
+	a.regMu.Lock()
+	defer a.regMu.Unlock()
+	dev, rerr := a.findOrCreate(ctx, p.Device, store.ThingDevice, func(t core.Thing) (core.Thing, error) {
+		avail := "available"
+		return a.core.UpdateThing(ctx, core.System, core.ThingUpdate{ID: t.ID, AvailabilityTopic: &avail})
+	})
+	if rerr != nil {
+		return dev, nil, rerr
+	}
+	var out []sensorReading
+	for _, rd := range p.Readings {
+		for _, m := range rd.measurements() {
+			class, unit := m.class, m.unit
+			s, rerr := a.findOrCreate(ctx, m.prefix+rd.Address, store.ThingSensor, func(t core.Thing) (core.Thing, error) {
+				topic := "value"
+				return a.core.UpdateThingSensor(ctx, core.System, core.SensorUpdate{
+					ID: t.ID, Class: &class, Unit: &unit, MeasurementTopic: &topic,
+				})
+			})
+			if rerr != nil {
+				return dev, nil, rerr
+			}
+			if s.ParentID != dev.ID {
+				var err error
+				s, err = a.core.UpdateThing(ctx, core.System, core.ThingUpdate{ID: s.ID, SetParent: true, ParentID: dev.ID})
+				if err != nil {
+					return dev, nil, &regError{http.StatusInternalServerError, ReasonInternal, "cannot set sensor parent", err}
+				}
+			}
+			u := s.Sensor.Unit
+			if u == "" {
+				u = unit
+			}
+			out = append(out, sensorReading{thing: s, value: m.value, unit: u})
+		}
+	}
+	return dev, out, nil
+}
+
+// findOrCreate looks a thing up by piot_id and registers it if missing:
+// name = piot_id = id, unassigned and disabled; setup completes it. Callers
+// hold regMu.
+func (a *Adapter) findOrCreate(ctx context.Context, id, typ string, setup func(core.Thing) (core.Thing, error)) (core.Thing, *regError) {
+	if t, ok := a.core.ThingByPiotID(id); ok {
+		return t, nil
+	}
+	if _, taken := a.core.ThingByName(id); taken {
+		return core.Thing{}, &regError{http.StatusConflict, ReasonNameConflict,
+			fmt.Sprintf("a thing named %q exists without this piot id", id), nil}
+	}
+	if a.core.UnassignedThings() >= a.cfg.MaxUnassigned {
+		return core.Thing{}, &regError{http.StatusForbidden, ReasonUnassignedCap,
+			"auto-registration refused: too many unassigned things", nil}
+	}
+	t, err := a.core.CreateThing(ctx, core.System, id, typ)
+	if err != nil {
+		if core.CodeOf(err) == core.CodeConflict {
+			return core.Thing{}, &regError{http.StatusConflict, ReasonNameConflict, core.Message(err), err}
+		}
+		return core.Thing{}, &regError{http.StatusInternalServerError, ReasonInternal, "cannot register thing", err}
+	}
+	pid := id
+	if t, err = a.core.UpdateThing(ctx, core.System, core.ThingUpdate{ID: t.ID, PiotID: &pid}); err != nil {
+		return core.Thing{}, &regError{http.StatusInternalServerError, ReasonInternal, "cannot register thing", err}
+	}
+	if t, err = setup(t); err != nil {
+		return core.Thing{}, &regError{http.StatusInternalServerError, ReasonInternal, "cannot register thing", err}
+	}
+	a.log.Info("adapter: registered thing", "name", id, "type", typ)
+	return t, nil
+}

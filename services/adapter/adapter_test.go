@@ -1,0 +1,543 @@
+package adapter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/store"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+const testKey = "1234567890123456"
+
+type pub struct{ topic, payload string }
+
+type recorder struct {
+	mu   sync.Mutex
+	msgs []pub
+	fail func(topic string) error
+}
+
+func (r *recorder) publish(_ context.Context, topic string, payload []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil {
+		if err := r.fail(topic); err != nil {
+			return err
+		}
+	}
+	r.msgs = append(r.msgs, pub{topic, string(payload)})
+	return nil
+}
+
+func (r *recorder) take() []pub {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.msgs
+	r.msgs = nil
+	return out
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type env struct {
+	t     *testing.T
+	c     *core.Core
+	admin core.Actor
+	org   core.Org
+	rec   *recorder
+	clk   *clock
+	a     *Adapter
+	h     http.Handler
+}
+
+func newEnv(t *testing.T, cfg Config) *env {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	c, err := core.New(ctx, st, core.Config{BcryptCost: 4, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Bootstrap(ctx, "admin@piot.local", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := c.Login(ctx, "admin@piot.local", "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, err := c.CreateOrg(ctx, admin, "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, c: c, admin: admin, org: org, rec: &recorder{}, clk: &clock{t: time.Unix(1_700_000_000, 0)}}
+	cfg.Logger = quiet
+	cfg.Now = e.clk.now
+	a, err := New(cfg, Deps{Core: c, Publish: e.rec.publish})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.a, e.h = a, a.Handler()
+	return e
+}
+
+// post sends body and returns status, decoded answer and the response.
+func (e *env) post(body []byte) (int, answer, *httptest.ResponseRecorder) {
+	e.t.Helper()
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/adapter", bytes.NewReader(body)))
+	var ans answer
+	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+		e.t.Fatalf("content type %q", ct)
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &ans); err != nil {
+		e.t.Fatalf("answer %q: %v", w.Body.String(), err)
+	}
+	return w.Code, ans, w
+}
+
+// send posts a plaintext packet after moving the clock past the interval.
+func (e *env) send(js string) (int, answer) {
+	e.t.Helper()
+	e.clk.advance(time.Minute)
+	code, ans, _ := e.post([]byte(js))
+	return code, ans
+}
+
+func (e *env) thing(piotID string) core.Thing {
+	e.t.Helper()
+	th, ok := e.c.ThingByPiotID(piotID)
+	if !ok {
+		e.t.Fatalf("thing %q not registered", piotID)
+	}
+	return th
+}
+
+func (e *env) assign(piotID string, enabled bool) {
+	e.t.Helper()
+	th := e.thing(piotID)
+	if _, err := e.c.UpdateThing(context.Background(), e.admin, core.ThingUpdate{
+		ID: th.ID, SetOrg: true, OrgID: e.org.ID, Enabled: &enabled,
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func wantPubs(t *testing.T, got []pub, want ...pub) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("publications\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestNewValidatesKey(t *testing.T) {
+	_, err := New(Config{AESKey: "short"}, Deps{})
+	if err == nil || !strings.Contains(err.Error(), "16 bytes") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestGetIs405(t *testing.T) {
+	e := newEnv(t, Config{})
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/adapter", nil))
+	if w.Code != http.StatusMethodNotAllowed {
+		t.Fatalf("code %d", w.Code)
+	}
+	if e.a.Stats()[ReasonMethod] != 1 {
+		t.Fatalf("stats %v", e.a.Stats())
+	}
+}
+
+func TestPlaintextUnknownDeviceRegisters(t *testing.T) {
+	e := newEnv(t, Config{})
+	code, ans := e.send(`{"device":"Device123"}`)
+	if code != http.StatusAccepted || ans.Result != ResultNotAssigned {
+		t.Fatalf("code %d %+v", code, ans)
+	}
+	d := e.thing("Device123")
+	if d.Name != "Device123" || d.Type != store.ThingDevice || d.AvailabilityTopic != "available" || d.Enabled || !d.OrgID.IsZero() {
+		t.Fatalf("device %+v", d)
+	}
+	wantPubs(t, e.rec.take())
+	// Known but disabled.
+	e.assign("Device123", false)
+	code, ans = e.send(`{"device":"Device123"}`)
+	if code != http.StatusAccepted || ans.Result != ResultDisabled {
+		t.Fatalf("code %d %+v", code, ans)
+	}
+	wantPubs(t, e.rec.take())
+	s := e.a.Stats()
+	if s[ReasonNotAssigned] != 1 || s[ReasonDisabled] != 1 {
+		t.Fatalf("stats %v", s)
+	}
+}
+
+func TestShortNotation(t *testing.T) {
+	e := newEnv(t, Config{})
+	code, _ := e.send(`{"device":"ignored","d":"dev1","r":[{"a":"A1","t":1.5}],"readings":[{"address":"zzz","t":2}]}`)
+	if code != http.StatusAccepted {
+		t.Fatalf("code %d", code)
+	}
+	dev := e.thing("dev1")
+	s := e.thing("TA1")
+	if s.ParentID != dev.ID {
+		t.Fatal("parent")
+	}
+	if _, ok := e.c.ThingByPiotID("Tzzz"); ok {
+		t.Fatal("long readings should be replaced by r")
+	}
+	if _, ok := e.c.ThingByPiotID("ignored"); ok {
+		t.Fatal("d should replace device")
+	}
+}
+
+func TestEncrypted(t *testing.T) {
+	e := newEnv(t, Config{AESKey: testKey})
+	ct, err := encryptECB([]byte(testKey), []byte(`{"device":"enc1","wifi-ssid":"home"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, ans, _ := e.post(ct); code != http.StatusAccepted || ans.Result != ResultNotAssigned {
+		t.Fatalf("code %d %+v", code, ans)
+	}
+	e.assign("enc1", true)
+	e.clk.advance(time.Minute)
+	if code, ans, _ := e.post(ct); code != http.StatusOK || ans != (answer{}) {
+		t.Fatalf("code %d %+v", code, ans)
+	}
+	wantPubs(t, e.rec.take(),
+		pub{"org/acme/enc1/available", "yes"},
+		pub{"org/acme/enc1/net/wifi/ssid", "home"})
+	// Plaintext still works with a key configured.
+	if code, _ := e.send(`{"device":"enc1"}`); code != http.StatusOK {
+		t.Fatalf("plaintext with key: %d", code)
+	}
+}
+
+func TestEncryptedErrors(t *testing.T) {
+	e := newEnv(t, Config{AESKey: testKey})
+	key := []byte(testKey)
+	// Bad padding: encrypt a block whose last byte is 0 (invalid pad).
+	blk := []byte(`{"device":"bad"}`) // 16 bytes, no padding
+	ct, _ := encryptECB(key, blk)
+	ct = ct[:16] // drop the padding block: last plaintext byte is '}'
+	if code, ans, _ := e.post(ct); code != http.StatusBadRequest || !strings.Contains(ans.Error, "padding") {
+		t.Fatalf("bad padding: %d %+v", code, ans)
+	}
+	if _, ok := e.c.ThingByPiotID("bad"); ok {
+		t.Fatal("padding error must stop processing")
+	}
+	// Wrong length.
+	if code, _, _ := e.post([]byte("not json at all")); code != http.StatusBadRequest {
+		t.Fatalf("length: %d", code)
+	}
+	// Wrong key: padding (almost surely) or JSON fails.
+	ct, _ = encryptECB([]byte("6543210987654321"), []byte(`{"device":"wrongkey"}`))
+	if code, _, _ := e.post(ct); code != http.StatusBadRequest {
+		t.Fatalf("wrong key: %d", code)
+	}
+	// Valid padding, not JSON.
+	ct, _ = encryptECB(key, []byte("hello"))
+	if code, _, _ := e.post(ct); code != http.StatusBadRequest {
+		t.Fatalf("not json: %d", code)
+	}
+	s := e.a.Stats()
+	if s[ReasonBadPadding] < 1 || s[ReasonBadLength] != 1 || s[ReasonBadJSON] < 1 {
+		t.Fatalf("stats %v", s)
+	}
+}
+
+func TestNoKeyNotJSON(t *testing.T) {
+	e := newEnv(t, Config{})
+	for _, b := range []string{"", "garbage", `{"device":`, `["x"]`, `{"device":"x","wifi-strength":"high"}`} {
+		if code, _, _ := e.post([]byte(b)); code != http.StatusBadRequest {
+			t.Fatalf("%q: %d", b, code)
+		}
+	}
+	if code, ans := e.send(`{"device":""}`); code != http.StatusBadRequest || !strings.Contains(ans.Error, "empty") {
+		t.Fatalf("empty device: %d %+v", code, ans)
+	}
+	if code, _ := e.send(`{"device":"a/b"}`); code != http.StatusBadRequest {
+		t.Fatalf("invalid name: %d", code)
+	}
+	if code, _ := e.send(`{"device":"ok","r":[{"a":"x+y","t":1}]}`); code != http.StatusBadRequest {
+		t.Fatalf("invalid address: %d", code)
+	}
+	if code, _ := e.send(`{"device":"dev9","unknown":[1,2],"time":1700000000} trailing`); code != http.StatusAccepted {
+		t.Fatalf("unknown fields/trailing: %d", code)
+	}
+}
+
+func TestAutoRegistersSensors(t *testing.T) {
+	e := newEnv(t, Config{})
+	code, _ := e.send(`{"device":"device01","readings":[{"address":"SensorAddr","t":4.5,"h":50,"p":101325}]}`)
+	if code != http.StatusAccepted {
+		t.Fatalf("code %d", code)
+	}
+	dev := e.thing("device01")
+	for _, c := range []struct{ id, class, unit string }{
+		{"TSensorAddr", "temperature", "C"},
+		{"HSensorAddr", "humidity", "%"},
+		{"PSensorAddr", "pressure", "Pa"},
+	} {
+		s := e.thing(c.id)
+		if s.Name != c.id || s.Type != store.ThingSensor || s.Sensor.Class != c.class || s.Sensor.Unit != c.unit ||
+			s.Sensor.MeasurementTopic != "value" || s.ParentID != dev.ID {
+			t.Fatalf("sensor %+v", s)
+		}
+	}
+	// Re-plugged into another device: the parent follows.
+	if code, _ := e.send(`{"device":"device02","readings":[{"address":"SensorAddr","t":1}]}`); code != http.StatusAccepted {
+		t.Fatalf("code %d", code)
+	}
+	if e.thing("TSensorAddr").ParentID != e.thing("device02").ID {
+		t.Fatal("parent not moved")
+	}
+	// Lookup is by piot_id: a renamed sensor keeps receiving (§12.15).
+	s := e.thing("TSensorAddr")
+	name := "kitchen"
+	if _, err := e.c.UpdateThing(context.Background(), e.admin, core.ThingUpdate{ID: s.ID, Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := e.send(`{"device":"device02","readings":[{"address":"SensorAddr","t":1}]}`); code != http.StatusAccepted {
+		t.Fatalf("code %d", code)
+	}
+	if got := e.thing("TSensorAddr"); got.Name != "kitchen" || got.ID != s.ID {
+		t.Fatalf("renamed sensor %+v", got)
+	}
+}
+
+func TestAssignedDevicePublications(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.send(`{"device":"device01","wifi-ssid":"SSID"}`)
+	wantPubs(t, e.rec.take())
+	e.assign("device01", true)
+	if code, _ := e.send(`{"device":"device01","wifi-ssid":"SSID"}`); code != http.StatusOK {
+		t.Fatalf("code %d", code)
+	}
+	wantPubs(t, e.rec.take(),
+		pub{"org/acme/device01/available", "yes"},
+		pub{"org/acme/device01/net/wifi/ssid", "SSID"})
+
+	if code, _ := e.send(`{"device":"device01","ip":"10.0.0.7","wifi-ssid":"S","wifi-strength":57}`); code != http.StatusOK {
+		t.Fatalf("code %d", code)
+	}
+	wantPubs(t, e.rec.take(),
+		pub{"org/acme/device01/available", "yes"},
+		pub{"org/acme/device01/net/ip", "10.0.0.7"},
+		pub{"org/acme/device01/net/wifi/ssid", "S"},
+		pub{"org/acme/device01/net/wifi/strength", "57.000000"})
+}
+
+func TestAssignedSensorPublications(t *testing.T) {
+	e := newEnv(t, Config{})
+	pkt := `{"device":"device01","readings":[{"address":"SensorAddr","t":4.5}]}`
+	e.send(pkt)
+	e.assign("device01", true)
+	// Sensor unassigned: only the device publishes.
+	e.send(pkt)
+	wantPubs(t, e.rec.take(), pub{"org/acme/device01/available", "yes"})
+	// Sensor assigned but disabled (§12.16): still nothing for it.
+	e.assign("TSensorAddr", false)
+	e.send(pkt)
+	wantPubs(t, e.rec.take(), pub{"org/acme/device01/available", "yes"})
+	e.assign("TSensorAddr", true)
+	if code, _ := e.send(pkt); code != http.StatusOK {
+		t.Fatalf("code %d", code)
+	}
+	wantPubs(t, e.rec.take(),
+		pub{"org/acme/device01/available", "yes"},
+		pub{"org/acme/TSensorAddr/available", "yes"},
+		pub{"org/acme/TSensorAddr/value", "4.5"},
+		pub{"org/acme/TSensorAddr/value/unit", "C"})
+	e.send(`{"device":"device01","readings":[{"address":"SensorAddr","t":-13.7}]}`)
+	if got := e.rec.take(); len(got) != 4 || got[2].payload != "-13.7" {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestPublishErrorStops(t *testing.T) {
+	e := newEnv(t, Config{})
+	pkt := `{"device":"d1","ip":"1.2.3.4","wifi-ssid":"s"}`
+	e.send(pkt)
+	e.assign("d1", true)
+	e.rec.fail = func(topic string) error {
+		if strings.HasSuffix(topic, "net/ip") {
+			return errors.New("journal full")
+		}
+		return nil
+	}
+	code, ans := e.send(pkt)
+	if code != http.StatusServiceUnavailable || ans.Error == "" {
+		t.Fatalf("code %d %+v", code, ans)
+	}
+	wantPubs(t, e.rec.take(), pub{"org/acme/d1/available", "yes"})
+	if e.a.Stats()[ReasonPublishFailed] != 1 {
+		t.Fatal(e.a.Stats())
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	e := newEnv(t, Config{MinInterval: 2 * time.Second})
+	if code, _ := e.send(`{"device":"dev1"}`); code != http.StatusAccepted {
+		t.Fatalf("first %d", code)
+	}
+	e.clk.advance(500 * time.Millisecond)
+	code, _, w := e.post([]byte(`{"device":"dev1"}`))
+	if code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "2" {
+		t.Fatalf("second %d Retry-After %q", code, w.Header().Get("Retry-After"))
+	}
+	// A different device is not limited.
+	if code, _, _ := e.post([]byte(`{"device":"dev2"}`)); code != http.StatusAccepted {
+		t.Fatalf("other device %d", code)
+	}
+	// Rejected packets do not refresh the entry.
+	e.clk.advance(1600 * time.Millisecond)
+	if code, _, _ := e.post([]byte(`{"device":"dev1"}`)); code != http.StatusAccepted {
+		t.Fatalf("after interval %d", code)
+	}
+	if e.a.Stats()[ReasonRateLimited] != 1 {
+		t.Fatal(e.a.Stats())
+	}
+}
+
+func TestLimiterBounded(t *testing.T) {
+	l := newLimiter(time.Second, 2)
+	now := time.Unix(0, 0)
+	if ok, _, _ := l.allow("a", now); !ok {
+		t.Fatal("a")
+	}
+	if ok, _, _ := l.allow("b", now); !ok {
+		t.Fatal("b")
+	}
+	if ok, _, full := l.allow("c", now); ok || !full {
+		t.Fatal("c should be refused while the table is full")
+	}
+	now = now.Add(time.Second)
+	if ok, _, _ := l.allow("c", now); !ok {
+		t.Fatal("c after sweep")
+	}
+	if len(l.last) > 2 {
+		t.Fatalf("table grew to %d", len(l.last))
+	}
+}
+
+func TestUnassignedCap(t *testing.T) {
+	e := newEnv(t, Config{MaxUnassigned: 3})
+	for i := range 3 {
+		if code, _ := e.send(fmt.Sprintf(`{"device":"dev%d"}`, i)); code != http.StatusAccepted {
+			t.Fatalf("dev%d: %d", i, code)
+		}
+	}
+	code, ans := e.send(`{"device":"dev3"}`)
+	if code != http.StatusForbidden || ans.Error == "" {
+		t.Fatalf("over cap: %d %+v", code, ans)
+	}
+	if _, ok := e.c.ThingByPiotID("dev3"); ok {
+		t.Fatal("registered beyond the cap")
+	}
+	// Known devices keep being answered.
+	if code, _ := e.send(`{"device":"dev0"}`); code != http.StatusAccepted {
+		t.Fatalf("known device: %d", code)
+	}
+	// Assigning one frees a slot.
+	e.assign("dev0", true)
+	if code, _ := e.send(`{"device":"dev3"}`); code != http.StatusAccepted {
+		t.Fatalf("after assigning: %d", code)
+	}
+	if e.a.Stats()[ReasonUnassignedCap] != 1 {
+		t.Fatal(e.a.Stats())
+	}
+}
+
+func TestOversize(t *testing.T) {
+	e := newEnv(t, Config{MaxBody: 64})
+	body := `{"device":"d","ip":"` + strings.Repeat("x", 100) + `"}`
+	if code, _, _ := e.post([]byte(body)); code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("code %d", code)
+	}
+	if e.a.Stats()[ReasonTooLarge] != 1 {
+		t.Fatal(e.a.Stats())
+	}
+}
+
+func TestNameConflict(t *testing.T) {
+	e := newEnv(t, Config{})
+	if _, err := e.c.CreateThing(context.Background(), e.admin, "manual", store.ThingDevice); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := e.send(`{"device":"manual"}`); code != http.StatusConflict {
+		t.Fatalf("code %d", code)
+	}
+}
+
+// TestConcurrent sends many packets at once, some from the same device, some
+// sharing sensors; run with -race.
+func TestConcurrent(t *testing.T) {
+	e := newEnv(t, Config{MinInterval: time.Hour})
+	const n = 24
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := fmt.Sprintf(`{"device":"cdev%d","r":[{"a":"shared","t":%d},{"a":"own%d","h":1}]}`, i%6, i, i%6)
+			w := httptest.NewRecorder()
+			e.h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/adapter", strings.NewReader(body)))
+			codes[i] = w.Code
+		}()
+	}
+	wg.Wait()
+	accepted, limited := 0, 0
+	for _, c := range codes {
+		switch c {
+		case http.StatusAccepted:
+			accepted++
+		case http.StatusTooManyRequests:
+			limited++
+		default:
+			t.Fatalf("unexpected code %d (%v)", c, codes)
+		}
+	}
+	if accepted != 6 || limited != n-6 {
+		t.Fatalf("accepted %d limited %d", accepted, limited)
+	}
+	if got := e.c.UnassignedThings(); got != 6+1+6 {
+		t.Fatalf("things %d", got)
+	}
+	_ = e.thing("Tshared")
+}
