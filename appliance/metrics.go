@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/piot-appliance/piot/services/adapter"
+	"github.com/piot-appliance/piot/services/adapter/vdgps"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/exporter"
 )
@@ -56,12 +57,19 @@ func (a *Appliance) metricsRoutes(metricsToken, alertToken string) (map[string]h
 	if err != nil {
 		return nil, err
 	}
+	vd, err := vdgps.New(vdgps.Config{MaxUnassigned: a.cfg.AdapterMaxUnassigned, Logger: a.log.With("service", "vdgps")},
+		vdgps.Deps{Core: a.core.c, Publish: a.broker.b.Publish})
+	if err != nil {
+		return nil, err
+	}
 	return map[string]http.Handler{
 		"/metrics":        exp.Handler(auth),
 		"/grafana.tar.gz": exporter.GrafanaBundle(),
 		"/alerts/grafana": grafanaAlerts(a.core.c, alertToken, a.log),
 		// The PIOT device protocol, as devices send it today.
 		"/adapter": ad.Handler(),
+		// VD GPS trackers upload batches of fixes.
+		"/adapter/vdgps": vd,
 	}, nil
 }
 

@@ -1,0 +1,314 @@
+package vdgps
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/store"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type pub struct{ topic, payload string }
+
+type recorder struct {
+	mu   sync.Mutex
+	msgs []pub
+	fail func(n int) error
+}
+
+func (r *recorder) publish(_ context.Context, topic string, payload []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil {
+		if err := r.fail(len(r.msgs)); err != nil {
+			return err
+		}
+	}
+	r.msgs = append(r.msgs, pub{topic, string(payload)})
+	return nil
+}
+
+func (r *recorder) take() []pub {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.msgs
+	r.msgs = nil
+	return out
+}
+
+type env struct {
+	t     *testing.T
+	c     *core.Core
+	admin core.Actor
+	org   core.Org
+	rec   *recorder
+	h     *Handler
+}
+
+func newEnv(t *testing.T, cfg Config) *env {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	c, err := core.New(ctx, st, core.Config{BcryptCost: 4, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Bootstrap(ctx, "admin@piot.local", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := c.Login(ctx, "admin@piot.local", "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, err := c.CreateOrg(ctx, admin, "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, c: c, admin: admin, org: org, rec: &recorder{}}
+	cfg.Logger = quiet
+	if e.h, err = New(cfg, Deps{Core: c, Publish: e.rec.publish}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) do(method string, body []byte) (int, answer) {
+	e.t.Helper()
+	req := httptest.NewRequest(method, "/adapter/vdgps", bytes.NewReader(body))
+	rr := httptest.NewRecorder()
+	e.h.ServeHTTP(rr, req)
+	var a answer
+	if err := json.Unmarshal(rr.Body.Bytes(), &a); err != nil {
+		e.t.Fatalf("answer %d is not JSON: %q", rr.Code, rr.Body.String())
+	}
+	return rr.Code, a
+}
+
+func (e *env) enable(name string, assign bool) core.Thing {
+	e.t.Helper()
+	th, ok := e.c.ThingByName(name)
+	if !ok {
+		e.t.Fatalf("thing %s not registered", name)
+	}
+	on := true
+	u := core.ThingUpdate{ID: th.ID, Enabled: &on}
+	if assign {
+		u.SetOrg, u.OrgID = true, e.org.ID
+	}
+	th, err := e.c.UpdateThing(context.Background(), e.admin, u)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return th
+}
+
+func TestRegisterNewDevice(t *testing.T) {
+	e := newEnv(t, Config{})
+	code, a := e.do(http.MethodPost, readFixture(t))
+	if code != http.StatusAccepted || a.Result != ResultNotAssigned {
+		t.Fatalf("got %d %+v", code, a)
+	}
+	if msgs := e.rec.take(); len(msgs) != 0 {
+		t.Fatalf("published %d messages for an unassigned device", len(msgs))
+	}
+	th, ok := e.c.ThingByPiotID("VDBCKPX")
+	if !ok {
+		t.Fatal("not registered by piot id")
+	}
+	if th.Name != "VDBCKPX" || th.Type != store.ThingDevice || !th.OrgID.IsZero() || th.Enabled {
+		t.Fatalf("thing: %+v", th)
+	}
+	if th.LocMQTTTopic != "location" || th.LocMQTTLatValue != "lat" || th.LocMQTTLngValue != "lng" ||
+		th.LocMQTTSatValue != "sat" || th.LocMQTTTsValue != "ts" {
+		t.Fatalf("location settings: %+v", th)
+	}
+	if th.Voltage != 3928 {
+		t.Fatalf("voltage %v, want 3928", th.Voltage)
+	}
+	// Again: found, not registered twice.
+	if code, _ := e.do(http.MethodPost, readFixture(t)); code != http.StatusAccepted {
+		t.Fatalf("second packet: %d", code)
+	}
+	if e.h.Stats()[ReasonNotAssigned] != 2 {
+		t.Fatalf("stats %v", e.h.Stats())
+	}
+}
+
+func TestDisabledDevice(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.do(http.MethodPost, readFixture(t))
+	th, _ := e.c.ThingByName("VDBCKPX")
+	if _, err := e.c.UpdateThing(context.Background(), e.admin, core.ThingUpdate{ID: th.ID, SetOrg: true, OrgID: e.org.ID}); err != nil {
+		t.Fatal(err)
+	}
+	code, a := e.do(http.MethodPost, readFixture(t))
+	if code != http.StatusAccepted || a.Result != ResultDisabled {
+		t.Fatalf("got %d %+v", code, a)
+	}
+	if msgs := e.rec.take(); len(msgs) != 0 {
+		t.Fatalf("published %d messages for a disabled device", len(msgs))
+	}
+}
+
+func TestPublishFixesInOrder(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.do(http.MethodPost, readFixture(t))
+	e.enable("VDBCKPX", true)
+
+	body := bytes.Replace(readFixture(t), []byte("|3928|"), []byte("|3711|"), 1)
+	code, a := e.do(http.MethodPost, body)
+	if code != http.StatusOK || a.Error != "" {
+		t.Fatalf("got %d %+v", code, a)
+	}
+	p, err := Parse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := e.rec.take()
+	if len(msgs) != 69 {
+		t.Fatalf("published %d, want 69", len(msgs))
+	}
+	if msgs[0].payload != `{"ts":1582982736,"lat":49.3065602,"lng":17.4043881,"sat":9}` {
+		t.Fatalf("first payload %s", msgs[0].payload)
+	}
+	for i, m := range msgs {
+		if m.topic != "org/acme/VDBCKPX/location" {
+			t.Fatalf("topic %d: %s", i, m.topic)
+		}
+		var got location
+		if err := json.Unmarshal([]byte(m.payload), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got != p.Fixes[i].toLocation() {
+			t.Fatalf("message %d: %+v, want %+v", i, got, p.Fixes[i])
+		}
+	}
+	th, _ := e.c.ThingByName("VDBCKPX")
+	if th.Voltage != 3711 {
+		t.Fatalf("voltage %v, want 3711", th.Voltage)
+	}
+}
+
+func TestPublishFailure(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.do(http.MethodPost, readFixture(t))
+	e.enable("VDBCKPX", true)
+	e.rec.fail = func(n int) error {
+		if n == 10 {
+			return errors.New("broker down")
+		}
+		return nil
+	}
+	code, a := e.do(http.MethodPost, readFixture(t))
+	if code != http.StatusServiceUnavailable || a.Error == "" {
+		t.Fatalf("got %d %+v", code, a)
+	}
+	if n := len(e.rec.take()); n != 10 {
+		t.Fatalf("published %d before failure, want 10", n)
+	}
+	if e.h.Stats()[ReasonPublishFailed] != 1 {
+		t.Fatalf("stats %v", e.h.Stats())
+	}
+}
+
+func TestRejections(t *testing.T) {
+	e := newEnv(t, Config{MaxBody: 1024})
+	if code, _ := e.do(http.MethodGet, nil); code != http.StatusMethodNotAllowed {
+		t.Fatalf("GET: %d", code)
+	}
+	for _, body := range []string{"", "K|ID|3928|00", "K|ID|3928||", "K||3928|00|", "K|ID|x|00|", "garbage"} {
+		code, a := e.do(http.MethodPost, []byte(body))
+		if code != http.StatusBadRequest || a.Error == "" {
+			t.Fatalf("%q: %d %+v", body, code, a)
+		}
+	}
+	if code, _ := e.do(http.MethodPost, []byte("K|a/b|1|0|")); code != http.StatusBadRequest {
+		t.Fatalf("invalid name: %d", code)
+	}
+	if code, _ := e.do(http.MethodPost, append([]byte("K|BIG|1|0|"), make([]byte, 2048)...)); code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversize: %d", code)
+	}
+	// Truncations of the real capture never panic: 400 (header cut) or
+	// 202 (new unassigned device, partial record ignored).
+	b := readFixture(t)
+	for n := 0; n <= 200 && n <= len(b); n++ {
+		code, _ := e.do(http.MethodPost, b[:n])
+		if code != http.StatusBadRequest && code != http.StatusAccepted {
+			t.Fatalf("truncated at %d: %d", n, code)
+		}
+	}
+	st := e.h.Stats()
+	if st[ReasonMethod] != 1 || st[ReasonTooLarge] != 1 || st[ReasonBadPacket] == 0 || st[ReasonInvalidName] != 1 {
+		t.Fatalf("stats %v", st)
+	}
+}
+
+func TestNameConflict(t *testing.T) {
+	e := newEnv(t, Config{})
+	if _, err := e.c.CreateThing(context.Background(), e.admin, "VDBCKPX", store.ThingDevice); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := e.do(http.MethodPost, readFixture(t)); code != http.StatusConflict {
+		t.Fatalf("got %d", code)
+	}
+}
+
+func TestUnassignedCap(t *testing.T) {
+	e := newEnv(t, Config{MaxUnassigned: 3})
+	for i := 0; i < 3; i++ {
+		if code, _ := e.do(http.MethodPost, fmt.Appendf(nil, "K|D%d|1|0|", i)); code != http.StatusAccepted {
+			t.Fatalf("device %d: %d", i, code)
+		}
+	}
+	code, a := e.do(http.MethodPost, []byte("K|D9|1|0|"))
+	if code != http.StatusForbidden || !strings.Contains(a.Error, "unassigned") {
+		t.Fatalf("over cap: %d %+v", code, a)
+	}
+	if _, ok := e.c.ThingByName("VDD9"); ok {
+		t.Fatal("registered beyond the cap")
+	}
+	// Known devices still get through.
+	if code, _ := e.do(http.MethodPost, []byte("K|D0|1|0|")); code != http.StatusAccepted {
+		t.Fatalf("known device: %d", code)
+	}
+}
+
+func TestConcurrentPackets(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.do(http.MethodPost, readFixture(t))
+	e.enable("VDBCKPX", true)
+	b := readFixture(t)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := httptest.NewRequest(http.MethodPost, "/adapter/vdgps", bytes.NewReader(b))
+			rr := httptest.NewRecorder()
+			e.h.ServeHTTP(rr, req)
+			if rr.Code != http.StatusOK {
+				t.Errorf("got %d", rr.Code)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := len(e.rec.take()); n != 8*69 {
+		t.Fatalf("published %d", n)
+	}
+}
