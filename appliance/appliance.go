@@ -6,8 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -144,6 +147,10 @@ func (s *storeService) Start(ctx context.Context) error {
 		return err
 	}
 	s.st = st
+	if err := s.applyPendingRestore(ctx); err != nil {
+		_ = st.Close(ctx)
+		return err
+	}
 	s.healthy.Store(true)
 	hctx, cancel := context.WithCancel(context.Background())
 	s.stop, s.done = cancel, make(chan struct{})
@@ -473,4 +480,28 @@ func caHandler(pem func() []byte) http.Handler {
 		w.Header().Set("Content-Disposition", `attachment; filename="piot-ca.crt"`)
 		_, _ = w.Write(pem())
 	})
+}
+
+// applyPendingRestore replaces the store's contents with a backup the
+// console scheduled, before core or anything else loads them.
+func (s *storeService) applyPendingRestore(ctx context.Context) error {
+	path := filepath.Join(s.cfg.DataDir, consoledeps.RestorePendingFile)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pending restore: %w", err)
+	}
+	defer f.Close()
+	n, err := s.st.Restore(ctx, f, consoledeps.BackupFormat)
+	if err != nil {
+		return fmt.Errorf("pending restore %s failed (remove the file to start without it): %w", path, err)
+	}
+	done := filepath.Join(s.cfg.DataDir, "restore-done-"+time.Now().UTC().Format("20060102T150405Z")+".jsonl")
+	if err := os.Rename(path, done); err != nil {
+		return fmt.Errorf("pending restore: %w", err)
+	}
+	s.log.Warn("store restored from the scheduled backup", "documents", n, "kept_as", done)
+	return nil
 }

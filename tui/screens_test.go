@@ -389,7 +389,7 @@ func TestSystemScreen(t *testing.T) {
 	h.key("enter", "enter")
 	h.waitFor("Replace all current data: say yes to restore")
 	h.key("y", "enter")
-	h.waitFor("restored")
+	h.waitFor("restore scheduled")
 	h.key("B", "y")
 	h.waitFor("error: not supported on this appliance")
 	if strings.Join(sys.actions, ",") != "tls,backup:,restore:/data/backups/x.piot" {

@@ -142,7 +142,7 @@ func (s *systemScreen) key(k tea.KeyPressMsg) tea.Cmd {
 			if err := sys.Restore(e.ctx, a, strings.TrimSpace(f.value("path"))); err != nil {
 				return "", err
 			}
-			return "restored", nil
+			return "restore scheduled: it is applied when the appliance restarts", nil
 		})
 	case key.Matches(k, keyReboot):
 		s.ov.ask("Reboot the appliance now?", func(a core.Actor) (string, error) {

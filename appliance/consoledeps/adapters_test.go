@@ -249,7 +249,6 @@ func TestBackupAndMaintenance(t *testing.T) {
 		t.Errorf("member restore: %v", err)
 	}
 	for name, op := range map[string]func(core.Actor) error{
-		"restore":   func(a core.Actor) error { return sys.Restore(ctx, a, path) },
 		"reboot":    func(a core.Actor) error { return sys.Reboot(ctx, a) },
 		"power off": func(a core.Actor) error { return sys.PowerOff(ctx, a) },
 		"tls":       func(a core.Actor) error { return sys.RegenerateTLS(ctx, a) }, // no broker
@@ -415,5 +414,36 @@ func TestLogRingTee(t *testing.T) {
 	}
 	if got := NewLogRing(5, nil).Tail(5); len(got) != 0 {
 		t.Errorf("empty ring: %q", got)
+	}
+}
+
+func TestRestoreIsScheduled(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	sys := NewSystem(SystemConfig{DataDir: dir, Database: fx.st.Database()})
+	path, err := sys.Backup(ctx, fx.admin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := newMember(t, newTenant(t, "restoreorg").org.ID)
+	if err := sys.Restore(ctx, member, path); core.CodeOf(err) != core.CodeForbidden {
+		t.Fatalf("member: %v", err)
+	}
+	bad := filepath.Join(dir, "bad.jsonl")
+	if err := os.WriteFile(bad, []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.Restore(ctx, fx.admin, bad); core.CodeOf(err) != core.CodeBadInput {
+		t.Fatalf("not a backup: %v", err)
+	}
+	if err := sys.Restore(ctx, fx.admin, "../escape.jsonl"); core.CodeOf(err) != core.CodeBadInput {
+		t.Fatalf("escaping path: %v", err)
+	}
+	if err := sys.Restore(ctx, fx.admin, path); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, RestorePendingFile))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("pending restore: %v %v", st, err)
 	}
 }

@@ -231,14 +231,48 @@ func (s *System) export(ctx context.Context, f *os.File) (colls, docs int, err e
 	return colls, docs, f.Sync()
 }
 
-// Restore implements tui.SystemInfo. It is not supported: core, the
-// broker and the ingest keep the configuration in memory, so replacing
-// the collections under a running appliance would leave them stale.
-func (s *System) Restore(_ context.Context, a core.Actor, _ string) error {
+// RestorePendingFile is where a scheduled restore waits, in the data
+// directory, for the next start.
+const RestorePendingFile = "restore-pending.jsonl"
+
+// Restore implements tui.SystemInfo by scheduling the restore: core, the
+// broker and the ingest keep the configuration in memory, so the backup is
+// checked now, copied to <data-dir>/restore-pending.jsonl (0600) and
+// applied by the next start before anything loads the store.
+func (s *System) Restore(_ context.Context, a core.Actor, path string) error {
 	if err := requireAdmin(a, "restore the appliance"); err != nil {
 		return err
 	}
-	return unsupported("restore requires a restart: not yet supported")
+	if path == "" {
+		return core.NewError(core.CodeBadInput, "give the backup file to restore")
+	}
+	if !filepath.IsAbs(path) {
+		if !filepath.IsLocal(path) {
+			return core.NewError(core.CodeBadInput, "a relative backup path must stay inside "+BackupDir+"/ of the data directory")
+		}
+		path = filepath.Join(s.cfg.DataDir, BackupDir, path)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return core.NewError(core.CodeBadInput, "cannot read the backup: "+err.Error())
+	}
+	first, _, _ := strings.Cut(string(raw), "\n")
+	var header struct {
+		Format string `bson:"format"`
+	}
+	if bson.UnmarshalExtJSON([]byte(first), true, &header) != nil || header.Format != BackupFormat {
+		return core.NewError(core.CodeBadInput, "not a PIOT backup ("+BackupFormat+")")
+	}
+	dst := filepath.Join(s.cfg.DataDir, RestorePendingFile)
+	tmp := dst + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+		return fmt.Errorf("schedule restore: %w", err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("schedule restore: %w", err)
+	}
+	s.cfg.Logger.Warn("console: store restore scheduled for the next start", "by", a.Email, "backup", path)
+	return nil
 }
 
 // Reboot implements tui.SystemInfo; only the appliance image may reboot.
