@@ -33,7 +33,6 @@ package adapter
 import (
 	"context"
 	"crypto/aes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -130,8 +129,7 @@ type Adapter struct {
 
 	regMu sync.Mutex // serializes lookup-or-register
 
-	statsMu sync.Mutex
-	stats   map[string]uint64
+	rejected Rejections
 }
 
 // New checks the configuration and builds an adapter.
@@ -167,7 +165,6 @@ func New(cfg Config, deps Deps) (*Adapter, error) {
 		log:     cfg.Logger,
 		now:     cfg.Now,
 		limiter: newLimiter(cfg.MinInterval, cfg.MaxTracked),
-		stats:   map[string]uint64{},
 	}
 	if cfg.AESKey != "" {
 		a.key = []byte(cfg.AESKey)
@@ -176,57 +173,26 @@ func New(cfg Config, deps Deps) (*Adapter, error) {
 }
 
 // Stats returns the number of rejected packets by reason.
-func (a *Adapter) Stats() map[string]uint64 {
-	a.statsMu.Lock()
-	defer a.statsMu.Unlock()
-	out := make(map[string]uint64, len(a.stats))
-	for k, v := range a.stats {
-		out[k] = v
-	}
-	return out
-}
+func (a *Adapter) Stats() map[string]uint64 { return a.rejected.Snapshot() }
 
-func (a *Adapter) reject(reason string) {
-	a.statsMu.Lock()
-	a.stats[reason]++
-	a.statsMu.Unlock()
-}
+func (a *Adapter) reject(reason string) { a.rejected.Add(reason) }
 
 // Handler serves POST /adapter.
 func (a *Adapter) Handler() http.Handler {
 	return http.HandlerFunc(a.serve)
 }
 
-type answer struct {
-	Error  string `json:"error"`
-	Result string `json:"result"`
-}
-
 func writeJSON(w http.ResponseWriter, status int, errMsg, result string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(answer{Error: errMsg, Result: result})
+	WriteAnswer(w, status, errMsg, result)
 }
 
 func (a *Adapter) fail(w http.ResponseWriter, status int, reason, msg string) {
-	a.reject(reason)
-	writeJSON(w, status, msg, "")
+	a.rejected.Reject(w, status, reason, msg)
 }
 
 func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		a.fail(w, http.StatusMethodNotAllowed, ReasonMethod, "only POST method is allowed")
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			a.fail(w, http.StatusRequestEntityTooLarge, ReasonTooLarge, "request body too large")
-			return
-		}
-		a.fail(w, http.StatusBadRequest, ReasonRead, "cannot read request body")
+	body, ok := ReadPOST(w, r, a.cfg.MaxBody, &a.rejected)
+	if !ok {
 		return
 	}
 	pkt, status, reason, msg := a.decode(body)

@@ -40,6 +40,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/store"
 )
@@ -71,9 +72,9 @@ const (
 
 // Rejection reasons counted by Stats.
 const (
-	ReasonMethod        = "method_not_allowed"
-	ReasonTooLarge      = "body_too_large"
-	ReasonRead          = "read_error"
+	ReasonMethod        = adapter.ReasonMethod
+	ReasonTooLarge      = adapter.ReasonTooLarge
+	ReasonRead          = adapter.ReasonRead
 	ReasonBadPacket     = "bad_packet"
 	ReasonInvalidName   = "invalid_name"
 	ReasonUnassignedCap = "unassigned_cap"
@@ -111,8 +112,7 @@ type Handler struct {
 
 	regMu sync.Mutex // serializes lookup-or-register
 
-	statsMu sync.Mutex
-	stats   map[string]uint64
+	rejected adapter.Rejections
 }
 
 // New checks the configuration and builds the handler.
@@ -134,41 +134,20 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		core:    deps.Core,
 		publish: deps.Publish,
 		log:     cfg.Logger,
-		stats:   map[string]uint64{},
 	}, nil
 }
 
 // Stats returns the number of rejected packets by reason.
-func (h *Handler) Stats() map[string]uint64 {
-	h.statsMu.Lock()
-	defer h.statsMu.Unlock()
-	out := make(map[string]uint64, len(h.stats))
-	for k, v := range h.stats {
-		out[k] = v
-	}
-	return out
-}
+func (h *Handler) Stats() map[string]uint64 { return h.rejected.Snapshot() }
 
-func (h *Handler) reject(reason string) {
-	h.statsMu.Lock()
-	h.stats[reason]++
-	h.statsMu.Unlock()
-}
-
-type answer struct {
-	Error  string `json:"error"`
-	Result string `json:"result"`
-}
+func (h *Handler) reject(reason string) { h.rejected.Add(reason) }
 
 func writeJSON(w http.ResponseWriter, status int, errMsg, result string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(answer{Error: errMsg, Result: result})
+	adapter.WriteAnswer(w, status, errMsg, result)
 }
 
 func (h *Handler) fail(w http.ResponseWriter, status int, reason, msg string) {
-	h.reject(reason)
-	writeJSON(w, status, msg, "")
+	h.rejected.Reject(w, status, reason, msg)
 }
 
 // location is the published JSON of one fix; field order is the reference's.
@@ -181,19 +160,8 @@ type location struct {
 
 // ServeHTTP serves POST /adapter/vdgps.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		h.fail(w, http.StatusMethodNotAllowed, ReasonMethod, "only POST method is allowed")
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			h.fail(w, http.StatusRequestEntityTooLarge, ReasonTooLarge, "request body too large")
-			return
-		}
-		h.fail(w, http.StatusBadRequest, ReasonRead, "cannot read request body")
+	body, ok := adapter.ReadPOST(w, r, h.cfg.MaxBody, &h.rejected)
+	if !ok {
 		return
 	}
 	p, err := Parse(body)

@@ -88,6 +88,12 @@ func newEnv(t *testing.T, cfg Config) *env {
 	return e
 }
 
+// answer is the protocol's JSON envelope as a client reads it.
+type answer struct {
+	Error  string `json:"error"`
+	Result string `json:"result"`
+}
+
 func (e *env) do(method string, body []byte) (int, answer) {
 	e.t.Helper()
 	req := httptest.NewRequest(method, "/adapter/vdgps", bytes.NewReader(body))
