@@ -3,7 +3,6 @@ package consoledeps
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/piot-appliance/piot/services/broker"
@@ -115,36 +114,13 @@ func (l *Live) Subscribe(ctx context.Context, a core.Actor, filter string) (<-ch
 	return out, nil
 }
 
-// stillAllowed re-resolves the actor (admin flag, existence) and applies
-// the rule again.
+// stillAllowed applies core's rule again with the actor's current rights.
 func (l *Live) stillAllowed(a core.Actor, filter string) bool {
-	p, err := l.core.Profile(a)
-	if err != nil {
-		return false
-	}
-	a.Admin = p.IsAdmin
 	return l.authorize(a, filter) == nil
 }
 
+// authorize is core's rule; the current admin flag and memberships are
+// read from core, not from the actor captured at login.
 func (l *Live) authorize(a core.Actor, filter string) error {
-	if !a.Authenticated() {
-		return core.NewError(core.CodeUnauthenticated, "authentication required")
-	}
-	if a.Admin {
-		return nil
-	}
-	levels := strings.SplitN(filter, "/", 3)
-	if len(levels) < 3 || levels[0] != "org" || levels[1] == "" || strings.ContainsAny(levels[1], "+#") {
-		return core.NewError(core.CodeForbidden, "you may only follow topics under org/<your organization>/")
-	}
-	orgs, err := l.core.Orgs(a)
-	if err != nil {
-		return err
-	}
-	for _, o := range orgs {
-		if o.Name == levels[1] {
-			return nil
-		}
-	}
-	return core.NewError(core.CodeForbidden, "you may only follow the topics of your organizations")
+	return l.core.MayFollowTopics(a, filter)
 }

@@ -175,8 +175,6 @@ func New(cfg Config, deps Deps) (*Adapter, error) {
 // Stats returns the number of rejected packets by reason.
 func (a *Adapter) Stats() map[string]uint64 { return a.rejected.Snapshot() }
 
-func (a *Adapter) reject(reason string) { a.rejected.Add(reason) }
-
 // Handler serves POST /adapter.
 func (a *Adapter) Handler() http.Handler {
 	return http.HandlerFunc(a.serve)
@@ -265,20 +263,8 @@ func (a *Adapter) process(w http.ResponseWriter, ctx context.Context, p *packet)
 		}
 		return
 	}
-	if dev.OrgID.IsZero() {
-		a.reject(ReasonNotAssigned)
-		writeJSON(w, http.StatusAccepted, "", ResultNotAssigned)
-		return
-	}
-	if !dev.Enabled {
-		a.reject(ReasonDisabled)
-		writeJSON(w, http.StatusAccepted, "", ResultDisabled)
-		return
-	}
-	devOrg, ok := a.core.OrgNameOf(dev.OrgID)
+	devOrg, ok := DeliveryOrg(w, a.core, dev, &a.rejected)
 	if !ok {
-		a.reject(ReasonNotAssigned)
-		writeJSON(w, http.StatusAccepted, "", ResultNotAssigned)
 		return
 	}
 	for _, m := range a.publications(devOrg, dev, p, sensors) {

@@ -7,6 +7,8 @@ import (
 	"maps"
 	"net/http"
 	"sync"
+
+	"github.com/piot-appliance/piot/services/core"
 )
 
 // Rejections counts refused requests by reason; every device protocol
@@ -72,4 +74,23 @@ func ReadPOST(w http.ResponseWriter, r *http.Request, max int64, rej *Rejections
 		return nil, false
 	}
 	return body, true
+}
+
+// DeliveryOrg is the gate every device protocol applies after
+// registration: an unassigned or disabled device is answered 202 with the
+// reason (its data is not published), otherwise the org to publish under
+// is returned.
+func DeliveryOrg(w http.ResponseWriter, c *core.Core, dev core.Thing, rej *Rejections) (string, bool) {
+	if !dev.OrgID.IsZero() && !dev.Enabled {
+		rej.Add(ReasonDisabled)
+		WriteAnswer(w, http.StatusAccepted, "", ResultDisabled)
+		return "", false
+	}
+	org, ok := c.OrgNameOf(dev.OrgID)
+	if !ok {
+		rej.Add(ReasonNotAssigned)
+		WriteAnswer(w, http.StatusAccepted, "", ResultNotAssigned)
+		return "", false
+	}
+	return org, true
 }

@@ -66,8 +66,8 @@ const (
 
 // Results of a 202 answer.
 const (
-	ResultNotAssigned = "device not assigned to an organization"
-	ResultDisabled    = "device disabled"
+	ResultNotAssigned = adapter.ResultNotAssigned
+	ResultDisabled    = adapter.ResultDisabled
 )
 
 // Rejection reasons counted by Stats.
@@ -79,8 +79,8 @@ const (
 	ReasonInvalidName   = "invalid_name"
 	ReasonUnassignedCap = "unassigned_cap"
 	ReasonNameConflict  = "name_conflict"
-	ReasonNotAssigned   = "not_assigned"
-	ReasonDisabled      = "disabled"
+	ReasonNotAssigned   = adapter.ReasonNotAssigned
+	ReasonDisabled      = adapter.ReasonDisabled
 	ReasonPublishFailed = "publish_failed"
 	ReasonInternal      = "internal_error"
 )
@@ -140,8 +140,6 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 // Stats returns the number of rejected packets by reason.
 func (h *Handler) Stats() map[string]uint64 { return h.rejected.Snapshot() }
 
-func (h *Handler) reject(reason string) { h.rejected.Add(reason) }
-
 func writeJSON(w http.ResponseWriter, status int, errMsg, result string) {
 	adapter.WriteAnswer(w, status, errMsg, result)
 }
@@ -194,20 +192,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.log.Debug("vdgps: packet", "device", name, "voltage", p.Voltage,
 		"flags", fmt.Sprintf("%08b", p.Flags), "fixes", len(p.Fixes))
 
-	if dev.OrgID.IsZero() {
-		h.reject(ReasonNotAssigned)
-		writeJSON(w, http.StatusAccepted, "", ResultNotAssigned)
-		return
-	}
-	if !dev.Enabled {
-		h.reject(ReasonDisabled)
-		writeJSON(w, http.StatusAccepted, "", ResultDisabled)
-		return
-	}
-	org, ok := h.core.OrgNameOf(dev.OrgID)
+	org, ok := adapter.DeliveryOrg(w, h.core, dev, &h.rejected)
 	if !ok {
-		h.reject(ReasonNotAssigned)
-		writeJSON(w, http.StatusAccepted, "", ResultNotAssigned)
 		return
 	}
 	topic := "org/" + org + "/" + dev.Name + "/" + LocTopic
