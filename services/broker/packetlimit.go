@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 )
 
@@ -28,10 +27,9 @@ var disconnectTooLarge = func() []byte {
 // from the CONNECT packet.
 type limitConn struct {
 	net.Conn
-	max int
-	log *slog.Logger
-
-	wmu sync.Mutex // the refusal is written while mochi may be writing too
+	*heldWriter // every write goes through it, the refusal too
+	max         int
+	log         *slog.Logger
 
 	// framing state, touched only by the reading goroutine
 	state     int
@@ -57,7 +55,7 @@ const (
 const connectHead = 2 + 6 + 1
 
 func newLimitConn(c net.Conn, max int, log *slog.Logger) *limitConn {
-	return &limitConn{Conn: c, max: max, log: log}
+	return &limitConn{Conn: c, heldWriter: &heldWriter{conn: c}, max: max, log: log}
 }
 
 // Read passes the stream through; when a packet header announces too
@@ -77,12 +75,8 @@ func (c *limitConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Write serializes writes with the refusal.
-func (c *limitConn) Write(p []byte) (int, error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return c.Conn.Write(p)
-}
+// Write passes p on behind any pending write hold.
+func (c *limitConn) Write(p []byte) (int, error) { return c.write(p) }
 
 // scan advances the framing over b. On an oversized packet it returns the
 // offset in b where that packet starts (0 if it started in an earlier
@@ -161,8 +155,6 @@ func (c *limitConn) refuse(size int) {
 	if c.version != 5 {
 		return
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = c.Conn.Write(disconnectTooLarge)
+	_, _ = c.write(disconnectTooLarge)
 }

@@ -33,9 +33,21 @@ func (h *Hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mqtt.OnPublish, mqtt.OnWillSent}, []byte{b})
 }
 
-// OnPublish journals a publish and, for QoS > 0, waits until it is durable.
+// OnPublish journals a publish. For QoS > 0 the acknowledgement must wait
+// until the record is durable: when the connection can hold its writes
+// (the broker's listeners can) the hook hands it the record's durability
+// and returns, so mochi reads on while the journal commits; otherwise it
+// waits here.
 func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if err := h.i.submit(pk.TopicName, pk.Payload, time.Now(), pk.FixedHeader.Qos > 0); err != nil {
+	d, err := h.i.submit(pk.TopicName, pk.Payload, time.Now())
+	if err == nil && d != nil && pk.FixedHeader.Qos > 0 {
+		if hw, ok := writeHolderOf(cl); ok {
+			hw.HoldWrites(d)
+		} else {
+			err = d.Wait()
+		}
+	}
+	if err != nil {
 		if cl != nil && cl.Properties.ProtocolVersion == 5 {
 			return pk, packets.ErrUnspecifiedError
 		}
@@ -44,9 +56,27 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	return pk, nil
 }
 
+// writeHolder is a connection whose writes can wait for a condition (the
+// broker's connections; see broker.heldWriter). The parameter is a type
+// literal so that neither package imports the other.
+type writeHolder interface {
+	HoldWrites(interface {
+		Ready() bool
+		Wait() error
+	})
+}
+
+func writeHolderOf(cl *mqtt.Client) (writeHolder, bool) {
+	if cl == nil || cl.Net.Conn == nil {
+		return nil, false
+	}
+	hw, ok := cl.Net.Conn.(writeHolder)
+	return hw, ok
+}
+
 // OnWillSent ingests a will message the broker has published (mochi sends
 // wills without OnPublish); a device's "offline" will is how its
 // availability drops.
 func (h *Hook) OnWillSent(_ *mqtt.Client, pk packets.Packet) {
-	_ = h.i.submit(pk.TopicName, pk.Payload, time.Now(), false)
+	_, _ = h.i.submit(pk.TopicName, pk.Payload, time.Now())
 }

@@ -307,35 +307,55 @@ func (i *Ingest) drain(ctx context.Context) error {
 }
 
 // submit routes a publish and journals it if some thing listens on its
-// topic; wait makes it return only once the record is durable.
-func (i *Ingest) submit(topic string, payload []byte, at time.Time, wait bool) error {
+// topic. The returned durability, nil when nothing was journaled, says
+// when the record is on disk.
+func (i *Ingest) submit(topic string, payload []byte, at time.Time) (*durability, error) {
 	if len(topic) < 4 || topic[:4] != "org/" {
 		i.stats.inc(RuleMessage, IgnoredNotOrg)
-		return nil
+		return nil, nil
 	}
 	if !i.running.Load() {
 		i.stats.inc(RuleJournal, Failed)
-		return ErrNotRunning
+		return nil, ErrNotRunning
 	}
 	if _, ms, outcome := i.route(topic, len(payload)); outcome != "" || !anyEnabled(ms) {
 		// Nothing to store: count it the way the rules would.
 		i.process(topic, payload, at.Unix(), 0)
-		return nil
+		return nil, nil
 	}
 	t, err := i.j.Append(encodeRecord(topic, payload, at))
 	if err != nil {
 		i.stats.inc(RuleJournal, Failed)
-		return err
+		return nil, err
 	}
 	i.stats.inc(RuleJournal, Journaled)
-	if !wait {
-		return nil
-	}
-	if err := t.Wait(); err != nil {
-		i.stats.inc(RuleJournal, Failed)
+	return &durability{i: i, t: t}, nil
+}
+
+// durability is a journaled record's claim on being on disk.
+type durability struct {
+	i *Ingest
+	t journal.Ticket
+}
+
+// Ready reports, without blocking, whether the record is on disk.
+func (d *durability) Ready() bool { return d.i.j.Durable() >= d.t.Seq() }
+
+// Wait blocks until the record is on disk or could not be written.
+func (d *durability) Wait() error {
+	if err := d.t.Wait(); err != nil {
+		d.i.stats.inc(RuleJournal, Failed)
 		return err
 	}
 	return nil
+}
+
+// wait is Wait for a possibly absent record.
+func (d *durability) wait() error {
+	if d == nil {
+		return nil
+	}
+	return d.Wait()
 }
 
 func anyEnabled(ms []match) bool {
@@ -350,7 +370,11 @@ func anyEnabled(ms []match) bool {
 // Submit journals a message as if it had been published, waiting until
 // it is durable; for in-process producers that bypass the broker.
 func (i *Ingest) Submit(topic string, payload []byte, at time.Time) error {
-	return i.submit(topic, payload, at, true)
+	d, err := i.submit(topic, payload, at)
+	if err != nil {
+		return err
+	}
+	return d.wait()
 }
 
 func (i *Ingest) applyLoop() {
