@@ -550,3 +550,69 @@ func TestStatsEncoding(t *testing.T) {
 		}
 	}
 }
+
+// A busy series spills into further chunks of its hour; queries, replays
+// and a restarted writer see every point once, also after a crash that
+// stored chunks but not chunk 0's count of them.
+func TestBusyHourSpillsIntoChunks(t *testing.T) {
+	st := openStore(t)
+	h, _ := newHistory(t, st, Config{})
+	ctx := context.Background()
+	thing := primitive.NewObjectID()
+	const n = 3*chunkPoints + 100
+	var pts []Point
+	for i := 0; i < n; i++ {
+		pts = append(pts, Point{Thing: thing, Kind: KindSensor, TS: day0 + int64(i*3600/n), Value: fmt.Sprint(i), Seq: uint64(1 + i)})
+	}
+	// Batches of uneven sizes, crossing chunk borders.
+	for lo := 0; lo < n; {
+		hi := min(n, lo+300+lo%7)
+		if err := h.Append(ctx, pts[lo:hi]); err != nil {
+			t.Fatal(err)
+		}
+		lo = hi
+	}
+	check := func(h *Store, want int) {
+		t.Helper()
+		got := mustQuery(t, h, thing, KindSensor, day0, day0+hourSecs-1, 0, "", 0)
+		if len(got) != want {
+			t.Fatalf("%d readings, want %d", len(got), want)
+		}
+		for i, r := range got {
+			if r.Value != fmt.Sprint(i) {
+				t.Fatalf("reading %d = %q", i, r.Value)
+			}
+		}
+	}
+	check(h, n)
+	coll := st.Database().Collection(partitionName(floorDiv(day0, daySecs)))
+	var c0 rawDoc
+	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: chunkID(thing, KindSensor, floorDiv(day0, hourSecs), 0)}}).Decode(&c0); err != nil {
+		t.Fatal(err)
+	}
+	if c0.Chunks != 4 || len(c0.P) != chunkPoints {
+		t.Fatalf("chunk 0: count %d, %d points", c0.Chunks, len(c0.P))
+	}
+
+	// A crash left chunk 0's count behind; the replay after restart must
+	// neither duplicate nor lose points, and must repair the count.
+	if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: c0ID(thing)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "chunks", Value: 2}}}}); err != nil {
+		t.Fatal(err)
+	}
+	h2, _ := newHistory(t, st, Config{})
+	more := append([]Point(nil), pts[n-200:]...)
+	for i := 0; i < 10; i++ {
+		more = append(more, Point{Thing: thing, Kind: KindSensor, TS: day0 + hourSecs - 1, Value: fmt.Sprint(n + i), Seq: uint64(n + 1 + i)})
+	}
+	if err := h2.Append(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	check(h2, n+10)
+	if d := h2.Stats().PointsDuplicate; d != 200 {
+		t.Fatalf("duplicates %d, want 200", d)
+	}
+}
+
+func c0ID(thing primitive.ObjectID) string {
+	return chunkID(thing, KindSensor, floorDiv(day0, hourSecs), 0)
+}

@@ -49,6 +49,23 @@ func rawID(thing store.ID, kind string, hour int64) string {
 	return thing.Hex() + ":" + kind + ":" + strconv.FormatInt(hour, 10)
 }
 
+// chunkPoints caps the points of one raw bucket document. FerretDB
+// updates a document by reading, decoding and rewriting all of it, so a
+// $push onto an hour bucket costs as much as the points already in it; a
+// busy series (thousands of points an hour) spills into further chunks of
+// the hour, and a write costs at most one chunk.
+const chunkPoints = 512
+
+// chunkID is the `_id` of chunk c of an hour's raw bucket; chunk 0 is the
+// bucket itself and counts the chunks in its field "chunks".
+func chunkID(thing store.ID, kind string, hour int64, c int) string {
+	id := rawID(thing, kind, hour)
+	if c == 0 {
+		return id
+	}
+	return id + ":" + strconv.Itoa(c)
+}
+
 // rollupID is the `_id` of the rollup of a day (unix day number).
 func rollupID(thing store.ID, kind string, day int64) string {
 	return thing.Hex() + ":" + kind + ":d" + strconv.FormatInt(day, 10)

@@ -118,18 +118,16 @@ func (q *query) rawHours(ctx context.Context, hours []int64) ([][]point, error) 
 		if !ok {
 			return nil, nil
 		}
-		var d rawDoc
-		err := q.s.db.Collection(part.name).FindOne(ctx, bson.D{{Key: "_id", Value: rawID(q.thing, q.kind, h)}}).Decode(&d)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return nil, nil
-		}
+		chunks, err := q.s.readChunks(ctx, part.name, bucketKey{q.thing, q.kind, h}, false)
 		if err != nil {
-			return nil, fmt.Errorf("history: read bucket: %w", err)
+			return nil, err
 		}
-		pts := make([]point, 0, len(d.P))
-		for _, e := range d.P {
-			if ts, v, ok := decodePoint(e, h*hourSecs); ok && ts >= q.from && ts <= q.to {
-				pts = append(pts, point{ts, v})
+		var pts []point
+		for _, d := range chunks {
+			for _, e := range d.P {
+				if ts, v, ok := decodePoint(e, h*hourSecs); ok && ts >= q.from && ts <= q.to {
+					pts = append(pts, point{ts, v})
+				}
 			}
 		}
 		sort.SliceStable(pts, func(a, b int) bool { return pts[a].ts < pts[b].ts })

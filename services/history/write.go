@@ -24,10 +24,16 @@ type seriesKey struct {
 	kind  string
 }
 
-// bucketState mirrors a raw bucket: its highest seq and its statistics.
+// bucketState mirrors a raw bucket: its highest seq, its statistics and
+// where the next points go.
 type bucketState struct {
-	seq uint64
-	st  stats
+	seq     uint64
+	st      stats
+	chunk   int // the chunk being filled
+	inChunk int // points in it
+	// countBehind: chunk 0's count was found short of the chunks (a crash
+	// between the two writes); rewrite it on next touch.
+	countBehind bool
 	// rollupDirty: the state was loaded from the store, whose rollup may
 	// lag behind the raw bucket after a crash; rewrite it on next touch.
 	rollupDirty bool
@@ -35,9 +41,10 @@ type bucketState struct {
 
 // rawDoc is the part of a raw bucket the writer and queries read.
 type rawDoc struct {
-	Seq  int64    `bson:"seq"`
-	Hour int64    `bson:"hour"`
-	P    []string `bson:"p"`
+	Seq    int64    `bson:"seq"`
+	Hour   int64    `bson:"hour"`
+	Chunks int      `bson:"chunks"` // chunk 0 only; absent means 1
+	P      []string `bson:"p"`
 }
 
 // Size estimate per stored item, calibrated against SQLite's page usage
@@ -110,6 +117,7 @@ func (s *Store) Append(ctx context.Context, points []Point) error {
 		base := bs.seq
 		wasEmpty := bs.st.N == 0
 		var adds []string
+		var seqs []uint64
 		for _, i := range groups[k] {
 			p := points[i]
 			if p.Seq != 0 && p.Seq <= base {
@@ -129,8 +137,9 @@ func (s *Store) Append(ctx context.Context, points []Point) error {
 				lastKept[sk] = p.TS
 			}
 			adds = append(adds, encodePoint(p.TS, hourStart, p.Value))
-			bs.st.add(p.TS, p.Value)
 			bs.seq = max(bs.seq, p.Seq)
+			seqs = append(seqs, bs.seq)
+			bs.st.add(p.TS, p.Value)
 		}
 		if len(adds) == 0 && !bs.rollupDirty {
 			continue
@@ -142,21 +151,14 @@ func (s *Store) Append(ctx context.Context, points []Point) error {
 			byDay[day] = dw
 		}
 		if len(adds) > 0 {
-			dw.models = append(dw.models, mongo.NewUpdateOneModel().
-				SetFilter(bson.D{{Key: "_id", Value: rawID(k.thing, k.kind, k.hour)}}).
-				SetUpdate(bson.D{
-					{Key: "$setOnInsert", Value: bson.D{{Key: "thing", Value: k.thing}, {Key: "kind", Value: k.kind}, {Key: "hour", Value: hourStart}}},
-					{Key: "$push", Value: bson.D{{Key: "p", Value: bson.D{{Key: "$each", Value: adds}}}}},
-					{Key: "$max", Value: bson.D{{Key: "seq", Value: int64(bs.seq)}}},
-				}).
-				SetUpsert(true))
 			dw.points += int64(len(adds))
 			for _, a := range adds {
 				dw.bytes += int64(len(a)) + estPointOverhead
 			}
 			if wasEmpty {
-				dw.bytes += estRawDocBytes + estRollupHourSize
+				dw.bytes += estRollupHourSize
 			}
+			dw.models = append(dw.models, s.chunkWrites(k, bs, adds, seqs, &dw.bytes)...)
 		}
 		// One update per rollup document, however many of its hours changed.
 		rk := seriesKey{k.thing, k.kind}
@@ -232,19 +234,23 @@ func (s *Store) bucket(ctx context.Context, k bucketKey) (*bucketState, error) {
 	bs := &bucketState{}
 	hourStart := k.hour * hourSecs
 	if part, ok := s.existing(floorDiv(hourStart, daySecs)); ok {
-		var d rawDoc
-		err := s.db.Collection(part.name).FindOne(ctx, bson.D{{Key: "_id", Value: rawID(k.thing, k.kind, k.hour)}}).Decode(&d)
-		switch {
-		case errors.Is(err, mongo.ErrNoDocuments):
-		case err != nil:
-			return nil, fmt.Errorf("history: read bucket: %w", err)
-		default:
-			bs.seq = uint64(max(d.Seq, 0))
+		chunks, err := s.readChunks(ctx, part.name, k, true)
+		if err != nil {
+			return nil, err
+		}
+		if len(chunks) > 0 && len(chunks) > max(chunks[0].Chunks, 1) {
+			bs.countBehind = true
+		}
+		for c, d := range chunks {
+			bs.seq = max(bs.seq, uint64(max(d.Seq, 0)))
 			for _, e := range d.P {
 				if ts, v, ok := decodePoint(e, hourStart); ok {
 					bs.st.add(ts, v)
 				}
 			}
+			bs.chunk, bs.inChunk = c, len(d.P)
+		}
+		if len(chunks) > 0 {
 			bs.rollupDirty = true
 			sk := seriesKey{k.thing, k.kind}
 			if last, ok := s.seriesLast[sk]; !ok || bs.st.Lt > last {
@@ -308,7 +314,9 @@ func (s *Store) bulkWrite(ctx context.Context, coll string, models []mongo.Write
 	c := s.db.Collection(coll)
 	for len(models) > 0 {
 		n := min(len(models), maxStatements)
-		_, err := c.BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(false))
+		// Ordered: a chunk's seq says its points and every earlier one of
+		// the series are stored, so chunks must land in order.
+		_, err := c.BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(true))
 		s.bulks.Add(1)
 		if err != nil {
 			return err
@@ -316,4 +324,68 @@ func (s *Store) bulkWrite(ctx context.Context, coll string, models []mongo.Write
 		models = models[n:]
 	}
 	return nil
+}
+
+// chunkWrites stores adds (with the running seq after each) into the
+// bucket's chunks, starting new ones as they fill up.
+func (s *Store) chunkWrites(k bucketKey, bs *bucketState, adds []string, seqs []uint64, bytes *int64) []mongo.WriteModel {
+	var models []mongo.WriteModel
+	started := false
+	hourStart := k.hour * hourSecs
+	for len(adds) > 0 {
+		if bs.inChunk >= chunkPoints {
+			bs.chunk++
+			bs.inChunk = 0
+			started = true
+		}
+		if bs.inChunk == 0 {
+			*bytes += estRawDocBytes
+		}
+		n := min(chunkPoints-bs.inChunk, len(adds))
+		models = append(models, mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: chunkID(k.thing, k.kind, k.hour, bs.chunk)}}).
+			SetUpdate(bson.D{
+				{Key: "$setOnInsert", Value: bson.D{{Key: "thing", Value: k.thing}, {Key: "kind", Value: k.kind}, {Key: "hour", Value: hourStart}}},
+				{Key: "$push", Value: bson.D{{Key: "p", Value: bson.D{{Key: "$each", Value: adds[:n]}}}}},
+				{Key: "$max", Value: bson.D{{Key: "seq", Value: int64(seqs[n-1])}}},
+			}).
+			SetUpsert(true))
+		bs.inChunk += n
+		adds, seqs = adds[n:], seqs[n:]
+	}
+	if started || bs.countBehind {
+		bs.countBehind = false
+		// After the chunks themselves (the bulk is ordered): a count that
+		// runs ahead would make queries look for a chunk that is not there.
+		models = append(models, mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: chunkID(k.thing, k.kind, k.hour, 0)}}).
+			SetUpdate(bson.D{{Key: "$max", Value: bson.D{{Key: "chunks", Value: bs.chunk + 1}}}}))
+	}
+	return models
+}
+
+// readChunks reads the chunks of an hour's raw bucket, in order (the
+// slice index is the chunk number). The writer probes past the count in
+// chunk 0: after a crash the chunks may have been stored without it.
+func (s *Store) readChunks(ctx context.Context, coll string, k bucketKey, probe bool) ([]rawDoc, error) {
+	c := s.db.Collection(coll)
+	var out []rawDoc
+	n := 1
+	for i := 0; i < n || probe; i++ {
+		var d rawDoc
+		err := c.FindOne(ctx, bson.D{{Key: "_id", Value: chunkID(k.thing, k.kind, k.hour, i)}}).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			// The end; the count is written after its chunks, so it is
+			// never ahead of them.
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("history: read bucket: %w", err)
+		}
+		if i == 0 {
+			n = max(d.Chunks, 1)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
