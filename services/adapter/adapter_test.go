@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/piot-appliance/piot/services/core/coretest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -81,27 +82,8 @@ type env struct {
 
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	c, err := core.New(ctx, st, core.Config{BcryptCost: 4, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Bootstrap(ctx, "admin@piot.local", "correct horse battery"); err != nil {
-		t.Fatal(err)
-	}
-	admin, err := c.Login(ctx, "admin@piot.local", "correct horse battery")
-	if err != nil {
-		t.Fatal(err)
-	}
-	org, err := c.CreateOrg(ctx, admin, "acme", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ce := coretest.New(t)
+	c, admin, org := ce.Core, ce.Admin, ce.Org
 	e := &env{t: t, c: c, admin: admin, org: org, rec: &recorder{}, clk: &clock{t: time.Unix(1_700_000_000, 0)}}
 	cfg.Logger = quiet
 	cfg.Now = e.clk.now
