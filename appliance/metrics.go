@@ -1,17 +1,20 @@
 package appliance
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/adapter/vdgps"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/exporter"
+	"github.com/piot-appliance/piot/services/ingest"
 )
 
 // File names of the generated scrape and alert tokens in the data dir.
@@ -53,12 +56,12 @@ func (a *Appliance) metricsRoutes(metricsToken, alertToken string) (map[string]h
 	ad, err := adapter.New(adapter.Config{
 		AESKey: a.cfg.AdapterAESKey, MinInterval: a.cfg.AdapterMinInterval,
 		MaxUnassigned: a.cfg.AdapterMaxUnassigned, Logger: a.log.With("service", "adapter"),
-	}, adapter.Deps{Core: a.core.c, Publish: a.broker.b.Publish})
+	}, adapter.Deps{Core: a.core.c, Publish: a.publishReading})
 	if err != nil {
 		return nil, err
 	}
 	vd, err := vdgps.New(vdgps.Config{MaxUnassigned: a.cfg.AdapterMaxUnassigned, Logger: a.log.With("service", "vdgps")},
-		vdgps.Deps{Core: a.core.c, Publish: a.broker.b.Publish})
+		vdgps.Deps{Core: a.core.c, Publish: a.publishReading})
 	if err != nil {
 		return nil, err
 	}
@@ -129,4 +132,14 @@ func jsonError(w http.ResponseWriter, status int, code core.Code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": msg, "result": "", "code": code})
+}
+
+// publishReading is how the device adapters publish: the ingest journals
+// the message with its measurement time (durable on return), then the
+// broker delivers it to subscribers without journaling it again.
+func (a *Appliance) publishReading(ctx context.Context, topic string, payload []byte, at time.Time) error {
+	if err := a.ingest.ing.Submit(topic, payload, at); err != nil {
+		return err
+	}
+	return a.broker.b.PublishIngested(ctx, ingest.PreIngestedClient, topic, payload)
 }

@@ -39,16 +39,16 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/store"
 )
 
-// Publisher publishes one message; the appliance passes the broker's
-// in-process, QoS 1 Publish, which returns once the message is journaled.
-type Publisher func(ctx context.Context, topic string, payload []byte) error
+// Publisher publishes one message measured at the given time; it returns
+// once the message is journaled (the appliance journals it in the ingest
+// with that time, then delivers it to subscribers).
+type Publisher func(ctx context.Context, topic string, payload []byte, at time.Time) error
 
 // Defaults of Config.
 const (
@@ -88,6 +88,7 @@ const (
 	ReasonNameConflict   = "name_conflict"
 	ReasonNotAssigned    = "not_assigned"
 	ReasonDisabled       = "disabled"
+	ReasonForeignOrg     = "foreign_org"
 	ReasonPublishFailed  = "publish_failed"
 	ReasonInternal       = "internal_error"
 	ReasonLimiterTooBusy = "limiter_full"
@@ -127,7 +128,7 @@ type Adapter struct {
 	key     []byte
 	limiter *limiter
 
-	regMu sync.Mutex // serializes lookup-or-register
+	reg *Registry
 
 	rejected Rejections
 }
@@ -165,6 +166,7 @@ func New(cfg Config, deps Deps) (*Adapter, error) {
 		log:     cfg.Logger,
 		now:     cfg.Now,
 		limiter: newLimiter(cfg.MinInterval, cfg.MaxTracked),
+		reg:     NewRegistry(deps.Core, cfg.MaxUnassigned, cfg.Logger),
 	}
 	if cfg.AESKey != "" {
 		a.key = []byte(cfg.AESKey)
@@ -180,108 +182,147 @@ func (a *Adapter) Handler() http.Handler {
 	return http.HandlerFunc(a.serve)
 }
 
-func writeJSON(w http.ResponseWriter, status int, errMsg, result string) {
-	WriteAnswer(w, status, errMsg, result)
-}
-
-func (a *Adapter) fail(w http.ResponseWriter, status int, reason, msg string) {
-	a.rejected.Reject(w, status, reason, msg)
-}
-
 func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 	body, ok := ReadPOST(w, r, a.cfg.MaxBody, &a.rejected)
 	if !ok {
 		return
 	}
-	pkt, status, reason, msg := a.decode(body)
-	if status != 0 {
-		a.fail(w, status, reason, msg)
-		return
-	}
-	a.process(w, r.Context(), pkt)
+	a.Handle(r.Context(), body, Source{}).Write(w)
 }
 
-// decode turns a body into a packet; status is 0 on success.
-func (a *Adapter) decode(body []byte) (p *packet, status int, reason, msg string) {
+// MaxClockAhead is how far in the future a device's own time may be; a
+// packet stamped later than that is taken as received now.
+const MaxClockAhead = 5 * time.Minute
+
+// Handle processes one packet body (plaintext or encrypted) from src and
+// says how to answer it; rejections are counted.
+func (a *Adapter) Handle(ctx context.Context, body []byte, src Source) Outcome {
+	pkt, out := a.decode(body)
+	if out.Status == 0 {
+		out = a.process(ctx, pkt, src)
+	}
+	if out.Reason != "" {
+		a.rejected.Add(out.Reason)
+	}
+	return out
+}
+
+// Device returns the device id of a packet body, decrypting it if needed;
+// the edge adapter uses it to apply the rate limit before it spools.
+func (a *Adapter) Device(body []byte) (string, Outcome) {
+	pkt, out := a.decode(body)
+	if out.Status != 0 {
+		return "", out
+	}
+	if out := validate(pkt); out.Status != 0 {
+		return "", out
+	}
+	return pkt.Device, Outcome{}
+}
+
+func (a *Adapter) decode(body []byte) (*packet, Outcome) {
 	p, err := parsePacket(body)
 	if err == nil {
-		return p, 0, "", ""
+		return p, Outcome{}
 	}
 	if a.key == nil {
-		return nil, http.StatusBadRequest, ReasonBadJSON, "invalid packet: " + err.Error()
+		return nil, reject(http.StatusBadRequest, ReasonBadJSON, "invalid packet: "+err.Error())
 	}
 	if len(body) == 0 || len(body)%aes.BlockSize != 0 {
-		return nil, http.StatusBadRequest, ReasonBadLength, "invalid length of body for decryption"
+		return nil, reject(http.StatusBadRequest, ReasonBadLength, "invalid length of body for decryption")
 	}
 	plain, err := decryptECB(a.key, body)
 	if err != nil {
-		return nil, http.StatusBadRequest, ReasonBadPadding, "wrong PKCS#7 padding of encrypted content"
+		return nil, reject(http.StatusBadRequest, ReasonBadPadding, "wrong PKCS#7 padding of encrypted content")
 	}
 	if p, err = parsePacket(plain); err != nil {
-		return nil, http.StatusBadRequest, ReasonBadJSON, "invalid packet: " + err.Error()
+		return nil, reject(http.StatusBadRequest, ReasonBadJSON, "invalid packet: "+err.Error())
 	}
-	return p, 0, "", ""
+	return p, Outcome{}
 }
 
-func (a *Adapter) process(w http.ResponseWriter, ctx context.Context, p *packet) {
+// validate checks the names a packet would register.
+func validate(p *packet) Outcome {
 	if p.Device == "" {
-		a.fail(w, http.StatusBadRequest, ReasonEmptyDevice, "device name cannot be empty")
-		return
+		return reject(http.StatusBadRequest, ReasonEmptyDevice, "device name cannot be empty")
 	}
 	if err := core.ValidName("thing", p.Device); err != nil {
-		a.fail(w, http.StatusBadRequest, ReasonInvalidName, "invalid device name: "+core.Message(err))
-		return
+		return reject(http.StatusBadRequest, ReasonInvalidName, "invalid device name: "+core.Message(err))
 	}
 	for _, rd := range p.Readings {
 		for _, m := range rd.measurements() {
 			if err := core.ValidName("thing", m.prefix+rd.Address); err != nil {
-				a.fail(w, http.StatusBadRequest, ReasonInvalidName, "invalid reading address: "+core.Message(err))
-				return
+				return reject(http.StatusBadRequest, ReasonInvalidName, "invalid reading address: "+core.Message(err))
 			}
 		}
 	}
-	ok, wait, full := a.limiter.allow(p.Device, a.now())
-	if !ok {
-		secs := int64((wait + time.Second - 1) / time.Second)
-		if secs < 1 {
-			secs = 1
-		}
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-		if full {
-			a.fail(w, http.StatusTooManyRequests, ReasonLimiterTooBusy, "too many devices, try again later")
-			return
-		}
-		a.fail(w, http.StatusTooManyRequests, ReasonRateLimited, "exceeded minimum interval between packets of a device")
-		return
-	}
+	return Outcome{}
+}
 
-	dev, sensors, rerr := a.register(ctx, p)
+// Limit applies the per-device minimum interval.
+func (a *Adapter) Limit(device string) Outcome {
+	ok, wait, full := a.limiter.allow(device, a.now())
+	if ok {
+		return Outcome{}
+	}
+	out := reject(http.StatusTooManyRequests, ReasonRateLimited, "exceeded minimum interval between packets of a device")
+	if full {
+		out = reject(http.StatusTooManyRequests, ReasonLimiterTooBusy, "too many devices, try again later")
+	}
+	out.RetryAfter = max(wait, time.Second)
+	return out
+}
+
+// measuredAt is when a packet's readings were taken: the device's own
+// time if it has one that is not in the future, else when it arrived.
+func (a *Adapter) measuredAt(p *packet, src Source) time.Time {
+	now := a.now()
+	if p.Time > 0 {
+		if t := time.Unix(p.Time, 0); t.Before(now.Add(MaxClockAhead)) {
+			return t
+		}
+	}
+	if !src.Received.IsZero() {
+		return src.Received
+	}
+	return now
+}
+
+func (a *Adapter) process(ctx context.Context, p *packet, src Source) Outcome {
+	if out := validate(p); out.Status != 0 {
+		return out
+	}
+	if !src.Relayed() {
+		if out := a.Limit(p.Device); out.Status != 0 {
+			return out
+		}
+	}
+	dev, sensors, rerr := a.register(ctx, p, src)
 	if rerr != nil {
-		a.fail(w, rerr.status, rerr.reason, rerr.msg)
-		if rerr.status >= 500 {
-			a.log.Error("adapter: registration failed", "device", p.Device, "err", rerr.err)
+		if rerr.Status >= 500 {
+			a.log.Error("adapter: registration failed", "device", p.Device, "err", rerr.Err)
 		}
-		return
+		return reject(rerr.Status, rerr.Reason, rerr.Msg)
 	}
-	devOrg, ok := DeliveryOrg(w, a.core, dev, &a.rejected)
-	if !ok {
-		return
+	devOrg, out := DeliveryOrg(a.core, dev, src)
+	if out.Status != 0 {
+		return out
 	}
-	for _, m := range a.publications(devOrg, dev, p, sensors) {
-		if err := a.publish(ctx, m.topic, []byte(m.payload)); err != nil {
+	at := a.measuredAt(p, src)
+	for _, m := range a.publications(devOrg, dev, p, sensors, src) {
+		if err := a.publish(ctx, m.topic, []byte(m.payload), at); err != nil {
 			a.log.Warn("adapter: publish failed", "topic", m.topic, "err", err)
-			a.fail(w, http.StatusServiceUnavailable, ReasonPublishFailed, "publishing failed, try again later")
-			return
+			return reject(http.StatusServiceUnavailable, ReasonPublishFailed, "publishing failed, try again later")
 		}
 	}
-	writeJSON(w, http.StatusOK, "", "")
+	return Outcome{Status: http.StatusOK}
 }
 
 type message struct{ topic, payload string }
 
 // publications lists, in order, what an accepted packet of an assigned and
 // enabled device publishes.
-func (a *Adapter) publications(org string, dev core.Thing, p *packet, sensors []sensorReading) []message {
+func (a *Adapter) publications(org string, dev core.Thing, p *packet, sensors []sensorReading, src Source) []message {
 	base := "org/" + org + "/" + dev.Name + "/"
 	out := []message{{base + "available", "yes"}}
 	if p.IP != "" {
@@ -294,7 +335,7 @@ func (a *Adapter) publications(org string, dev core.Thing, p *packet, sensors []
 		out = append(out, message{base + "net/wifi/strength", fmt.Sprintf("%f", *p.WifiStrength)})
 	}
 	for _, s := range sensors {
-		if s.thing.OrgID.IsZero() || !s.thing.Enabled {
+		if s.thing.OrgID.IsZero() || !s.thing.Enabled || !src.mayDeliver(s.thing) {
 			continue
 		}
 		org, ok := a.core.OrgNameOf(s.thing.OrgID)
@@ -317,19 +358,10 @@ type sensorReading struct {
 	unit  string
 }
 
-type regError struct {
-	status int
-	reason string
-	msg    string
-	err    error
-}
-
-// register finds or auto-registers the device and its sensors, and moves
-// sensors to the device if they were re-plugged.
-func (a *Adapter) register(ctx context.Context, p *packet) (core.Thing, []sensorReading, *regError) {
-	a.regMu.Lock()
-	defer a.regMu.Unlock()
-	dev, rerr := a.findOrCreate(ctx, p.Device, store.ThingDevice, func(t core.Thing) (core.Thing, error) {
+func (a *Adapter) register(ctx context.Context, p *packet, src Source) (core.Thing, []sensorReading, *RegError) {
+	a.reg.mu.Lock()
+	defer a.reg.mu.Unlock()
+	dev, rerr := a.reg.FindOrCreate(ctx, p.Device, store.ThingDevice, src, func(t core.Thing) (core.Thing, error) {
 		avail := "available"
 		return a.core.UpdateThing(ctx, core.System, core.ThingUpdate{ID: t.ID, AvailabilityTopic: &avail})
 	})
@@ -340,7 +372,7 @@ func (a *Adapter) register(ctx context.Context, p *packet) (core.Thing, []sensor
 	for _, rd := range p.Readings {
 		for _, m := range rd.measurements() {
 			class, unit := m.class, m.unit
-			s, rerr := a.findOrCreate(ctx, m.prefix+rd.Address, store.ThingSensor, func(t core.Thing) (core.Thing, error) {
+			s, rerr := a.reg.FindOrCreate(ctx, m.prefix+rd.Address, store.ThingSensor, src, func(t core.Thing) (core.Thing, error) {
 				topic := "value"
 				return a.core.UpdateThingSensor(ctx, core.System, core.SensorUpdate{
 					ID: t.ID, Class: &class, Unit: &unit, MeasurementTopic: &topic,
@@ -349,11 +381,11 @@ func (a *Adapter) register(ctx context.Context, p *packet) (core.Thing, []sensor
 			if rerr != nil {
 				return dev, nil, rerr
 			}
-			if s.ParentID != dev.ID {
+			if s.ParentID != dev.ID && s.OrgID == dev.OrgID {
 				var err error
 				s, err = a.core.UpdateThing(ctx, core.System, core.ThingUpdate{ID: s.ID, SetParent: true, ParentID: dev.ID})
 				if err != nil {
-					return dev, nil, &regError{http.StatusInternalServerError, ReasonInternal, "cannot set sensor parent", err}
+					return dev, nil, &RegError{http.StatusInternalServerError, ReasonInternal, "cannot set sensor parent", err}
 				}
 			}
 			u := s.Sensor.Unit
@@ -364,37 +396,4 @@ func (a *Adapter) register(ctx context.Context, p *packet) (core.Thing, []sensor
 		}
 	}
 	return dev, out, nil
-}
-
-// findOrCreate looks a thing up by piot_id and registers it if missing:
-// name = piot_id = id, unassigned and disabled; setup completes it. Callers
-// hold regMu.
-func (a *Adapter) findOrCreate(ctx context.Context, id, typ string, setup func(core.Thing) (core.Thing, error)) (core.Thing, *regError) {
-	if t, ok := a.core.ThingByPiotID(id); ok {
-		return t, nil
-	}
-	if _, taken := a.core.ThingByName(id); taken {
-		return core.Thing{}, &regError{http.StatusConflict, ReasonNameConflict,
-			fmt.Sprintf("a thing named %q exists without this piot id", id), nil}
-	}
-	if a.core.UnassignedThings() >= a.cfg.MaxUnassigned {
-		return core.Thing{}, &regError{http.StatusForbidden, ReasonUnassignedCap,
-			"auto-registration refused: too many unassigned things", nil}
-	}
-	t, err := a.core.CreateThing(ctx, core.System, id, typ)
-	if err != nil {
-		if core.CodeOf(err) == core.CodeConflict {
-			return core.Thing{}, &regError{http.StatusConflict, ReasonNameConflict, core.Message(err), err}
-		}
-		return core.Thing{}, &regError{http.StatusInternalServerError, ReasonInternal, "cannot register thing", err}
-	}
-	pid := id
-	if t, err = a.core.UpdateThing(ctx, core.System, core.ThingUpdate{ID: t.ID, PiotID: &pid}); err != nil {
-		return core.Thing{}, &regError{http.StatusInternalServerError, ReasonInternal, "cannot register thing", err}
-	}
-	if t, err = setup(t); err != nil {
-		return core.Thing{}, &regError{http.StatusInternalServerError, ReasonInternal, "cannot register thing", err}
-	}
-	a.log.Info("adapter: registered thing", "name", id, "type", typ)
-	return t, nil
 }

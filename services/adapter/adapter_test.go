@@ -29,10 +29,11 @@ type pub struct{ topic, payload string }
 type recorder struct {
 	mu   sync.Mutex
 	msgs []pub
+	ats  []time.Time // measurement time of each message
 	fail func(topic string) error
 }
 
-func (r *recorder) publish(_ context.Context, topic string, payload []byte) error {
+func (r *recorder) publish(_ context.Context, topic string, payload []byte, at time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail != nil {
@@ -41,6 +42,7 @@ func (r *recorder) publish(_ context.Context, topic string, payload []byte) erro
 		}
 	}
 	r.msgs = append(r.msgs, pub{topic, string(payload)})
+	r.ats = append(r.ats, at)
 	return nil
 }
 
@@ -522,4 +524,43 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("things %d", got)
 	}
 	_ = e.thing("Tshared")
+}
+
+// A packet's own time is when its readings were measured, unless it lies
+// in the future; packets without one are measured when they arrive.
+func TestDeviceTimeIsHonoured(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.send(`{"device":"dt","readings":[{"address":"1","t":20}]}`)
+	e.assign("dt", true)
+	e.assign("T1", true)
+	e.rec.take()
+	e.rec.mu.Lock()
+	e.rec.ats = nil
+	e.rec.mu.Unlock()
+
+	past := e.clk.now().Add(-36 * time.Hour).Unix()
+	for _, c := range []struct {
+		time string
+		want func() time.Time
+	}{
+		{fmt.Sprintf(`,"time":%d`, past), func() time.Time { return time.Unix(past, 0) }},
+		{"", func() time.Time { return e.clk.now() }},
+		{fmt.Sprintf(`,"time":%d`, e.clk.now().Add(time.Hour).Unix()), func() time.Time { return e.clk.now() }},
+	} {
+		if code, ans := e.send(`{"device":"dt","readings":[{"address":"1","t":21}]` + c.time + `}`); code != http.StatusOK {
+			t.Fatalf("time %q: %d %+v", c.time, code, ans)
+		}
+		e.rec.mu.Lock()
+		ats := e.rec.ats
+		e.rec.ats = nil
+		e.rec.mu.Unlock()
+		if len(ats) == 0 {
+			t.Fatalf("time %q: nothing published", c.time)
+		}
+		for _, at := range ats {
+			if !at.Equal(c.want()) {
+				t.Fatalf("time %q: published as measured at %v, want %v", c.time, at, c.want())
+			}
+		}
+	}
 }

@@ -23,13 +23,15 @@ func FuzzDecode(f *testing.F) {
 	}
 	a := &Adapter{key: key}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		p, status, _, _ := a.decode(body)
+		p, out := a.decode(body)
+		status := out.Status
 		if (p == nil) == (status == 0) {
 			t.Fatalf("packet %v with status %d", p, status)
 		}
 		if pt, err := parsePacket(body); err == nil {
 			ct, _ := encryptECB(key, body)
-			pe, st, _, _ := a.decode(ct)
+			pe, o := a.decode(ct)
+			st := o.Status
 			if st != 0 || pe.Device != pt.Device || len(pe.Readings) != len(pt.Readings) {
 				t.Fatalf("encrypted decode differs: %d", st)
 			}

@@ -6,7 +6,9 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/piot-appliance/piot/services/core"
 )
@@ -76,21 +78,64 @@ func ReadPOST(w http.ResponseWriter, r *http.Request, max int64, rej *Rejections
 	return body, true
 }
 
+// Source says where a packet came from.
+type Source struct {
+	// OrgID is the organization whose edge adapter relayed the packet
+	// (zero: the device sent it here directly). Relayed packets are not
+	// rate limited again, register new things into that organization
+	// and reach only that organization's things.
+	OrgID core.ID
+	// Received is when the edge adapter received the packet; it stands in
+	// for a device without its own time.
+	Received time.Time
+}
+
+// Relayed reports whether an edge adapter relayed the packet.
+func (s Source) Relayed() bool { return !s.OrgID.IsZero() }
+
+func (s Source) mayDeliver(t core.Thing) bool { return !s.Relayed() || t.OrgID == s.OrgID }
+
+// Outcome is the answer to one device packet.
+type Outcome struct {
+	Status int
+	// Reason is the counted reason of a rejection or of a 202.
+	Reason string
+	// Msg is the error text, Result the result text of the answer.
+	Msg, Result string
+	// RetryAfter, if set, goes out as the Retry-After header (seconds).
+	RetryAfter time.Duration
+}
+
+func reject(status int, reason, msg string) Outcome {
+	return Outcome{Status: status, Reason: reason, Msg: msg}
+}
+
+// OK reports a packet answered 200.
+func (o Outcome) OK() bool { return o.Status == http.StatusOK }
+
+// Write answers the outcome in the original protocol's envelope.
+func (o Outcome) Write(w http.ResponseWriter) {
+	if o.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((o.RetryAfter+time.Second-1)/time.Second), 10))
+	}
+	WriteAnswer(w, o.Status, o.Msg, o.Result)
+}
+
 // DeliveryOrg is the gate every device protocol applies after
 // registration: an unassigned or disabled device is answered 202 with the
-// reason (its data is not published), otherwise the org to publish under
-// is returned.
-func DeliveryOrg(w http.ResponseWriter, c *core.Core, dev core.Thing, rej *Rejections) (string, bool) {
+// reason (its data is not published), a device of another organization
+// than the relaying edge adapter's is refused; otherwise the org to
+// publish under is returned.
+func DeliveryOrg(c *core.Core, dev core.Thing, src Source) (string, Outcome) {
+	if !src.mayDeliver(dev) {
+		return "", reject(http.StatusForbidden, ReasonForeignOrg, "device belongs to another organization")
+	}
 	if !dev.OrgID.IsZero() && !dev.Enabled {
-		rej.Add(ReasonDisabled)
-		WriteAnswer(w, http.StatusAccepted, "", ResultDisabled)
-		return "", false
+		return "", Outcome{Status: http.StatusAccepted, Reason: ReasonDisabled, Result: ResultDisabled}
 	}
 	org, ok := c.OrgNameOf(dev.OrgID)
 	if !ok {
-		rej.Add(ReasonNotAssigned)
-		WriteAnswer(w, http.StatusAccepted, "", ResultNotAssigned)
-		return "", false
+		return "", Outcome{Status: http.StatusAccepted, Reason: ReasonNotAssigned, Result: ResultNotAssigned}
 	}
-	return org, true
+	return org, Outcome{}
 }

@@ -14,9 +14,8 @@ type packet struct {
 	IP           string
 	WifiSSID     string
 	WifiStrength *float32
-	// Time is the device's unix time of the packet, 0 if absent. It is
-	// parsed and validated but the published payloads stay the reference's
-	// plain strings, so it does not travel with them yet.
+	// Time is the device's unix time of the packet, 0 if absent; the
+	// readings are stored as measured then (see Adapter.measuredAt).
 	Time     int64
 	Readings []reading
 }

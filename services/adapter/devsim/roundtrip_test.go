@@ -29,7 +29,7 @@ type publications struct {
 	msgs []publication
 }
 
-func (p *publications) publish(_ context.Context, topic string, payload []byte) error {
+func (p *publications) publish(_ context.Context, topic string, payload []byte, _ time.Time) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.msgs = append(p.msgs, publication{topic, string(payload)})

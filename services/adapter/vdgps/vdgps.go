@@ -38,7 +38,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
+	"time"
 
 	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/core"
@@ -81,6 +81,7 @@ const (
 	ReasonNameConflict  = "name_conflict"
 	ReasonNotAssigned   = adapter.ReasonNotAssigned
 	ReasonDisabled      = adapter.ReasonDisabled
+	ReasonForeignOrg    = adapter.ReasonForeignOrg
 	ReasonPublishFailed = "publish_failed"
 	ReasonInternal      = "internal_error"
 )
@@ -98,19 +99,17 @@ type Config struct {
 // Deps are the services the adapter uses.
 type Deps struct {
 	Core *core.Core
-	// Publish publishes one message; the appliance passes the broker's
-	// in-process, QoS 1 Publish, which returns once the message is journaled.
-	Publish func(ctx context.Context, topic string, payload []byte) error
+	// Publish publishes one fix, measured at its time.
+	Publish adapter.Publisher
 }
 
 // Handler serves POST /adapter/vdgps.
 type Handler struct {
 	cfg     Config
 	core    *core.Core
-	publish func(ctx context.Context, topic string, payload []byte) error
+	publish adapter.Publisher
 	log     *slog.Logger
-
-	regMu sync.Mutex // serializes lookup-or-register
+	reg     *adapter.Registry
 
 	rejected adapter.Rejections
 }
@@ -134,19 +133,12 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		core:    deps.Core,
 		publish: deps.Publish,
 		log:     cfg.Logger,
+		reg:     adapter.NewRegistry(deps.Core, cfg.MaxUnassigned, cfg.Logger),
 	}, nil
 }
 
 // Stats returns the number of rejected packets by reason.
 func (h *Handler) Stats() map[string]uint64 { return h.rejected.Snapshot() }
-
-func writeJSON(w http.ResponseWriter, status int, errMsg, result string) {
-	adapter.WriteAnswer(w, status, errMsg, result)
-}
-
-func (h *Handler) fail(w http.ResponseWriter, status int, reason, msg string) {
-	h.rejected.Reject(w, status, reason, msg)
-}
 
 // location is the published JSON of one fix; field order is the reference's.
 type location struct {
@@ -162,26 +154,76 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	h.Handle(r.Context(), body, adapter.Source{}).Write(w)
+}
+
+// Handle processes one upload from src and says how to answer it;
+// rejections are counted.
+func (h *Handler) Handle(ctx context.Context, body []byte, src adapter.Source) adapter.Outcome {
+	out := h.handle(ctx, body, src)
+	if out.Reason != "" {
+		h.rejected.Add(out.Reason)
+	}
+	return out
+}
+
+// Device returns the thing name of an upload; the edge adapter checks
+// uploads with it before it spools them.
+func Device(body []byte) (string, adapter.Outcome) {
 	p, err := Parse(body)
 	if err != nil {
-		h.fail(w, http.StatusBadRequest, ReasonBadPacket, "invalid packet: "+err.Error())
-		return
+		return "", adapter.Outcome{Status: http.StatusBadRequest, Reason: ReasonBadPacket, Msg: "invalid packet: " + err.Error()}
 	}
 	name := NamePrefix + p.ID
 	if err := core.ValidName("thing", name); err != nil {
-		h.fail(w, http.StatusBadRequest, ReasonInvalidName, "invalid device id: "+core.Message(err))
-		return
+		return "", adapter.Outcome{Status: http.StatusBadRequest, Reason: ReasonInvalidName, Msg: "invalid device id: " + core.Message(err)}
 	}
-	ctx := r.Context()
-	dev, rerr := h.register(ctx, name)
+	return name, adapter.Outcome{}
+}
+
+func (h *Handler) handle(ctx context.Context, body []byte, src adapter.Source) adapter.Outcome {
+	name, out := Device(body)
+	if out.Status != 0 {
+		return out
+	}
+	p, _ := Parse(body) // parsed fine in Device
+	dev, rerr := h.register(ctx, name, src)
 	if rerr != nil {
-		h.fail(w, rerr.status, rerr.reason, rerr.msg)
-		if rerr.status >= 500 {
-			h.log.Error("vdgps: registration failed", "device", name, "err", rerr.err)
+		if rerr.Status >= 500 {
+			h.log.Error("vdgps: registration failed", "device", name, "err", rerr.Err)
 		}
-		return
+		return rerr.Outcome()
 	}
-	volt := p.Voltage
+	org, out := adapter.DeliveryOrg(h.core, dev, src)
+	if out.Status != 0 {
+		if out.Status == http.StatusForbidden {
+			return out // another organization's tracker: not even its voltage
+		}
+		h.setVoltage(dev, p.Voltage)
+		return out
+	}
+	h.setVoltage(dev, p.Voltage)
+	h.log.Debug("vdgps: packet", "device", name, "voltage", p.Voltage,
+		"flags", fmt.Sprintf("%08b", p.Flags), "fixes", len(p.Fixes))
+	topic := "org/" + org + "/" + dev.Name + "/" + LocTopic
+	for _, f := range p.Fixes {
+		payload, err := json.Marshal(f.toLocation())
+		if err != nil { // unreachable: finite floats and ints only
+			return adapter.Outcome{Status: http.StatusInternalServerError, Reason: ReasonInternal, Msg: "cannot encode fix"}
+		}
+		at := time.Unix(f.TS, 0)
+		if f.TS <= 0 || at.After(time.Now().Add(adapter.MaxClockAhead)) {
+			at = time.Now()
+		}
+		if err := h.publish(ctx, topic, payload, at); err != nil {
+			h.log.Warn("vdgps: publish failed", "topic", topic, "err", err)
+			return adapter.Outcome{Status: http.StatusServiceUnavailable, Reason: ReasonPublishFailed, Msg: "publishing failed, try again later"}
+		}
+	}
+	return adapter.Outcome{Status: http.StatusOK}
+}
+
+func (h *Handler) setVoltage(dev core.Thing, volt float64) {
 	h.core.UpdateThingState(dev.ID, func(t *store.Thing) bool {
 		if t.Voltage == volt {
 			return false
@@ -189,73 +231,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		t.Voltage = volt
 		return true
 	})
-	h.log.Debug("vdgps: packet", "device", name, "voltage", p.Voltage,
-		"flags", fmt.Sprintf("%08b", p.Flags), "fixes", len(p.Fixes))
-
-	org, ok := adapter.DeliveryOrg(w, h.core, dev, &h.rejected)
-	if !ok {
-		return
-	}
-	topic := "org/" + org + "/" + dev.Name + "/" + LocTopic
-	for _, f := range p.Fixes {
-		payload, err := json.Marshal(f.toLocation())
-		if err != nil { // unreachable: finite floats and ints only
-			h.fail(w, http.StatusInternalServerError, ReasonInternal, "cannot encode fix")
-			return
-		}
-		if err := h.publish(ctx, topic, payload); err != nil {
-			h.log.Warn("vdgps: publish failed", "topic", topic, "err", err)
-			h.fail(w, http.StatusServiceUnavailable, ReasonPublishFailed, "publishing failed, try again later")
-			return
-		}
-	}
-	writeJSON(w, http.StatusOK, "", "")
 }
 
 func (f Fix) toLocation() location {
 	return location(f)
 }
 
-type regError struct {
-	status int
-	reason string
-	msg    string
-	err    error
-}
-
 // register finds the tracker by piot_id or registers it: name = piot_id =
 // "VD"+ID, type device, unassigned and disabled, location topic "location"
 // with paths lat/lng/sat/ts.
-func (h *Handler) register(ctx context.Context, name string) (core.Thing, *regError) {
-	h.regMu.Lock()
-	defer h.regMu.Unlock()
-	if t, ok := h.core.ThingByPiotID(name); ok {
-		return t, nil
-	}
-	if _, taken := h.core.ThingByName(name); taken {
-		return core.Thing{}, &regError{http.StatusConflict, ReasonNameConflict,
-			fmt.Sprintf("a thing named %q exists without this piot id", name), nil}
-	}
-	if h.core.UnassignedThings() >= h.cfg.MaxUnassigned {
-		return core.Thing{}, &regError{http.StatusForbidden, ReasonUnassignedCap,
-			"auto-registration refused: too many unassigned things", nil}
-	}
-	t, err := h.core.CreateThing(ctx, core.System, name, store.ThingDevice)
-	if err != nil {
-		if core.CodeOf(err) == core.CodeConflict {
-			return core.Thing{}, &regError{http.StatusConflict, ReasonNameConflict, core.Message(err), err}
-		}
-		return core.Thing{}, &regError{http.StatusInternalServerError, ReasonInternal, "cannot register thing", err}
-	}
-	pid, topic, lat, lng, sat, ts := name, LocTopic, LocLat, LocLng, LocSat, LocTs
-	t, err = h.core.UpdateThing(ctx, core.System, core.ThingUpdate{
-		ID: t.ID, PiotID: &pid,
-		LocMQTTTopic: &topic, LocMQTTLatValue: &lat, LocMQTTLngValue: &lng,
-		LocMQTTSatValue: &sat, LocMQTTTsValue: &ts,
+func (h *Handler) register(ctx context.Context, name string, src adapter.Source) (core.Thing, *adapter.RegError) {
+	h.reg.Lock()
+	defer h.reg.Unlock()
+	return h.reg.FindOrCreate(ctx, name, store.ThingDevice, src, func(t core.Thing) (core.Thing, error) {
+		topic, lat, lng, sat, ts := LocTopic, LocLat, LocLng, LocSat, LocTs
+		return h.core.UpdateThing(ctx, core.System, core.ThingUpdate{
+			ID:           t.ID,
+			LocMQTTTopic: &topic, LocMQTTLatValue: &lat, LocMQTTLngValue: &lng,
+			LocMQTTSatValue: &sat, LocMQTTTsValue: &ts,
+		})
 	})
-	if err != nil {
-		return core.Thing{}, &regError{http.StatusInternalServerError, ReasonInternal, "cannot register thing", err}
-	}
-	h.log.Info("vdgps: registered thing", "name", name)
-	return t, nil
 }

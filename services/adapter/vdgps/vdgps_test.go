@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/store"
@@ -29,7 +30,7 @@ type recorder struct {
 	fail func(n int) error
 }
 
-func (r *recorder) publish(_ context.Context, topic string, payload []byte) error {
+func (r *recorder) publish(_ context.Context, topic string, payload []byte, _ time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail != nil {
