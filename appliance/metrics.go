@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/adapter/vdgps"
@@ -56,12 +55,12 @@ func (a *Appliance) metricsRoutes(metricsToken, alertToken string) (map[string]h
 	ad, err := adapter.New(adapter.Config{
 		AESKey: a.cfg.AdapterAESKey, MinInterval: a.cfg.AdapterMinInterval,
 		MaxUnassigned: a.cfg.AdapterMaxUnassigned, Logger: a.log.With("service", "adapter"),
-	}, adapter.Deps{Core: a.core.c, Publish: a.publishReading})
+	}, adapter.Deps{Core: a.core.c, Publish: a.publishReadings})
 	if err != nil {
 		return nil, err
 	}
 	vd, err := vdgps.New(vdgps.Config{MaxUnassigned: a.cfg.AdapterMaxUnassigned, Logger: a.log.With("service", "vdgps")},
-		vdgps.Deps{Core: a.core.c, Publish: a.publishReading})
+		vdgps.Deps{Core: a.core.c, Publish: a.publishReadings})
 	if err != nil {
 		return nil, err
 	}
@@ -134,12 +133,25 @@ func jsonError(w http.ResponseWriter, status int, code core.Code, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": msg, "result": "", "code": code})
 }
 
-// publishReading is how the device adapters publish: the ingest journals
-// the message with its measurement time (durable on return), then the
-// broker delivers it to subscribers without journaling it again.
-func (a *Appliance) publishReading(ctx context.Context, topic string, payload []byte, at time.Time) error {
-	if err := a.ingest.ing.Submit(topic, payload, at); err != nil {
+// publishReadings is how the device adapters publish: the ingest
+// journals the messages with their measurement time (durable on return),
+// then the broker delivers them to subscribers without journaling them
+// again.
+func (a *Appliance) publishReadings(ctx context.Context, msgs []adapter.Message) error {
+	in := make([]ingest.Message, len(msgs))
+	for k, m := range msgs {
+		in[k] = ingest.Message(m)
+	}
+	if err := a.ingest.ing.SubmitAll(in); err != nil {
 		return err
 	}
-	return a.broker.b.PublishIngested(ctx, ingest.PreIngestedClient, topic, payload)
+	for _, m := range msgs {
+		// Stored already: a failed live delivery must not make the device
+		// send the packet again.
+		if err := a.broker.b.PublishIngested(ctx, ingest.PreIngestedClient, m.Topic, m.Payload); err != nil {
+			a.log.Warn("adapter: live delivery failed", "topic", m.Topic, "err", err)
+			break
+		}
+	}
+	return nil
 }

@@ -45,10 +45,17 @@ import (
 	"github.com/piot-appliance/piot/services/store"
 )
 
-// Publisher publishes one message measured at the given time; it returns
-// once the message is journaled (the appliance journals it in the ingest
-// with that time, then delivers it to subscribers).
-type Publisher func(ctx context.Context, topic string, payload []byte, at time.Time) error
+// Publisher publishes the messages of one packet, in order; it returns
+// once all are journaled (the appliance journals them in the ingest with
+// their measurement time, then delivers them to subscribers).
+type Publisher func(ctx context.Context, msgs []Message) error
+
+// Message is one MQTT message a device packet turns into.
+type Message struct {
+	Topic   string
+	Payload []byte
+	At      time.Time // when it was measured
+}
 
 // Defaults of Config.
 const (
@@ -309,11 +316,14 @@ func (a *Adapter) process(ctx context.Context, p *packet, src Source) Outcome {
 		return out
 	}
 	at := a.measuredAt(p, src)
-	for _, m := range a.publications(devOrg, dev, p, sensors, src) {
-		if err := a.publish(ctx, m.topic, []byte(m.payload), at); err != nil {
-			a.log.Warn("adapter: publish failed", "topic", m.topic, "err", err)
-			return reject(http.StatusServiceUnavailable, ReasonPublishFailed, "publishing failed, try again later")
-		}
+	pubs := a.publications(devOrg, dev, p, sensors, src)
+	msgs := make([]Message, len(pubs))
+	for i, m := range pubs {
+		msgs[i] = Message{Topic: m.topic, Payload: []byte(m.payload), At: at}
+	}
+	if err := a.publish(ctx, msgs); err != nil {
+		a.log.Warn("adapter: publish failed", "device", dev.Name, "err", err)
+		return reject(http.StatusServiceUnavailable, ReasonPublishFailed, "publishing failed, try again later")
 	}
 	return Outcome{Status: http.StatusOK}
 }

@@ -33,7 +33,16 @@ type recorder struct {
 	fail func(topic string) error
 }
 
-func (r *recorder) publish(_ context.Context, topic string, payload []byte, at time.Time) error {
+func (r *recorder) publish(ctx context.Context, msgs []Message) error {
+	for _, m := range msgs {
+		if err := r.one(ctx, m.Topic, m.Payload, m.At); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *recorder) one(_ context.Context, topic string, payload []byte, at time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail != nil {

@@ -377,6 +377,30 @@ func (i *Ingest) Submit(topic string, payload []byte, at time.Time) error {
 	return d.wait()
 }
 
+// Message is one message for SubmitAll.
+type Message struct {
+	Topic   string
+	Payload []byte
+	At      time.Time
+}
+
+// SubmitAll journals messages in order and waits until all are durable;
+// they share one wait (the journal makes records durable in order), so a
+// packet of many messages costs one group commit, not one per message.
+func (i *Ingest) SubmitAll(msgs []Message) error {
+	var last *durability
+	for _, m := range msgs {
+		d, err := i.submit(m.Topic, m.Payload, m.At)
+		if err != nil {
+			return err
+		}
+		if d != nil {
+			last = d
+		}
+	}
+	return last.wait()
+}
+
 func (i *Ingest) applyLoop() {
 	defer i.applierWG.Done()
 	for recs := range i.applyCh {

@@ -29,7 +29,16 @@ type publications struct {
 	msgs []publication
 }
 
-func (p *publications) publish(_ context.Context, topic string, payload []byte, _ time.Time) error {
+func (p *publications) publish(ctx context.Context, msgs []adapter.Message) error {
+	for _, m := range msgs {
+		if err := p.one(ctx, m.Topic, m.Payload, m.At); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *publications) one(_ context.Context, topic string, payload []byte, _ time.Time) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.msgs = append(p.msgs, publication{topic, string(payload)})

@@ -206,6 +206,7 @@ func (h *Handler) handle(ctx context.Context, body []byte, src adapter.Source) a
 	h.log.Debug("vdgps: packet", "device", name, "voltage", p.Voltage,
 		"flags", fmt.Sprintf("%08b", p.Flags), "fixes", len(p.Fixes))
 	topic := "org/" + org + "/" + dev.Name + "/" + LocTopic
+	msgs := make([]adapter.Message, 0, len(p.Fixes))
 	for _, f := range p.Fixes {
 		payload, err := json.Marshal(f.toLocation())
 		if err != nil { // unreachable: finite floats and ints only
@@ -215,10 +216,11 @@ func (h *Handler) handle(ctx context.Context, body []byte, src adapter.Source) a
 		if f.TS <= 0 || at.After(time.Now().Add(adapter.MaxClockAhead)) {
 			at = time.Now()
 		}
-		if err := h.publish(ctx, topic, payload, at); err != nil {
-			h.log.Warn("vdgps: publish failed", "topic", topic, "err", err)
-			return adapter.Outcome{Status: http.StatusServiceUnavailable, Reason: ReasonPublishFailed, Msg: "publishing failed, try again later"}
-		}
+		msgs = append(msgs, adapter.Message{Topic: topic, Payload: payload, At: at})
+	}
+	if err := h.publish(ctx, msgs); err != nil {
+		h.log.Warn("vdgps: publish failed", "topic", topic, "err", err)
+		return adapter.Outcome{Status: http.StatusServiceUnavailable, Reason: ReasonPublishFailed, Msg: "publishing failed, try again later"}
 	}
 	return adapter.Outcome{Status: http.StatusOK}
 }

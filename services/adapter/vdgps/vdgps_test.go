@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/core/coretest"
 	"io"
 	"log/slog"
@@ -30,7 +31,16 @@ type recorder struct {
 	fail func(n int) error
 }
 
-func (r *recorder) publish(_ context.Context, topic string, payload []byte, _ time.Time) error {
+func (r *recorder) publish(ctx context.Context, msgs []adapter.Message) error {
+	for _, m := range msgs {
+		if err := r.one(ctx, m.Topic, m.Payload, m.At); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *recorder) one(_ context.Context, topic string, payload []byte, _ time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail != nil {
