@@ -20,9 +20,16 @@
 // A checkpoint (a sequence number, in the file "checkpoint") says up to
 // where the records have been applied and stored elsewhere; segments whose
 // records are all at or below it are deleted.
+//
+// Besides Replay (the records found at Open) and OnDurable (the records
+// made durable since), ReadFrom reads any durable record back from the
+// segment files, so that a consumer far behind the writers (an uplink that
+// was down for a day) does not need the backlog in memory; WaitDurable
+// tells it when there is more.
 package journal
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -46,9 +53,21 @@ const (
 	// MaxRecordBytes bounds one record's payload.
 	MaxRecordBytes = 8 << 20
 
+	// HeaderBytes is the size of a record's header: a record of n payload
+	// bytes takes HeaderBytes+n bytes of its segment file.
+	HeaderBytes = headerSize
+
 	headerSize     = 8
 	segmentExt     = ".wal"
 	checkpointName = "checkpoint"
+
+	// readHints is how many reading positions ReadFrom remembers: one per
+	// reader that keeps coming back (a forwarder, a look at the oldest
+	// record, a scan before a checkpoint) is enough to avoid walking a
+	// segment from its start on every call.
+	readHints = 4
+	// readBufferBytes sizes the buffered reader of ReadFrom.
+	readBufferBytes = 64 << 10
 )
 
 // Errors callers branch on.
@@ -97,8 +116,31 @@ type Stats struct {
 }
 
 type segment struct {
-	base uint64 // sequence number of the first record
-	path string
+	base    uint64 // sequence number of the first record
+	path    string
+	records uint64 // records written to the file
+	size    int64  // bytes written to the file
+}
+
+// SegmentInfo describes one segment file.
+type SegmentInfo struct {
+	First   uint64 // sequence number of its first record (the file's name)
+	Records uint64 // records in it, numbered First, First+1, …
+	Bytes   int64  // its length
+}
+
+// readHint says that record seq of the segment starting at base starts at
+// byte off of its file.
+type readHint struct {
+	base, seq uint64
+	off       int64
+	used      uint64 // for replacing the least recently used hint
+}
+
+// segmentReader is a pooled buffered reader with a payload buffer.
+type segmentReader struct {
+	r       *bufio.Reader
+	payload []byte
 }
 
 // recRef locates one record inside a batch buffer.
@@ -152,12 +194,29 @@ type Journal struct {
 	waited []time.Duration // OnCommit's buffer, owned by the committer
 
 	// The active segment; owned by the committer after Open.
-	f     *os.File
-	fBase uint64
-	fSize int64
+	f        *os.File
+	fBase    uint64
+	fSize    int64
+	fRecords uint64
 
 	segMu    sync.Mutex
 	segments []segment
+	size     atomic.Int64 // bytes in segment files plus appended, not yet written
+
+	// cpMu serialises SetCheckpoint: the checkpoint file is written
+	// through one temporary file and the checkpoint must not go back.
+	cpMu sync.Mutex
+
+	// WaitDurable's wake-up: closed and cleared by the committer after
+	// each commit, created only when someone waits.
+	waitMu     sync.Mutex
+	durableCh  chan struct{}
+	waitClosed bool
+
+	hintMu   sync.Mutex
+	hints    [readHints]readHint
+	hintTick uint64
+	readers  sync.Pool // *segmentReader
 
 	replayEnd  uint64 // first sequence number appended by this process
 	checkpoint atomic.Uint64
@@ -176,6 +235,7 @@ func Open(dir string, opt Options) (*Journal, error) {
 		opt.Now = time.Now
 	}
 	j := &Journal{dir: dir, opt: opt, log: opt.Logger, cur: newBatch(), kick: make(chan struct{}, 1), done: make(chan struct{})}
+	j.readers.New = func() any { return &segmentReader{r: bufio.NewReaderSize(nil, readBufferBytes)} }
 	if j.log == nil {
 		j.log = slog.Default()
 	}
@@ -254,12 +314,14 @@ func (j *Journal) recover() error {
 			j.truncated.Add(uint64(len(data) - good))
 		}
 		next = s.base + uint64(n)
+		j.segments[i].records, j.segments[i].size = uint64(n), int64(good)
+		j.size.Add(int64(good))
 		if i == len(j.segments)-1 {
 			f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0o600)
 			if err != nil {
 				return fmt.Errorf("journal: open %s: %w", s.path, err)
 			}
-			j.f, j.fBase, j.fSize = f, s.base, int64(good)
+			j.f, j.fBase, j.fSize, j.fRecords = f, s.base, int64(good), uint64(n)
 		}
 	}
 	j.nextSeq = next
@@ -346,6 +408,7 @@ func (j *Journal) Append(data []byte) (Ticket, error) {
 	b.buf = append(b.buf, hdr[:]...)
 	b.buf = append(b.buf, data...)
 	b.recs = append(b.recs, recRef{seq: seq, off: off, n: len(data), at: at})
+	j.size.Add(int64(headerSize + len(data)))
 	j.mu.Unlock()
 	j.appended.Add(1)
 	select {
@@ -395,11 +458,13 @@ func (j *Journal) commitLoop() {
 			j.mu.Unlock()
 			b.err = err
 			close(b.done)
+			j.wakeWaiters(false)
 			continue
 		}
 		j.commits.Add(1)
 		j.durable.Store(b.recs[len(b.recs)-1].seq)
 		close(b.done)
+		j.wakeWaiters(false)
 		if j.opt.OnCommit != nil {
 			now := time.Now()
 			j.waited = j.waited[:0]
@@ -429,6 +494,7 @@ func (j *Journal) write(b *batch) error {
 				return err
 			}
 			start = r.off
+			j.noteWritten()
 			if err := j.f.Sync(); err != nil {
 				return fmt.Errorf("sync segment: %w", err)
 			}
@@ -447,10 +513,12 @@ func (j *Journal) write(b *batch) error {
 			}
 		}
 		j.fSize += size
+		j.fRecords++
 	}
 	if err := j.flushRun(b.buf[start:]); err != nil {
 		return err
 	}
+	j.noteWritten()
 	if err := j.f.Sync(); err != nil {
 		return fmt.Errorf("sync segment: %w", err)
 	}
@@ -478,7 +546,7 @@ func (j *Journal) createSegment(base uint64) error {
 		f.Close()
 		return err
 	}
-	j.f, j.fBase, j.fSize = f, base, 0
+	j.f, j.fBase, j.fSize, j.fRecords = f, base, 0, 0
 	j.segMu.Lock()
 	j.segments = append(j.segments, segment{base: base, path: path})
 	j.segMu.Unlock()
@@ -548,6 +616,8 @@ func (j *Journal) NextSeq() uint64 {
 // stored, and deletes the segments that hold nothing newer. The active
 // segment is never deleted.
 func (j *Journal) SetCheckpoint(seq uint64) error {
+	j.cpMu.Lock()
+	defer j.cpMu.Unlock()
 	if seq <= j.checkpoint.Load() {
 		return nil
 	}
@@ -562,6 +632,8 @@ func (j *Journal) SetCheckpoint(seq uint64) error {
 	for i, s := range j.segments {
 		if i+1 < len(j.segments) && j.segments[i+1].base <= seq+1 {
 			drop = append(drop, s)
+			// Not the active segment, so its size is final.
+			j.size.Add(-s.size)
 			continue
 		}
 		keep = append(keep, s)
@@ -645,6 +717,7 @@ func (j *Journal) Close() error {
 	default:
 	}
 	<-j.done
+	j.wakeWaiters(true)
 	var err error
 	if j.f != nil {
 		err = j.f.Close()
@@ -660,3 +733,250 @@ func (j *Journal) Close() error {
 	}
 	return nil
 }
+
+// noteWritten records the active segment's length and record count in the
+// segment list; it runs on the committer before the fsync that makes the
+// records durable, so the list never describes less than Durable.
+func (j *Journal) noteWritten() {
+	j.segMu.Lock()
+	if n := len(j.segments); n > 0 {
+		j.segments[n-1].records, j.segments[n-1].size = j.fRecords, j.fSize
+	}
+	j.segMu.Unlock()
+}
+
+// wakeWaiters releases the goroutines in WaitDurable so that they look at
+// Durable again; closed says that no commit will follow.
+func (j *Journal) wakeWaiters(closed bool) {
+	j.waitMu.Lock()
+	if j.durableCh != nil {
+		close(j.durableCh)
+		j.durableCh = nil
+	}
+	if closed {
+		j.waitClosed = true
+	}
+	j.waitMu.Unlock()
+}
+
+// WaitDurable returns when a record above after is durable (Durable() >
+// after), when ctx ends (ctx.Err()), when the journal is closed (ErrClosed)
+// or when it failed (the error that stopped the committer).
+func (j *Journal) WaitDurable(ctx context.Context, after uint64) error {
+	for {
+		if j.durable.Load() > after {
+			return nil
+		}
+		j.mu.Lock()
+		failed := j.err
+		j.mu.Unlock()
+		if failed != nil {
+			return failed
+		}
+		j.waitMu.Lock()
+		if j.waitClosed {
+			j.waitMu.Unlock()
+			return ErrClosed
+		}
+		if j.durableCh == nil {
+			j.durableCh = make(chan struct{})
+		}
+		ch := j.durableCh
+		j.waitMu.Unlock()
+		// The committer stores Durable before it closes the channel: a
+		// commit between the first look and taking ch is seen here.
+		if j.durable.Load() > after {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// ReadFrom calls fn, in sequence order, for up to limit (no bound if limit
+// ≤ 0) durable records whose sequence number is above after, reading them
+// from the segment files, the active one included. Record.Data is valid
+// only during the call to fn.
+//
+// It returns the after of the next call: the last record handed to fn if
+// limit was reached (or fn failed), otherwise the durable sequence number
+// it read up to, which skips numbers that have no record (lost with a
+// corrupt segment tail at Open).
+//
+// It is safe to call concurrently with everything else. Records at or
+// below the checkpoint may be gone: SetCheckpoint deletes their segments,
+// also while ReadFrom reads, and ReadFrom skips what is gone. A reader
+// continuing where its last call stopped seeks straight there.
+func (j *Journal) ReadFrom(after uint64, limit int, fn func(Record) error) (uint64, error) {
+	durable := j.durable.Load()
+	if after >= durable {
+		return after, nil
+	}
+	// Every segment holding a record ≤ durable was listed before durable
+	// was stored, so this snapshot lacks only deleted segments.
+	j.segMu.Lock()
+	i := sort.Search(len(j.segments), func(k int) bool { return j.segments[k].base > after+1 })
+	segs := append([]segment(nil), j.segments[max(i-1, 0):]...)
+	j.segMu.Unlock()
+
+	last, n := after, 0
+	for k, s := range segs {
+		if s.base > durable {
+			break
+		}
+		end := durable
+		if k+1 < len(segs) {
+			end = min(end, segs[k+1].base-1)
+		}
+		if end <= last {
+			continue
+		}
+		remaining := -1
+		if limit > 0 {
+			remaining = limit - n
+		}
+		got, seq, err := j.readSegment(s, last, end, remaining, fn)
+		if got > 0 {
+			last, n = seq, n+got
+		}
+		if err != nil {
+			return last, err
+		}
+		if limit > 0 && n >= limit {
+			return last, nil
+		}
+	}
+	return durable, nil
+}
+
+// readSegment hands fn up to remaining (no bound if negative) records of
+// segment s numbered in (after, end], all durable, and returns how many it
+// handed and the last one's number.
+func (j *Journal) readSegment(s segment, after, end uint64, remaining int, fn func(Record) error) (n int, last uint64, err error) {
+	f, err := os.Open(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		// SetCheckpoint stores the checkpoint before it deletes a
+		// segment, and deletes only segments wholly at or below it.
+		if cp := j.checkpoint.Load(); end > cp {
+			return 0, 0, fmt.Errorf("journal: segment %s is missing (checkpoint %d, records up to %d)", filepath.Base(s.path), cp, end)
+		}
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("journal: read segment: %w", err)
+	}
+	defer f.Close()
+	seq, off := j.findHint(s.base, after+1)
+	if off > 0 {
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			return 0, 0, fmt.Errorf("journal: read %s: %w", s.path, err)
+		}
+	}
+	sr := j.readers.Get().(*segmentReader)
+	sr.r.Reset(f)
+	defer func() {
+		sr.r.Reset(nil)
+		j.readers.Put(sr)
+		j.storeHint(s.base, seq, off)
+	}()
+	var hdr [headerSize]byte
+	for seq <= end && (remaining < 0 || n < remaining) {
+		if _, err := io.ReadFull(sr.r, hdr[:]); err != nil {
+			if err == io.EOF {
+				// The segment ends before end: its tail was cut at
+				// Open, and those numbers have no record.
+				return n, last, nil
+			}
+			return n, last, fmt.Errorf("journal: read %s, record %d: %w", filepath.Base(s.path), seq, err)
+		}
+		l := binary.LittleEndian.Uint32(hdr[:4])
+		if l == 0 || l > MaxRecordBytes {
+			return n, last, fmt.Errorf("journal: read %s, record %d: corrupt length %d", filepath.Base(s.path), seq, l)
+		}
+		if seq <= after {
+			if _, err := sr.r.Discard(int(l)); err != nil {
+				return n, last, fmt.Errorf("journal: read %s, record %d: %w", filepath.Base(s.path), seq, err)
+			}
+			seq, off = seq+1, off+headerSize+int64(l)
+			continue
+		}
+		if cap(sr.payload) < int(l) {
+			sr.payload = make([]byte, l)
+		}
+		p := sr.payload[:l]
+		if _, err := io.ReadFull(sr.r, p); err != nil {
+			return n, last, fmt.Errorf("journal: read %s, record %d: %w", filepath.Base(s.path), seq, err)
+		}
+		if checksum(hdr[:4], p) != binary.LittleEndian.Uint32(hdr[4:]) {
+			return n, last, fmt.Errorf("journal: read %s, record %d: checksum mismatch", filepath.Base(s.path), seq)
+		}
+		rec := Record{Seq: seq, Data: p}
+		seq, off = seq+1, off+headerSize+int64(l)
+		n, last = n+1, rec.Seq
+		if err := fn(rec); err != nil {
+			return n, last, err
+		}
+	}
+	return n, last, nil
+}
+
+// findHint returns the remembered position nearest before record want of
+// the segment starting at base, or the segment's start.
+func (j *Journal) findHint(base, want uint64) (seq uint64, off int64) {
+	j.hintMu.Lock()
+	defer j.hintMu.Unlock()
+	seq, best := base, -1
+	for i, h := range j.hints {
+		if h.base == base && h.seq <= want && h.seq >= seq && h.used > 0 {
+			seq, off, best = h.seq, h.off, i
+		}
+	}
+	if best >= 0 {
+		j.hintTick++
+		j.hints[best].used = j.hintTick
+	}
+	return seq, off
+}
+
+// storeHint remembers that record seq of the segment starting at base
+// starts at off, replacing the least recently used position.
+func (j *Journal) storeHint(base, seq uint64, off int64) {
+	if off == 0 {
+		return
+	}
+	j.hintMu.Lock()
+	defer j.hintMu.Unlock()
+	j.hintTick++
+	victim := 0
+	for i, h := range j.hints {
+		if h.base == base && h.seq == seq {
+			victim = i
+			break
+		}
+		if h.used < j.hints[victim].used {
+			victim = i
+		}
+	}
+	j.hints[victim] = readHint{base: base, seq: seq, off: off, used: j.hintTick}
+}
+
+// SegmentList describes the segment files, oldest first; the last one is
+// the segment being written.
+func (j *Journal) SegmentList() []SegmentInfo {
+	j.segMu.Lock()
+	defer j.segMu.Unlock()
+	out := make([]SegmentInfo, len(j.segments))
+	for i, s := range j.segments {
+		out[i] = SegmentInfo{First: s.base, Records: s.records, Bytes: s.size}
+	}
+	return out
+}
+
+// Size returns the bytes in the segment files plus those of the records
+// appended but not yet written: what the journal occupies on disk once the
+// pending commit is done. A caller bounding the journal checks it before
+// Append.
+func (j *Journal) Size() int64 { return j.size.Load() }
