@@ -18,6 +18,9 @@ import (
 	"github.com/piot-appliance/piot/appliance/config"
 	"github.com/piot-appliance/piot/appliance/consoledeps"
 	"github.com/piot-appliance/piot/appliance/supervisor"
+	"github.com/piot-appliance/piot/services/adapter"
+	"github.com/piot-appliance/piot/services/adapter/relay"
+	"github.com/piot-appliance/piot/services/adapter/vdgps"
 	"github.com/piot-appliance/piot/services/api"
 	"github.com/piot-appliance/piot/services/api/graph"
 	"github.com/piot-appliance/piot/services/broker"
@@ -250,6 +253,11 @@ func (s *ingestService) probe() (bool, string) {
 type brokerService struct {
 	app *Appliance
 	b   *broker.Broker
+	// The device adapters: served on the HTTP listener, and fed packets
+	// relayed by edge adapters through the relay hook.
+	piot  *adapter.Adapter
+	vd    *vdgps.Handler
+	relay *relay.Hook
 }
 
 func (s *brokerService) Name() string { return "broker" }
@@ -268,13 +276,22 @@ func (s *brokerService) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.newAdapters(); err != nil {
+		return err
+	}
+	// The relay processes edge adapters' packets before the ingest sees
+	// any publish.
+	if err := b.AddHook(s.relay, nil); err != nil {
+		return err
+	}
 	if err := b.AddHook(a.ingest.ing.Hook(), nil); err != nil {
 		return err
 	}
+	s.b = b
 	if err := b.Start(ctx); err != nil {
+		s.relay.Close()
 		return err
 	}
-	s.b = b
 	a.core.c.SetCommandPublisher(b.Publish)
 	return nil
 }
@@ -297,7 +314,8 @@ func (s *brokerService) probe() (bool, string) {
 
 func (s *brokerService) Stop(ctx context.Context) error {
 	s.app.core.c.SetCommandPublisher(nil)
-	return s.b.Stop(ctx)
+	err := s.b.Stop(ctx)
+	return errors.Join(err, s.relay.Close())
 }
 
 type coreService struct {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/piot-appliance/piot/services/adapter"
+	"github.com/piot-appliance/piot/services/adapter/relay"
 	"github.com/piot-appliance/piot/services/adapter/vdgps"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/exporter"
@@ -52,26 +53,14 @@ func (a *Appliance) metricsRoutes(metricsToken, alertToken string) (map[string]h
 		return nil, err
 	}
 	auth := exporter.BearerAuthorizer(metricsToken, a.core.c.OrgByMetricsToken)
-	ad, err := adapter.New(adapter.Config{
-		AESKey: a.cfg.AdapterAESKey, MinInterval: a.cfg.AdapterMinInterval,
-		MaxUnassigned: a.cfg.AdapterMaxUnassigned, Logger: a.log.With("service", "adapter"),
-	}, adapter.Deps{Core: a.core.c, Publish: a.publishReadings})
-	if err != nil {
-		return nil, err
-	}
-	vd, err := vdgps.New(vdgps.Config{MaxUnassigned: a.cfg.AdapterMaxUnassigned, Logger: a.log.With("service", "vdgps")},
-		vdgps.Deps{Core: a.core.c, Publish: a.publishReadings})
-	if err != nil {
-		return nil, err
-	}
 	return map[string]http.Handler{
 		"/metrics":        exp.Handler(auth),
 		"/grafana.tar.gz": exporter.GrafanaBundle(),
 		"/alerts/grafana": grafanaAlerts(a.core.c, alertToken, a.log),
 		// The PIOT device protocol, as devices send it today.
-		"/adapter": ad.Handler(),
+		"/adapter": a.broker.piot.Handler(),
 		// VD GPS trackers upload batches of fixes.
-		"/adapter/vdgps": vd,
+		"/adapter/vdgps": a.broker.vd,
 	}, nil
 }
 
@@ -154,4 +143,28 @@ func (a *Appliance) publishReadings(ctx context.Context, msgs []adapter.Message)
 		}
 	}
 	return nil
+}
+
+// newAdapters builds the device adapters and the relay hook that feeds
+// them edge adapters' packets.
+func (s *brokerService) newAdapters() error {
+	a := s.app
+	var err error
+	s.piot, err = adapter.New(adapter.Config{
+		AESKey: a.cfg.AdapterAESKey, MinInterval: a.cfg.AdapterMinInterval,
+		MaxUnassigned: a.cfg.AdapterMaxUnassigned, Logger: a.log.With("service", "adapter"),
+	}, adapter.Deps{Core: a.core.c, Publish: a.publishReadings})
+	if err != nil {
+		return err
+	}
+	s.vd, err = vdgps.New(vdgps.Config{MaxUnassigned: a.cfg.AdapterMaxUnassigned, Logger: a.log.With("service", "vdgps")},
+		vdgps.Deps{Core: a.core.c, Publish: a.publishReadings})
+	if err != nil {
+		return err
+	}
+	s.relay, err = relay.New(relay.Config{DataDir: a.cfg.DataDir, Logger: a.log}, relay.Deps{
+		Core:     a.core.c,
+		Handlers: map[string]relay.Handler{relay.ProtoPIOT: s.piot, relay.ProtoVDGPS: s.vd},
+	})
+	return err
 }

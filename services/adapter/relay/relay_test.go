@@ -1,0 +1,231 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/piot-appliance/piot/services/adapter"
+	"github.com/piot-appliance/piot/services/adapter/devsim"
+	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/core/coretest"
+)
+
+type sink struct {
+	mu   sync.Mutex
+	msgs []adapter.Message
+	fail bool
+}
+
+func (s *sink) publish(_ context.Context, msgs []adapter.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail {
+		return errors.New("journal unavailable")
+	}
+	s.msgs = append(s.msgs, msgs...)
+	return nil
+}
+
+func (s *sink) values(topic string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, m := range s.msgs {
+		if m.Topic == topic {
+			out = append(out, string(m.Payload))
+		}
+	}
+	return out
+}
+
+type env struct {
+	t    *testing.T
+	ce   *coretest.Env
+	dir  string
+	sink *sink
+	ad   *adapter.Adapter
+	h    *Hook
+}
+
+func newEnv(t *testing.T) *env {
+	ce := coretest.New(t)
+	e := &env{t: t, ce: ce, dir: t.TempDir(), sink: &sink{}}
+	var err error
+	e.ad, err = adapter.New(adapter.Config{}, adapter.Deps{Core: ce.Core, Publish: e.sink.publish})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.reopen()
+	return e
+}
+
+// reopen starts a new hook on the same data directory (a restart).
+func (e *env) reopen() {
+	if e.h != nil {
+		e.h.Close()
+	}
+	h, err := New(Config{DataDir: e.dir}, Deps{Core: e.ce.Core, Handlers: map[string]Handler{ProtoPIOT: e.ad}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.h = h
+	e.t.Cleanup(func() { h.Close() })
+}
+
+// relay publishes a packet of dev, sequence seq, as edge adapter edge of
+// org, and returns the hook's error (nil: PUBACK and delivered, which
+// must not happen for envelopes).
+func (e *env) relay(org, edge string, seq uint64, body []byte) error {
+	e.t.Helper()
+	payload, err := json.Marshal(Envelope{Edge: edge, Seq: seq, RX: time.Now().UnixMilli(), Body: body})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_, err = e.h.OnPublish(nil, packets.Packet{TopicName: Topic(org, ProtoPIOT), Payload: payload,
+		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}})
+	return err
+}
+
+func (e *env) packet(dev string, seq int, at time.Time) []byte {
+	e.t.Helper()
+	b, err := devsim.EncodePIOT(dev, seq, at, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return b
+}
+
+func acked(err error) bool { return errors.Is(err, packets.CodeSuccessIgnore) }
+
+func TestRelayedPacketsRegisterIntoTheOrgAndDropResends(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	base := time.Unix(1_764_000_000, 0)
+
+	// First contact registers the device and its sensor into acme,
+	// disabled: acknowledged, nothing published.
+	if err := e.relay("acme", "edge1", 1, e.packet("dev1", 1, base)); !acked(err) {
+		t.Fatalf("first packet: %v", err)
+	}
+	for _, name := range []string{"dev1", devsim.SensorName("dev1")} {
+		th, ok := e.ce.Core.ThingByPiotID(name)
+		if !ok || th.OrgID != e.ce.Org.ID || th.Enabled {
+			t.Fatalf("%s: registered %v, org %v, enabled %v", name, ok, th.OrgID, th.Enabled)
+		}
+		on := true
+		if _, err := e.ce.Core.UpdateThing(ctx, e.ce.Admin, core.ThingUpdate{ID: th.ID, Enabled: &on}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := e.h.Stats(); st[ResultNotStored] != 1 {
+		t.Fatalf("stats %v", st)
+	}
+
+	// A burst is not rate limited; resends (seq not above the last one
+	// processed) are dropped, also after a restart.
+	for seq := uint64(2); seq <= 5; seq++ {
+		if err := e.relay("acme", "edge1", seq, e.packet("dev1", int(seq), base.Add(time.Duration(seq)*time.Minute))); !acked(err) {
+			t.Fatalf("seq %d: %v", seq, err)
+		}
+	}
+	if err := e.relay("acme", "edge1", 4, e.packet("dev1", 4, base)); !acked(err) {
+		t.Fatalf("resend: %v", err)
+	}
+	e.reopen()
+	if err := e.relay("acme", "edge1", 5, e.packet("dev1", 5, base)); !acked(err) {
+		t.Fatalf("resend after restart: %v", err)
+	}
+	// Another edge adapter has its own sequence.
+	if err := e.relay("acme", "edge2", 1, e.packet("dev1", 6, base.Add(6*time.Minute))); !acked(err) {
+		t.Fatalf("edge2: %v", err)
+	}
+	topic := "org/acme/" + devsim.SensorName("dev1") + "/value"
+	if got, want := fmt.Sprint(e.sink.values(topic)), "[2 3 4 5 6]"; got != want {
+		t.Fatalf("values %s, want %s", got, want)
+	}
+	e.sink.mu.Lock()
+	for _, m := range e.sink.msgs {
+		if m.Topic == topic && m.At.Sub(base) != time.Duration(mustAtoi(t, string(m.Payload)))*time.Minute {
+			t.Fatalf("value %s stored as measured at %v", m.Payload, m.At)
+		}
+	}
+	e.sink.mu.Unlock()
+	if st := e.h.Stats(); st[ResultDuplicate] != 1 || st[ResultProcessed] != 1 { // since the restart
+		t.Fatalf("stats %v", st)
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestRelayRefusesAndRetries(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	other, err := e.ce.Core.CreateOrg(ctx, e.ce.Admin, "other", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// dev9 belongs to acme: an edge adapter of "other" cannot feed it.
+	if err := e.relay("acme", "e", 1, e.packet("dev9", 1, time.Now())); !acked(err) {
+		t.Fatal(err)
+	}
+	if err := e.relay(other.Name, "e", 1, e.packet("dev9", 2, time.Now())); !acked(err) {
+		t.Fatal(err)
+	}
+	if st := e.ad.Stats(); st[adapter.ReasonForeignOrg] != 1 {
+		t.Fatalf("adapter stats %v", st)
+	}
+
+	// Malformed envelopes are acknowledged and counted, never retried.
+	for _, p := range []string{`nope`, `{"edge":"","seq":1,"body":"eA=="}`, `{"edge":"e","seq":0,"body":"eA=="}`, `{"edge":"e","seq":3}`} {
+		_, err := e.h.OnPublish(nil, packets.Packet{TopicName: Topic("acme", ProtoPIOT), Payload: []byte(p)})
+		if !acked(err) {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+	if st := e.h.Stats(); st[ResultBadEnvelope] != 4 || st[ResultRefused] != 1 {
+		t.Fatalf("stats %v", st)
+	}
+
+	// A failure to journal is not acknowledged and the packet is not
+	// marked processed: its resend goes through.
+	th, _ := e.ce.Core.ThingByPiotID("dev9")
+	on := true
+	if _, err := e.ce.Core.UpdateThing(ctx, e.ce.Admin, core.ThingUpdate{ID: th.ID, Enabled: &on}); err != nil {
+		t.Fatal(err)
+	}
+	e.sink.mu.Lock()
+	e.sink.fail = true
+	e.sink.mu.Unlock()
+	if err := e.relay("acme", "e", 2, e.packet("dev9", 3, time.Now())); !errors.Is(err, packets.ErrRejectPacket) {
+		t.Fatalf("failed journal: %v", err)
+	}
+	e.sink.mu.Lock()
+	e.sink.fail = false
+	e.sink.mu.Unlock()
+	if err := e.relay("acme", "e", 2, e.packet("dev9", 3, time.Now())); !acked(err) {
+		t.Fatal(err)
+	}
+	if got := e.sink.values("org/acme/dev9/available"); len(got) != 1 {
+		t.Fatalf("device published %d times, want 1", len(got))
+	}
+
+	// Other topics pass untouched.
+	if _, err := e.h.OnPublish(nil, packets.Packet{TopicName: "org/acme/dev9/value"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := parseTopic("org/acme/$adapter/piot/x"); ok {
+		t.Fatal("deeper topic parsed as relay topic")
+	}
+}
