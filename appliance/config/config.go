@@ -137,8 +137,8 @@ type option struct {
 	ptr    any  // *string, *bool, *int, *time.Duration
 }
 
-func (o option) env() string {
-	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(o.name, "-", "_"))
+func (o option) env(prefix string) string {
+	return prefix + strings.ToUpper(strings.ReplaceAll(o.name, "-", "_"))
 }
 
 func (c *Config) options() []option {
@@ -197,10 +197,22 @@ func (c *Config) options() []option {
 }
 
 // RegisterFlags declares every option on fs, with its env name in the help.
-func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
-	fs.String("config", "", "YAML configuration file (keys are the flag names) [env "+EnvPrefix+"CONFIG]")
-	for _, o := range c.options() {
-		help := fmt.Sprintf("%s [env %s]", o.help, o.env())
+func (c *Config) RegisterFlags(fs *pflag.FlagSet) { registerFlags(fs, c.options(), EnvPrefix) }
+
+// Load applies the YAML file, environment and changed flags over c, then
+// validates. environ is os.Environ() in production.
+func (c *Config) Load(fs *pflag.FlagSet, environ []string) error {
+	if err := loadOptions(fs, environ, c.options(), EnvPrefix); err != nil {
+		return err
+	}
+	return c.Validate()
+}
+
+// registerFlags declares opts on fs; prefix starts their env names.
+func registerFlags(fs *pflag.FlagSet, opts []option, prefix string) {
+	fs.String("config", "", "YAML configuration file (keys are the flag names) [env "+prefix+"CONFIG]")
+	for _, o := range opts {
+		help := fmt.Sprintf("%s [env %s]", o.help, o.env(prefix))
 		switch p := o.ptr.(type) {
 		case *string:
 			def := *p
@@ -220,42 +232,41 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	}
 }
 
-// Load applies the YAML file, environment and changed flags over c, then
-// validates. environ is os.Environ() in production.
-func (c *Config) Load(fs *pflag.FlagSet, environ []string) error {
+// loadOptions applies the YAML file, environment and changed flags to opts.
+func loadOptions(fs *pflag.FlagSet, environ []string, opts []option, prefix string) error {
 	env := map[string]string{}
 	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			env[k] = v
 		}
 	}
-	path := env[EnvPrefix+"CONFIG"]
+	path := env[prefix+"CONFIG"]
 	if f := fs.Lookup("config"); f != nil && f.Changed {
 		path = f.Value.String()
 	}
 	if path != "" {
-		if err := c.loadYAML(path); err != nil {
+		if err := loadYAML(path, opts); err != nil {
 			return err
 		}
 	}
-	for _, o := range c.options() {
-		if v, ok := env[o.env()]; ok {
+	for _, o := range opts {
+		if v, ok := env[o.env(prefix)]; ok {
 			if err := set(o, v); err != nil {
-				return fmt.Errorf("environment %s: %w", o.env(), err)
+				return fmt.Errorf("environment %s: %w", o.env(prefix), err)
 			}
 		}
 	}
-	for _, o := range c.options() {
+	for _, o := range opts {
 		if f := fs.Lookup(o.name); f != nil && f.Changed {
 			if err := set(o, f.Value.String()); err != nil {
 				return fmt.Errorf("flag --%s: %w", o.name, err)
 			}
 		}
 	}
-	return c.Validate()
+	return nil
 }
 
-func (c *Config) loadYAML(path string) error {
+func loadYAML(path string, opts []option) error {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
@@ -266,7 +277,7 @@ func (c *Config) loadYAML(path string) error {
 		return fmt.Errorf("config file %s: %w", path, err)
 	}
 	byName := map[string]option{}
-	for _, o := range c.options() {
+	for _, o := range opts {
 		byName[o.name] = o
 	}
 	keys := make([]string, 0, len(doc))
@@ -453,7 +464,7 @@ func validAddr(a string) error {
 func (c *Config) UnknownEnv(environ []string, extra ...string) []string {
 	known := map[string]bool{EnvPrefix + "CONFIG": true}
 	for _, o := range c.options() {
-		known[o.env()] = true
+		known[o.env(EnvPrefix)] = true
 	}
 	for _, e := range extra {
 		known[e] = true

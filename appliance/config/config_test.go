@@ -88,8 +88,8 @@ func TestHelpNamesEveryEnv(t *testing.T) {
 	c.RegisterFlags(fs)
 	usage := fs.FlagUsages()
 	for _, o := range c.options() {
-		if !strings.Contains(usage, "--"+o.name) || !strings.Contains(usage, o.env()) {
-			t.Errorf("help lacks --%s or %s", o.name, o.env())
+		if !strings.Contains(usage, "--"+o.name) || !strings.Contains(usage, o.env(EnvPrefix)) {
+			t.Errorf("help lacks --%s or %s", o.name, o.env(EnvPrefix))
 		}
 	}
 }

@@ -127,26 +127,65 @@ type Deps struct {
 
 // Adapter serves the PIOT device protocol.
 type Adapter struct {
+	*Checker
 	cfg     Config
 	core    *core.Core
 	publish Publisher
 	log     *slog.Logger
-	now     func() time.Time
-	key     []byte
-	limiter *limiter
 
 	reg *Registry
 
 	rejected Rejections
 }
 
+// Checker decodes packets and applies the per-device rate limit, without
+// registering or publishing anything; the edge adapter checks packets
+// with it before it spools them.
+type Checker struct {
+	now     func() time.Time
+	key     []byte
+	limiter *limiter
+}
+
+// NewChecker builds a checker (Core, Publish and MaxUnassigned unused).
+func NewChecker(cfg Config) (*Checker, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Checker{now: cfg.Now, limiter: newLimiter(cfg.MinInterval, cfg.MaxTracked)}
+	if cfg.AESKey != "" {
+		c.key = []byte(cfg.AESKey)
+	}
+	return c, nil
+}
+
 // New checks the configuration and builds an adapter.
 func New(cfg Config, deps Deps) (*Adapter, error) {
-	if cfg.AESKey != "" && len(cfg.AESKey) != 16 {
-		return nil, fmt.Errorf("adapter: AES key must be exactly 16 bytes, got %d", len(cfg.AESKey))
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	if deps.Core == nil || deps.Publish == nil {
 		return nil, errors.New("adapter: Core and Publish are required")
+	}
+	ch, err := NewChecker(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Adapter{
+		Checker: ch,
+		cfg:     cfg,
+		core:    deps.Core,
+		publish: deps.Publish,
+		log:     cfg.Logger,
+		reg:     NewRegistry(deps.Core, cfg.MaxUnassigned, cfg.Logger),
+	}, nil
+}
+
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.AESKey != "" && len(cfg.AESKey) != 16 {
+		return cfg, fmt.Errorf("adapter: AES key must be exactly 16 bytes, got %d", len(cfg.AESKey))
 	}
 	if cfg.MinInterval <= 0 {
 		cfg.MinInterval = DefaultMinInterval
@@ -166,19 +205,7 @@ func New(cfg Config, deps Deps) (*Adapter, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &Adapter{
-		cfg:     cfg,
-		core:    deps.Core,
-		publish: deps.Publish,
-		log:     cfg.Logger,
-		now:     cfg.Now,
-		limiter: newLimiter(cfg.MinInterval, cfg.MaxTracked),
-		reg:     NewRegistry(deps.Core, cfg.MaxUnassigned, cfg.Logger),
-	}
-	if cfg.AESKey != "" {
-		a.key = []byte(cfg.AESKey)
-	}
-	return a, nil
+	return cfg, nil
 }
 
 // Stats returns the number of rejected packets by reason.
@@ -216,7 +243,7 @@ func (a *Adapter) Handle(ctx context.Context, body []byte, src Source) Outcome {
 
 // Device returns the device id of a packet body, decrypting it if needed;
 // the edge adapter uses it to apply the rate limit before it spools.
-func (a *Adapter) Device(body []byte) (string, Outcome) {
+func (a *Checker) Device(body []byte) (string, Outcome) {
 	pkt, out := a.decode(body)
 	if out.Status != 0 {
 		return "", out
@@ -227,7 +254,7 @@ func (a *Adapter) Device(body []byte) (string, Outcome) {
 	return pkt.Device, Outcome{}
 }
 
-func (a *Adapter) decode(body []byte) (*packet, Outcome) {
+func (a *Checker) decode(body []byte) (*packet, Outcome) {
 	p, err := parsePacket(body)
 	if err == nil {
 		return p, Outcome{}
@@ -267,7 +294,7 @@ func validate(p *packet) Outcome {
 }
 
 // Limit applies the per-device minimum interval.
-func (a *Adapter) Limit(device string) Outcome {
+func (a *Checker) Limit(device string) Outcome {
 	ok, wait, full := a.limiter.allow(device, a.now())
 	if ok {
 		return Outcome{}

@@ -21,7 +21,7 @@ func FuzzDecode(f *testing.F) {
 			f.Add(ct)
 		}
 	}
-	a := &Adapter{key: key}
+	a := &Checker{key: key}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, out := a.decode(body)
 		status := out.Status
