@@ -476,10 +476,15 @@ func (s *httpService) probe() (bool, string) { return true, "listening on " + s.
 
 // NewLogger builds the process logger from the configuration.
 func NewLogger(cfg config.Config, w interface{ Write([]byte) (int, error) }) *slog.Logger {
+	return NewLoggerFor(cfg.LogLevel, cfg.LogFormat, w)
+}
+
+// NewLoggerFor builds a logger of a (validated) level and format.
+func NewLoggerFor(level, format string, w interface{ Write([]byte) (int, error) }) *slog.Logger {
 	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	_ = lvl.UnmarshalText([]byte(level))
 	opts := &slog.HandlerOptions{Level: lvl}
-	if cfg.LogFormat == "json" {
+	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))

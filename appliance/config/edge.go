@@ -142,8 +142,8 @@ func (e *Edge) Validate() error {
 		return errors.New("username and password are required (the organization's MQTT credentials)")
 	case strings.TrimSpace(e.SpoolDir) == "":
 		return errors.New("spool-dir must not be empty")
-	case e.SpoolMaxBytes < 4<<20:
-		return errors.New("spool-max-bytes must be at least 4 MiB")
+	case e.SpoolMaxBytes < 64<<10:
+		return errors.New("spool-max-bytes must be at least 64 KiB")
 	case e.SpoolMaxAge < 0:
 		return errors.New("spool-max-age must not be negative")
 	case e.SpoolPolicy != "drop-oldest" && e.SpoolPolicy != "reject-new":

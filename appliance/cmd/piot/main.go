@@ -34,7 +34,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), versionCmd(), consoleCmd(), admincli.Command(), deviceCmd())
+	root.AddCommand(runCmd(), adapterCmd(), versionCmd(), consoleCmd(), admincli.Command(), deviceCmd())
 	return root
 }
 

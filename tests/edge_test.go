@@ -1,0 +1,351 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/piot-appliance/piot/services/adapter/devsim"
+)
+
+// edgeProc is one running `piot adapter`.
+type edgeProc struct {
+	t    *testing.T
+	addr string
+	args []string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+// startEdge runs `piot adapter` with args on addr and waits until
+// GET /status answers.
+func startEdge(t *testing.T, addr string, args ...string) *edgeProc {
+	t.Helper()
+	e := &edgeProc{t: t, addr: addr, args: args, out: &syncBuffer{}, done: make(chan error, 1)}
+	e.cmd = exec.Command(piotBin, append([]string{"adapter", "--listen", addr}, args...)...)
+	e.cmd.Stdout, e.cmd.Stderr = e.out, e.out
+	if err := e.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { e.done <- e.cmd.Wait() }()
+	t.Cleanup(func() { e.stop() })
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		select {
+		case err := <-e.done:
+			e.done <- err
+			t.Fatalf("piot adapter exited during start: %v\n%s", err, e.out)
+		default:
+		}
+		if resp, err := http.Get("http://" + addr + "/status"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return e
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("piot adapter not up after 20s:\n%s", e.out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (e *edgeProc) stop() {
+	if e.cmd.ProcessState != nil {
+		return
+	}
+	_ = e.cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-e.done:
+		e.done <- err
+		if err != nil && !strings.Contains(err.Error(), "killed") {
+			e.t.Errorf("piot adapter exited with %v:\n%s", err, e.out)
+		}
+	case <-time.After(20 * time.Second):
+		_ = e.cmd.Process.Kill()
+		e.t.Errorf("piot adapter did not stop in 20s:\n%s", e.out)
+	}
+}
+
+func (e *edgeProc) kill() {
+	_ = e.cmd.Process.Signal(syscall.SIGKILL)
+	err := <-e.done
+	e.done <- err
+}
+
+type edgeStatus struct {
+	Uplink struct {
+		State     string `json:"state"`
+		Forwarded uint64 `json:"forwarded"`
+	} `json:"uplink"`
+	Spool struct {
+		Records, Appended, Acked, Dropped, Rejected uint64
+		Bytes                                       int64
+		MaxBytes                                    int64 `json:"max_bytes"`
+		Policy                                      string
+	} `json:"spool"`
+	Rejected map[string]uint64 `json:"rejected"`
+}
+
+func (e *edgeProc) status() edgeStatus {
+	e.t.Helper()
+	resp, err := http.Get("http://" + e.addr + "/status")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s edgeStatus
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+// waitDrained waits until the edge adapter's spool is empty and its
+// uplink connected.
+func (e *edgeProc) waitDrained(within time.Duration) edgeStatus {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		s := e.status()
+		if s.Spool.Records == 0 && s.Uplink.State == "connected" {
+			return s
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("spool not drained in %v: %+v\n%s", within, s, e.out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func caFile(t *testing.T, a *appliance) string {
+	t.Helper()
+	st, pem := get(t, a.url+"/ca.crt")
+	if st != http.StatusOK {
+		t.Fatalf("GET /ca.crt: %d", st)
+	}
+	path := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(path, []byte(pem), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// timedReadings returns a thing's raw readings as "value@ts"; it may run
+// outside the test's goroutine, so it reports problems as a reading.
+func timedReadings(a *appliance, token, thing string, from int64) []string {
+	_, data, code := a.gql(token, `query($id: ID!, $from: Int, $to: Int) { readings(thingId: $id, from: $from, to: $to, step: 0, first: 10000) { ts value } }`,
+		map[string]any{"id": thing, "from": from, "to": time.Now().Unix() + 60})
+	if code != "" {
+		return []string{"error:" + code}
+	}
+	var out []string
+	for _, r := range data["readings"].([]any) {
+		m := r.(map[string]any)
+		out = append(out, fmt.Sprintf("%v@%.0f", m["value"], m["ts"]))
+	}
+	return out
+}
+
+// The offline test of the edge adapter: 50 simulated devices post to an
+// edge adapter that forwards over MQTT/TLS to the appliance. The
+// appliance stops for a while, the edge adapter is killed with SIGKILL
+// during the outage and restarted, then the appliance comes back: every
+// packet the edge adapter answered 200 is in history exactly once, in
+// device order, with the device's own timestamp.
+func TestEdgeAdapterRidesOutAnOutage(t *testing.T) {
+	const devices, count = 50, 30
+	dataDir := t.TempDir()
+	mqtts := freeAddr(t)
+	a := startAppliance(t, startOpts{dataDir: dataDir, args: []string{"--mqtts-addr", mqtts}})
+	tok := a.login("admin@piot.local", a.adminPassword())
+	pw := orgWithMQTT(t, a, tok, "site", "site-edge")
+	site := orgID(t, a, tok, "site")
+	ca := caFile(t, a)
+
+	edgeAddr := freeAddr(t)
+	spoolDir := t.TempDir()
+	edgeArgs := []string{"--uplink", "mqtts://" + mqtts, "--org", "site", "--username", "site-edge",
+		"--ca", ca, "--spool-dir", spoolDir, "--min-interval", "1ms", "--backoff-max", "1s", "--ack-timeout", "5s"}
+	edge := startEdge(t, edgeAddr, append(edgeArgs, "--password", pw)...)
+
+	// First contact through the edge adapter registers every device and
+	// sensor into "site", disabled; the admin enables them.
+	ctx := context.Background()
+	if _, err := devsim.Run(ctx, devsim.Config{URL: "http://" + edgeAddr, Devices: devices, Count: 1, Rate: 0, Prefix: "warm"}); err != nil {
+		t.Fatal(err)
+	}
+	edge.waitDrained(60 * time.Second)
+	sensors := map[string]string{}
+	for i := 1; i <= devices; i++ {
+		dev := devsim.DeviceName("warm", i)
+		for _, name := range []string{dev, devsim.SensorName(dev)} {
+			id := thingID(t, a, tok, name)
+			if _, _, code := a.gql(tok, `mutation($t: ThingUpdate!) { updateThing(thing: $t) { id } }`,
+				map[string]any{"t": map[string]any{"id": id, "orgId": site, "enabled": true}}); code != "" {
+				t.Fatal(code)
+			}
+			if name != dev {
+				sensors[dev] = id
+			}
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // ingest's topic index follows the change events
+
+	// The measured run: device clocks start two hours ago, a minute per
+	// packet, so stored timestamps tell device time from arrival time.
+	start := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+	var logBuf syncBuffer
+	simDone := make(chan error, 1)
+	var res devsim.Result
+	go func() {
+		var err error
+		res, err = devsim.Run(ctx, devsim.Config{URL: "http://" + edgeAddr, Devices: devices, Count: count, Rate: 3,
+			Prefix: "warm", Start: start, Step: time.Minute, Log: &logBuf})
+		simDone <- err
+	}()
+	time.Sleep(2 * time.Second)
+	a.stop() // the uplink is down from here
+	time.Sleep(2 * time.Second)
+	edge.kill() // power loss at the edge, during the outage
+	time.Sleep(500 * time.Millisecond)
+	edge = startEdge(t, edgeAddr, append(edgeArgs, "--password", pw)...)
+	time.Sleep(2 * time.Second)
+	if s := edge.status(); s.Spool.Records == 0 || s.Uplink.State == "connected" {
+		t.Fatalf("during the outage the spool should hold packets and the uplink be down: %+v", s)
+	}
+	a = startAppliance(t, startOpts{dataDir: dataDir, args: []string{"--mqtts-addr", mqtts}})
+	tok = a.login("admin@piot.local", a.adminPassword())
+	if err := <-simDone; err != nil {
+		t.Fatal(err)
+	}
+	if res.OK != devices*count {
+		t.Fatalf("simulator: %d of %d packets answered 2xx (%+v)", res.OK, devices*count, res)
+	}
+	st := edge.waitDrained(90 * time.Second)
+	t.Logf("simulator: %d ok, %d retried; edge after restart: %+v", res.OK, res.Retried, st)
+
+	// What the devices were told: 200 for every packet, in order.
+	answered := map[string][]int{}
+	sc := bufio.NewScanner(strings.NewReader(logBuf.String()))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 4 || f[3] != "200" {
+			t.Fatalf("simulator log line %q", sc.Text())
+		}
+		seq, _ := strconv.Atoi(f[1])
+		answered[f[0]] = append(answered[f[0]], seq)
+	}
+	if len(answered) != devices {
+		t.Fatalf("%d devices answered, want %d", len(answered), devices)
+	}
+	var problems []string
+	deadline := time.Now().Add(30 * time.Second)
+	for dev, seqs := range answered {
+		var want []string
+		for _, s := range seqs {
+			want = append(want, fmt.Sprintf("%d@%d", s, start.Add(time.Duration(s-1)*time.Minute).Unix()))
+		}
+		var got []string
+		for {
+			got = timedReadings(a, tok, sensors[dev], start.Unix()-60)
+			if strings.Join(got, " ") == strings.Join(want, " ") || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		if g, w := strings.Join(got, " "), strings.Join(want, " "); g != w {
+			problems = append(problems, fmt.Sprintf("%s: history %s\n  want %s", dev, g, w))
+		}
+	}
+	if len(problems) > 0 {
+		t.Fatalf("%d devices differ:\n%s", len(problems), strings.Join(problems[:min(3, len(problems))], "\n"))
+	}
+}
+
+// A spool that fills up while the uplink is unreachable: drop-oldest
+// keeps the newest packets and counts the dropped ones; reject-new
+// answers 503 with Retry-After and counts the refusals.
+func TestEdgeSpoolFullPolicies(t *testing.T) {
+	nowhere := freeAddr(t) // nobody listens: the uplink stays down
+	common := []string{"--uplink", "mqtt://" + nowhere, "--org", "site", "--username", "u", "--password", "p",
+		"--min-interval", "1ms", "--spool-max-bytes", strconv.Itoa(64 << 10), "--backoff-max", "1s"}
+	body := func(dev string, seq int) []byte {
+		b, err := devsim.EncodePIOT(dev, seq, time.Now(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	postPacket := func(addr string, b []byte) *http.Response {
+		resp, err := http.Post("http://"+addr+"/adapter", "application/json", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+
+	t.Run("drop-oldest", func(t *testing.T) {
+		addr := freeAddr(t)
+		e := startEdge(t, addr, append(common, "--spool-dir", t.TempDir())...)
+		const n = 2000
+		for i := 1; i <= n; i++ {
+			if resp := postPacket(addr, body(fmt.Sprintf("d%d", i%20), i)); resp.StatusCode != http.StatusOK {
+				t.Fatalf("packet %d: %d", i, resp.StatusCode)
+			}
+		}
+		s := e.status()
+		if s.Spool.Appended != n || s.Spool.Dropped == 0 || s.Spool.Records+s.Spool.Dropped != n ||
+			s.Spool.Bytes > s.Spool.MaxBytes || s.Spool.Policy != "drop-oldest" {
+			t.Fatalf("status %+v", s)
+		}
+		_, metrics := get(t, "http://"+addr+"/metrics")
+		if !strings.Contains(metrics, fmt.Sprintf("piot_edge_spool_dropped_total %d", s.Spool.Dropped)) ||
+			!strings.Contains(metrics, "piot_edge_uplink_connected 0") {
+			t.Fatalf("metrics lack the drops:\n%s", metrics)
+		}
+		if !strings.Contains(e.out.String(), "dropped") {
+			t.Fatalf("drops not logged:\n%s", e.out)
+		}
+		t.Logf("2000 packets into 64 KiB: %d kept, %d dropped", s.Spool.Records, s.Spool.Dropped)
+	})
+
+	t.Run("reject-new", func(t *testing.T) {
+		addr := freeAddr(t)
+		e := startEdge(t, addr, append(common, "--spool-dir", t.TempDir(), "--spool-policy", "reject-new")...)
+		var ok, refused int
+		for i := 1; i <= 2000 && refused < 5; i++ {
+			resp := postPacket(addr, body(fmt.Sprintf("d%d", i%20), i))
+			switch resp.StatusCode {
+			case http.StatusOK:
+				ok++
+			case http.StatusServiceUnavailable:
+				if resp.Header.Get("Retry-After") == "" {
+					t.Fatal("503 without Retry-After")
+				}
+				refused++
+			default:
+				t.Fatalf("packet %d: %d", i, resp.StatusCode)
+			}
+		}
+		s := e.status()
+		if refused != 5 || s.Spool.Rejected != 5 || s.Rejected["spool_full"] != 5 || s.Spool.Dropped != 0 ||
+			s.Spool.Records != uint64(ok) {
+			t.Fatalf("ok %d, refused %d, status %+v", ok, refused, s)
+		}
+	})
+}
