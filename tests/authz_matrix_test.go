@@ -108,7 +108,7 @@ const mxNoSuchID = "0123456789abcdef01234567"
 var mxFragments = map[string]string{
 	"OrgF":   `fragment OrgF on Org { id name description influxdb influxdb_username influxdb_password mysqldb mysqldb_username mysqldb_password mqtt_username mqtt_password users { id email password orgs { id } } }`,
 	"UserF":  `fragment UserF on User { id email password is_admin orgs { id name influxdb_password mysqldb_password mqtt_password } }`,
-	"ThingF": `fragment ThingF on Thing { id name description alias type alarm_active org { id name influxdb_password mysqldb_password mqtt_password } sensor { class unit measurement_topic measurement_value } switch { state state_topic state_on state_off command_topic command_on command_off } }`,
+	"ThingF": `fragment ThingF on Thing { id name description alias type alarm_active has_aes_key org { id name influxdb_password mysqldb_password mqtt_password } sensor { class unit measurement_topic measurement_value } switch { state state_topic state_on state_off command_topic command_on command_off } }`,
 }
 
 // mxDoc appends the fragments a query spreads.
@@ -1217,6 +1217,28 @@ func mxRows() []mxRow {
 			},
 		},
 		missingThing("deleteThing", `mutation($id: ID!) { deleteThing(id: $id) }`, tid),
+		{
+			op: "setThingAesKey", query: `mutation($id: ID!, $k: String) { setThingAesKey(thingId: $id, key: $k) { ...ThingF } }`, want: mxOrgA,
+			vars: func(t *testing.T, e *mxEnv, _ string) map[string]any {
+				id := e.freshThing(t)
+				e.admin(t, `mutation($t: ThingUpdate!) { updateThing(thing: $t) { id } }`,
+					map[string]any{"t": map[string]any{"id": id, "piotId": e.names[id]}})
+				return map[string]any{"id": id, "k": fmt.Sprintf("key-%012d", e.seq())}
+			},
+			state: func(t *testing.T, e *mxEnv, _ string, v map[string]any) any {
+				return e.thingState(t, mxStr(v["id"]))
+			},
+			check: func(t *testing.T, e *mxEnv, _ string, v map[string]any, res any) {
+				// The key is write-only: the schema has no field to read it.
+				if mxObj(res)["has_aes_key"] != true {
+					t.Errorf("setThingAesKey = %v", res)
+				}
+				if _, code := e.adminTry(t, `query($id: ID!) { thing(id: $id) { aes_key } }`, map[string]any{"id": v["id"]}); code != "GRAPHQL_VALIDATION_FAILED" {
+					t.Errorf("reading aes_key: %q, want GRAPHQL_VALIDATION_FAILED", code)
+				}
+			},
+		},
+		missingThing("setThingAesKey", `mutation($id: ID!) { setThingAesKey(thingId: $id, key: null) { id } }`, tid),
 	}
 }
 

@@ -96,6 +96,7 @@ const (
 	ReasonNotAssigned    = "not_assigned"
 	ReasonDisabled       = "disabled"
 	ReasonForeignOrg     = "foreign_org"
+	ReasonWrongKey       = "wrong_key"
 	ReasonPublishFailed  = "publish_failed"
 	ReasonInternal       = "internal_error"
 	ReasonLimiterTooBusy = "limiter_full"
@@ -145,6 +146,9 @@ type Checker struct {
 	now     func() time.Time
 	key     []byte
 	limiter *limiter
+	// Devices' own keys; nil where they are not known (the edge).
+	devKey  func(piotID string) (string, bool)
+	devKeys func(fn func(piotID, key string) bool)
 }
 
 // NewChecker builds a checker (Core, Publish and MaxUnassigned unused).
@@ -172,6 +176,11 @@ func New(cfg Config, deps Deps) (*Adapter, error) {
 	ch, err := NewChecker(cfg)
 	if err != nil {
 		return nil, err
+	}
+	ch.devKeys = deps.Core.DeviceKeys
+	ch.devKey = func(piotID string) (string, bool) {
+		t, ok := deps.Core.ThingByPiotID(piotID)
+		return t.AESKey, ok && t.AESKey != ""
 	}
 	return &Adapter{
 		Checker: ch,
@@ -221,7 +230,7 @@ func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	a.Handle(r.Context(), body, Source{}).Write(w)
+	a.handle(r.Context(), body, r.URL.Query().Get("device"), Source{}).Write(w)
 }
 
 // MaxClockAhead is how far in the future a device's own time may be; a
@@ -231,7 +240,11 @@ const MaxClockAhead = 5 * time.Minute
 // Handle processes one packet body (plaintext or encrypted) from src and
 // says how to answer it; rejections are counted.
 func (a *Adapter) Handle(ctx context.Context, body []byte, src Source) Outcome {
-	pkt, out := a.decode(body)
+	return a.handle(ctx, body, "", src)
+}
+
+func (a *Adapter) handle(ctx context.Context, body []byte, hint string, src Source) Outcome {
+	pkt, out := a.decode(body, hint)
 	if out.Status == 0 {
 		out = a.process(ctx, pkt, src)
 	}
@@ -244,7 +257,7 @@ func (a *Adapter) Handle(ctx context.Context, body []byte, src Source) Outcome {
 // Device returns the device id of a packet body, decrypting it if needed;
 // the edge adapter uses it to apply the rate limit before it spools.
 func (a *Checker) Device(body []byte) (string, Outcome) {
-	pkt, out := a.decode(body)
+	pkt, out := a.decode(body, "")
 	if out.Status != 0 {
 		return "", out
 	}
@@ -254,25 +267,85 @@ func (a *Checker) Device(body []byte) (string, Outcome) {
 	return pkt.Device, Outcome{}
 }
 
-func (a *Checker) decode(body []byte) (*packet, Outcome) {
+// decode parses a packet, decrypting it with the device's own key or the
+// global one. hint, if not empty, names the sending device (POST
+// /adapter?device=ID), so its key is tried first; without it the own
+// keys are tried one by one, and a key only counts if the packet it
+// opens names the key's device. A device with its own key is accepted
+// only encrypted with that key: anyone could forge its plaintext, and
+// anyone with the global key its global-key packets.
+func (a *Checker) decode(body []byte, hint string) (*packet, Outcome) {
 	p, err := parsePacket(body)
 	if err == nil {
+		if a.ownKey(p.Device) != "" {
+			return nil, reject(http.StatusBadRequest, ReasonWrongKey, "this device's packets must be encrypted with its own key")
+		}
 		return p, Outcome{}
 	}
-	if a.key == nil {
-		return nil, reject(http.StatusBadRequest, ReasonBadJSON, "invalid packet: "+err.Error())
-	}
-	if len(body) == 0 || len(body)%aes.BlockSize != 0 {
+	if len(body) == 0 || len(body)%aes.BlockSize != 0 || a.key == nil && a.devKeys == nil {
+		if a.key == nil {
+			// Not ciphertext, or no key to open it: a broken plaintext.
+			return nil, reject(http.StatusBadRequest, ReasonBadJSON, "invalid packet: "+err.Error())
+		}
 		return nil, reject(http.StatusBadRequest, ReasonBadLength, "invalid length of body for decryption")
 	}
-	plain, err := decryptECB(a.key, body)
+	if hint != "" {
+		if k := a.ownKey(hint); k != "" {
+			if p, out := open([]byte(k), body); out.Status == 0 && p.Device == hint {
+				return p, out
+			}
+		}
+	}
+	var failed Outcome
+	if a.key != nil {
+		p, out := open(a.key, body)
+		if out.Status == 0 {
+			if a.ownKey(p.Device) != "" {
+				return nil, reject(http.StatusBadRequest, ReasonWrongKey, "this device's packets must be encrypted with its own key")
+			}
+			return p, out
+		}
+		failed = out
+	}
+	var found *packet
+	if a.devKeys != nil {
+		a.devKeys(func(piotID, key string) bool {
+			if p, out := open([]byte(key), body); out.Status == 0 && p.Device == piotID {
+				found = p
+				return false
+			}
+			return true
+		})
+	}
+	if found != nil {
+		return found, Outcome{}
+	}
+	if failed.Status == 0 {
+		failed = reject(http.StatusBadRequest, ReasonBadPadding, "wrong PKCS#7 padding of encrypted content")
+	}
+	return nil, failed
+}
+
+// open decrypts and parses a packet with one key.
+func open(key, body []byte) (*packet, Outcome) {
+	plain, err := decryptECB(key, body)
 	if err != nil {
 		return nil, reject(http.StatusBadRequest, ReasonBadPadding, "wrong PKCS#7 padding of encrypted content")
 	}
-	if p, err = parsePacket(plain); err != nil {
+	p, err := parsePacket(plain)
+	if err != nil {
 		return nil, reject(http.StatusBadRequest, ReasonBadJSON, "invalid packet: "+err.Error())
 	}
 	return p, Outcome{}
+}
+
+// ownKey returns a device's own key ("" if none or unknown here).
+func (a *Checker) ownKey(piotID string) string {
+	if a.devKey == nil || piotID == "" {
+		return ""
+	}
+	k, _ := a.devKey(piotID)
+	return k
 }
 
 // validate checks the names a packet would register.

@@ -573,3 +573,62 @@ func TestDeviceTimeIsHonoured(t *testing.T) {
 		}
 	}
 }
+
+// postTo posts body to /adapter with a query string.
+func (e *env) postTo(query string, body []byte) (int, answer) {
+	e.t.Helper()
+	e.clk.advance(time.Minute)
+	req := httptest.NewRequest(http.MethodPost, "/adapter"+query, bytes.NewReader(body))
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, req)
+	var ans answer
+	if err := json.Unmarshal(w.Body.Bytes(), &ans); err != nil {
+		e.t.Fatalf("answer %q: %v", w.Body.String(), err)
+	}
+	return w.Code, ans
+}
+
+// A device with its own key is accepted only encrypted with it; its key
+// opens no other device's packets.
+func TestPerDeviceKeys(t *testing.T) {
+	e := newEnv(t, Config{AESKey: testKey})
+	const own = "kd-own-key-16byt"
+	e.send(`{"device":"kd","readings":[{"address":"k1","t":1}]}`)
+	e.send(`{"device":"other","readings":[{"address":"o1","t":1}]}`)
+	for _, n := range []string{"kd", "Tk1", "other", "To1"} {
+		e.assign(n, true)
+	}
+	if _, err := e.c.SetThingAESKey(context.Background(), e.admin, e.thing("kd").ID, own); err != nil {
+		t.Fatal(err)
+	}
+	enc := func(key, js string) []byte {
+		ct, err := encryptECB([]byte(key), []byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ct
+	}
+	kd := `{"device":"kd","readings":[{"address":"k1","t":2}]}`
+	for _, c := range []struct {
+		name, query string
+		body        []byte
+		status      int
+		reason      string
+	}{
+		{"own key", "", enc(own, kd), http.StatusOK, ""},
+		{"own key, device named", "?device=kd", enc(own, kd), http.StatusOK, ""},
+		{"plaintext", "", []byte(kd), http.StatusBadRequest, ReasonWrongKey},
+		{"global key", "", enc(testKey, kd), http.StatusBadRequest, ReasonWrongKey},
+		{"own key for another device", "", enc(own, `{"device":"other","readings":[{"address":"o1","t":3}]}`), http.StatusBadRequest, ReasonBadPadding},
+		{"other device with the global key", "", enc(testKey, `{"device":"other","readings":[{"address":"o1","t":4}]}`), http.StatusOK, ""},
+	} {
+		before := e.a.Stats()[c.reason]
+		code, ans := e.postTo(c.query, c.body)
+		if code != c.status || c.reason != "" && e.a.Stats()[c.reason] != before+1 {
+			t.Errorf("%s: %d %+v, want %d %s", c.name, code, ans, c.status, c.reason)
+		}
+	}
+	if got := e.rec.take(); len(got) == 0 {
+		t.Fatal("nothing published")
+	}
+}

@@ -23,14 +23,14 @@ func FuzzDecode(f *testing.F) {
 	}
 	a := &Checker{key: key}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		p, out := a.decode(body)
+		p, out := a.decode(body, "")
 		status := out.Status
 		if (p == nil) == (status == 0) {
 			t.Fatalf("packet %v with status %d", p, status)
 		}
 		if pt, err := parsePacket(body); err == nil {
 			ct, _ := encryptECB(key, body)
-			pe, o := a.decode(ct)
+			pe, o := a.decode(ct, "")
 			st := o.Status
 			if st != 0 || pe.Device != pt.Device || len(pe.Readings) != len(pt.Readings) {
 				t.Fatalf("encrypted decode differs: %d", st)

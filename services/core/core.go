@@ -70,6 +70,7 @@ type Core struct {
 	things      map[ID]*store.Thing
 	thingByName map[string]ID
 	thingByPiot map[string]ID
+	keyed       map[ID]struct{} // things with their own AES key
 	dirty       map[ID]struct{} // things whose state awaits FlushState
 }
 
@@ -91,6 +92,7 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Core, error) {
 		things:      map[ID]*store.Thing{},
 		thingByName: map[string]ID{},
 		thingByPiot: map[string]ID{},
+		keyed:       map[ID]struct{}{},
 		mqttOK:      map[[32]byte]string{},
 	}
 	if c.cost == 0 {
@@ -200,6 +202,11 @@ func (c *Core) putThing(t *store.Thing) {
 	if t.PiotID != "" {
 		c.thingByPiot[t.PiotID] = t.ID
 	}
+	if t.AESKey != "" {
+		c.keyed[t.ID] = struct{}{}
+	} else {
+		delete(c.keyed, t.ID)
+	}
 }
 
 func (c *Core) dropThing(id ID) {
@@ -209,6 +216,7 @@ func (c *Core) dropThing(id ID) {
 			delete(c.thingByPiot, old.PiotID)
 		}
 		delete(c.things, id)
+		delete(c.keyed, id)
 	}
 }
 

@@ -583,6 +583,42 @@ func (c *Core) ThingByPiotID(piotID string) (Thing, bool) {
 	return *c.things[id], true
 }
 
+// SetThingAESKey sets the AES-128 key (16 bytes) the device encrypts its
+// PIOT packets with, or clears it (""). Whoever may edit the thing may set
+// its key; nobody can read it back (Thing.AESKey never leaves the core
+// through the API).
+func (c *Core) SetThingAESKey(ctx context.Context, a Actor, id ID, key string) (Thing, error) {
+	if key != "" && len(key) != 16 {
+		return Thing{}, errf(CodeBadInput, "an AES-128 key is exactly 16 bytes, got %d", len(key))
+	}
+	return c.editThing(ctx, a, id, func(cur, n *store.Thing) error {
+		if key != "" && cur.PiotID == "" {
+			return errf(CodeBadInput, "only a thing with a piot id (a device) can have a key")
+		}
+		n.AESKey = key
+		return nil
+	})
+}
+
+// DeviceKeys calls fn with the piot id and key of every device that has
+// its own key, until fn returns false; the adapter tries them on
+// encrypted packets that do not say which device sent them.
+func (c *Core) DeviceKeys(fn func(piotID, key string) bool) {
+	c.mu.RLock()
+	keys := make([][2]string, 0, len(c.keyed))
+	for id := range c.keyed {
+		if t := c.things[id]; t != nil && t.AESKey != "" {
+			keys = append(keys, [2]string{t.PiotID, t.AESKey})
+		}
+	}
+	c.mu.RUnlock()
+	for _, k := range keys {
+		if !fn(k[0], k[1]) {
+			return
+		}
+	}
+}
+
 // ThingByName finds a thing by its (globally unique) name.
 func (c *Core) ThingByName(name string) (Thing, bool) {
 	c.mu.RLock()

@@ -147,4 +147,7 @@ type Thing struct {
 	BatteryLevelTracking  bool    `bson:"battery_level_tracking"`
 	Sensor                Sensor  `bson:"sensor"`
 	Switch                Switch  `bson:"switch"`
+	// AESKey is the device's own AES-128 key of the PIOT protocol
+	// (alongside the global one). Write-only: no API returns it.
+	AESKey string `bson:"aes_key,omitempty"`
 }

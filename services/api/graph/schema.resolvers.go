@@ -263,6 +263,23 @@ func (r *mutationResolver) DeleteThing(ctx context.Context, id string) (*bool, e
 	return nil, r.Core.DeleteThing(ctx, core.ActorFrom(ctx), tid)
 }
 
+// SetThingAesKey is the resolver for the setThingAesKey field.
+func (r *mutationResolver) SetThingAesKey(ctx context.Context, thingID string, key *string) (*store.Thing, error) {
+	tid, err := core.ParseID(thingID)
+	if err != nil {
+		return nil, err
+	}
+	k := ""
+	if key != nil {
+		k = *key
+	}
+	t, err := r.Core.SetThingAESKey(ctx, core.ActorFrom(ctx), tid, k)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
 // SetOrgMqttCredentials is the resolver for the setOrgMqttCredentials field.
 func (r *mutationResolver) SetOrgMqttCredentials(ctx context.Context, orgID string, username string) (*model.MqttCredentials, error) {
 	oid, err := core.ParseID(orgID)
@@ -511,6 +528,11 @@ func (r *queryResolver) MetricsTokens(ctx context.Context, orgID string) ([]*cor
 		return nil, err
 	}
 	return ptrs(r.Core.MetricsTokens(core.ActorFrom(ctx), oid))
+}
+
+// HasAesKey is the resolver for the has_aes_key field.
+func (r *thingResolver) HasAesKey(ctx context.Context, obj *store.Thing) (bool, error) {
+	return obj.AESKey != "", nil
 }
 
 // Org is the resolver for the org field.

@@ -89,6 +89,7 @@ type ComplexityRoot struct {
 		SetOrgMqttCredentials func(childComplexity int, orgID string, username string) int
 		SetOrgNotifications   func(childComplexity int, orgID string, webhookURL *string, webhookSecret *string) int
 		SetSwitchState        func(childComplexity int, id string, on bool) int
+		SetThingAesKey        func(childComplexity int, thingID string, key *string) int
 		SetThingAlarm         func(childComplexity int, id string, active bool) int
 		SetUserNotify         func(childComplexity int, userID string, on bool) int
 		UpdateOrg             func(childComplexity int, org model.OrgUpdate) int
@@ -185,6 +186,7 @@ type ComplexityRoot struct {
 		Created               func(childComplexity int) int
 		Description           func(childComplexity int) int
 		Enabled               func(childComplexity int) int
+		HasAesKey             func(childComplexity int) int
 		ID                    func(childComplexity int) int
 		LastSeen              func(childComplexity int) int
 		LastSeenInterval      func(childComplexity int) int
@@ -274,6 +276,7 @@ type MutationResolver interface {
 	SetThingAlarm(ctx context.Context, id string, active bool) (*bool, error)
 	SetSwitchState(ctx context.Context, id string, on bool) (*store.Thing, error)
 	DeleteThing(ctx context.Context, id string) (*bool, error)
+	SetThingAesKey(ctx context.Context, thingID string, key *string) (*store.Thing, error)
 	SetOrgMqttCredentials(ctx context.Context, orgID string, username string) (*model.MqttCredentials, error)
 	AddSSHKey(ctx context.Context, userID string, key string) (*store.SSHKey, error)
 	RemoveSSHKey(ctx context.Context, userID string, fingerprint string) (*bool, error)
@@ -307,6 +310,8 @@ type QueryResolver interface {
 	MetricsTokens(ctx context.Context, orgID string) ([]*core.MetricsToken, error)
 }
 type ThingResolver interface {
+	HasAesKey(ctx context.Context, obj *store.Thing) (bool, error)
+
 	Org(ctx context.Context, obj *store.Thing) (*core.Org, error)
 	Parent(ctx context.Context, obj *store.Thing) (*store.Thing, error)
 
@@ -624,6 +629,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetSwitchState(childComplexity, args["id"].(string), args["on"].(bool)), true
+	case "Mutation.setThingAesKey":
+		if e.ComplexityRoot.Mutation.SetThingAesKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setThingAesKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetThingAesKey(childComplexity, args["thingId"].(string), args["key"].(*string)), true
 	case "Mutation.setThingAlarm":
 		if e.ComplexityRoot.Mutation.SetThingAlarm == nil {
 			break
@@ -1133,6 +1149,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Thing.Enabled(childComplexity), true
+	case "Thing.has_aes_key":
+		if e.ComplexityRoot.Thing.HasAesKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Thing.HasAesKey(childComplexity), true
 	case "Thing.id":
 		if e.ComplexityRoot.Thing.ID == nil {
 			break
@@ -1629,6 +1651,8 @@ type Mutation {
   setSwitchState(id: ID!, on: Boolean!): Thing
   "Always returns null, as the original; children of the thing lose their parent."
   deleteThing(id: ID!): Boolean
+  "Addition: sets the device's own AES-128 key of the PIOT protocol (exactly 16 bytes), or clears it (null or \"\"). The key is write-only: no query returns it."
+  setThingAesKey(thingId: ID!, key: String): Thing!
 
   """
   Addition: sets or rotates an org's MQTT username and generates a new
@@ -1764,6 +1788,8 @@ type Thing {
   last_seen: Int!
   "Addition: false while the thing is silent past last_seen_interval or reported availability_no."
   available: Boolean!
+  "Addition: whether the device has its own AES key (see setThingAesKey)."
+  has_aes_key: Boolean!
   last_seen_interval: Int!
   voltage: Float!
   org: Org
@@ -2089,6 +2115,8 @@ func (ec *executionContext) childFields_Thing(ctx context.Context, field graphql
 		return ec.fieldContext_Thing_last_seen(ctx, field)
 	case "available":
 		return ec.fieldContext_Thing_available(ctx, field)
+	case "has_aes_key":
+		return ec.fieldContext_Thing_has_aes_key(ctx, field)
 	case "last_seen_interval":
 		return ec.fieldContext_Thing_last_seen_interval(ctx, field)
 	case "voltage":
@@ -2652,6 +2680,28 @@ func (ec *executionContext) field_Mutation_setSwitchState_args(ctx context.Conte
 		return nil, err
 	}
 	args["on"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setThingAesKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "thingId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["thingId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg1
 	return args, nil
 }
 
@@ -4207,6 +4257,50 @@ func (ec *executionContext) fieldContext_Mutation_deleteThing(ctx context.Contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteThing_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setThingAesKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setThingAesKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetThingAesKey(ctx, fc.Args["thingId"].(string), fc.Args["key"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Thing) graphql.Marshaler {
+			return ec.marshalNThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐThing(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setThingAesKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Thing(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setThingAesKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6175,6 +6269,29 @@ func (ec *executionContext) _Thing_available(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Thing_available(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Thing_has_aes_key(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Thing_has_aes_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Thing().HasAesKey(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Thing_has_aes_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Thing", field, true, true, "Boolean")
 }
 
 func (ec *executionContext) _Thing_last_seen_interval(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
@@ -9422,6 +9539,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "setThingAesKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setThingAesKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "setOrgMqttCredentials":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setOrgMqttCredentials(ctx, field)
@@ -10053,6 +10177,12 @@ func (ec *executionContext) _Thing(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "has_aes_key":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Thing_has_aes_key(ctx, field, obj)
+				})
 		case "last_seen_interval":
 			out.Values[i] = ec._Thing_last_seen_interval(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
