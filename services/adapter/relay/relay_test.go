@@ -45,7 +45,7 @@ func (s *sink) values(topic string) []string {
 }
 
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	ce   *coretest.Env
 	dir  string
 	sink *sink
@@ -53,7 +53,7 @@ type env struct {
 	h    *Hook
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	ce := coretest.New(t)
 	e := &env{t: t, ce: ce, dir: t.TempDir(), sink: &sink{}}
 	var err error
