@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -423,6 +424,8 @@ func (a *Appliance) SSHAddr() string {
 type httpService struct {
 	app *Appliance
 	srv *api.Server
+	// vd serves legacy VD GPS trackers that post to any path.
+	vd *http.Server
 }
 
 func (s *httpService) Name() string { return "http" }
@@ -464,13 +467,38 @@ func (s *httpService) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if a.cfg.AdapterVDGPSAddr != "" {
+		ln, err := net.Listen("tcp", a.cfg.AdapterVDGPSAddr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", a.cfg.AdapterVDGPSAddr, err)
+		}
+		s.vd = &http.Server{Handler: a.broker.vd, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+			ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)}
+		go func() {
+			if err := s.vd.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("VD GPS listener failed", "err", err)
+			}
+		}()
+	}
 	s.srv = srv
-	return srv.Start(ctx)
+	if err := srv.Start(ctx); err != nil {
+		if s.vd != nil {
+			s.vd.Close()
+		}
+		return err
+	}
+	return nil
 }
 
 func (s *httpService) Err() <-chan error { return s.srv.Err() }
 
-func (s *httpService) Stop(ctx context.Context) error { return s.srv.Stop(ctx) }
+func (s *httpService) Stop(ctx context.Context) error {
+	var err error
+	if s.vd != nil {
+		err = s.vd.Shutdown(ctx)
+	}
+	return errors.Join(err, s.srv.Stop(ctx))
+}
 
 func (s *httpService) probe() (bool, string) { return true, "listening on " + s.srv.Addr() }
 

@@ -85,7 +85,8 @@ func TestVDGPSTrackerThroughTheAdapter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := startAppliance(t, startOpts{})
+	legacy := freeAddr(t)
+	a := startAppliance(t, startOpts{args: []string{"--adapter-vdgps-addr", legacy}})
 	tok := a.login("admin@piot.local", a.adminPassword())
 	orgWithMQTT(t, a, tok, "fleet", "fleet-user")
 	fleet := orgID(t, a, tok, "fleet")
@@ -108,7 +109,16 @@ func TestVDGPSTrackerThroughTheAdapter(t *testing.T) {
 	if st := postRaw(); st != http.StatusOK {
 		t.Fatalf("assigned tracker: %d", st)
 	}
-	resp, err := http.Post(a.url+"/adapter/vdgps", "application/octet-stream", strings.NewReader("KEY|ID|3928"))
+	// Legacy firmware posts to whatever path it was given, on its own port.
+	resp, err := http.Post("http://"+legacy+"/gps/upload.php", "application/octet-stream", bytes.NewReader(capture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("legacy listener: %d", resp.StatusCode)
+	}
+	resp, err = http.Post(a.url+"/adapter/vdgps", "application/octet-stream", strings.NewReader("KEY|ID|3928"))
 	if err != nil {
 		t.Fatal(err)
 	}

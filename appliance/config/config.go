@@ -65,6 +65,7 @@ type Config struct {
 	AdapterAESKey        string
 	AdapterMinInterval   time.Duration
 	AdapterMaxUnassigned int
+	AdapterVDGPSAddr     string
 
 	SMTPHost      string
 	SMTPPort      int
@@ -178,6 +179,7 @@ func (c *Config) options() []option {
 		{name: "adapter-aes-key", ptr: &c.AdapterAESKey, secret: true, help: "16-byte AES-128 key of the PIOT device protocol at POST /adapter (legacy devices); empty accepts plaintext only"},
 		{name: "adapter-min-interval", ptr: &c.AdapterMinInterval, help: "least time between two packets of one device at POST /adapter (429 sooner)"},
 		{name: "adapter-max-unassigned", ptr: &c.AdapterMaxUnassigned, help: "most unassigned things auto-registration may create (403 beyond)"},
+		{name: "adapter-vdgps-addr", ptr: &c.AdapterVDGPSAddr, help: "extra HTTP listener where VD GPS trackers may POST to any path (legacy firmware); empty disables"},
 		{name: "smtp-host", ptr: &c.SMTPHost, help: "mail relay for alarm e-mails; empty disables e-mail"},
 		{name: "smtp-port", ptr: &c.SMTPPort, help: "mail relay port"},
 		{name: "smtp-username", ptr: &c.SMTPUsername, help: "AUTH PLAIN user name (only over TLS)"},
@@ -381,6 +383,11 @@ func (c *Config) Validate() error {
 	}
 	if c.AdapterAESKey != "" && len(c.AdapterAESKey) != 16 {
 		return fmt.Errorf("adapter-aes-key must be exactly 16 bytes, got %d", len(c.AdapterAESKey))
+	}
+	if c.AdapterVDGPSAddr != "" {
+		if err := validAddr(c.AdapterVDGPSAddr); err != nil {
+			return fmt.Errorf("adapter-vdgps-addr: %w", err)
+		}
 	}
 	if c.AdapterMinInterval < 0 || c.AdapterMaxUnassigned < 0 {
 		return errors.New("adapter-min-interval and adapter-max-unassigned must not be negative")
