@@ -47,7 +47,11 @@ func (a *Appliance) metricsRoutes(metricsToken, alertToken string) (map[string]h
 		History:   a.ingest.hist.Stats,
 		StorePing: a.store.st.Ping,
 		StoreOps:  a.store.st.OpStats,
-		Version:   a.version,
+		AdapterRefused: map[string]func() map[string]uint64{
+			relay.ProtoPIOT: a.broker.piot.Stats, relay.ProtoVDGPS: a.broker.vd.Stats,
+		},
+		Relay:   a.broker.relay.Stats,
+		Version: a.version,
 	}, exporter.Config{Logger: a.log.With("service", "exporter")})
 	if err != nil {
 		return nil, err

@@ -64,13 +64,19 @@ func TestMetricsScrapedByPrometheus(t *testing.T) {
 	if st, _ := getAuth(t, a.url+"/metrics", "wrong-token"); st != http.StatusUnauthorized {
 		t.Fatalf("wrong token: %d", st)
 	}
+	// A device packet the adapter refuses is counted by reason.
+	if resp, err := http.Post(a.url+"/adapter", "application/json", strings.NewReader("not a packet")); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
 	// The real appliance's output passes promtool and covers every part.
 	st0, full := getAuth(t, a.url+"/metrics", global)
 	if st0 != 200 {
 		t.Fatalf("global scrape: %d", st0)
 	}
 	for _, want := range []string{"piot_build_info", "piot_mqtt_clients_connected", "piot_ingest_messages_total",
-		`piot_store_operation_duration_seconds_bucket{operation="find"`, `piot_sensor_value{class="temperature",org="farm",thing="T1",unit="C"} 21.5`, "go_goroutines"} {
+		`piot_adapter_packets_refused_total{protocol="piot",reason="bad_json"} 1`, `piot_store_operation_duration_seconds_bucket{operation="find"`, `piot_sensor_value{class="temperature",org="farm",thing="T1",unit="C"} 21.5`, "go_goroutines"} {
 		if !strings.Contains(full, want) {
 			t.Errorf("global scrape lacks %s", want)
 		}

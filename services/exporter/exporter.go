@@ -66,6 +66,11 @@ type Sources struct {
 	// StoreOps returns the store's per-command latency and errors
 	// ((*store.Store).OpStats).
 	StoreOps func() []store.OpStat
+	// AdapterRefused returns, by protocol, the device packets each adapter
+	// refused by reason ((*adapter.Adapter).Stats, (*vdgps.Handler).Stats).
+	AdapterRefused map[string]func() map[string]uint64
+	// Relay returns the relayed packets by result ((*relay.Hook).Stats).
+	Relay func() map[string]uint64
 	// Version is the appliance version, for piot_build_info.
 	Version string
 }
@@ -152,6 +157,9 @@ func (e *Exporter) applianceCollectors() []namedCollector {
 	}
 	if e.src.History != nil {
 		cs = append(cs, namedCollector{"history", historyCollector{stats: e.src.History}})
+	}
+	if e.src.AdapterRefused != nil || e.src.Relay != nil {
+		cs = append(cs, namedCollector{"adapter", adapterCollector{refused: e.src.AdapterRefused, relay: e.src.Relay}})
 	}
 	if e.src.StorePing != nil {
 		cs = append(cs, namedCollector{"store", storeCollector{ping: e.src.StorePing, ops: e.src.StoreOps, timeout: e.cfg.StoreTimeout}})
