@@ -29,6 +29,9 @@ lint:
 test: lint
 	bash tests/deps.sh
 	PIOT_REQUIRE_MOSQUITTO=1 go test -count=1 -timeout 20m ./...
+	# The device adapters, the relay, the spool and the broker's write
+	# holds take concurrent packets: again under the race detector.
+	CGO_ENABLED=1 go test -race -count=1 -timeout 10m ./services/adapter/... ./services/spool/ ./services/edge/ ./services/broker/
 
 bench:
 	go test -run '^$$' -bench . -benchtime 2000x ./services/store/

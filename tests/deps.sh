@@ -2,7 +2,8 @@
 # Installs the Debian packages the test suite uses, only those missing.
 set -euo pipefail
 need=()
-for pkg in curl jq mosquitto-clients mosquitto openssh-client prometheus python3-aiosmtpd tmux; do
+# gcc and libc6-dev: the race detector (go test -race) needs cgo.
+for pkg in curl gcc jq libc6-dev mosquitto-clients mosquitto openssh-client prometheus python3-aiosmtpd tmux; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -110,8 +110,14 @@ type Hook struct {
 	locksMu sync.Mutex
 	locks   map[string]*sync.Mutex // per edge adapter: packets in order
 
-	mu    sync.Mutex // guards the fields below
-	seen  map[string]uint64
+	mu   sync.Mutex // guards the fields below
+	seen map[string]uint64
+	// held: per edge adapter, a packet that was not acknowledged
+	// (transient trouble). Later packets of that edge adapter are not
+	// processed either until it comes again: the edge adapter resends
+	// from its oldest unacknowledged packet, and processing a later one
+	// first would make that resend look like a duplicate.
+	held  map[string]uint64
 	f     *os.File
 	size  int64
 	stats map[string]uint64
@@ -136,7 +142,7 @@ func New(cfg Config, deps Deps) (*Hook, error) {
 	h := &Hook{
 		core: deps.Core, handlers: deps.Handlers, log: cfg.Logger.With("service", "relay"),
 		path: filepath.Join(dir, "relay-seen.log"), locks: map[string]*sync.Mutex{},
-		seen: map[string]uint64{}, stats: map[string]uint64{},
+		seen: map[string]uint64{}, held: map[string]uint64{}, stats: map[string]uint64{},
 	}
 	if err := h.load(); err != nil {
 		return nil, err
@@ -320,10 +326,15 @@ func (h *Hook) process(org, proto string, payload []byte) string {
 
 	h.mu.Lock()
 	last := h.seen[key]
+	held, isHeld := h.held[key]
 	h.mu.Unlock()
 	if env.Seq <= last {
 		h.count(ResultDuplicate)
 		return ResultDuplicate
+	}
+	if isHeld && env.Seq > held {
+		h.count(ResultRetry)
+		return ResultRetry
 	}
 	src := adapter.Source{OrgID: orgID}
 	if env.RX > 0 {
@@ -333,6 +344,9 @@ func (h *Hook) process(org, proto string, payload []byte) string {
 	result := ResultProcessed
 	switch {
 	case out.Status >= 500:
+		h.mu.Lock()
+		h.held[key] = env.Seq
+		h.mu.Unlock()
 		h.count(ResultRetry)
 		return ResultRetry
 	case out.Status == http.StatusOK:
@@ -368,6 +382,7 @@ func (h *Hook) markSeen(key string, seq uint64) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.seen[key] = seq
+	delete(h.held, key)
 	if h.f == nil {
 		return errors.New("relay: closed")
 	}
