@@ -42,6 +42,14 @@ clean:
 # MQTT benchmark, plain mosquitto vs the appliance (not part of `make test`);
 # see tests/bench/mqttbench/README.md. Flags: make bench-mqtt BENCH_MQTT_FLAGS='-repeats 3'
 BENCH_MQTT_FLAGS ?=
+# Device adapter benchmark (not part of `make test`): packets/s through
+# POST /adapter into history, plain and encrypted, and into the edge
+# adapter's spool.
+.PHONY: bench-adapter
+bench-adapter: build
+	go build -o bin/adapterbench ./tests/bench/adapterbench
+	./bin/adapterbench -piot $(BIN)
+
 .PHONY: bench-mqtt
 bench-mqtt: build
 	bash tests/deps.sh

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/piot-appliance/piot/appliance/config"
 	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/adapter/relay"
 	"github.com/piot-appliance/piot/services/adapter/vdgps"
@@ -155,7 +156,7 @@ func (s *brokerService) newAdapters() error {
 	a := s.app
 	var err error
 	s.piot, err = adapter.New(adapter.Config{
-		AESKey: a.cfg.AdapterAESKey, MinInterval: a.cfg.AdapterMinInterval,
+		AESKey: a.cfg.AdapterAESKey, MinInterval: config.AdapterMinInterval(a.cfg.AdapterMinInterval),
 		MaxUnassigned: a.cfg.AdapterMaxUnassigned, Logger: a.log.With("service", "adapter"),
 	}, adapter.Deps{Core: a.core.c, Publish: a.publishReadings})
 	if err != nil {

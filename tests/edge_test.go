@@ -178,7 +178,7 @@ func TestEdgeAdapterRidesOutAnOutage(t *testing.T) {
 	edgeAddr := freeAddr(t)
 	spoolDir := t.TempDir()
 	edgeArgs := []string{"--uplink", "mqtts://" + mqtts, "--org", "site", "--username", "site-edge",
-		"--ca", ca, "--spool-dir", spoolDir, "--min-interval", "1ms", "--backoff-max", "1s", "--ack-timeout", "5s"}
+		"--ca", ca, "--spool-dir", spoolDir, "--min-interval", "0", "--backoff-max", "1s", "--ack-timeout", "5s"}
 	edge := startEdge(t, edgeAddr, append(edgeArgs, "--password", pw)...)
 
 	// First contact through the edge adapter registers every device and

@@ -76,7 +76,7 @@ func (e *Edge) options() []option {
 		{name: "spool-max-age", ptr: &e.SpoolMaxAge, help: "packets older than this are dropped from the spool (0: no bound)"},
 		{name: "spool-policy", ptr: &e.SpoolPolicy, help: "when the spool is full: drop-oldest or reject-new (devices get 503)"},
 		{name: "aes-key", ptr: &e.AESKey, secret: true, help: "16-byte AES-128 key of encrypted PIOT packets (to check them before spooling)"},
-		{name: "min-interval", ptr: &e.MinInterval, help: "least time between two packets of one device (429 sooner)"},
+		{name: "min-interval", ptr: &e.MinInterval, help: "least time between two packets of one device (429 sooner); 0 disables the limit"},
 		{name: "max-body", ptr: &e.MaxBody, help: "largest packet accepted, in bytes (413 beyond)"},
 		{name: "window", ptr: &e.Window, help: "packets sent on the uplink before waiting for their acknowledgements"},
 		{name: "ack-timeout", ptr: &e.AckTimeout, help: "an acknowledgement later than this restarts the uplink connection"},
@@ -97,6 +97,15 @@ func (e *Edge) Load(fs *pflag.FlagSet, environ []string) error {
 		return err
 	}
 	return e.Validate()
+}
+
+// AdapterMinInterval is MinInterval as adapter.Config wants it (there 0
+// means the default and a negative value disables the limit).
+func AdapterMinInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // UplinkBroker returns the uplink as a paho broker URL and whether it

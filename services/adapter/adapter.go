@@ -106,7 +106,8 @@ const (
 type Config struct {
 	// AESKey is "" (plaintext only) or exactly 16 bytes (AES-128).
 	AESKey string
-	// MinInterval between two accepted packets of one device; 0 means 1s.
+	// MinInterval between two accepted packets of one device; 0 means 1s,
+	// negative disables the limit.
 	MinInterval time.Duration
 	// MaxUnassigned caps auto-registration: new things are refused while
 	// this many things are unassigned; 0 means 100.
@@ -196,7 +197,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.AESKey != "" && len(cfg.AESKey) != 16 {
 		return cfg, fmt.Errorf("adapter: AES key must be exactly 16 bytes, got %d", len(cfg.AESKey))
 	}
-	if cfg.MinInterval <= 0 {
+	if cfg.MinInterval == 0 {
 		cfg.MinInterval = DefaultMinInterval
 	}
 	if cfg.MaxUnassigned <= 0 {

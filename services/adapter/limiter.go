@@ -24,6 +24,9 @@ func newLimiter(interval time.Duration, max int) *limiter {
 // allow records an accepted packet of device at now, or reports how long to
 // wait; full says the refusal is due to the table being full.
 func (l *limiter) allow(device string, now time.Time) (ok bool, wait time.Duration, full bool) {
+	if l.interval < 0 {
+		return true, 0, false // disabled
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if t, seen := l.last[device]; seen {

@@ -58,7 +58,7 @@ defaults < YAML < environment < flags. A bad value stops start-up.`,
 				SpoolDir: cfg.SpoolDir,
 				Spool: spool.Options{MaxBytes: int64(cfg.SpoolMaxBytes), MaxAge: cfg.SpoolMaxAge,
 					Policy: spool.Policy(cfg.SpoolPolicy)},
-				AESKey: cfg.AESKey, MinInterval: cfg.MinInterval, MaxBody: int64(cfg.MaxBody),
+				AESKey: cfg.AESKey, MinInterval: config.AdapterMinInterval(cfg.MinInterval), MaxBody: int64(cfg.MaxBody),
 				Window: cfg.Window, AckTimeout: cfg.AckTimeout, BackoffMax: cfg.BackoffMax,
 				Logger: log,
 			})
