@@ -93,7 +93,7 @@ func newEdge(t *testing.T, broker string, mutate func(*Config)) *Edge {
 	t.Helper()
 	cfg := Config{
 		Listen: "127.0.0.1:0", Broker: "tcp://" + broker, Org: "site", Username: "u", Password: "p",
-		SpoolDir: t.TempDir(), AESKey: testKey, MinInterval: time.Millisecond, MaxBody: 4096,
+		SpoolDir: t.TempDir(), AESKey: testKey, MinInterval: -1, MaxBody: 4096,
 		Window: 4, AckTimeout: time.Second, BackoffMax: time.Second,
 	}
 	if mutate != nil {
