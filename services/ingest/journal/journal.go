@@ -519,11 +519,12 @@ func (j *Journal) write(b *batch) error {
 		return err
 	}
 	j.noteWritten()
-	if err := j.f.Sync(); err != nil {
+	if err := datasync(j.f); err != nil {
 		return fmt.Errorf("sync segment: %w", err)
 	}
 	return nil
 }
+
 
 func (j *Journal) flushRun(p []byte) error {
 	if len(p) == 0 {
