@@ -108,7 +108,7 @@ const mxNoSuchID = "0123456789abcdef01234567"
 var mxFragments = map[string]string{
 	"OrgF":   `fragment OrgF on Org { id name description influxdb influxdb_username influxdb_password mysqldb mysqldb_username mysqldb_password mqtt_username mqtt_password users { id email password orgs { id } } }`,
 	"UserF":  `fragment UserF on User { id email password is_admin orgs { id name influxdb_password mysqldb_password mqtt_password } }`,
-	"ThingF": `fragment ThingF on Thing { id name description alias type alarm_active has_aes_key org { id name influxdb_password mysqldb_password mqtt_password } sensor { class unit measurement_topic measurement_value } switch { state state_topic state_on state_off command_topic command_on command_off } }`,
+	"ThingF": `fragment ThingF on Thing { id name description alias type alarm_active has_aes_key mqtt_username org { id name influxdb_password mysqldb_password mqtt_password } sensor { class unit measurement_topic measurement_value } switch { state state_topic state_on state_off command_topic command_on command_off } }`,
 }
 
 // mxDoc appends the fragments a query spreads.
@@ -1239,6 +1239,24 @@ func mxRows() []mxRow {
 			},
 		},
 		missingThing("setThingAesKey", `mutation($id: ID!) { setThingAesKey(thingId: $id, key: null) { id } }`, tid),
+		{
+			op: "setThingMqttCredentials", query: `mutation($id: ID!) { setThingMqttCredentials(thingId: $id) { username newPassword: password } }`, want: mxAdminOnly,
+			vars: func(t *testing.T, e *mxEnv, _ string) map[string]any { return map[string]any{"id": e.freshThing(t)} },
+			state: func(t *testing.T, e *mxEnv, _ string, v map[string]any) any {
+				return e.admin(t, `query($id: ID!) { thing(id: $id) { mqtt_username } }`, map[string]any{"id": v["id"]})["thing"]
+			},
+			check: func(t *testing.T, e *mxEnv, _ string, v map[string]any, res any) {
+				c := mxObj(res)
+				want := "thing:" + e.names[mxStr(v["id"])]
+				if c["username"] != want || mxStr(c["newPassword"]) == "" {
+					t.Errorf("setThingMqttCredentials = %v", c)
+				}
+				if th := mxObj(e.admin(t, `query($id: ID!) { thing(id: $id) { mqtt_username } }`, map[string]any{"id": v["id"]})["thing"]); th["mqtt_username"] != want {
+					t.Errorf("thing after setThingMqttCredentials = %v", th)
+				}
+			},
+		},
+		missingThing("setThingMqttCredentials", `mutation($id: ID!) { setThingMqttCredentials(thingId: $id) { username } }`, tid),
 	}
 }
 

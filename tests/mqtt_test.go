@@ -87,6 +87,31 @@ func TestMQTTThroughTheAppliance(t *testing.T) {
 		t.Fatalf("anonymous accepted: %s", out)
 	}
 
+	// A device with its own credentials feeds its thing, and only it.
+	farm := orgID(t, a, tok, "farm")
+	sensor := sensorThing(t, a, tok, farm, "S9")
+	_, data, code := a.gql(tok, `mutation($id: ID!) { setThingMqttCredentials(thingId: $id) { username password } }`, map[string]any{"id": sensor})
+	if code != "" {
+		t.Fatalf("setThingMqttCredentials: %s", code)
+	}
+	dev := data["setThingMqttCredentials"].(map[string]any)
+	devUser, devPW := dev["username"].(string), dev["password"].(string)
+	if out, err := run(pub, "-h", host, "-p", port, "-u", devUser, "-P", devPW, "-t", "org/farm/S9/value", "-m", "7.25", "-q", "1"); err != nil {
+		t.Fatalf("device publish: %v %s", err, out)
+	}
+	if out, err := run(pub, "-h", host, "-p", port, "-u", devUser, "-P", devPW, "-t", "org/farm/T1/value", "-m", "99", "-q", "1"); err == nil {
+		t.Fatalf("device published to another thing: %s", out)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, data, _ := a.gql(tok, `query($id: ID!) { thing(id: $id) { sensor { value } } }`, map[string]any{"id": sensor})
+		if data["thing"].(map[string]any)["sensor"].(map[string]any)["value"] == "7.25" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("device reading not ingested: %v", data)
+		}
+	}
+
 	// TLS with the CA downloaded from the API, before and after SIGHUP.
 	st, caPEM := get(t, a.url+"/ca.crt")
 	if st != 200 || !strings.Contains(caPEM, "BEGIN CERTIFICATE") {

@@ -31,8 +31,9 @@ func (p *policy) aclDecide(cl *mqtt.Client, topic string, write bool) bool {
 }
 
 // permits is the ACL: an org identity may read and write only under
-// org/<its org name>/ (both levels literal, wildcards only below), and only
-// while its credentials and org name are those it logged in with; the
+// org/<its org name>/ (both levels literal, wildcards only below), a
+// device's own identity only under org/<org>/<thing>/, and only while its
+// credentials, org and thing name are those it logged in with; the
 // monitor identity may only read $SYS.
 func (p *policy) permits(id *identity, topic string, write bool) bool {
 	if strings.IndexByte(topic, 0) >= 0 {
@@ -49,6 +50,9 @@ func (p *policy) permits(id *identity, topic string, write bool) bool {
 		if !ok || cur != id.org {
 			return false // rotated, moved, renamed or deleted since login
 		}
+		if cur.Thing != "" {
+			return underThing(topic, cur.OrgName, cur.Thing)
+		}
 		return underOrg(topic, cur.OrgName)
 	}
 	return false
@@ -62,6 +66,17 @@ func underOrg(topic, name string) bool {
 	}
 	level, _, found := strings.Cut(rest, "/")
 	return found && level == name
+}
+
+// underThing reports whether a topic or filter lies under
+// org/<org>/<thing>/, the reach of a device's own credentials.
+func underThing(topic, org, thing string) bool {
+	if !underOrg(topic, org) || thing == "" {
+		return false
+	}
+	rest := topic[len("org/")+len(org)+1:]
+	level, _, found := strings.Cut(rest, "/")
+	return found && level == thing
 }
 
 // unshare strips the "$share/<group>/" prefix of a shared subscription so

@@ -15,7 +15,14 @@ import (
 // namespace nobody owns any more are removed so that a future org of the
 // same name cannot read them.
 func (b *Broker) onCoreEvent(e core.Event) {
-	if e.Kind != core.OrgChanged && e.Kind != core.OrgDeleted {
+	switch e.Kind {
+	case core.OrgChanged, core.OrgDeleted:
+	case core.ThingChanged, core.ThingDeleted:
+		// A device's own credentials: rotated, or the thing renamed,
+		// moved or deleted.
+		b.recheckDevices()
+		return
+	default:
 		return
 	}
 	b.mu.RLock()
@@ -37,6 +44,25 @@ func (b *Broker) onCoreEvent(e core.Event) {
 			continue
 		}
 		b.log.Info("mqtt session revoked: credentials or org changed", "client", id.client.ID, "username", id.username)
+		b.expireSession(id.client)
+	}
+}
+
+// recheckDevices cuts the sessions of device credentials that changed.
+func (b *Broker) recheckDevices() {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.stopped {
+		return
+	}
+	for _, id := range b.policy.ids.all() {
+		if id.kind != kindOrg || id.org.Thing == "" {
+			continue
+		}
+		if cur, ok := b.core.MQTTIdentityOf(id.username); ok && cur == id.org {
+			continue
+		}
+		b.log.Info("mqtt session revoked: device credentials or thing changed", "client", id.client.ID, "username", id.username)
 		b.expireSession(id.client)
 	}
 }

@@ -23,10 +23,17 @@ type MQTTCredentials struct {
 	Password string
 }
 
+// ThingUsernamePrefix starts the MQTT username of a device's own
+// credentials, "thing:<thing name>"; org usernames cannot contain ':'.
+const ThingUsernamePrefix = "thing:"
+
 // MQTTIdentity is who an MQTT client is after authentication.
 type MQTTIdentity struct {
 	OrgID   ID
 	OrgName string
+	// Thing is the thing name of a device's own credentials, which reach
+	// only org/<org>/<thing>/…; empty for an organization's credentials.
+	Thing string
 	// Version changes whenever the org's MQTT username or password does,
 	// so the broker can cut sessions that logged in with old credentials.
 	Version string
@@ -68,12 +75,7 @@ func (c *Core) SetOrgMQTTCredentials(ctx context.Context, a Actor, orgID ID, use
 	if err := validMQTTUsername(username); err != nil {
 		return MQTTCredentials{}, err
 	}
-	raw := make([]byte, 18)
-	if _, err := rand.Read(raw); err != nil {
-		return MQTTCredentials{}, internal("cannot generate a password", err)
-	}
-	pw := base64.RawURLEncoding.EncodeToString(raw)
-	h, err := c.hash(pw)
+	pw, h, err := c.newMQTTPassword()
 	if err != nil {
 		return MQTTCredentials{}, err
 	}
@@ -116,22 +118,18 @@ func (c *Core) VerifyMQTT(username, password string) (MQTTIdentity, bool) {
 		return MQTTIdentity{}, false
 	}
 	c.mu.RLock()
-	id, ok := c.orgByMQTT[username]
-	var o store.Org
-	if ok {
-		o = *c.orgs[id]
-	}
+	ident, hash, ok := c.mqttIdentityLocked(username)
 	c.mu.RUnlock()
-	if !ok || o.MQTTPassword == "" {
+	if !ok || hash == "" {
 		_ = bcrypt.CompareHashAndPassword(c.dummyHash, []byte(password))
 		return MQTTIdentity{}, false
 	}
-	key := mqttCacheKey(username, password, o.MQTTPassword)
+	key := mqttCacheKey(username, password, hash)
 	c.mqttMu.Lock()
 	_, hit := c.mqttOK[key]
 	c.mqttMu.Unlock()
 	if !hit {
-		if bcrypt.CompareHashAndPassword([]byte(o.MQTTPassword), []byte(password)) != nil {
+		if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
 			return MQTTIdentity{}, false
 		}
 		c.mqttMu.Lock()
@@ -141,7 +139,73 @@ func (c *Core) VerifyMQTT(username, password string) (MQTTIdentity, bool) {
 		c.mqttOK[key] = username
 		c.mqttMu.Unlock()
 	}
-	return MQTTIdentity{OrgID: o.ID, OrgName: o.Name, Version: credVersion(&o)}, true
+	return ident, true
+}
+
+// mqttIdentityLocked resolves a username to its identity and password
+// hash; callers hold c.mu. A device's credentials need the thing to be
+// assigned to an organization.
+func (c *Core) mqttIdentityLocked(username string) (MQTTIdentity, string, bool) {
+	if name, ok := strings.CutPrefix(username, ThingUsernamePrefix); ok {
+		tid, ok := c.thingByName[name]
+		if !ok {
+			return MQTTIdentity{}, "", false
+		}
+		t := c.things[tid]
+		o, ok := c.orgs[t.OrgID]
+		if !ok || t.MQTTPassword == "" {
+			return MQTTIdentity{}, "", false
+		}
+		sum := sha256.Sum256([]byte(username + "\x00" + t.MQTTPassword + "\x00" + t.ID.Hex()))
+		return MQTTIdentity{OrgID: o.ID, OrgName: o.Name, Thing: t.Name, Version: hex.EncodeToString(sum[:8])}, t.MQTTPassword, true
+	}
+	id, ok := c.orgByMQTT[username]
+	if !ok {
+		return MQTTIdentity{}, "", false
+	}
+	o := c.orgs[id]
+	return MQTTIdentity{OrgID: o.ID, OrgName: o.Name, Version: credVersion(o)}, o.MQTTPassword, true
+}
+
+// SetThingMQTTCredentials gives a device its own MQTT credentials, or new
+// ones (admins only): username "thing:<name>" and a generated password,
+// returned only now; the store keeps its hash. They reach only
+// org/<org>/<thing>/… and only while the thing is assigned to an
+// organization; rotating them, renaming, moving or deleting the thing
+// cuts the sessions that used them.
+func (c *Core) SetThingMQTTCredentials(ctx context.Context, a Actor, thingID ID) (MQTTCredentials, error) {
+	if err := requireAdmin(a); err != nil {
+		return MQTTCredentials{}, err
+	}
+	pw, h, err := c.newMQTTPassword()
+	if err != nil {
+		return MQTTCredentials{}, err
+	}
+	var old string
+	t, err := c.editThing(ctx, a, thingID, func(cur, n *store.Thing) error {
+		old = cur.Name
+		n.MQTTPassword = h
+		return nil
+	})
+	if err != nil {
+		return MQTTCredentials{}, err
+	}
+	c.forgetMQTT(ThingUsernamePrefix + old)
+	return MQTTCredentials{Username: ThingUsernamePrefix + t.Name, Password: pw}, nil
+}
+
+// newMQTTPassword generates a password and its hash.
+func (c *Core) newMQTTPassword() (string, string, error) {
+	raw := make([]byte, 18)
+	if _, err := rand.Read(raw); err != nil {
+		return "", "", internal("cannot generate a password", err)
+	}
+	pw := base64.RawURLEncoding.EncodeToString(raw)
+	h, err := c.hash(pw)
+	if err != nil {
+		return "", "", err
+	}
+	return pw, h, nil
 }
 
 func (c *Core) forgetMQTT(username string) {
@@ -159,12 +223,8 @@ func (c *Core) forgetMQTT(username string) {
 func (c *Core) MQTTIdentityOf(username string) (MQTTIdentity, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	id, ok := c.orgByMQTT[username]
-	if !ok {
-		return MQTTIdentity{}, false
-	}
-	o := c.orgs[id]
-	return MQTTIdentity{OrgID: o.ID, OrgName: o.Name, Version: credVersion(o)}, true
+	id, hash, ok := c.mqttIdentityLocked(username)
+	return id, ok && hash != ""
 }
 
 // System is the actor of the appliance's own services (ingest, adapters,

@@ -150,4 +150,7 @@ type Thing struct {
 	// AESKey is the device's own AES-128 key of the PIOT protocol
 	// (alongside the global one). Write-only: no API returns it.
 	AESKey string `bson:"aes_key,omitempty"`
+	// MQTTPassword is the bcrypt hash of the device's own MQTT password
+	// (username "thing:<name>"), empty without device credentials.
+	MQTTPassword string `bson:"mqtt_password,omitempty"`
 }

@@ -280,6 +280,19 @@ func (r *mutationResolver) SetThingAesKey(ctx context.Context, thingID string, k
 	return &t, nil
 }
 
+// SetThingMqttCredentials is the resolver for the setThingMqttCredentials field.
+func (r *mutationResolver) SetThingMqttCredentials(ctx context.Context, thingID string) (*model.MqttCredentials, error) {
+	tid, err := core.ParseID(thingID)
+	if err != nil {
+		return nil, err
+	}
+	cr, err := r.Core.SetThingMQTTCredentials(ctx, core.ActorFrom(ctx), tid)
+	if err != nil {
+		return nil, err
+	}
+	return &model.MqttCredentials{Username: cr.Username, Password: cr.Password}, nil
+}
+
 // SetOrgMqttCredentials is the resolver for the setOrgMqttCredentials field.
 func (r *mutationResolver) SetOrgMqttCredentials(ctx context.Context, orgID string, username string) (*model.MqttCredentials, error) {
 	oid, err := core.ParseID(orgID)
@@ -533,6 +546,14 @@ func (r *queryResolver) MetricsTokens(ctx context.Context, orgID string) ([]*cor
 // HasAesKey is the resolver for the has_aes_key field.
 func (r *thingResolver) HasAesKey(ctx context.Context, obj *store.Thing) (bool, error) {
 	return obj.AESKey != "", nil
+}
+
+// MqttUsername is the resolver for the mqtt_username field.
+func (r *thingResolver) MqttUsername(ctx context.Context, obj *store.Thing) (string, error) {
+	if obj.MQTTPassword == "" {
+		return "", nil
+	}
+	return core.ThingUsernamePrefix + obj.Name, nil
 }
 
 // Org is the resolver for the org field.

@@ -73,31 +73,32 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AcknowledgeAlarm      func(childComplexity int, id string) int
-		AddOrgUser            func(childComplexity int, orgID string, userID string) int
-		AddSSHKey             func(childComplexity int, userID string, key string) int
-		CreateMetricsToken    func(childComplexity int, orgID string) int
-		CreateOrg             func(childComplexity int, name string, description string) int
-		CreateThing           func(childComplexity int, name string, typeArg string) int
-		CreateUser            func(childComplexity int, email string, password string, isAdmin *bool) int
-		DeleteOrg             func(childComplexity int, id string) int
-		DeleteThing           func(childComplexity int, id string) int
-		DeleteUser            func(childComplexity int, id string) int
-		RemoveOrgUser         func(childComplexity int, orgID string, userID string) int
-		RemoveSSHKey          func(childComplexity int, userID string, fingerprint string) int
-		RevokeMetricsToken    func(childComplexity int, orgID string, id string) int
-		SetOrgMqttCredentials func(childComplexity int, orgID string, username string) int
-		SetOrgNotifications   func(childComplexity int, orgID string, webhookURL *string, webhookSecret *string) int
-		SetSwitchState        func(childComplexity int, id string, on bool) int
-		SetThingAesKey        func(childComplexity int, thingID string, key *string) int
-		SetThingAlarm         func(childComplexity int, id string, active bool) int
-		SetUserNotify         func(childComplexity int, userID string, on bool) int
-		UpdateOrg             func(childComplexity int, org model.OrgUpdate) int
-		UpdateThing           func(childComplexity int, thing model.ThingUpdate) int
-		UpdateThingSensorData func(childComplexity int, data model.ThingSensorDataUpdate) int
-		UpdateThingSwitchData func(childComplexity int, data model.ThingSwitchDataUpdate) int
-		UpdateUser            func(childComplexity int, user model.UserUpdate) int
-		UpdateUserProfile     func(childComplexity int, profile model.UserProfileUpdate) int
+		AcknowledgeAlarm        func(childComplexity int, id string) int
+		AddOrgUser              func(childComplexity int, orgID string, userID string) int
+		AddSSHKey               func(childComplexity int, userID string, key string) int
+		CreateMetricsToken      func(childComplexity int, orgID string) int
+		CreateOrg               func(childComplexity int, name string, description string) int
+		CreateThing             func(childComplexity int, name string, typeArg string) int
+		CreateUser              func(childComplexity int, email string, password string, isAdmin *bool) int
+		DeleteOrg               func(childComplexity int, id string) int
+		DeleteThing             func(childComplexity int, id string) int
+		DeleteUser              func(childComplexity int, id string) int
+		RemoveOrgUser           func(childComplexity int, orgID string, userID string) int
+		RemoveSSHKey            func(childComplexity int, userID string, fingerprint string) int
+		RevokeMetricsToken      func(childComplexity int, orgID string, id string) int
+		SetOrgMqttCredentials   func(childComplexity int, orgID string, username string) int
+		SetOrgNotifications     func(childComplexity int, orgID string, webhookURL *string, webhookSecret *string) int
+		SetSwitchState          func(childComplexity int, id string, on bool) int
+		SetThingAesKey          func(childComplexity int, thingID string, key *string) int
+		SetThingAlarm           func(childComplexity int, id string, active bool) int
+		SetThingMqttCredentials func(childComplexity int, thingID string) int
+		SetUserNotify           func(childComplexity int, userID string, on bool) int
+		UpdateOrg               func(childComplexity int, org model.OrgUpdate) int
+		UpdateThing             func(childComplexity int, thing model.ThingUpdate) int
+		UpdateThingSensorData   func(childComplexity int, data model.ThingSensorDataUpdate) int
+		UpdateThingSwitchData   func(childComplexity int, data model.ThingSwitchDataUpdate) int
+		UpdateUser              func(childComplexity int, user model.UserUpdate) int
+		UpdateUserProfile       func(childComplexity int, profile model.UserProfileUpdate) int
 	}
 
 	Org struct {
@@ -200,6 +201,7 @@ type ComplexityRoot struct {
 		LocSat                func(childComplexity int) int
 		LocTracking           func(childComplexity int) int
 		LocTs                 func(childComplexity int) int
+		MqttUsername          func(childComplexity int) int
 		Name                  func(childComplexity int) int
 		Org                   func(childComplexity int) int
 		Parent                func(childComplexity int) int
@@ -277,6 +279,7 @@ type MutationResolver interface {
 	SetSwitchState(ctx context.Context, id string, on bool) (*store.Thing, error)
 	DeleteThing(ctx context.Context, id string) (*bool, error)
 	SetThingAesKey(ctx context.Context, thingID string, key *string) (*store.Thing, error)
+	SetThingMqttCredentials(ctx context.Context, thingID string) (*model.MqttCredentials, error)
 	SetOrgMqttCredentials(ctx context.Context, orgID string, username string) (*model.MqttCredentials, error)
 	AddSSHKey(ctx context.Context, userID string, key string) (*store.SSHKey, error)
 	RemoveSSHKey(ctx context.Context, userID string, fingerprint string) (*bool, error)
@@ -311,6 +314,7 @@ type QueryResolver interface {
 }
 type ThingResolver interface {
 	HasAesKey(ctx context.Context, obj *store.Thing) (bool, error)
+	MqttUsername(ctx context.Context, obj *store.Thing) (string, error)
 
 	Org(ctx context.Context, obj *store.Thing) (*core.Org, error)
 	Parent(ctx context.Context, obj *store.Thing) (*store.Thing, error)
@@ -651,6 +655,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetThingAlarm(childComplexity, args["id"].(string), args["active"].(bool)), true
+	case "Mutation.setThingMqttCredentials":
+		if e.ComplexityRoot.Mutation.SetThingMqttCredentials == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setThingMqttCredentials_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetThingMqttCredentials(childComplexity, args["thingId"].(string)), true
 	case "Mutation.setUserNotify":
 		if e.ComplexityRoot.Mutation.SetUserNotify == nil {
 			break
@@ -1233,6 +1248,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Thing.LocTs(childComplexity), true
+	case "Thing.mqtt_username":
+		if e.ComplexityRoot.Thing.MqttUsername == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Thing.MqttUsername(childComplexity), true
 	case "Thing.name":
 		if e.ComplexityRoot.Thing.Name == nil {
 			break
@@ -1653,6 +1674,8 @@ type Mutation {
   deleteThing(id: ID!): Boolean
   "Addition: sets the device's own AES-128 key of the PIOT protocol (exactly 16 bytes), or clears it (null or \"\"). The key is write-only: no query returns it."
   setThingAesKey(thingId: ID!, key: String): Thing!
+  "Addition (admins): gives a device its own MQTT credentials, or new ones: username thing:<name> and a password returned only now. They reach only org/<org>/<thing>/… while the thing is assigned to an organization."
+  setThingMqttCredentials(thingId: ID!): MqttCredentials!
 
   """
   Addition: sets or rotates an org's MQTT username and generates a new
@@ -1790,6 +1813,8 @@ type Thing {
   available: Boolean!
   "Addition: whether the device has its own AES key (see setThingAesKey)."
   has_aes_key: Boolean!
+  "Addition: the username of the device's own MQTT credentials, \"\" if it has none (see setThingMqttCredentials)."
+  mqtt_username: String!
   last_seen_interval: Int!
   voltage: Float!
   org: Org
@@ -2117,6 +2142,8 @@ func (ec *executionContext) childFields_Thing(ctx context.Context, field graphql
 		return ec.fieldContext_Thing_available(ctx, field)
 	case "has_aes_key":
 		return ec.fieldContext_Thing_has_aes_key(ctx, field)
+	case "mqtt_username":
+		return ec.fieldContext_Thing_mqtt_username(ctx, field)
 	case "last_seen_interval":
 		return ec.fieldContext_Thing_last_seen_interval(ctx, field)
 	case "voltage":
@@ -2724,6 +2751,20 @@ func (ec *executionContext) field_Mutation_setThingAlarm_args(ctx context.Contex
 		return nil, err
 	}
 	args["active"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setThingMqttCredentials_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "thingId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["thingId"] = arg0
 	return args, nil
 }
 
@@ -4301,6 +4342,50 @@ func (ec *executionContext) fieldContext_Mutation_setThingAesKey(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setThingAesKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setThingMqttCredentials(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setThingMqttCredentials(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetThingMqttCredentials(ctx, fc.Args["thingId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MqttCredentials) graphql.Marshaler {
+			return ec.marshalNMqttCredentials2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐMqttCredentials(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setThingMqttCredentials(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MqttCredentials(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setThingMqttCredentials_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6292,6 +6377,29 @@ func (ec *executionContext) _Thing_has_aes_key(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Thing_has_aes_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Thing", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _Thing_mqtt_username(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Thing_mqtt_username(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Thing().MqttUsername(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Thing_mqtt_username(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Thing", field, true, true, "String")
 }
 
 func (ec *executionContext) _Thing_last_seen_interval(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
@@ -9546,6 +9654,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setThingMqttCredentials":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setThingMqttCredentials(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "setOrgMqttCredentials":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setOrgMqttCredentials(ctx, field)
@@ -10182,6 +10297,12 @@ func (ec *executionContext) _Thing(ctx context.Context, sel ast.SelectionSet, ob
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Thing_has_aes_key(ctx, field, obj)
+				})
+		case "mqtt_username":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Thing_mqtt_username(ctx, field, obj)
 				})
 		case "last_seen_interval":
 			out.Values[i] = ec._Thing_last_seen_interval(ctx, field, obj)
