@@ -91,8 +91,7 @@ func TestDeviceCredentials(t *testing.T) {
 	}
 	// Moving the thing to another org cuts it too; its new org's subtree is
 	// then its reach.
-	d, err = dial5(t, addr, fresh.Username, fresh.Password, v5opts{})
-	if err != nil {
+	if _, err := dial5(t, addr, fresh.Username, fresh.Password, v5opts{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.UpdateThing(ctx, admin, core.ThingUpdate{ID: th.ID, SetOrg: true, OrgID: o.id}); err != nil {

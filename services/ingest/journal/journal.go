@@ -525,7 +525,6 @@ func (j *Journal) write(b *batch) error {
 	return nil
 }
 
-
 func (j *Journal) flushRun(p []byte) error {
 	if len(p) == 0 {
 		return nil
