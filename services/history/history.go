@@ -69,7 +69,8 @@ func ValidKind(kind string) bool {
 const (
 	DefaultRetention    = 30 * 24 * time.Hour
 	DefaultCacheBuckets = 50_000
-	// MaxValueLen bounds one stored value.
+	// MaxValueLen bounds one stored value (which must not contain a line
+	// break either).
 	MaxValueLen = 1024
 )
 

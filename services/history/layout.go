@@ -54,7 +54,34 @@ func rawID(thing store.ID, kind string, hour int64) string {
 // $push onto an hour bucket costs as much as the points already in it; a
 // busy series (thousands of points an hour) spills into further chunks of
 // the hour, and a write costs at most one chunk.
-const chunkPoints = 512
+const chunkPoints = 2048
+
+// A raw bucket's array "p" holds one element per write, the points of
+// that write joined by pointSep: FerretDB keeps a type schema entry per
+// array element and decodes them one by one, which cost more than the
+// points themselves when every point was an element. Points never
+// contain pointSep (values are numbers or validated strings).
+const pointSep = "\n"
+
+// eachPoint calls fn for every point of a raw array element.
+func eachPoint(e string, fn func(string)) {
+	for e != "" {
+		p, rest, _ := strings.Cut(e, pointSep)
+		fn(p)
+		e = rest
+	}
+}
+
+// countPoints counts the points of raw array elements.
+func countPoints(es []string) int {
+	n := 0
+	for _, e := range es {
+		if e != "" {
+			n += strings.Count(e, pointSep) + 1
+		}
+	}
+	return n
+}
 
 // chunkID is the `_id` of chunk c of an hour's raw bucket; chunk 0 is the
 // bucket itself and counts the chunks in its field "chunks".

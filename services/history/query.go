@@ -125,9 +125,11 @@ func (q *query) rawHours(ctx context.Context, hours []int64) ([][]point, error) 
 		var pts []point
 		for _, d := range chunks {
 			for _, e := range d.P {
-				if ts, v, ok := decodePoint(e, h*hourSecs); ok && ts >= q.from && ts <= q.to {
-					pts = append(pts, point{ts, v})
-				}
+				eachPoint(e, func(e string) {
+					if ts, v, ok := decodePoint(e, h*hourSecs); ok && ts >= q.from && ts <= q.to {
+						pts = append(pts, point{ts, v})
+					}
+				})
 			}
 		}
 		sort.SliceStable(pts, func(a, b int) bool { return pts[a].ts < pts[b].ts })

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/piot-appliance/piot/services/store"
@@ -51,7 +52,7 @@ type rawDoc struct {
 // (see TestSizeEstimate): FerretDB stores each document as JSON plus a
 // type schema with one entry per array element.
 const (
-	estPointOverhead  = 28
+	estPointOverhead  = 4
 	estRawDocBytes    = 220
 	estRollupHourSize = 170
 )
@@ -74,7 +75,7 @@ func (s *Store) Append(ctx context.Context, points []Point) error {
 	groups := map[bucketKey][]int{}
 	var order []bucketKey
 	for i, p := range points {
-		if !ValidKind(p.Kind) || p.Thing.IsZero() || p.TS < 0 || len(p.Value) > MaxValueLen {
+		if !ValidKind(p.Kind) || p.Thing.IsZero() || p.TS < 0 || len(p.Value) > MaxValueLen || strings.Contains(p.Value, pointSep) {
 			s.invalid.Add(1)
 			continue
 		}
@@ -244,11 +245,13 @@ func (s *Store) bucket(ctx context.Context, k bucketKey) (*bucketState, error) {
 		for c, d := range chunks {
 			bs.seq = max(bs.seq, uint64(max(d.Seq, 0)))
 			for _, e := range d.P {
-				if ts, v, ok := decodePoint(e, hourStart); ok {
-					bs.st.add(ts, v)
-				}
+				eachPoint(e, func(e string) {
+					if ts, v, ok := decodePoint(e, hourStart); ok {
+						bs.st.add(ts, v)
+					}
+				})
 			}
-			bs.chunk, bs.inChunk = c, len(d.P)
+			bs.chunk, bs.inChunk = c, countPoints(d.P)
 		}
 		if len(chunks) > 0 {
 			bs.rollupDirty = true
@@ -346,7 +349,7 @@ func (s *Store) chunkWrites(k bucketKey, bs *bucketState, adds []string, seqs []
 			SetFilter(bson.D{{Key: "_id", Value: chunkID(k.thing, k.kind, k.hour, bs.chunk)}}).
 			SetUpdate(bson.D{
 				{Key: "$setOnInsert", Value: bson.D{{Key: "thing", Value: k.thing}, {Key: "kind", Value: k.kind}, {Key: "hour", Value: hourStart}}},
-				{Key: "$push", Value: bson.D{{Key: "p", Value: bson.D{{Key: "$each", Value: adds[:n]}}}}},
+				{Key: "$push", Value: bson.D{{Key: "p", Value: strings.Join(adds[:n], pointSep)}}},
 				{Key: "$max", Value: bson.D{{Key: "seq", Value: int64(seqs[n-1])}}},
 			}).
 			SetUpsert(true))
