@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/piot-appliance/piot/services/ratelimit"
 	"html/template"
 	"io"
 	"log/slog"
@@ -63,7 +64,7 @@ type Server struct {
 	deps   Deps
 	log    *slog.Logger
 	tokens tokenIssuer
-	logins *addrLimiter
+	logins *ratelimit.Addr
 	srv    *http.Server
 	ln     net.Listener
 	errc   chan error
@@ -94,7 +95,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		deps:   deps,
 		log:    cfg.Logger,
 		tokens: tokenIssuer{key: cfg.JWTKey, ttl: cfg.JWTTTL, now: cfg.Now},
-		logins: newAddrLimiter(cfg.LoginPerMinute, cfg.LoginBurst, 10000, cfg.Now),
+		logins: ratelimit.NewAddr(cfg.LoginPerMinute, cfg.LoginBurst, 10000, cfg.Now),
 		errc:   make(chan error, 1),
 	}
 	s.srv = &http.Server{
@@ -332,7 +333,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if !requirePOST(w, r) {
 		return
 	}
-	if ok, wait := s.logins.allow(clientAddr(r)); !ok {
+	if ok, wait := s.logins.Allow(clientAddr(r)); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
 		writeError(w, http.StatusTooManyRequests, core.CodeRateLimited, "too many login attempts, try again later")
 		return
@@ -383,7 +384,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	if !requirePOST(w, r) {
 		return
 	}
-	if ok, wait := s.logins.allow(clientAddr(r)); !ok {
+	if ok, wait := s.logins.Allow(clientAddr(r)); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
 		writeError(w, http.StatusTooManyRequests, core.CodeRateLimited, "too many attempts, try again later")
 		return

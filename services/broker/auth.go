@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/ratelimit"
 )
 
 // policy is the broker's only authentication and authorization hook. mochi
@@ -26,6 +28,7 @@ type policy struct {
 	monitorPassword []byte
 	maxKeepalive    uint16
 	maxRetained     int
+	failures        *ratelimit.Addr // failed logins per source address
 	ids             *identities
 	log             *slog.Logger
 	// expire removes a session and its persisted state; set by the broker
@@ -66,6 +69,8 @@ var (
 	refuseNotAuthorized  = refusal{packets.ErrNotAuthorized, 5, AuthNotAuthorized}
 	refuseUnavailable    = refusal{packets.ErrServerUnavailable, 3, AuthUnavailable}
 	refuseKeepalive      = refusal{packets.ErrClientIdentifierNotValid, 2, ""}
+	// Not "bad credentials": the password was not even checked.
+	refuseTooManyFailed = refusal{packets.ErrNotAuthorized, 5, AuthRateLimited}
 )
 
 // refuse answers CONNECT with a failure CONNACK and returns the error that
@@ -112,8 +117,16 @@ func (p *policy) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		}
 		id = &identity{kind: kindMonitor, username: username}
 	} else {
-		org, ok := p.core.VerifyMQTT(username, string(pk.Connect.Password))
-		if !ok {
+		addr := remoteHost(cl.Net.Remote)
+		var org core.MQTTIdentity
+		var ok bool
+		if p.failures.Blocked(addr) {
+			// Only credentials verified before, which cost no bcrypt.
+			if org, ok = p.core.VerifyMQTTCached(username, string(pk.Connect.Password)); !ok {
+				return p.refuse(cl, refuseTooManyFailed, "too many failed logins from this address")
+			}
+		} else if org, ok = p.core.VerifyMQTT(username, string(pk.Connect.Password)); !ok {
+			p.failures.Allow(addr)
 			return p.refuse(cl, refuseBadCredentials, "bad credentials")
 		}
 		id = &identity{kind: kindOrg, username: username, org: org}
@@ -191,6 +204,14 @@ func (p *policy) OnClientExpired(cl *mqtt.Client) {
 // username also prefixes the session namespace).
 func validUsername(u string) bool {
 	return !strings.ContainsAny(u, "+#/\x00")
+}
+
+// remoteHost is the address part of a client's remote address.
+func remoteHost(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
 }
 
 // printable shortens and sanitizes an untrusted name for logs.

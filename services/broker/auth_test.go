@@ -302,3 +302,36 @@ func TestClientIDsAreNamespaced(t *testing.T) {
 	cb.publish(t, o.topic("x"), "b", false)
 	cb.expect(t, o.topic("x"), "b")
 }
+
+// Too many failed logins from one address: further attempts are refused
+// without a password check, except credentials verified before.
+func TestFailedLoginsAreLimited(t *testing.T) {
+	b := startBroker(t, func(c *Config) { c.FailedLogins = 3 })
+	addr := b.addr(ListenerTCP)
+	a, fresh := newTenant(t, "flla"), newTenant(t, "fllb")
+	c, err := dial5(t, addr, a.username, a.password, v5opts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.close()
+	for i := 0; i < 3; i++ {
+		if _, err := dial5(t, addr, a.username, "wrong", v5opts{}); err == nil {
+			t.Fatal("wrong password accepted")
+		}
+	}
+	if _, err := dial5(t, addr, fresh.username, fresh.password, v5opts{}); err == nil {
+		t.Fatal("an unverified login got through while the address is blocked")
+	}
+	c, err = dial5(t, addr, a.username, a.password, v5opts{})
+	if err != nil {
+		t.Fatalf("credentials verified before were refused: %v", err)
+	}
+	c.close()
+	if len(policyCounters{}.auth) != len(AuthResultNames) {
+		t.Fatal("an auth result has no counter")
+	}
+	st := b.Stats().AuthResults
+	if st[AuthBadCredentials] != 3 || st[AuthRateLimited] != 1 {
+		t.Fatalf("auth results %v", st)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/piot-appliance/piot/services/ratelimit"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -52,6 +53,8 @@ type Config struct {
 	MaxRetained   int
 	MaxKeepalive  uint16
 	SessionExpiry time.Duration
+	// FailedLogins per source address and minute (DefaultFailedLogins).
+	FailedLogins int
 
 	Logger *slog.Logger
 }
@@ -135,6 +138,7 @@ func New(cfg Config, deps Deps) (*Broker, error) {
 		monitorPassword: []byte(cfg.MonitorPassword),
 		maxKeepalive:    cfg.MaxKeepalive,
 		maxRetained:     cfg.MaxRetained,
+		failures:        ratelimit.NewAddr(cfg.FailedLogins, cfg.FailedLogins, 10000, nil),
 		ids:             newIdentities(),
 		log:             log,
 		expire:          b.expireSession,

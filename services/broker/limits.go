@@ -40,6 +40,13 @@ const (
 	// topic beyond it is refused with PUBACK 0x97 "quota exceeded" (MQTT 5,
 	// QoS > 0) or delivered without being retained (otherwise).
 	DefaultMaxRetained = 10000
+	// DefaultFailedLogins is how many CONNECTs with wrong credentials one
+	// source address may make per minute (and in a burst). Beyond it
+	// CONNACK says "not authorized" at once unless the credentials are ones
+	// verified recently (cached, no bcrypt): guessing gets slow, a flood of
+	// bad logins cannot keep the CPU busy with bcrypt, and the good devices
+	// of a fleet behind the same NAT address still reconnect.
+	DefaultFailedLogins = 20
 )
 
 // Limits that are not configurable because no deployment needs to change
@@ -86,6 +93,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxRetained <= 0 {
 		c.MaxRetained = DefaultMaxRetained
+	}
+	if c.FailedLogins <= 0 {
+		c.FailedLogins = DefaultFailedLogins
 	}
 	return c
 }

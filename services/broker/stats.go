@@ -73,10 +73,11 @@ const (
 	AuthNotAuthorized  = "not_authorized"  // anonymous, or a will topic outside the ACL
 	AuthUnavailable    = "unavailable"     // the store is down
 	AuthServerBusy     = "server_busy"     // MaxClients reached (refused by mochi)
+	AuthRateLimited    = "rate_limited"    // too many failed logins from the address
 )
 
 // AuthResultNames lists every key of Stats.AuthResults.
-var AuthResultNames = []string{AuthOK, AuthBadCredentials, AuthNotAuthorized, AuthUnavailable, AuthServerBusy}
+var AuthResultNames = []string{AuthOK, AuthBadCredentials, AuthNotAuthorized, AuthUnavailable, AuthServerBusy, AuthRateLimited}
 
 // ACL check keys of Stats.ACLResults: {access, result}.
 const (
@@ -89,7 +90,7 @@ const (
 // policyCounters are the policy hook's counters; all atomic, so counting
 // never blocks a connection or a delivery.
 type policyCounters struct {
-	auth      [5]atomic.Int64    // by index into AuthResultNames
+	auth      [6]atomic.Int64    // by index into AuthResultNames
 	acl       [2][2]atomic.Int64 // [write][allow]
 	publishes [3]atomic.Int64    // by QoS
 }

@@ -142,6 +142,22 @@ func (c *Core) VerifyMQTT(username, password string) (MQTTIdentity, bool) {
 	return ident, true
 }
 
+// VerifyMQTTCached is VerifyMQTT without bcrypt: it accepts only
+// credentials verified recently. The broker uses it for addresses that
+// made too many failed attempts, so that their good devices still get in.
+func (c *Core) VerifyMQTTCached(username, password string) (MQTTIdentity, bool) {
+	c.mu.RLock()
+	ident, hash, ok := c.mqttIdentityLocked(username)
+	c.mu.RUnlock()
+	if !ok || hash == "" || password == "" {
+		return MQTTIdentity{}, false
+	}
+	c.mqttMu.Lock()
+	_, hit := c.mqttOK[mqttCacheKey(username, password, hash)]
+	c.mqttMu.Unlock()
+	return ident, hit
+}
+
 // mqttIdentityLocked resolves a username to its identity and password
 // hash; callers hold c.mu. A device's credentials need the thing to be
 // assigned to an organization.

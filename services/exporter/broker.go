@@ -28,7 +28,7 @@ var (
 
 	// The broker policy's own counters.
 	mqttAuthDesc = newDesc("mqtt", "auth_total",
-		"MQTT CONNECT outcomes: ok, bad_credentials, not_authorized (anonymous or will topic denied), unavailable (store down), server_busy (client limit).",
+		"MQTT CONNECT outcomes: ok, bad_credentials, not_authorized (anonymous or will topic denied), unavailable (store down), server_busy (client limit), rate_limited (too many failed logins from the address).",
 		"result")
 	mqttACLDesc = newDesc("mqtt", "acl_checks_total",
 		"ACL decisions about MQTT clients: read (subscribe, delivery) or write (publish), allowed or denied.",

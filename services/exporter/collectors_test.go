@@ -40,7 +40,7 @@ func TestApplianceMetrics(t *testing.T) {
 		"piot_mqtt_uptime_seconds":                  {`{} 60`},
 		"piot_mqtt_auth_total": {
 			`{result="bad_credentials"} 2`, `{result="not_authorized"} 0`, `{result="ok"} 9`,
-			`{result="server_busy"} 0`, `{result="unavailable"} 0`,
+			`{result="rate_limited"} 0`, `{result="server_busy"} 0`, `{result="unavailable"} 0`,
 		},
 		"piot_mqtt_acl_checks_total": {
 			`{access="read",result="allow"} 0`, `{access="read",result="deny"} 1`,
