@@ -157,6 +157,7 @@ func New(cfg Config, deps Deps) (*Ingest, error) {
 	i.hook = &Hook{i: i}
 	j, err := journal.Open(filepath.Join(cfg.DataDir, "journal"), journal.Options{
 		SegmentBytes: cfg.SegmentBytes,
+		Preallocate:  true,
 		OnDurable:    func(recs []journal.Record) { i.applyCh <- recs },
 		OnCommit:     i.jh.onCommit,
 		Logger:       i.log,
