@@ -168,8 +168,8 @@ func TestForwardsInOrder(t *testing.T) {
 			t.Fatalf("envelope %d on %s: %+v", i, topics[i], env)
 		}
 	}
-	waitFor(t, "an empty spool", func() bool { return e.Status().Spool.Records == 0 })
-	if st := e.Status(); st.Uplink.State != StateConnected || st.Uplink.Forwarded != 11 {
+	waitFor(t, "an empty spool", func() bool { st := e.Status(); return st.Spool.Records == 0 && st.Uplink.Forwarded == 11 })
+	if st := e.Status(); st.Uplink.State != StateConnected || st.Spool.Acked != 11 {
 		t.Fatalf("status %+v", st)
 	}
 }
