@@ -187,6 +187,9 @@ func TestStatsCountTraffic(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("not delivered")
 	}
+	// mochi counts a message as sent after writing it, so the client may
+	// see it first.
+	eventually(t, 5*time.Second, "the delivery counted", func() bool { return b.Stats().MessagesSent >= 1 })
 	s := b.Stats()
 	if s.ClientsConnected < 1 || s.Subscriptions < 1 || s.MessagesSent < 1 {
 		t.Fatalf("stats after traffic: %+v", s)
