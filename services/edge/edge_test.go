@@ -218,7 +218,22 @@ func TestRefusesBadPackets(t *testing.T) {
 // broker is there and after withheld acknowledgements, everything
 // arrives, in order, resends included.
 func TestRetriesUntilAcknowledged(t *testing.T) {
-	addr := freeAddr(t)
+	// Hold the port, refusing connections, so that nothing else on the
+	// machine takes it while the broker is "down".
+	down, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := down.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	addr := down.Addr().String()
 	e := newEdge(t, addr, nil)
 	url := "http://" + e.Addr()
 	for i := 1; i <= 12; i++ {
@@ -244,6 +259,7 @@ func TestRetriesUntilAcknowledged(t *testing.T) {
 		t.Fatalf("metrics:\n%s", m)
 	}
 
+	down.Close()
 	s := startSink(t, addr)
 	s.mu.Lock()
 	s.refuse = 2 // the first window is not acknowledged: the session restarts
