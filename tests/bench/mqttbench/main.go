@@ -245,6 +245,26 @@ func bench(ctx context.Context, o options, base string) (*report, error) {
 	rep := &report{Env: environment(o, base), Results: map[string]*brokerResults{}}
 	logf := func(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
 	logf("mqttbench: %s; data in %s (%s); journal-style write+fsync p50 %.2f ms", rep.Env.CPU, base, rep.Env.DataFS, rep.Env.FsyncP50MS)
+	// Both brokers run for the whole benchmark and the cases alternate
+	// between them, repeat by repeat: on a shared machine whose speed
+	// drifts during a run, both then see the same drift, and the ratio
+	// means something.
+	servers := map[string]*server{}
+	stopServers := func() error {
+		var first error
+		for _, name := range o.brokers {
+			s := servers[name]
+			if s == nil {
+				continue
+			}
+			if err := s.stop(); err != nil && first == nil {
+				first = err
+			}
+			delete(servers, name)
+		}
+		return first
+	}
+	defer func() { _ = stopServers() }()
 	for _, name := range o.brokers {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -264,61 +284,79 @@ func bench(ctx context.Context, o options, base string) (*report, error) {
 		if err != nil {
 			return nil, err
 		}
-		res := &brokerResults{}
-		rep.Results[name] = res
-		err = measure(ctx, o, s, res, logf)
-		res.FirstConnectMS = float64(s.firstConnect) / 1e6
-		if serr := s.stop(); serr != nil && err == nil {
-			logf("warning: %v", serr)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w\nlog (%s):\n%s", name, err, s.p.logPath, s.p.logTail())
-		}
+		servers[name] = s
+		rep.Results[name] = &brokerResults{}
 	}
-	rep.build(o)
-	return rep, nil
-}
-
-func measure(ctx context.Context, o options, s *server, res *brokerResults, logf func(string, ...any)) error {
+	fail := func(name string, err error) error {
+		s := servers[name]
+		return fmt.Errorf("%s: %w\nlog (%s):\n%s", name, err, s.p.logPath, s.p.logTail())
+	}
 	if !o.skipThroughput {
 		for _, q := range o.qos {
 			for _, n := range o.pubs {
-				for rep := range o.repeats {
-					tag := fmt.Sprintf("q%dn%dr%d", q, n, rep)
-					ks, err := s.things(ctx, n, o.reuseThings)
-					if err != nil {
-						return err
+				for r := range o.repeats {
+					for _, name := range o.brokers {
+						if err := throughputCase(ctx, o, servers[name], rep.Results[name], q, n, r, logf); err != nil {
+							return nil, fail(name, err)
+						}
 					}
-					r, err := runThroughput(ctx, s, ks, byte(q), o.load, tag)
-					if err != nil {
-						return fmt.Errorf("QoS %d, %d publishers: %w", q, n, err)
-					}
-					res.Throughput = append(res.Throughput, r)
-					logf("%s: QoS %d, %2d pub: %9.0f msg/s  (%d msgs in %.2fs, delivered %.1f%%, errors %d, cores: broker %.2f, client %.2f, others %.2f; busy %.1fs after)",
-						s.name, q, n, r.Rate, r.Sent, r.ElapsedS, 100*r.Delivered, r.Errors, r.ServerCPU, r.ClientCPU, r.OtherCPU, r.DrainS)
 				}
 			}
 		}
 	}
 	if !o.skipLatency {
-		for rep := range o.repeats {
-			ks, err := s.things(ctx, o.load.ratePubs, o.reuseThings)
-			if err != nil {
-				return err
+		for r := range o.repeats {
+			for _, name := range o.brokers {
+				if err := latencyCase(ctx, o, servers[name], rep.Results[name], r, logf); err != nil {
+					return nil, fail(name, err)
+				}
 			}
-			r, err := runLatency(ctx, s, ks, o.load, fmt.Sprintf("lat%d", rep))
-			if err != nil {
-				return fmt.Errorf("latency: %w", err)
-			}
-			res.Latency = append(res.Latency, r)
-			vis := ""
-			if r.Visible.N > 0 {
-				vis = fmt.Sprintf("; visible p50 %.2f p99 %.2f ms (%d samples, %d missed)", r.Visible.P50, r.Visible.P99, r.Visible.N, r.VisibleMiss)
-			}
-			logf("%s: %.0f msg/s QoS 1: PUBACK p50 %.2f p99 %.2f max %.2f ms (%d msgs, %d errors; cores: broker %.2f, client %.2f, others %.2f)%s",
-				s.name, r.Achieved, r.Stored.P50, r.Stored.P99, r.Stored.Max, r.Measured, r.Errors, r.ServerCPU, r.ClientCPU, r.OtherCPU, vis)
 		}
 	}
+	for _, name := range o.brokers {
+		rep.Results[name].FirstConnectMS = float64(servers[name].firstConnect) / 1e6
+	}
+	if err := stopServers(); err != nil {
+		logf("warning: %v", err)
+	}
+	rep.build(o)
+	return rep, nil
+}
+
+// throughputCase runs one repeat of one throughput case on s.
+func throughputCase(ctx context.Context, o options, s *server, res *brokerResults, q, n, rep int, logf func(string, ...any)) error {
+	tag := fmt.Sprintf("q%dn%dr%d", q, n, rep)
+	ks, err := s.things(ctx, n, o.reuseThings)
+	if err != nil {
+		return err
+	}
+	r, err := runThroughput(ctx, s, ks, byte(q), o.load, tag)
+	if err != nil {
+		return fmt.Errorf("QoS %d, %d publishers: %w", q, n, err)
+	}
+	res.Throughput = append(res.Throughput, r)
+	logf("%s: QoS %d, %2d pub: %9.0f msg/s  (%d msgs in %.2fs, delivered %.1f%%, errors %d, cores: broker %.2f, client %.2f, others %.2f; busy %.1fs after)",
+		s.name, q, n, r.Rate, r.Sent, r.ElapsedS, 100*r.Delivered, r.Errors, r.ServerCPU, r.ClientCPU, r.OtherCPU, r.DrainS)
+	return nil
+}
+
+// latencyCase runs one repeat of the fixed-rate latency test on s.
+func latencyCase(ctx context.Context, o options, s *server, res *brokerResults, rep int, logf func(string, ...any)) error {
+	ks, err := s.things(ctx, o.load.ratePubs, o.reuseThings)
+	if err != nil {
+		return err
+	}
+	r, err := runLatency(ctx, s, ks, o.load, fmt.Sprintf("lat%d", rep))
+	if err != nil {
+		return fmt.Errorf("latency: %w", err)
+	}
+	res.Latency = append(res.Latency, r)
+	vis := ""
+	if r.Visible.N > 0 {
+		vis = fmt.Sprintf("; visible p50 %.2f p99 %.2f ms (%d samples, %d missed)", r.Visible.P50, r.Visible.P99, r.Visible.N, r.VisibleMiss)
+	}
+	logf("%s: %.0f msg/s QoS 1: PUBACK p50 %.2f p99 %.2f max %.2f ms (%d msgs, %d errors; cores: broker %.2f, client %.2f, others %.2f)%s",
+		s.name, r.Achieved, r.Stored.P50, r.Stored.P99, r.Stored.Max, r.Measured, r.Errors, r.ServerCPU, r.ClientCPU, r.OtherCPU, vis)
 	return nil
 }
 
