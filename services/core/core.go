@@ -71,29 +71,33 @@ type Core struct {
 	thingByName map[string]ID
 	thingByPiot map[string]ID
 	keyed       map[ID]struct{} // things with their own AES key
-	dirty       map[ID]struct{} // things whose state awaits FlushState
+	// credVersions are the MQTT credential versions of orgs and devices
+	// (by id), computed on change: the broker asks on every ACL check.
+	credVersions map[ID]string
+	dirty        map[ID]struct{} // things whose state awaits FlushState
 }
 
 // New loads the in-memory indexes from the store.
 func New(ctx context.Context, st *store.Store, cfg Config) (*Core, error) {
 	c := &Core{
-		st:          st,
-		cost:        cfg.BcryptCost,
-		now:         cfg.Now,
-		log:         cfg.Logger,
-		users:       map[ID]*store.User{},
-		userByEmail: map[string]ID{},
-		orgs:        map[ID]*store.Org{},
-		orgByName:   map[string]ID{},
-		orgByMQTT:   map[string]ID{},
-		members:     map[ID]*store.Membership{},
-		orgUsers:    map[ID]map[ID]ID{},
-		userOrgs:    map[ID]map[ID]ID{},
-		things:      map[ID]*store.Thing{},
-		thingByName: map[string]ID{},
-		thingByPiot: map[string]ID{},
-		keyed:       map[ID]struct{}{},
-		mqttOK:      map[[32]byte]string{},
+		st:           st,
+		cost:         cfg.BcryptCost,
+		now:          cfg.Now,
+		log:          cfg.Logger,
+		users:        map[ID]*store.User{},
+		userByEmail:  map[string]ID{},
+		orgs:         map[ID]*store.Org{},
+		orgByName:    map[string]ID{},
+		orgByMQTT:    map[string]ID{},
+		members:      map[ID]*store.Membership{},
+		orgUsers:     map[ID]map[ID]ID{},
+		userOrgs:     map[ID]map[ID]ID{},
+		things:       map[ID]*store.Thing{},
+		thingByName:  map[string]ID{},
+		thingByPiot:  map[string]ID{},
+		keyed:        map[ID]struct{}{},
+		credVersions: map[ID]string{},
+		mqttOK:       map[[32]byte]string{},
 	}
 	if c.cost == 0 {
 		c.cost = bcrypt.DefaultCost + 2
@@ -158,6 +162,7 @@ func (c *Core) putOrg(o *store.Org) {
 	if o.MQTTUsername != "" {
 		c.orgByMQTT[o.MQTTUsername] = o.ID
 	}
+	c.credVersions[o.ID] = credVersion(o)
 }
 
 func (c *Core) dropOrg(id ID) {
@@ -165,6 +170,7 @@ func (c *Core) dropOrg(id ID) {
 		delete(c.orgByName, old.Name)
 		delete(c.orgByMQTT, old.MQTTUsername)
 		delete(c.orgs, id)
+		delete(c.credVersions, id)
 	}
 }
 
@@ -207,6 +213,11 @@ func (c *Core) putThing(t *store.Thing) {
 	} else {
 		delete(c.keyed, t.ID)
 	}
+	if t.MQTTPassword != "" {
+		c.credVersions[t.ID] = thingCredVersion(t)
+	} else {
+		delete(c.credVersions, t.ID)
+	}
 }
 
 func (c *Core) dropThing(id ID) {
@@ -217,6 +228,7 @@ func (c *Core) dropThing(id ID) {
 		}
 		delete(c.things, id)
 		delete(c.keyed, id)
+		delete(c.credVersions, id)
 	}
 }
 

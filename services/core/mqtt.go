@@ -44,6 +44,12 @@ func credVersion(o *store.Org) string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// thingCredVersion changes whenever a device's credentials or name do.
+func thingCredVersion(t *store.Thing) string {
+	sum := sha256.Sum256([]byte(ThingUsernamePrefix + t.Name + "\x00" + t.MQTTPassword + "\x00" + t.ID.Hex()))
+	return hex.EncodeToString(sum[:8])
+}
+
 // validMQTTUsername refuses identities that could be confused with topic
 // structure or protocol delimiters.
 func validMQTTUsername(u string) error {
@@ -172,15 +178,14 @@ func (c *Core) mqttIdentityLocked(username string) (MQTTIdentity, string, bool) 
 		if !ok || t.MQTTPassword == "" {
 			return MQTTIdentity{}, "", false
 		}
-		sum := sha256.Sum256([]byte(username + "\x00" + t.MQTTPassword + "\x00" + t.ID.Hex()))
-		return MQTTIdentity{OrgID: o.ID, OrgName: o.Name, Thing: t.Name, Version: hex.EncodeToString(sum[:8])}, t.MQTTPassword, true
+		return MQTTIdentity{OrgID: o.ID, OrgName: o.Name, Thing: t.Name, Version: c.credVersions[t.ID]}, t.MQTTPassword, true
 	}
 	id, ok := c.orgByMQTT[username]
 	if !ok {
 		return MQTTIdentity{}, "", false
 	}
 	o := c.orgs[id]
-	return MQTTIdentity{OrgID: o.ID, OrgName: o.Name, Version: credVersion(o)}, o.MQTTPassword, true
+	return MQTTIdentity{OrgID: o.ID, OrgName: o.Name, Version: c.credVersions[o.ID]}, o.MQTTPassword, true
 }
 
 // SetThingMQTTCredentials gives a device its own MQTT credentials, or new
