@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/piot-appliance/piot/services/fileutil"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -61,39 +62,10 @@ func loadOrCreateSecret(dir, name string, n int) ([]byte, error) {
 		return nil, fmt.Errorf("generate %s: %w", name, err)
 	}
 	s := hex.EncodeToString(raw)
-	if err := writeFileAtomic(path, []byte(s+"\n"), 0o600); err != nil {
+	if err := fileutil.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	return []byte(s), nil
-}
-
-// writeFileAtomic writes via a temporary file and rename, so a crash never
-// leaves a half-written secret.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // provisionAdmin creates the first admin when the store has no users. The
@@ -120,7 +92,7 @@ func provisionAdmin(ctx context.Context, c *core.Core, dataDir, email, password 
 	}
 	if generated {
 		path := filepath.Join(dataDir, adminPasswordFile)
-		if err := writeFileAtomic(path, []byte(password+"\n"), 0o600); err != nil {
+		if err := fileutil.WriteFile(path, []byte(password+"\n"), 0o600); err != nil {
 			return err
 		}
 		log.Warn("first start: created admin user with a generated password; it is shown only now and kept in the password file; change it after logging in",

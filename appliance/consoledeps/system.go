@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/piot-appliance/piot/services/fileutil"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -264,11 +265,7 @@ func (s *System) Restore(_ context.Context, a core.Actor, path string) error {
 		return core.NewError(core.CodeBadInput, "not a PIOT backup ("+BackupFormat+")")
 	}
 	dst := filepath.Join(s.cfg.DataDir, RestorePendingFile)
-	tmp := dst + ".tmp"
-	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
-		return fmt.Errorf("schedule restore: %w", err)
-	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := fileutil.WriteFile(dst, raw, 0o600); err != nil {
 		return fmt.Errorf("schedule restore: %w", err)
 	}
 	s.cfg.Logger.Warn("console: store restore scheduled for the next start", "by", a.Email, "backup", path)

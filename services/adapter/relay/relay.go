@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/piot-appliance/piot/services/fileutil"
 	"io"
 	"log/slog"
 	"maps"
@@ -188,11 +189,7 @@ func (h *Hook) compact() error {
 	for k, v := range h.seen {
 		fmt.Fprintf(&b, "%s %d\n", k, v)
 	}
-	tmp := h.path + ".tmp"
-	if err := writeSynced(tmp, b.Bytes()); err != nil {
-		return fmt.Errorf("relay: %w", err)
-	}
-	if err := os.Rename(tmp, h.path); err != nil {
+	if err := fileutil.WriteFile(h.path, b.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
 	if h.f != nil {
@@ -203,32 +200,7 @@ func (h *Hook) compact() error {
 		return fmt.Errorf("relay: %w", err)
 	}
 	h.f, h.size = f, int64(b.Len())
-	return syncDir(filepath.Dir(h.path))
-}
-
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }
 
 // Close closes the log.

@@ -34,6 +34,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/piot-appliance/piot/services/fileutil"
 	"hash/crc32"
 	"io"
 	"log/slog"
@@ -597,17 +598,7 @@ func zeroFill(f *os.File, size int64) error {
 	return f.Sync()
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	return nil
-}
+func syncDir(dir string) error { return fileutil.SyncDir(dir) }
 
 // Replay calls fn, in sequence order, for every record that was in the
 // journal when it was opened and whose sequence number is above after.
@@ -708,26 +699,10 @@ func readCheckpoint(path string) (uint64, error) {
 }
 
 func writeCheckpoint(dir string, seq uint64) error {
-	tmp := filepath.Join(dir, checkpointName+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
+	if err := fileutil.WriteFile(filepath.Join(dir, checkpointName), []byte(strconv.FormatUint(seq, 10)+"\n"), 0o600); err != nil {
 		return fmt.Errorf("journal: checkpoint: %w", err)
 	}
-	if _, err := io.WriteString(f, strconv.FormatUint(seq, 10)+"\n"); err != nil {
-		f.Close()
-		return fmt.Errorf("journal: checkpoint: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("journal: checkpoint: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("journal: checkpoint: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, checkpointName)); err != nil {
-		return fmt.Errorf("journal: checkpoint: %w", err)
-	}
-	return syncDir(dir)
+	return nil
 }
 
 // Segments returns the number of segment files.
