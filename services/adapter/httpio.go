@@ -93,7 +93,7 @@ type Source struct {
 // Relayed reports whether an edge adapter relayed the packet.
 func (s Source) Relayed() bool { return !s.OrgID.IsZero() }
 
-func (s Source) mayDeliver(t core.Thing) bool { return !s.Relayed() || t.OrgID == s.OrgID }
+func (s Source) mayDeliver(t core.Thing) bool { return !s.Relayed() || core.MayRelayTo(s.OrgID, t) }
 
 // Outcome is the answer to one device packet.
 type Outcome struct {

@@ -50,33 +50,9 @@ func (p *policy) permits(id *identity, topic string, write bool) bool {
 		if !ok || cur != id.org {
 			return false // rotated, moved, renamed or deleted since login
 		}
-		if cur.Thing != "" {
-			return underThing(topic, cur.OrgName, cur.Thing)
-		}
-		return underOrg(topic, cur.OrgName)
+		return cur.Reaches(topic)
 	}
 	return false
-}
-
-// underOrg reports whether a topic or filter lies under org/<name>/.
-func underOrg(topic, name string) bool {
-	rest, ok := strings.CutPrefix(topic, "org/")
-	if !ok || name == "" {
-		return false
-	}
-	level, _, found := strings.Cut(rest, "/")
-	return found && level == name
-}
-
-// underThing reports whether a topic or filter lies under
-// org/<org>/<thing>/, the reach of a device's own credentials.
-func underThing(topic, org, thing string) bool {
-	if !underOrg(topic, org) || thing == "" {
-		return false
-	}
-	rest := topic[len("org/")+len(org)+1:]
-	level, _, found := strings.Cut(rest, "/")
-	return found && level == thing
 }
 
 // unshare strips the "$share/<group>/" prefix of a shared subscription so

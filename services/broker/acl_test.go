@@ -34,11 +34,11 @@ func TestUnderOrg(t *testing.T) {
 		{"", false},
 	}
 	for _, c := range cases {
-		if got := underOrg(c.topic, "a"); got != c.want {
-			t.Errorf("underOrg(%q, a) = %v", c.topic, got)
+		if got := (core.MQTTIdentity{OrgName: "a"}).Reaches(c.topic); got != c.want {
+			t.Errorf("org a reaches %q: %v", c.topic, got)
 		}
 	}
-	if underOrg("org//x", "") {
+	if (core.MQTTIdentity{}).Reaches("org//x") {
 		t.Error("empty org name must own nothing")
 	}
 	if got := unshare("$share/g/org/a/#"); got != "org/a/#" {

@@ -29,3 +29,39 @@ func (c *Core) MayFollowTopics(a Actor, filter string) error {
 	}
 	return nil
 }
+
+// Reaches is the MQTT tenancy rule the broker applies to every subscribe,
+// publish and delivery: an organization's credentials reach topics and
+// filters under org/<org>/ only, a device's own credentials under
+// org/<org>/<thing>/ only (those levels literal, wildcards only below).
+func (id MQTTIdentity) Reaches(topic string) bool {
+	if id.Thing != "" {
+		return underThing(topic, id.OrgName, id.Thing)
+	}
+	return underOrg(topic, id.OrgName)
+}
+
+// underOrg reports whether a topic or filter lies under org/<name>/.
+func underOrg(topic, name string) bool {
+	rest, ok := strings.CutPrefix(topic, "org/")
+	if !ok || name == "" {
+		return false
+	}
+	level, _, found := strings.Cut(rest, "/")
+	return found && level == name
+}
+
+// underThing reports whether a topic or filter lies under
+// org/<org>/<thing>/.
+func underThing(topic, org, thing string) bool {
+	if !underOrg(topic, org) || thing == "" {
+		return false
+	}
+	rest := topic[len("org/")+len(org)+1:]
+	level, _, found := strings.Cut(rest, "/")
+	return found && level == thing
+}
+
+// MayRelayTo says whether an organization's edge adapter may feed thing t
+// (register it, publish its readings): only the organization's own things.
+func MayRelayTo(org ID, t Thing) bool { return t.OrgID == org }
