@@ -311,6 +311,22 @@ func (i *Ingest) drain(ctx context.Context) error {
 // topic. The returned durability, nil when nothing was journaled, says
 // when the record is on disk.
 func (i *Ingest) submit(topic string, payload []byte, at time.Time) (*durability, error) {
+	rec, err := i.prepare(topic, payload, at)
+	if rec == nil || err != nil {
+		return nil, err
+	}
+	t, err := i.j.Append(rec)
+	if err != nil {
+		i.stats.inc(RuleJournal, Failed)
+		return nil, err
+	}
+	i.stats.inc(RuleJournal, Journaled)
+	return &durability{i: i, t: t}, nil
+}
+
+// prepare returns the journal record for a message, or nil when there is
+// nothing to store (the message is counted the way the rules would).
+func (i *Ingest) prepare(topic string, payload []byte, at time.Time) ([]byte, error) {
 	if len(topic) < 4 || topic[:4] != "org/" {
 		i.stats.inc(RuleMessage, IgnoredNotOrg)
 		return nil, nil
@@ -320,17 +336,10 @@ func (i *Ingest) submit(topic string, payload []byte, at time.Time) (*durability
 		return nil, ErrNotRunning
 	}
 	if _, ms, outcome := i.route(topic, len(payload)); outcome != "" || !anyEnabled(ms) {
-		// Nothing to store: count it the way the rules would.
 		i.process(topic, payload, at.Unix(), 0)
 		return nil, nil
 	}
-	t, err := i.j.Append(encodeRecord(topic, payload, at))
-	if err != nil {
-		i.stats.inc(RuleJournal, Failed)
-		return nil, err
-	}
-	i.stats.inc(RuleJournal, Journaled)
-	return &durability{i: i, t: t}, nil
+	return encodeRecord(topic, payload, at), nil
 }
 
 // durability is a journaled record's claim on being on disk.
@@ -385,21 +394,31 @@ type Message struct {
 	At      time.Time
 }
 
-// SubmitAll journals messages in order and waits until all are durable;
-// they share one wait (the journal makes records durable in order), so a
-// packet of many messages costs one group commit, not one per message.
+// SubmitAll journals messages in order, all or none, and waits until they
+// are durable: a device packet of many messages costs one group commit,
+// and a packet refused (say, at shutdown) leaves nothing behind that its
+// resend would store a second time.
 func (i *Ingest) SubmitAll(msgs []Message) error {
-	var last *durability
+	recs := make([][]byte, 0, len(msgs))
 	for _, m := range msgs {
-		d, err := i.submit(m.Topic, m.Payload, m.At)
+		rec, err := i.prepare(m.Topic, m.Payload, m.At)
 		if err != nil {
 			return err
 		}
-		if d != nil {
-			last = d
+		if rec != nil {
+			recs = append(recs, rec)
 		}
 	}
-	return last.wait()
+	if len(recs) == 0 {
+		return nil
+	}
+	t, err := i.j.AppendBatch(recs)
+	if err != nil {
+		i.stats.add(RuleJournal, Failed, uint64(len(recs)))
+		return err
+	}
+	i.stats.add(RuleJournal, Journaled, uint64(len(recs)))
+	return (&durability{i: i, t: t}).Wait()
 }
 
 func (i *Ingest) applyLoop() {

@@ -122,6 +122,12 @@ type Hook struct {
 	f     *os.File
 	size  int64
 	stats map[string]uint64
+	// closing refuses new packets; busy counts packets being processed,
+	// which Close waits for: mochi can still be inside OnPublish after
+	// the broker stopped, and a packet whose readings are journaled must
+	// get its sequence number recorded, or its resend is stored twice.
+	closing bool
+	busy    sync.WaitGroup
 }
 
 // compactAt is the size at which the log is rewritten with one line per
@@ -203,8 +209,13 @@ func (h *Hook) compact() error {
 	return nil
 }
 
-// Close closes the log.
+// Close refuses further packets, waits for those being processed and
+// closes the log.
 func (h *Hook) Close() error {
+	h.mu.Lock()
+	h.closing = true
+	h.mu.Unlock()
+	h.busy.Wait()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.f == nil {
@@ -291,6 +302,15 @@ func (h *Hook) process(org, proto string, payload []byte) string {
 		h.count(ResultRetry)
 		return ResultRetry
 	}
+	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		h.count(ResultRetry)
+		return ResultRetry
+	}
+	h.busy.Add(1)
+	h.mu.Unlock()
+	defer h.busy.Done()
 	key := orgID.Hex() + "/" + env.Edge
 	lock := h.lock(key)
 	lock.Lock()

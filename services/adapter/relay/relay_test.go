@@ -238,3 +238,56 @@ func TestRelayRefusesAndRetries(t *testing.T) {
 		t.Fatal("deeper topic parsed as relay topic")
 	}
 }
+
+// blockingHandler holds every packet until released.
+type blockingHandler struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingHandler) Handle(context.Context, []byte, adapter.Source) adapter.Outcome {
+	b.entered <- struct{}{}
+	<-b.release
+	return adapter.Outcome{Status: 200}
+}
+
+// The broker can still be inside OnPublish when the appliance closes the
+// hook: Close waits for that packet and records it, so its resend after
+// the restart is a duplicate, and packets arriving after Close are left
+// for the edge adapter to resend.
+func TestCloseWaitsForPacketsInProcess(t *testing.T) {
+	e := newEnv(t)
+	bh := &blockingHandler{entered: make(chan struct{}), release: make(chan struct{})}
+	h, err := New(Config{DataDir: e.dir}, Deps{Core: e.ce.Core, Handlers: map[string]Handler{ProtoPIOT: bh}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.h.Close()
+	e.h = h
+	body := e.packet("dev1", 1, time.Now())
+	first := make(chan error, 1)
+	go func() { first <- e.relay("acme", "edge1", 1, body) }()
+	<-bh.entered
+	closed := make(chan error, 1)
+	go func() { closed <- h.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a packet was in process", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := e.relay("acme", "edge1", 2, e.packet("dev1", 2, time.Now())); acked(err) || err == nil {
+		t.Fatalf("packet after Close was acknowledged: %v", err)
+	}
+	close(bh.release)
+	if err := <-first; !acked(err) {
+		t.Fatalf("packet in process: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	e.h = nil
+	e.reopen()
+	if err := e.relay("acme", "edge1", 1, body); !acked(err) || e.h.Stats()[ResultDuplicate] != 1 {
+		t.Fatalf("resend after restart: %v, stats %v", err, e.h.Stats())
+	}
+}

@@ -402,11 +402,27 @@ func checksum(lenBytes, payload []byte) uint32 {
 // Append adds a record. It returns at once; Wait on the ticket for
 // durability.
 func (j *Journal) Append(data []byte) (Ticket, error) {
-	if len(data) == 0 {
+	return j.AppendBatch([][]byte{data})
+}
+
+// AppendBatch appends records as one unit: all of them go into the same
+// commit, or none is appended. The ticket is the last record's; its
+// sequence number minus len(records)-1 is the first's. Callers that
+// journal a device packet of several messages use it so that a shutdown
+// cannot journal half a packet, which a resend would then store twice.
+func (j *Journal) AppendBatch(records [][]byte) (Ticket, error) {
+	if len(records) == 0 {
 		return Ticket{}, ErrEmptyRecord
 	}
-	if len(data) > MaxRecordBytes {
-		return Ticket{}, ErrTooLarge
+	var total int64
+	for _, data := range records {
+		if len(data) == 0 {
+			return Ticket{}, ErrEmptyRecord
+		}
+		if len(data) > MaxRecordBytes {
+			return Ticket{}, ErrTooLarge
+		}
+		total += int64(headerSize + len(data))
 	}
 	var at time.Time
 	if j.opt.OnCommit != nil {
@@ -422,19 +438,22 @@ func (j *Journal) Append(data []byte) (Ticket, error) {
 		j.mu.Unlock()
 		return Ticket{}, err
 	}
-	seq := j.nextSeq
-	j.nextSeq++
 	b := j.cur
-	off := len(b.buf)
-	var hdr [headerSize]byte
-	binary.LittleEndian.PutUint32(hdr[:4], uint32(len(data)))
-	binary.LittleEndian.PutUint32(hdr[4:], checksum(hdr[:4], data))
-	b.buf = append(b.buf, hdr[:]...)
-	b.buf = append(b.buf, data...)
-	b.recs = append(b.recs, recRef{seq: seq, off: off, n: len(data), at: at})
-	j.size.Add(int64(headerSize + len(data)))
+	var seq uint64
+	for _, data := range records {
+		seq = j.nextSeq
+		j.nextSeq++
+		off := len(b.buf)
+		var hdr [headerSize]byte
+		binary.LittleEndian.PutUint32(hdr[:4], uint32(len(data)))
+		binary.LittleEndian.PutUint32(hdr[4:], checksum(hdr[:4], data))
+		b.buf = append(b.buf, hdr[:]...)
+		b.buf = append(b.buf, data...)
+		b.recs = append(b.recs, recRef{seq: seq, off: off, n: len(data), at: at})
+	}
+	j.size.Add(total)
 	j.mu.Unlock()
-	j.appended.Add(1)
+	j.appended.Add(uint64(len(records)))
 	select {
 	case j.kick <- struct{}{}:
 	default:

@@ -456,3 +456,45 @@ func TestOnCommitReportsEveryRecord(t *testing.T) {
 		t.Fatalf("OnCommit saw %d records in %d commits; journal: %+v", records, commits, j.Stats())
 	}
 }
+
+// A batch is appended whole or not at all: a refused record anywhere in
+// it, or a closed journal, leaves the journal as it was.
+func TestAppendBatchIsAllOrNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "journal")
+	j := open(t, dir, Options{})
+	first, err := j.AppendSync([]byte("before"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.AppendBatch([][]byte{[]byte("a"), make([]byte, MaxRecordBytes+1)}); err != ErrTooLarge {
+		t.Fatalf("oversize record in a batch: %v", err)
+	}
+	if _, err := j.AppendBatch([][]byte{[]byte("a"), nil}); err != ErrEmptyRecord {
+		t.Fatalf("empty record in a batch: %v", err)
+	}
+	tk, err := j.AppendBatch([][]byte{[]byte("b1"), []byte("b2"), []byte("b3")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if tk.Seq() != first+3 || j.Durable() != first+3 {
+		t.Fatalf("batch ticket %d, durable %d, want %d", tk.Seq(), j.Durable(), first+3)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.AppendBatch([][]byte{[]byte("late")}); err != ErrClosed {
+		t.Fatalf("append after close: %v", err)
+	}
+	j = open(t, dir, Options{})
+	defer j.Close()
+	var got []string
+	for _, r := range replayAll(t, j, first-1) {
+		got = append(got, fmt.Sprintf("%d:%s", r.Seq-first, r.Data))
+	}
+	if g := fmt.Sprint(got); g != "[0:before 1:b1 2:b2 3:b3]" {
+		t.Fatalf("journal holds %s", g)
+	}
+}
