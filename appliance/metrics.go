@@ -140,6 +140,9 @@ func (a *Appliance) publishReadings(ctx context.Context, msgs []adapter.Message)
 		return err
 	}
 	for _, m := range msgs {
+		if ingest.IsMark(m.Topic) {
+			continue
+		}
 		// Stored already: a failed live delivery must not make the device
 		// send the packet again.
 		if err := a.broker.b.PublishIngested(ctx, ingest.PreIngestedClient, m.Topic, m.Payload); err != nil {
@@ -148,6 +151,19 @@ func (a *Appliance) publishReadings(ctx context.Context, msgs []adapter.Message)
 		}
 	}
 	return nil
+}
+
+// relayMarks keeps the relay's marks in the ingest journal.
+type relayMarks struct{ ing *ingest.Ingest }
+
+func (m relayMarks) Last(key string) uint64 { return m.ing.LastMark(key) }
+
+func (m relayMarks) Message(key string, seq uint64) adapter.Message {
+	return adapter.Message(ingest.Mark(key, seq))
+}
+
+func (m relayMarks) Record(key string, seq uint64) error {
+	return m.ing.SubmitAll([]ingest.Message{ingest.Mark(key, seq)})
 }
 
 // newAdapters builds the device adapters and the relay hook that feeds
@@ -167,8 +183,9 @@ func (s *brokerService) newAdapters() error {
 	if err != nil {
 		return err
 	}
-	s.relay, err = relay.New(relay.Config{DataDir: a.cfg.DataDir, Logger: a.log}, relay.Deps{
+	s.relay, err = relay.New(relay.Config{Logger: a.log}, relay.Deps{
 		Core:     a.core.c,
+		Marks:    relayMarks{a.ingest.ing},
 		Handlers: map[string]relay.Handler{relay.ProtoPIOT: s.piot, relay.ProtoVDGPS: s.vd},
 	})
 	return err

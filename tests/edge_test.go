@@ -162,7 +162,8 @@ func timedReadings(a *appliance, token, thing string, from int64) []string {
 // The offline test of the edge adapter: 50 simulated devices post to an
 // edge adapter that forwards over MQTT/TLS to the appliance. The
 // appliance stops for a while, the edge adapter is killed with SIGKILL
-// during the outage and restarted, then the appliance comes back: every
+// during the outage and restarted, then the appliance comes back, is
+// killed with SIGKILL while the backlog flows and comes back again: every
 // packet the edge adapter answered 200 is in history exactly once, in
 // device order, with the device's own timestamp.
 func TestEdgeAdapterRidesOutAnOutage(t *testing.T) {
@@ -227,6 +228,12 @@ func TestEdgeAdapterRidesOutAnOutage(t *testing.T) {
 		t.Fatalf("during the outage the spool should hold packets and the uplink be down: %+v", s)
 	}
 	a = startAppliance(t, startOpts{dataDir: dataDir, args: []string{"--mqtts-addr", mqtts}})
+	// The edge adapter is forwarding its backlog when the appliance loses
+	// power: packets journaled but not acknowledged are resent and must
+	// not be stored twice.
+	waitForwarding(t, edge, 30*time.Second)
+	a.kill()
+	a = startAppliance(t, startOpts{dataDir: dataDir, args: []string{"--mqtts-addr", mqtts}})
 	tok = a.login("admin@piot.local", a.adminPassword())
 	if err := <-simDone; err != nil {
 		t.Fatal(err)
@@ -272,6 +279,20 @@ func TestEdgeAdapterRidesOutAnOutage(t *testing.T) {
 	}
 	if len(problems) > 0 {
 		t.Fatalf("%d devices differ:\n%s", len(problems), strings.Join(problems[:min(3, len(problems))], "\n"))
+	}
+}
+
+// waitForwarding waits until the edge adapter has forwarded a packet
+// since the call.
+func waitForwarding(t *testing.T, e *edgeProc, timeout time.Duration) {
+	t.Helper()
+	from := e.status().Uplink.Forwarded
+	deadline := time.Now().Add(timeout)
+	for e.status().Uplink.Forwarded == from {
+		if time.Now().After(deadline) {
+			t.Fatalf("the edge adapter forwarded nothing in %s", timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

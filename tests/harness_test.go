@@ -150,6 +150,16 @@ func (a *appliance) stop() {
 }
 
 // adminPassword reads the generated first-start password.
+// kill ends the appliance with SIGKILL, as a power loss would.
+func (a *appliance) kill() {
+	if a.cmd.ProcessState != nil {
+		return
+	}
+	_ = a.cmd.Process.Kill()
+	err := <-a.done
+	a.done <- err
+}
+
 func (a *appliance) adminPassword() string {
 	b, err := os.ReadFile(filepath.Join(a.dataDir, "admin-password"))
 	if err != nil {

@@ -422,6 +422,7 @@ func (a *Adapter) process(ctx context.Context, p *packet, src Source) Outcome {
 	for i, m := range pubs {
 		msgs[i] = Message{Topic: m.topic, Payload: []byte(m.payload), At: at}
 	}
+	msgs = append(msgs, src.With...)
 	if err := a.publish(ctx, msgs); err != nil {
 		a.log.Warn("adapter: publish failed", "device", dev.Name, "err", err)
 		return reject(http.StatusServiceUnavailable, ReasonPublishFailed, "publishing failed, try again later")

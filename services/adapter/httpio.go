@@ -88,6 +88,10 @@ type Source struct {
 	// Received is when the edge adapter received the packet; it stands in
 	// for a device without its own time.
 	Received time.Time
+	// With are published together with the packet's messages, all or
+	// none, when the packet is answered 200 (the relay's mark that the
+	// packet was processed).
+	With []Message
 }
 
 // Relayed reports whether an edge adapter relayed the packet.

@@ -90,6 +90,7 @@ type Ingest struct {
 	j    *journal.Journal
 	jh   journalHistograms
 	hook *Hook
+	mk   *marks
 
 	stats counters
 
@@ -155,6 +156,11 @@ func New(cfg Config, deps Deps) (*Ingest, error) {
 	}
 	i.qcond = sync.NewCond(&i.qmu)
 	i.hook = &Hook{i: i}
+	mk, err := loadMarks(filepath.Join(cfg.DataDir, "journal.marks"))
+	if err != nil {
+		return nil, err
+	}
+	i.mk = mk
 	j, err := journal.Open(filepath.Join(cfg.DataDir, "journal"), journal.Options{
 		SegmentBytes: cfg.SegmentBytes,
 		Preallocate:  true,
@@ -311,6 +317,10 @@ func (i *Ingest) drain(ctx context.Context) error {
 // topic. The returned durability, nil when nothing was journaled, says
 // when the record is on disk.
 func (i *Ingest) submit(topic string, payload []byte, at time.Time) (*durability, error) {
+	if IsMark(topic) { // marks come only with what they cover, through SubmitAll
+		i.stats.inc(RuleMessage, IgnoredNotOrg)
+		return nil, nil
+	}
 	rec, err := i.prepare(topic, payload, at)
 	if rec == nil || err != nil {
 		return nil, err
@@ -327,13 +337,19 @@ func (i *Ingest) submit(topic string, payload []byte, at time.Time) (*durability
 // prepare returns the journal record for a message, or nil when there is
 // nothing to store (the message is counted the way the rules would).
 func (i *Ingest) prepare(topic string, payload []byte, at time.Time) ([]byte, error) {
-	if len(topic) < 4 || topic[:4] != "org/" {
-		i.stats.inc(RuleMessage, IgnoredNotOrg)
-		return nil, nil
-	}
 	if !i.running.Load() {
 		i.stats.inc(RuleJournal, Failed)
 		return nil, ErrNotRunning
+	}
+	if IsMark(topic) {
+		if !validMarkKey(topic[len(markPrefix):]) {
+			return nil, fmt.Errorf("ingest: invalid mark %q", topic)
+		}
+		return encodeRecord(topic, payload, at), nil
+	}
+	if len(topic) < 4 || topic[:4] != "org/" {
+		i.stats.inc(RuleMessage, IgnoredNotOrg)
+		return nil, nil
 	}
 	if _, ms, outcome := i.route(topic, len(payload)); outcome != "" || !anyEnabled(ms) {
 		i.process(topic, payload, at.Unix(), 0)
@@ -394,6 +410,10 @@ type Message struct {
 	At      time.Time
 }
 
+// LastMark returns the highest sequence number journaled for key with
+// Mark (0: none).
+func (i *Ingest) LastMark(key string) uint64 { return i.mk.get(key) }
+
 // SubmitAll journals messages in order, all or none, and waits until they
 // are durable: a device packet of many messages costs one group commit,
 // and a packet refused (say, at shutdown) leaves nothing behind that its
@@ -434,9 +454,14 @@ func (i *Ingest) applyLoop() {
 func (i *Ingest) apply(r journal.Record) {
 	topic, payload, at, err := decodeRecord(r.Data)
 	var pts []history.Point
-	if err != nil {
+	switch {
+	case err != nil:
 		i.log.Error("skipping malformed journal record", "seq", r.Seq, "err", err)
-	} else {
+	case IsMark(topic):
+		if err := i.mk.apply(topic, payload); err != nil {
+			i.log.Error("skipping malformed journal record", "seq", r.Seq, "err", err)
+		}
+	default:
 		pts = i.process(topic, payload, at.Unix(), r.Seq).Points
 	}
 	i.enqueue(pts, r.Seq)
@@ -550,6 +575,10 @@ func (i *Ingest) flush(ctx context.Context) error {
 	}
 	i.stats.add(RuleState, Flushed, uint64(n))
 	i.stateSeq.Store(seq)
+	// Marks applied up to seq are saved before the checkpoint passes them.
+	if err := i.mk.save(); err != nil {
+		return err
+	}
 	cp := min(i.stateSeq.Load(), i.histSeq.Load())
 	if cp > i.j.Checkpoint() {
 		if err := i.j.SetCheckpoint(cp); err != nil {

@@ -264,3 +264,55 @@ func TestFlushManyThings(t *testing.T) {
 		}
 	}
 }
+
+// A mark journaled with SubmitAll is known after a crash, whether the
+// checkpoint passed it (the marks file) or not (replay), and a batch with
+// an invalid mark journals nothing.
+func TestMarksSurviveCrashAndCheckpoint(t *testing.T) {
+	e := newEnv(t)
+	ing := e.start(Config{FlushInterval: time.Hour}, nil) // checkpoints only when the test says
+	s := e.things()
+	start := time.Now().Add(-time.Second).Unix()
+	submit := func(ing *Ingest, key string, seq uint64, value string) error {
+		return ing.SubmitAll([]Message{{Topic: "org/acme/T1/value", Payload: []byte(value), At: time.Now()}, Mark(key, seq)})
+	}
+	if err := submit(ing, "edge-f", 7, "1"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { return ing.histSeq.Load() == ing.j.Durable() })
+	if err := ing.flush(context.Background()); err != nil || ing.j.Checkpoint() != ing.j.Durable() {
+		t.Fatalf("flush: %v, checkpoint %d of %d", err, ing.j.Checkpoint(), ing.j.Durable())
+	}
+	if err := submit(ing, "edge-a", 9, "2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := submit(ing, "edge-b", 3, "3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := submit(ing, "bad key", 4, "4"); err == nil {
+		t.Fatal("a mark with a space in its key was journaled")
+	}
+	if err := ing.Submit(Mark("edge-b", 99).Topic, []byte("99"), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ing.crash() // the marks after the checkpoint are only in the journal
+
+	e.openCore()
+	ing2 := e.start(Config{}, nil)
+	for key, want := range map[string]uint64{"edge-f": 7, "edge-a": 9, "edge-b": 3, "edge-c": 0} {
+		if got := ing2.LastMark(key); got != want {
+			t.Errorf("mark %s = %d after the crash, want %d", key, got, want)
+		}
+	}
+	if err := ing2.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.readings(s.sensor.ID, history.KindSensor, start, time.Now().Unix()+1); len(r) != 3 {
+		t.Fatalf("%d readings, want 3 (marks are not readings): %+v", len(r), r)
+	}
+	e.openCore()
+	ing3 := e.start(Config{}, nil)
+	if got := ing3.LastMark("edge-b"); got != 3 || ing3.Stats()[Key{RuleJournal, Replayed}] != 0 {
+		t.Fatalf("after a clean stop: mark %d, replayed %d", got, ing3.Stats()[Key{RuleJournal, Replayed}])
+	}
+}

@@ -13,26 +13,19 @@
 // Duplicates: the edge adapter resends what was not acknowledged, in
 // spool order, so per edge adapter a packet whose sequence number is not
 // above the highest one processed is a resend and is dropped. The highest
-// numbers are kept in a small log in the data directory, written after
-// the packet's readings are journaled; a crash between the two can let
-// one packet per edge adapter through twice.
+// number is a mark journaled in the same batch as the packet's readings
+// (Marks), so a crash leaves both or neither: a resend is stored exactly
+// once even when the appliance loses power mid-packet.
 package relay
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"github.com/piot-appliance/piot/services/fileutil"
 	"io"
 	"log/slog"
 	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -86,17 +79,28 @@ const (
 	ResultRetry       = "retry" // 5xx or store trouble: not acknowledged, resent later
 )
 
+// Marks keep, per edge adapter, the highest sequence number processed,
+// journaled atomically with what the packet stored (ingest.Mark).
+type Marks interface {
+	// Last is the highest sequence number recorded for key (0: none).
+	Last(key string) uint64
+	// Message records seq for key when published with a packet's
+	// messages (adapter.Source.With).
+	Message(key string, seq uint64) adapter.Message
+	// Record journals the mark alone, durably, for a packet that stored
+	// nothing.
+	Record(key string, seq uint64) error
+}
+
 // Config tunes the hook.
 type Config struct {
-	// DataDir is the appliance data directory; the log of processed
-	// sequence numbers is DataDir/adapter/relay-seen.log.
-	DataDir string
-	Logger  *slog.Logger
+	Logger *slog.Logger
 }
 
 // Deps are the hook's collaborators.
 type Deps struct {
 	Core     *core.Core
+	Marks    Marks
 	Handlers map[string]Handler // by protocol
 }
 
@@ -104,9 +108,9 @@ type Deps struct {
 type Hook struct {
 	mqtt.HookBase
 	core     *core.Core
+	marks    Marks
 	handlers map[string]Handler
 	log      *slog.Logger
-	path     string
 
 	locksMu sync.Mutex
 	locks   map[string]*sync.Mutex // per edge adapter: packets in order
@@ -119,111 +123,35 @@ type Hook struct {
 	// from its oldest unacknowledged packet, and processing a later one
 	// first would make that resend look like a duplicate.
 	held  map[string]uint64
-	f     *os.File
-	size  int64
 	stats map[string]uint64
 	// closing refuses new packets; busy counts packets being processed,
 	// which Close waits for: mochi can still be inside OnPublish after
-	// the broker stopped, and a packet whose readings are journaled must
-	// get its sequence number recorded, or its resend is stored twice.
+	// the broker stopped, and the ingest must not stop under a packet.
 	closing bool
 	busy    sync.WaitGroup
 }
 
-// compactAt is the size at which the log is rewritten with one line per
-// edge adapter.
-const compactAt = 1 << 20
-
-// New opens (and compacts) the log of processed sequence numbers.
+// New builds the hook.
 func New(cfg Config, deps Deps) (*Hook, error) {
-	if deps.Core == nil || len(deps.Handlers) == 0 || cfg.DataDir == "" {
-		return nil, errors.New("relay: data directory, core and handlers are required")
+	if deps.Core == nil || deps.Marks == nil || len(deps.Handlers) == 0 {
+		return nil, errors.New("relay: core, marks and handlers are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	dir := filepath.Join(cfg.DataDir, "adapter")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("relay: %w", err)
-	}
-	h := &Hook{
-		core: deps.Core, handlers: deps.Handlers, log: cfg.Logger.With("service", "relay"),
-		path: filepath.Join(dir, "relay-seen.log"), locks: map[string]*sync.Mutex{},
-		seen: map[string]uint64{}, held: map[string]uint64{}, stats: map[string]uint64{},
-	}
-	if err := h.load(); err != nil {
-		return nil, err
-	}
-	if err := h.compact(); err != nil {
-		return nil, err
-	}
-	return h, nil
+	return &Hook{
+		core: deps.Core, marks: deps.Marks, handlers: deps.Handlers, log: cfg.Logger.With("service", "relay"),
+		locks: map[string]*sync.Mutex{}, seen: map[string]uint64{}, held: map[string]uint64{}, stats: map[string]uint64{},
+	}, nil
 }
 
-// load reads the log; a torn last line (a crash mid-write) is ignored.
-func (h *Hook) load() error {
-	f, err := os.Open(h.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("relay: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		key, seqText, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		seq, err := strconv.ParseUint(seqText, 10, 64)
-		if err != nil {
-			continue
-		}
-		h.seen[key] = max(h.seen[key], seq)
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("relay: read %s: %w", h.path, err)
-	}
-	return nil
-}
-
-// compact rewrites the log with one line per edge adapter. Callers hold
-// mu (or own h exclusively).
-func (h *Hook) compact() error {
-	var b bytes.Buffer
-	for k, v := range h.seen {
-		fmt.Fprintf(&b, "%s %d\n", k, v)
-	}
-	if err := fileutil.WriteFile(h.path, b.Bytes(), 0o600); err != nil {
-		return fmt.Errorf("relay: %w", err)
-	}
-	if h.f != nil {
-		h.f.Close()
-	}
-	f, err := os.OpenFile(h.path, os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("relay: %w", err)
-	}
-	h.f, h.size = f, int64(b.Len())
-	return nil
-}
-
-// Close refuses further packets, waits for those being processed and
-// closes the log.
+// Close refuses further packets and waits for those being processed.
 func (h *Hook) Close() error {
 	h.mu.Lock()
 	h.closing = true
 	h.mu.Unlock()
 	h.busy.Wait()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.f == nil {
-		return nil
-	}
-	err := h.f.Close()
-	h.f = nil
-	return err
+	return nil
 }
 
 // ID names the hook.
@@ -290,7 +218,7 @@ func (h *Hook) process(org, proto string, payload []byte) string {
 	}
 	var env Envelope
 	if err := json.Unmarshal(payload, &env); err != nil || env.Edge == "" || len(env.Edge) > MaxEdgeID ||
-		strings.ContainsAny(env.Edge, " \n") || env.Seq == 0 || len(env.Body) == 0 {
+		strings.ContainsAny(env.Edge, " \n\x00") || env.Seq == 0 || len(env.Body) == 0 {
 		h.count(ResultBadEnvelope)
 		h.log.Warn("malformed relayed packet dropped", "org", org, "protocol", proto)
 		return ResultBadEnvelope
@@ -317,9 +245,15 @@ func (h *Hook) process(org, proto string, payload []byte) string {
 	defer lock.Unlock()
 
 	h.mu.Lock()
-	last := h.seen[key]
+	last, known := h.seen[key]
 	held, isHeld := h.held[key]
 	h.mu.Unlock()
+	if !known {
+		last = h.marks.Last(key)
+		h.mu.Lock()
+		h.seen[key] = last
+		h.mu.Unlock()
+	}
 	if env.Seq <= last {
 		h.count(ResultDuplicate)
 		return ResultDuplicate
@@ -328,7 +262,7 @@ func (h *Hook) process(org, proto string, payload []byte) string {
 		h.count(ResultRetry)
 		return ResultRetry
 	}
-	src := adapter.Source{OrgID: orgID}
+	src := adapter.Source{OrgID: orgID, With: []adapter.Message{h.marks.Message(key, env.Seq)}}
 	if env.RX > 0 {
 		src.Received = time.UnixMilli(env.RX)
 	}
@@ -336,26 +270,38 @@ func (h *Hook) process(org, proto string, payload []byte) string {
 	result := ResultProcessed
 	switch {
 	case out.Status >= 500:
-		h.mu.Lock()
-		h.held[key] = env.Seq
-		h.mu.Unlock()
-		h.count(ResultRetry)
-		return ResultRetry
+		return h.hold(key, env.Seq)
 	case out.Status == http.StatusOK:
-	case out.Status < 300:
-		result = ResultNotStored
+		// The mark went into the journal with the readings.
 	default:
 		result = ResultRefused
-		h.log.Info("relayed packet refused", "org", org, "edge", env.Edge, "seq", env.Seq,
-			"status", out.Status, "reason", out.Reason, "msg", out.Msg)
+		if out.Status < 300 {
+			result = ResultNotStored
+		} else {
+			h.log.Info("relayed packet refused", "org", org, "edge", env.Edge, "seq", env.Seq,
+				"status", out.Status, "reason", out.Reason, "msg", out.Msg)
+		}
+		if err := h.marks.Record(key, env.Seq); err != nil {
+			h.log.Warn("cannot record relayed packet as processed; waiting for its resend", "err", err)
+			return h.hold(key, env.Seq)
+		}
 	}
-	if err := h.markSeen(key, env.Seq); err != nil {
-		// The readings are journaled; a resend after a restart would be
-		// stored twice, which beats refusing the edge adapter forever.
-		h.log.Error("cannot record relayed packet as processed", "err", err)
-	}
+	h.mu.Lock()
+	h.seen[key] = env.Seq
+	delete(h.held, key)
+	h.mu.Unlock()
 	h.count(result)
 	return result
+}
+
+// hold leaves a packet unacknowledged, and the edge adapter's later ones
+// with it, until it is resent.
+func (h *Hook) hold(key string, seq uint64) string {
+	h.mu.Lock()
+	h.held[key] = seq
+	h.mu.Unlock()
+	h.count(ResultRetry)
+	return ResultRetry
 }
 
 func (h *Hook) lock(key string) *sync.Mutex {
@@ -367,27 +313,4 @@ func (h *Hook) lock(key string) *sync.Mutex {
 		h.locks[key] = l
 	}
 	return l
-}
-
-// markSeen records seq as processed for key, durably.
-func (h *Hook) markSeen(key string, seq uint64) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.seen[key] = seq
-	delete(h.held, key)
-	if h.f == nil {
-		return errors.New("relay: closed")
-	}
-	line := key + " " + strconv.FormatUint(seq, 10) + "\n"
-	if _, err := h.f.WriteString(line); err != nil {
-		return err
-	}
-	if err := h.f.Sync(); err != nil {
-		return err
-	}
-	h.size += int64(len(line))
-	if h.size > compactAt {
-		return h.compact()
-	}
-	return nil
 }

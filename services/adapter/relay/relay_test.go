@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,12 +16,16 @@ import (
 	"github.com/piot-appliance/piot/services/adapter/devsim"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/core/coretest"
+	"github.com/piot-appliance/piot/services/ingest"
 )
 
+// sink stands in for the ingest journal: a batch is taken whole or not
+// at all, and the marks in it are kept across hook restarts.
 type sink struct {
-	mu   sync.Mutex
-	msgs []adapter.Message
-	fail bool
+	mu    sync.Mutex
+	msgs  []adapter.Message
+	marks map[string]uint64
+	fail  bool
 }
 
 func (s *sink) publish(_ context.Context, msgs []adapter.Message) error {
@@ -28,8 +34,32 @@ func (s *sink) publish(_ context.Context, msgs []adapter.Message) error {
 	if s.fail {
 		return errors.New("journal unavailable")
 	}
-	s.msgs = append(s.msgs, msgs...)
+	for _, m := range msgs {
+		if key, ok := strings.CutPrefix(m.Topic, "$mark/"); ok {
+			seq, err := strconv.ParseUint(string(m.Payload), 10, 64)
+			if err != nil {
+				return err
+			}
+			s.marks[key] = max(s.marks[key], seq)
+			continue
+		}
+		s.msgs = append(s.msgs, m)
+	}
 	return nil
+}
+
+func (s *sink) Last(key string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.marks[key]
+}
+
+func (s *sink) Message(key string, seq uint64) adapter.Message {
+	return adapter.Message(ingest.Mark(key, seq))
+}
+
+func (s *sink) Record(key string, seq uint64) error {
+	return s.publish(context.Background(), []adapter.Message{s.Message(key, seq)})
 }
 
 func (s *sink) values(topic string) []string {
@@ -47,7 +77,6 @@ func (s *sink) values(topic string) []string {
 type env struct {
 	t    testing.TB
 	ce   *coretest.Env
-	dir  string
 	sink *sink
 	ad   *adapter.Adapter
 	h    *Hook
@@ -55,7 +84,7 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	ce := coretest.New(t)
-	e := &env{t: t, ce: ce, dir: t.TempDir(), sink: &sink{}}
+	e := &env{t: t, ce: ce, sink: &sink{marks: map[string]uint64{}}}
 	var err error
 	e.ad, err = adapter.New(adapter.Config{}, adapter.Deps{Core: ce.Core, Publish: e.sink.publish})
 	if err != nil {
@@ -65,12 +94,12 @@ func newEnv(t testing.TB) *env {
 	return e
 }
 
-// reopen starts a new hook on the same data directory (a restart).
+// reopen starts a new hook on the same journal (a restart).
 func (e *env) reopen() {
 	if e.h != nil {
 		e.h.Close()
 	}
-	h, err := New(Config{DataDir: e.dir}, Deps{Core: e.ce.Core, Handlers: map[string]Handler{ProtoPIOT: e.ad}})
+	h, err := New(Config{}, Deps{Core: e.ce.Core, Marks: e.sink, Handlers: map[string]Handler{ProtoPIOT: e.ad}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -230,6 +259,21 @@ func TestRelayRefusesAndRetries(t *testing.T) {
 		t.Fatalf("device published %d times, want 2", len(got))
 	}
 
+	// A refused packet whose mark cannot be journaled waits for its
+	// resend too.
+	e.sink.mu.Lock()
+	e.sink.fail = true
+	e.sink.mu.Unlock()
+	if err := e.relay(other.Name, "e", 2, e.packet("dev9", 5, time.Now())); !errors.Is(err, packets.ErrRejectPacket) {
+		t.Fatalf("refused packet without its mark: %v", err)
+	}
+	e.sink.mu.Lock()
+	e.sink.fail = false
+	e.sink.mu.Unlock()
+	if err := e.relay(other.Name, "e", 2, e.packet("dev9", 5, time.Now())); !acked(err) || e.sink.Last(other.ID.Hex()+"/e") != 2 {
+		t.Fatalf("resent refused packet: %v, mark %d", err, e.sink.Last(other.ID.Hex()+"/e"))
+	}
+
 	// Other topics pass untouched.
 	if _, err := e.h.OnPublish(nil, packets.Packet{TopicName: "org/acme/dev9/value"}); err != nil {
 		t.Fatal(err)
@@ -239,26 +283,30 @@ func TestRelayRefusesAndRetries(t *testing.T) {
 	}
 }
 
-// blockingHandler holds every packet until released.
+// blockingHandler holds every packet until released, then publishes it.
 type blockingHandler struct {
 	entered chan struct{}
 	release chan struct{}
+	sink    *sink
 }
 
-func (b *blockingHandler) Handle(context.Context, []byte, adapter.Source) adapter.Outcome {
+func (b *blockingHandler) Handle(ctx context.Context, _ []byte, src adapter.Source) adapter.Outcome {
 	b.entered <- struct{}{}
 	<-b.release
+	if err := b.sink.publish(ctx, src.With); err != nil {
+		return adapter.Outcome{Status: 503}
+	}
 	return adapter.Outcome{Status: 200}
 }
 
 // The broker can still be inside OnPublish when the appliance closes the
-// hook: Close waits for that packet and records it, so its resend after
-// the restart is a duplicate, and packets arriving after Close are left
-// for the edge adapter to resend.
+// hook: Close waits for that packet (the ingest stops after it), so it is
+// recorded and its resend after the restart is a duplicate; packets
+// arriving after Close are left for the edge adapter to resend.
 func TestCloseWaitsForPacketsInProcess(t *testing.T) {
 	e := newEnv(t)
-	bh := &blockingHandler{entered: make(chan struct{}), release: make(chan struct{})}
-	h, err := New(Config{DataDir: e.dir}, Deps{Core: e.ce.Core, Handlers: map[string]Handler{ProtoPIOT: bh}})
+	bh := &blockingHandler{entered: make(chan struct{}), release: make(chan struct{}), sink: e.sink}
+	h, err := New(Config{}, Deps{Core: e.ce.Core, Marks: e.sink, Handlers: map[string]Handler{ProtoPIOT: bh}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -218,6 +218,7 @@ func (h *Handler) handle(ctx context.Context, body []byte, src adapter.Source) a
 		}
 		msgs = append(msgs, adapter.Message{Topic: topic, Payload: payload, At: at})
 	}
+	msgs = append(msgs, src.With...)
 	if err := h.publish(ctx, msgs); err != nil {
 		h.log.Warn("vdgps: publish failed", "topic", topic, "err", err)
 		return adapter.Outcome{Status: http.StatusServiceUnavailable, Reason: ReasonPublishFailed, Msg: "publishing failed, try again later"}
