@@ -11,11 +11,14 @@
 // On disk a segment is named after the sequence number of its first record
 // and holds records of the form
 //
-//	len uint32 LE | crc32c(len bytes ‖ payload) uint32 LE | payload
+//	more bit | len 31 bits, uint32 LE | crc32c(len bytes ‖ payload) uint32 LE | payload
 //
 // The checksum covers the length too, so a tail of zeroes (what a file
 // system may leave after a crash that extended the file but not its data)
 // is never mistaken for a record. Open cuts a torn or corrupt tail off.
+// The more bit ties a record to the next one: the records of one
+// AppendBatch form a unit that is in one segment and survives a crash
+// whole or not at all.
 //
 // A checkpoint (a sequence number, in the file "checkpoint") says up to
 // where the records have been applied and stored elsewhere; segments whose
@@ -53,6 +56,9 @@ const (
 	DefaultSegmentBytes = 16 << 20
 	// MaxRecordBytes bounds one record's payload.
 	MaxRecordBytes = 8 << 20
+	// moreFlag in a record's length says that the next record belongs to
+	// the same unit (AppendBatch); lengths never reach it.
+	moreFlag = 1 << 31
 
 	// HeaderBytes is the size of a record's header: a record of n payload
 	// bytes takes HeaderBytes+n bytes of its segment file.
@@ -154,10 +160,11 @@ type segmentReader struct {
 
 // recRef locates one record inside a batch buffer.
 type recRef struct {
-	seq uint64
-	off int // start of the header
-	n   int // payload length
-	at  time.Time
+	seq  uint64
+	off  int // start of the header
+	n    int // payload length
+	at   time.Time
+	more bool // the next record belongs to the same unit
 }
 
 // batch is the group of records one fsync makes durable.
@@ -370,27 +377,38 @@ func truncateFile(path string, size int64) error {
 // scan walks the records of a segment, calling fn (if not nil) for each
 // valid one with its index, and returns how many are valid and the length
 // of the valid prefix. It stops at the first record that is incomplete or
-// fails its checksum.
+// fails its checksum; the records of a unit (AppendBatch) count only once
+// its last one is valid, so a torn unit is cut off whole.
 func scan(data []byte, fn func(i int, payload []byte)) (n, good int) {
-	off := 0
+	off, k := 0, 0
+	var unit [][]byte
 	for {
 		if len(data)-off < headerSize {
-			return n, off
+			return n, good
 		}
-		l := binary.LittleEndian.Uint32(data[off:])
+		raw := binary.LittleEndian.Uint32(data[off:])
+		l := raw &^ moreFlag
 		sum := binary.LittleEndian.Uint32(data[off+4:])
 		if l == 0 || l > MaxRecordBytes || int64(l) > int64(len(data)-off-headerSize) {
-			return n, off
+			return n, good
 		}
 		payload := data[off+headerSize : off+headerSize+int(l)]
 		if checksum(data[off:off+4], payload) != sum {
-			return n, off
+			return n, good
+		}
+		unit = append(unit, payload)
+		k++
+		off += headerSize + int(l)
+		if raw&moreFlag != 0 {
+			continue
 		}
 		if fn != nil {
-			fn(n, payload)
+			for x, p := range unit {
+				fn(n+x, p)
+			}
 		}
-		n++
-		off += headerSize + int(l)
+		unit = unit[:0]
+		n, good = k, off
 	}
 }
 
@@ -440,16 +458,21 @@ func (j *Journal) AppendBatch(records [][]byte) (Ticket, error) {
 	}
 	b := j.cur
 	var seq uint64
-	for _, data := range records {
+	for k, data := range records {
 		seq = j.nextSeq
 		j.nextSeq++
 		off := len(b.buf)
+		more := k < len(records)-1
+		l := uint32(len(data))
+		if more {
+			l |= moreFlag
+		}
 		var hdr [headerSize]byte
-		binary.LittleEndian.PutUint32(hdr[:4], uint32(len(data)))
+		binary.LittleEndian.PutUint32(hdr[:4], l)
 		binary.LittleEndian.PutUint32(hdr[4:], checksum(hdr[:4], data))
 		b.buf = append(b.buf, hdr[:]...)
 		b.buf = append(b.buf, data...)
-		b.recs = append(b.recs, recRef{seq: seq, off: off, n: len(data), at: at})
+		b.recs = append(b.recs, recRef{seq: seq, off: off, n: len(data), at: at, more: more})
 	}
 	j.size.Add(total)
 	j.mu.Unlock()
@@ -530,9 +553,22 @@ func (j *Journal) commitLoop() {
 // fsyncs.
 func (j *Journal) write(b *batch) error {
 	start := 0 // start of the run not yet written to j.f
-	for _, r := range b.recs {
+	inUnit := false
+	for k, r := range b.recs {
 		size := int64(headerSize + r.n)
-		if j.f != nil && j.fSize > 0 && j.fSize+size > j.opt.SegmentBytes {
+		// A unit is never split across segments: the earlier segment is
+		// synced on rotation, and half a unit must not become durable.
+		unitSize := int64(0)
+		if !inUnit {
+			for _, u := range b.recs[k:] {
+				unitSize += int64(headerSize + u.n)
+				if !u.more {
+					break
+				}
+			}
+		}
+		inUnit = r.more
+		if unitSize > 0 && j.f != nil && j.fSize > 0 && j.fSize+unitSize > j.opt.SegmentBytes {
 			if err := j.flushRun(b.buf[start:r.off]); err != nil {
 				return err
 			}
@@ -930,7 +966,7 @@ func (j *Journal) readSegment(s segment, after, end uint64, remaining int, fn fu
 			}
 			return n, last, fmt.Errorf("journal: read %s, record %d: %w", filepath.Base(s.path), seq, err)
 		}
-		l := binary.LittleEndian.Uint32(hdr[:4])
+		l := binary.LittleEndian.Uint32(hdr[:4]) &^ moreFlag
 		if l == 0 || l > MaxRecordBytes {
 			return n, last, fmt.Errorf("journal: read %s, record %d: corrupt length %d", filepath.Base(s.path), seq, l)
 		}

@@ -498,3 +498,57 @@ func TestAppendBatchIsAllOrNothing(t *testing.T) {
 		t.Fatalf("journal holds %s", g)
 	}
 }
+
+// A unit whose last record is torn off is cut off whole at Open, and a
+// unit never straddles two segments.
+func TestTornUnitIsCutWhole(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "journal")
+	j := open(t, dir, Options{SegmentBytes: 200})
+	first, err := j.AppendSync([]byte("alone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for u := 0; u < 20; u++ {
+		tk, err := j.AppendBatch([][]byte{[]byte(fmt.Sprintf("u%d-a", u)), []byte(fmt.Sprintf("u%d-b", u)), bytes.Repeat([]byte{'c'}, 30)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tk.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files := segmentFiles(t, dir)
+	if len(files) < 5 {
+		t.Fatalf("%d segments, want several", len(files))
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, good := scan(data, nil); good != len(data) {
+			t.Fatalf("%s ends inside a unit (%d of %d bytes complete)", filepath.Base(f), good, len(data))
+		}
+	}
+	// A crash while the last unit was being written: its last record is
+	// incomplete, the first two are intact.
+	last := files[len(files)-1]
+	data, _ := os.ReadFile(last)
+	if err := os.WriteFile(last, data[:len(data)-5], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j = open(t, dir, Options{})
+	recs := replayAll(t, j, first-1)
+	if n := len(recs); n != 1+19*3 || string(recs[n-1].Data) != string(bytes.Repeat([]byte{'c'}, 30)) || string(recs[n-3].Data) != "u18-a" {
+		t.Fatalf("replayed %d records, last %q", n, recs[n-1].Data)
+	}
+	if next := j.NextSeq(); next != first+1+19*3 {
+		t.Fatalf("next sequence %d, want %d", next, first+1+19*3)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
