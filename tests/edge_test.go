@@ -203,7 +203,6 @@ func TestEdgeAdapterRidesOutAnOutage(t *testing.T) {
 			}
 		}
 	}
-	time.Sleep(500 * time.Millisecond) // ingest's topic index follows the change events
 
 	// The measured run: device clocks start two hours ago, a minute per
 	// packet, so stored timestamps tell device time from arrival time.

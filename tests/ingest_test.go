@@ -29,9 +29,6 @@ func sensorThing(t *testing.T, a *appliance, token, orgID, name string) string {
 		map[string]any{"d": map[string]any{"id": id, "class": "temperature", "measurement_topic": name + "/value", "unit": "C"}}); code != "" {
 		t.Fatalf("updateThingSensorData: %s", code)
 	}
-	// Ingest's topic index follows core's change events asynchronously;
-	// give it a moment so the first publish already matches the thing.
-	time.Sleep(300 * time.Millisecond)
 	return id
 }
 

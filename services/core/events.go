@@ -28,6 +28,7 @@ type Event struct {
 // subscriber never blocks a write and may call back into core.
 type subscriber struct {
 	fn     func(Event)
+	inline bool // SubscribeInline
 	mu     sync.Mutex
 	cond   *sync.Cond
 	queue  []Event
@@ -78,11 +79,37 @@ func (c *Core) Subscribe(fn func(Event)) (cancel func()) {
 	}
 }
 
+// SubscribeInline calls fn for every configuration change on the
+// changing goroutine, before the change's call returns, so that what fn
+// maintains is never behind a change the caller saw succeed (the ingest's
+// topic index: a message sent right after enabling a thing is stored).
+// fn may read from core but must not change it nor block.
+func (c *Core) SubscribeInline(fn func(Event)) (cancel func()) {
+	s := &subscriber{fn: fn, inline: true}
+	c.subMu.Lock()
+	c.subs = append(c.subs, s)
+	c.subMu.Unlock()
+	return func() {
+		c.subMu.Lock()
+		defer c.subMu.Unlock()
+		for i, x := range c.subs {
+			if x == s {
+				c.subs = append(c.subs[:i], c.subs[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
 func (c *Core) emit(e Event) {
 	c.subMu.Lock()
 	subs := append([]*subscriber(nil), c.subs...)
 	c.subMu.Unlock()
 	for _, s := range subs {
+		if s.inline {
+			s.fn(e)
+			continue
+		}
 		s.mu.Lock()
 		s.queue = append(s.queue, e)
 		s.cond.Signal()

@@ -163,27 +163,32 @@ func (e *env) thing(s thingSpec) core.Thing {
 // (core delivers change events asynchronously).
 func (e *env) synced(want core.Thing) {
 	e.t.Helper()
-	eventually(e.t, func() bool {
-		if e.ing == nil {
-			return true
+	// The index follows core inline: no waiting.
+	if !e.indexed(want) {
+		e.t.Fatalf("the ingest index does not have %s's settings right after the change", want.Name)
+	}
+}
+
+func (e *env) indexed(want core.Thing) bool {
+	if e.ing == nil {
+		return true
+	}
+	x := e.ing.idx
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	keys, ok := x.things[want.ID]
+	if want.OrgID.IsZero() {
+		return !ok
+	}
+	if !ok || len(keys) == 0 {
+		return len(thingTopics(&want)) == 0
+	}
+	for _, m := range x.topics[keys[0]] {
+		if m.thing.ID == want.ID {
+			return settings(*m.thing) == settings(want)
 		}
-		x := e.ing.idx
-		x.mu.RLock()
-		defer x.mu.RUnlock()
-		keys, ok := x.things[want.ID]
-		if want.OrgID.IsZero() {
-			return !ok
-		}
-		if !ok || len(keys) == 0 {
-			return len(thingTopics(&want)) == 0
-		}
-		for _, m := range x.topics[keys[0]] {
-			if m.thing.ID == want.ID {
-				return settings(*m.thing) == settings(want)
-			}
-		}
-		return false
-	})
+	}
+	return false
 }
 
 // settings blanks a thing's state, leaving what users configure.

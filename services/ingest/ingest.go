@@ -210,8 +210,9 @@ func (i *Ingest) Start(ctx context.Context) error {
 	i.ctx, i.cancel = context.WithCancel(context.Background())
 
 	// Subscribe before taking the snapshot: every change after it arrives
-	// as an event, handled once the snapshot is in place.
-	i.unsub = i.core.Subscribe(i.onEvent)
+	// as an event, handled once the snapshot is in place. Inline: a thing
+	// enabled through the API is routed before the API call returns.
+	i.unsub = i.core.SubscribeInline(i.onEvent)
 	i.idx.reset(i.core.AllThings())
 	close(i.ready)
 
