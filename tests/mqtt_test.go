@@ -131,12 +131,13 @@ func TestMQTTThroughTheAppliance(t *testing.T) {
 	if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(a.out.String(), "TLS certificate reloaded"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload logged:\n%s", a.out)
+		}
+	}
 	if out, err := tlsPub(); err != nil {
 		t.Fatalf("TLS publish after SIGHUP: %v %s\n%s", err, out, a.out)
-	}
-	if !strings.Contains(a.out.String(), "TLS certificate reloaded") {
-		t.Fatalf("no reload logged:\n%s", a.out)
 	}
 
 	// Retained messages survive a restart of the appliance.
