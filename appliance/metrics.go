@@ -179,7 +179,7 @@ func (s *brokerService) newAdapters() error {
 		return err
 	}
 	s.vd, err = vdgps.New(vdgps.Config{MaxUnassigned: a.cfg.AdapterMaxUnassigned, Logger: a.log.With("service", "vdgps")},
-		vdgps.Deps{Core: a.core.c, Publish: a.publishReadings})
+		vdgps.Deps{Core: a.core.c, Publish: a.publishReadings, Limit: s.piot.Limit})
 	if err != nil {
 		return err
 	}

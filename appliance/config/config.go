@@ -177,7 +177,7 @@ func (c *Config) options() []option {
 		{name: "metrics-token", ptr: &c.MetricsToken, secret: true, help: "bearer token for GET /metrics (sees everything; at least 32 bytes); empty uses <data-dir>/metrics-token, generated at first start"},
 		{name: "alert-token", ptr: &c.AlertToken, secret: true, help: "bearer token Grafana sends to POST /alerts/grafana (at least 32 bytes); empty uses <data-dir>/alert-token, generated at first start"},
 		{name: "adapter-aes-key", ptr: &c.AdapterAESKey, secret: true, help: "16-byte AES-128 key of the PIOT device protocol at POST /adapter (legacy devices); empty accepts plaintext only"},
-		{name: "adapter-min-interval", ptr: &c.AdapterMinInterval, help: "least time between two packets of one device at POST /adapter (429 sooner); 0 disables the limit"},
+		{name: "adapter-min-interval", ptr: &c.AdapterMinInterval, help: "least time between two packets of one device at POST /adapter and /adapter/vdgps (429 sooner); 0 disables the limit"},
 		{name: "adapter-max-unassigned", ptr: &c.AdapterMaxUnassigned, help: "most unassigned things auto-registration may create (403 beyond)"},
 		{name: "adapter-vdgps-addr", ptr: &c.AdapterVDGPSAddr, help: "extra HTTP listener where VD GPS trackers may POST to any path (legacy firmware); empty disables"},
 		{name: "smtp-host", ptr: &c.SMTPHost, help: "mail relay for alarm e-mails; empty disables e-mail"},

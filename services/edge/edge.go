@@ -250,7 +250,11 @@ func (e *Edge) serveVDGPS(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, out := vdgps.Device(body); out.Status != 0 {
+	dev, out := vdgps.Device(body)
+	if out.Status == 0 {
+		out = e.checker.Limit(dev)
+	}
+	if out.Status != 0 {
 		e.rejected.Add(out.Reason)
 		out.Write(w)
 		return

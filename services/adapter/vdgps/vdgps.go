@@ -15,6 +15,7 @@
 //	405 not POST
 //	409 a thing named "VD"+ID exists without that piot_id
 //	413 body larger than MaxBody
+//	429 faster than the per-device minimum interval (Deps.Limit; Retry-After)
 //	500 core failure
 //	503 publishing failed; the remaining fixes were not sent, the device
 //	    should resend the packet
@@ -101,6 +102,9 @@ type Deps struct {
 	Core *core.Core
 	// Publish publishes one fix, measured at its time.
 	Publish adapter.Publisher
+	// Limit applies the per-device minimum interval to uploads received
+	// directly (adapter.Checker.Limit); nil: no limit.
+	Limit func(device string) adapter.Outcome
 }
 
 // Handler serves POST /adapter/vdgps.
@@ -108,6 +112,7 @@ type Handler struct {
 	cfg     Config
 	core    *core.Core
 	publish adapter.Publisher
+	limit   func(device string) adapter.Outcome
 	log     *slog.Logger
 	reg     *adapter.Registry
 
@@ -132,6 +137,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		cfg:     cfg,
 		core:    deps.Core,
 		publish: deps.Publish,
+		limit:   deps.Limit,
 		log:     cfg.Logger,
 		reg:     adapter.NewRegistry(deps.Core, cfg.MaxUnassigned, cfg.Logger),
 	}, nil
@@ -185,6 +191,12 @@ func (h *Handler) handle(ctx context.Context, body []byte, src adapter.Source) a
 	name, out := Device(body)
 	if out.Status != 0 {
 		return out
+	}
+	if h.limit != nil && !src.Relayed() {
+		// Relayed uploads were limited where they arrived, the edge.
+		if out := h.limit(name); out.Status != 0 {
+			return out
+		}
 	}
 	p, _ := Parse(body) // parsed fine in Device
 	dev, rerr := h.register(ctx, name, src)

@@ -312,3 +312,29 @@ func TestConcurrentPackets(t *testing.T) {
 		t.Fatalf("published %d", n)
 	}
 }
+
+// Uploads received directly are held to the per-device minimum interval;
+// relayed ones were limited at the edge and are not.
+func TestMinimumInterval(t *testing.T) {
+	ce := coretest.New(t)
+	rec := &recorder{}
+	checker, err := adapter.NewChecker(adapter.Config{MinInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Config{Logger: quiet}, Deps{Core: ce.Core, Publish: rec.publish, Limit: checker.Limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readFixture(t)
+	if out := h.Handle(context.Background(), body, adapter.Source{}); out.Status != http.StatusAccepted {
+		t.Fatalf("first upload: %+v", out)
+	}
+	out := h.Handle(context.Background(), body, adapter.Source{})
+	if out.Status != http.StatusTooManyRequests || out.RetryAfter <= 0 || h.Stats()[adapter.ReasonRateLimited] != 1 {
+		t.Fatalf("second upload within the interval: %+v, stats %v", out, h.Stats())
+	}
+	if out := h.Handle(context.Background(), body, adapter.Source{OrgID: ce.Org.ID}); out.Status == http.StatusTooManyRequests {
+		t.Fatalf("relayed upload was rate limited: %+v", out)
+	}
+}
