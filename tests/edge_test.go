@@ -369,3 +369,86 @@ func TestEdgeSpoolFullPolicies(t *testing.T) {
 		}
 	})
 }
+
+// An edge adapter may log in with a device's own MQTT credentials: it
+// forwards only that device's packets, and the appliance stores them.
+func TestEdgeAdapterWithDeviceCredentials(t *testing.T) {
+	mqtts := freeAddr(t)
+	a := startAppliance(t, startOpts{args: []string{"--mqtts-addr", mqtts}})
+	tok := a.login("admin@piot.local", a.adminPassword())
+	orgWithMQTT(t, a, tok, "site", "site-edge")
+	site := orgID(t, a, tok, "site")
+	ca := caFile(t, a)
+	dev := devsim.DeviceName("gw", 1)
+
+	// The device first reports directly, so that it exists; the admin
+	// assigns and enables it and its sensor and gives it credentials.
+	body, err := devsim.EncodePIOT(dev, 1, time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := postBytes(t, a.url+"/adapter", body); st != http.StatusAccepted {
+		t.Fatalf("first packet: %d", st)
+	}
+	sensor := ""
+	for _, name := range []string{dev, devsim.SensorName(dev)} {
+		id := thingID(t, a, tok, name)
+		if _, _, code := a.gql(tok, `mutation($t: ThingUpdate!) { updateThing(thing: $t) { id } }`,
+			map[string]any{"t": map[string]any{"id": id, "orgId": site, "enabled": true}}); code != "" {
+			t.Fatal(code)
+		}
+		if name != dev {
+			sensor = id
+		}
+	}
+	_, data, code := a.gql(tok, `mutation($id: ID!) { setThingMqttCredentials(thingId: $id) { username password } }`,
+		map[string]any{"id": thingID(t, a, tok, dev)})
+	if code != "" {
+		t.Fatal(code)
+	}
+	creds := data["setThingMqttCredentials"].(map[string]any)
+
+	edgeAddr := freeAddr(t)
+	startEdge(t, edgeAddr, "--uplink", "mqtts://"+mqtts, "--org", "site", "--username", creds["username"].(string),
+		"--password", creds["password"].(string), "--ca", ca, "--spool-dir", t.TempDir(), "--min-interval", "0")
+	start := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for seq := 1; seq <= 5; seq++ {
+		b, err := devsim.EncodePIOT(dev, seq, start.Add(time.Duration(seq-1)*time.Minute), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := postBytes(t, "http://"+edgeAddr+"/adapter", b); st != http.StatusOK {
+			t.Fatalf("packet %d: %d", seq, st)
+		}
+	}
+	other, err := devsim.EncodePIOT(devsim.DeviceName("gw", 2), 1, time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := postBytes(t, "http://"+edgeAddr+"/adapter", other); st != http.StatusForbidden {
+		t.Fatalf("another device's packet: %d", st)
+	}
+	want := "1@" + fmt.Sprint(start.Unix())
+	for k := 2; k <= 5; k++ {
+		want += fmt.Sprintf(" %d@%d", k, start.Add(time.Duration(k-1)*time.Minute).Unix())
+	}
+	var got []string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if got = timedReadings(a, tok, sensor, start.Unix()-60); strings.Join(got, " ") == want {
+			return
+		}
+	}
+	t.Fatalf("history %v, want %s", got, want)
+}
+
+// postBytes posts a device packet as it is and returns the status.
+func postBytes(t *testing.T, url string, body []byte) int {
+	t.Helper()
+	resp, err := http.Post(url, "application/octet-stream", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}

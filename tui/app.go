@@ -283,6 +283,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	for _, s := range m.screens {
 		cmds = append(cmds, s.update(msg))
 	}
+	if d, ok := msg.(doneMsg); ok && d.err == nil {
+		// The list shows the action's effect now, not at the next event.
+		cmds = append(cmds, m.screens[m.active].refresh())
+	}
 	return m, tea.Batch(cmds...)
 }
 

@@ -208,6 +208,34 @@ func (h *harness) waitFor(want ...string) string {
 	}
 }
 
+// waitRow waits until the screen's first line containing needle also
+// contains every want: a list reloads a moment after the status line of
+// the action that changed it.
+func (h *harness) waitRow(needle string, want ...string) string {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := h.screen()
+		row, ok := lineWith(s, needle), true
+		for _, w := range want {
+			if !strings.Contains(row, w) {
+				ok = false
+			}
+		}
+		if ok {
+			return s
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the row of %q never showed %q: %q\n%s", needle, want, row, s)
+		}
+		select {
+		case msg := <-h.msgs:
+			h.send(msg)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // refresh simulates the periodic tick.
 func (h *harness) refresh() {
 	h.send(tickMsg(testNow))

@@ -154,20 +154,14 @@ func TestThingAssignEnableToggleDelete(t *testing.T) {
 	h.key("right")
 	h.waitFor("< acme >")
 	h.key("enter")
-	s := h.waitFor("lamp assigned to acme")
-	if !strings.Contains(lineWith(s, "lamp"), "acme") {
-		t.Errorf("the list does not show the new org: %q", lineWith(s, "lamp"))
-	}
+	h.waitFor("lamp assigned to acme")
+	h.waitRow("lamp", "acme")
 	h.key("x")
-	s = h.waitFor("lamp disabled")
-	if !strings.Contains(lineWith(s, "lamp"), " no") {
-		t.Errorf("the list does not show the thing disabled: %q", lineWith(s, "lamp"))
-	}
+	h.waitFor("lamp disabled")
+	h.waitRow("lamp", " no")
 	h.key("t")
-	s = h.waitFor("lamp switched ON")
-	if !strings.Contains(lineWith(s, "lamp"), "ON") {
-		t.Errorf("the list does not show the switch on: %q", lineWith(s, "lamp"))
-	}
+	h.waitFor("lamp switched ON")
+	h.waitRow("lamp", "ON")
 	got, err := w.core.Thing(w.admin, sw.ID)
 	if err != nil || !got.Switch.State || got.Enabled || got.OrgID != w.acme.ID {
 		t.Fatalf("core state after the actions: %+v %v", got, err)
@@ -185,8 +179,6 @@ func TestThingAssignEnableToggleDelete(t *testing.T) {
 	h.waitFor("error: thing name must not be empty")
 	h.typeText("pump")
 	h.key("enter", "right", "right", "enter")
-	s = h.waitFor("created thing pump")
-	if !strings.Contains(lineWith(s, "pump"), "device") {
-		t.Errorf("new thing has the wrong type: %q", lineWith(s, "pump"))
-	}
+	h.waitFor("created thing pump")
+	h.waitRow("pump", "device")
 }

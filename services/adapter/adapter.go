@@ -11,7 +11,9 @@
 //	    organization" or "device disabled"
 //	400 undecodable packet (bad JSON, bad ciphertext length, bad PKCS#7
 //	    padding, empty or invalid device name)
-//	403 auto-registration refused: too many unassigned things
+//	403 auto-registration refused: too many unassigned things; relayed
+//	    packets only: a device of another organization (foreign_org), or
+//	    not the device whose own credentials relayed it (foreign_device)
 //	405 not POST
 //	409 a thing with the wanted name exists without the packet's piot_id
 //	413 body larger than MaxBody
@@ -96,6 +98,7 @@ const (
 	ReasonNotAssigned    = "not_assigned"
 	ReasonDisabled       = "disabled"
 	ReasonForeignOrg     = "foreign_org"
+	ReasonForeignDevice  = "foreign_device"
 	ReasonWrongKey       = "wrong_key"
 	ReasonPublishFailed  = "publish_failed"
 	ReasonInternal       = "internal_error"
@@ -405,6 +408,9 @@ func (a *Adapter) process(ctx context.Context, p *packet, src Source) Outcome {
 			return out
 		}
 	}
+	if out := CheckDevice(a.core, p.Device, src); out.Status != 0 {
+		return out
+	}
 	dev, sensors, rerr := a.register(ctx, p, src)
 	if rerr != nil {
 		if rerr.Status >= 500 {
@@ -493,7 +499,7 @@ func (a *Adapter) register(ctx context.Context, p *packet, src Source) (core.Thi
 			if rerr != nil {
 				return dev, nil, rerr
 			}
-			if s.ParentID != dev.ID && s.OrgID == dev.OrgID {
+			if s.ParentID != dev.ID && s.OrgID == dev.OrgID && core.MayAdoptSensor(src.Device, s) {
 				var err error
 				s, err = a.core.UpdateThing(ctx, core.System, core.ThingUpdate{ID: s.ID, SetParent: true, ParentID: dev.ID})
 				if err != nil {

@@ -88,6 +88,9 @@ type Source struct {
 	// Received is when the edge adapter received the packet; it stands in
 	// for a device without its own time.
 	Received time.Time
+	// Device is set when the edge adapter logged in with a device's own
+	// credentials: only that device and its sensors may be fed.
+	Device core.ID
 	// With are published together with the packet's messages, all or
 	// none, when the packet is answered 200 (the relay's mark that the
 	// packet was processed).
@@ -97,7 +100,21 @@ type Source struct {
 // Relayed reports whether an edge adapter relayed the packet.
 func (s Source) Relayed() bool { return !s.OrgID.IsZero() }
 
-func (s Source) mayDeliver(t core.Thing) bool { return !s.Relayed() || core.MayRelayTo(s.OrgID, t) }
+func (s Source) mayDeliver(t core.Thing) bool {
+	return !s.Relayed() || core.MayRelayTo(s.OrgID, s.Device, t)
+}
+
+// CheckDevice refuses, before anything is registered, a packet relayed
+// with a device's own credentials that is not that device's.
+func CheckDevice(c *core.Core, piotID string, src Source) Outcome {
+	if src.Device.IsZero() {
+		return Outcome{}
+	}
+	if t, ok := c.ThingByPiotID(piotID); !ok || t.ID != src.Device {
+		return reject(http.StatusForbidden, ReasonForeignDevice, "packet of another device than the credentials'")
+	}
+	return Outcome{}
+}
 
 // Outcome is the answer to one device packet.
 type Outcome struct {
@@ -132,7 +149,10 @@ func (o Outcome) Write(w http.ResponseWriter) {
 // publish under is returned.
 func DeliveryOrg(c *core.Core, dev core.Thing, src Source) (string, Outcome) {
 	if !src.mayDeliver(dev) {
-		return "", reject(http.StatusForbidden, ReasonForeignOrg, "device belongs to another organization")
+		if src.Device.IsZero() {
+			return "", reject(http.StatusForbidden, ReasonForeignOrg, "device belongs to another organization")
+		}
+		return "", reject(http.StatusForbidden, ReasonForeignDevice, "packet of another device than the credentials'")
 	}
 	if !dev.OrgID.IsZero() && !dev.Enabled {
 		return "", Outcome{Status: http.StatusAccepted, Reason: ReasonDisabled, Result: ResultDisabled}

@@ -30,6 +30,8 @@ import (
 
 	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/adapter/vdgps"
+	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/fileutil"
 	"github.com/piot-appliance/piot/services/spool"
 )
 
@@ -54,9 +56,12 @@ type Config struct {
 	// Broker is the appliance as a paho URL (tcp://host:port or
 	// ssl://host:port); TLS, set for ssl://, should trust only the
 	// appliance's CA.
-	Broker             string
-	TLS                *tls.Config
-	Org                string
+	Broker string
+	TLS    *tls.Config
+	Org    string
+	// Username and Password log in to the appliance: an organization's
+	// credentials, or a device's own ("thing:<name>"), with which only
+	// that device's packets are taken and forwarded.
 	Username, Password string
 
 	// SpoolDir holds the spool and the edge adapter's id.
@@ -81,6 +86,7 @@ type Edge struct {
 	id      string
 	spool   *spool.Spool
 	checker *adapter.Checker
+	device  string // the thing of a device's own credentials, or ""
 
 	rejected adapter.Rejections
 	up       uplinkState
@@ -135,6 +141,10 @@ func New(cfg Config) (*Edge, error) {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
 	e := &Edge{cfg: cfg, log: cfg.Logger.With("service", "edge"), id: id, spool: sp, checker: checker}
+	e.device, _ = strings.CutPrefix(cfg.Username, core.ThingUsernamePrefix)
+	if e.device == cfg.Username {
+		e.device = ""
+	}
 	e.up.set(StateConnecting, nil)
 
 	mux := http.NewServeMux()
@@ -189,7 +199,7 @@ func loadID(path string) (string, error) {
 		return "", fmt.Errorf("edge: %w", err)
 	}
 	id := hex.EncodeToString(raw)
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+	if err := fileutil.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("edge: %w", err)
 	}
 	return id, nil
@@ -235,7 +245,7 @@ func (e *Edge) servePIOT(w http.ResponseWriter, r *http.Request) {
 	}
 	dev, out := e.checker.Device(body)
 	if out.Status == 0 {
-		out = e.checker.Limit(dev)
+		out = e.check(dev)
 	}
 	if out.Status != 0 {
 		e.rejected.Add(out.Reason)
@@ -252,7 +262,7 @@ func (e *Edge) serveVDGPS(w http.ResponseWriter, r *http.Request) {
 	}
 	dev, out := vdgps.Device(body)
 	if out.Status == 0 {
-		out = e.checker.Limit(dev)
+		out = e.check(dev)
 	}
 	if out.Status != 0 {
 		e.rejected.Add(out.Reason)
@@ -260,6 +270,18 @@ func (e *Edge) serveVDGPS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.accept(w, r.Context(), kindVDGPS, body)
+}
+
+// check applies what the edge knows of a device before spooling its
+// packet: the credentials' device, and the minimum interval.
+func (e *Edge) check(dev string) adapter.Outcome {
+	if e.device != "" && dev != e.device {
+		// The appliance would refuse it: better the device hears it now
+		// than a 200 for a packet that is never stored.
+		return adapter.Outcome{Status: http.StatusForbidden, Reason: adapter.ReasonForeignDevice,
+			Msg: "this edge adapter forwards device " + e.device + " only"}
+	}
+	return e.checker.Limit(dev)
 }
 
 // accept spools a checked packet and answers 200 once it is on disk.

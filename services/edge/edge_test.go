@@ -17,6 +17,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/adapter/devsim"
 	"github.com/piot-appliance/piot/services/adapter/relay"
 )
@@ -170,6 +171,35 @@ func TestForwardsInOrder(t *testing.T) {
 	}
 	waitFor(t, "an empty spool", func() bool { st := e.Status(); return st.Spool.Records == 0 && st.Uplink.Forwarded == 11 })
 	if st := e.Status(); st.Uplink.State != StateConnected || st.Spool.Acked != 11 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// With a device's own credentials the edge adapter takes only that
+// device's packets and forwards them under the thing's topics.
+func TestDeviceCredentialsForwardOneDevice(t *testing.T) {
+	s := startSink(t, freeAddr(t))
+	e := newEdge(t, s.addr, func(c *Config) { c.Username = "thing:dev1" })
+	url := "http://" + e.Addr()
+	own, err := devsim.EncodePIOT("dev1", 1, time.Now(), []byte(testKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := devsim.EncodePIOT("dev2", 1, time.Now(), []byte(testKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := post(t, url+"/adapter", other); st != http.StatusForbidden {
+		t.Fatalf("another device's packet: %d", st)
+	}
+	if st := post(t, url+"/adapter", own); st != http.StatusOK {
+		t.Fatalf("own packet: %d", st)
+	}
+	waitFor(t, "1 envelope", func() bool { envs, _ := s.received(); return len(envs) == 1 })
+	if _, topics := s.received(); topics[0] != relay.DeviceTopic("site", "dev1", relay.ProtoPIOT) {
+		t.Fatalf("published to %s", topics[0])
+	}
+	if st := e.Status(); st.Rejected[adapter.ReasonForeignDevice] != 1 {
 		t.Fatalf("status %+v", st)
 	}
 }

@@ -223,5 +223,8 @@ func (e *Edge) envelope(r spool.Record) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	if e.device != "" {
+		return payload, relay.DeviceTopic(e.cfg.Org, e.device, proto), nil
+	}
 	return payload, relay.Topic(e.cfg.Org, proto), nil
 }

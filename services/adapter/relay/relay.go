@@ -45,8 +45,16 @@ const (
 	ProtoVDGPS = "vdgps"
 )
 
-// Topic is where an edge adapter of org publishes packets of proto.
+// Topic is where an edge adapter logged in with org's credentials
+// publishes packets of proto.
 func Topic(org, proto string) string { return "org/" + org + "/" + Level + "/" + proto }
+
+// DeviceTopic is where an edge adapter logged in with the own credentials
+// of thing (which reach only org/<org>/<thing>/…) publishes packets of
+// proto; only that device's packets are processed from it.
+func DeviceTopic(org, thing, proto string) string {
+	return "org/" + org + "/" + thing + "/" + Level + "/" + proto
+}
 
 // Envelope is one relayed device packet.
 type Envelope struct {
@@ -173,30 +181,37 @@ func (h *Hook) count(result string) {
 	h.mu.Unlock()
 }
 
-// parseTopic returns the org and protocol of org/<org>/$adapter/<proto>.
-func parseTopic(topic string) (org, proto string, ok bool) {
+// parseTopic returns the org, thing (empty for the org-wide form) and
+// protocol of org/<org>/[<thing>/]$adapter/<proto>.
+func parseTopic(topic string) (org, thing, proto string, ok bool) {
 	rest, ok := strings.CutPrefix(topic, "org/")
 	if !ok {
-		return "", "", false
+		return "", "", "", false
 	}
 	org, rest, ok = strings.Cut(rest, "/")
 	if !ok {
-		return "", "", false
+		return "", "", "", false
+	}
+	if !strings.HasPrefix(rest, Level+"/") {
+		thing, rest, ok = strings.Cut(rest, "/")
+		if !ok || thing == "" {
+			return "", "", "", false
+		}
 	}
 	proto, ok = strings.CutPrefix(rest, Level+"/")
 	if !ok || strings.Contains(proto, "/") {
-		return "", "", false
+		return "", "", "", false
 	}
-	return org, proto, true
+	return org, thing, proto, true
 }
 
 // OnPublish processes relayed packets; other publishes pass untouched.
 func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	org, proto, ok := parseTopic(pk.TopicName)
+	org, thing, proto, ok := parseTopic(pk.TopicName)
 	if !ok {
 		return pk, nil
 	}
-	switch h.process(org, proto, pk.Payload) {
+	switch h.process(org, thing, proto, pk.Payload) {
 	case ResultRetry:
 		// No acknowledgement: the edge adapter sends the packet again.
 		if cl != nil && cl.Properties.ProtocolVersion == 5 {
@@ -209,7 +224,7 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	}
 }
 
-func (h *Hook) process(org, proto string, payload []byte) string {
+func (h *Hook) process(org, thing, proto string, payload []byte) string {
 	handler := h.handlers[proto]
 	if handler == nil {
 		h.count(ResultUnknown)
@@ -266,7 +281,18 @@ func (h *Hook) process(org, proto string, payload []byte) string {
 	if env.RX > 0 {
 		src.Received = time.UnixMilli(env.RX)
 	}
-	out := handler.Handle(context.Background(), env.Body, src)
+	var out adapter.Outcome
+	if thing != "" {
+		// Published under a thing's own topics: only that device's packets.
+		if t, ok := h.core.ThingByName(thing); ok && t.OrgID == orgID {
+			src.Device = t.ID
+		} else {
+			out = adapter.Outcome{Status: http.StatusForbidden, Reason: adapter.ReasonForeignDevice, Msg: "no such device in the organization"}
+		}
+	}
+	if out.Status == 0 {
+		out = handler.Handle(context.Background(), env.Body, src)
+	}
 	result := ResultProcessed
 	switch {
 	case out.Status >= 500:

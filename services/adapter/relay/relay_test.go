@@ -112,11 +112,17 @@ func (e *env) reopen() {
 // must not happen for envelopes).
 func (e *env) relay(org, edge string, seq uint64, body []byte) error {
 	e.t.Helper()
+	return e.relayTo(Topic(org, ProtoPIOT), edge, seq, body)
+}
+
+// relayTo is relay to any topic.
+func (e *env) relayTo(topic, edge string, seq uint64, body []byte) error {
+	e.t.Helper()
 	payload, err := json.Marshal(Envelope{Edge: edge, Seq: seq, RX: time.Now().UnixMilli(), Body: body})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	_, err = e.h.OnPublish(nil, packets.Packet{TopicName: Topic(org, ProtoPIOT), Payload: payload,
+	_, err = e.h.OnPublish(nil, packets.Packet{TopicName: topic, Payload: payload,
 		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}})
 	return err
 }
@@ -278,7 +284,7 @@ func TestRelayRefusesAndRetries(t *testing.T) {
 	if _, err := e.h.OnPublish(nil, packets.Packet{TopicName: "org/acme/dev9/value"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok := parseTopic("org/acme/$adapter/piot/x"); ok {
+	if _, _, _, ok := parseTopic("org/acme/$adapter/piot/x"); ok {
 		t.Fatal("deeper topic parsed as relay topic")
 	}
 }
@@ -337,5 +343,50 @@ func TestCloseWaitsForPacketsInProcess(t *testing.T) {
 	e.reopen()
 	if err := e.relay("acme", "edge1", 1, body); !acked(err) || e.h.Stats()[ResultDuplicate] != 1 {
 		t.Fatalf("resend after restart: %v, stats %v", err, e.h.Stats())
+	}
+}
+
+// An edge adapter logged in with a device's own credentials publishes
+// under that thing's topics, and only that device's packets are taken.
+func TestDeviceCredentialsRelayOnlyTheirDevice(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	now := time.Now()
+	for k, dev := range []string{"dev1", "dev2"} {
+		if err := e.relay("acme", "setup", uint64(k+1), e.packet(dev, 1, now)); !acked(err) {
+			t.Fatal(err)
+		}
+		for _, name := range []string{dev, devsim.SensorName(dev)} {
+			th, _ := e.ce.Core.ThingByPiotID(name)
+			on := true
+			if _, err := e.ce.Core.UpdateThing(ctx, e.ce.Admin, core.ThingUpdate{ID: th.ID, Enabled: &on}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	own := DeviceTopic("acme", "dev1", ProtoPIOT)
+	if err := e.relayTo(own, "gw", 1, e.packet("dev1", 2, now)); !acked(err) {
+		t.Fatalf("own packet: %v", err)
+	}
+	if err := e.relayTo(own, "gw", 2, e.packet("dev2", 2, now)); !acked(err) {
+		t.Fatalf("other device's packet: %v", err)
+	}
+	if err := e.relayTo(DeviceTopic("acme", "nosuch", ProtoPIOT), "gw2", 1, e.packet("dev1", 3, now)); !acked(err) {
+		t.Fatalf("unknown thing: %v", err)
+	}
+	if got := fmt.Sprint(e.sink.values("org/acme/" + devsim.SensorName("dev1") + "/value")); got != "[2]" {
+		t.Fatalf("dev1 values %s", got)
+	}
+	if got := e.sink.values("org/acme/" + devsim.SensorName("dev2") + "/value"); len(got) != 0 {
+		t.Fatalf("dev2 fed through dev1's credentials: %v", got)
+	}
+	if st := e.ad.Stats(); st[adapter.ReasonForeignDevice] != 1 {
+		t.Fatalf("adapter stats %v", st)
+	}
+	if st := e.h.Stats(); st[ResultNotStored] != 2 || st[ResultProcessed] != 1 || st[ResultRefused] != 2 {
+		t.Fatalf("relay stats %v", st)
+	}
+	if org, thing, proto, ok := parseTopic(own); !ok || org != "acme" || thing != "dev1" || proto != ProtoPIOT {
+		t.Fatalf("parseTopic(%s) = %s %s %s %v", own, org, thing, proto, ok)
 	}
 }

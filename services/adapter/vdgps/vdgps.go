@@ -198,6 +198,9 @@ func (h *Handler) handle(ctx context.Context, body []byte, src adapter.Source) a
 			return out
 		}
 	}
+	if out := adapter.CheckDevice(h.core, name, src); out.Status != 0 {
+		return out
+	}
 	p, _ := Parse(body) // parsed fine in Device
 	dev, rerr := h.register(ctx, name, src)
 	if rerr != nil {
