@@ -68,7 +68,7 @@ func (e *Edge) options() []option {
 		{name: "vdgps-listen", ptr: &e.VDGPSListen, help: "extra listener where VD GPS trackers may POST to any path (legacy firmware); empty disables"},
 		{name: "uplink", ptr: &e.Uplink, help: "the appliance's MQTT listener: mqtts://host:port (TLS) or mqtt://host:port"},
 		{name: "org", ptr: &e.Org, help: "organization the relayed packets belong to"},
-		{name: "username", ptr: &e.Username, help: "MQTT user name of the organization"},
+		{name: "username", ptr: &e.Username, help: "MQTT user name: the organization's, or a device's own (thing:<name>: only that device's packets are taken)"},
 		{name: "password", ptr: &e.Password, secret: true, help: "MQTT password of the organization"},
 		{name: "ca", ptr: &e.CA, help: "PEM CA certificate of the appliance (GET /ca.crt); the uplink trusts only it"},
 		{name: "spool-dir", ptr: &e.SpoolDir, help: "directory of the on-disk spool; created 0700"},
