@@ -378,8 +378,9 @@ func TestEdgeSpoolFullPolicies(t *testing.T) {
 	})
 }
 
-// An edge adapter may log in with a device's own MQTT credentials: it
-// forwards only that device's packets, and the appliance stores them.
+// An edge adapter may log in with a device's own MQTT credentials and
+// know the device's own AES key: it forwards only that device's packets,
+// encrypted with its key, and the appliance stores them.
 func TestEdgeAdapterWithDeviceCredentials(t *testing.T) {
 	mqtts := freeAddr(t)
 	a := startAppliance(t, startOpts{args: []string{"--mqtts-addr", mqtts}})
@@ -415,13 +416,30 @@ func TestEdgeAdapterWithDeviceCredentials(t *testing.T) {
 		t.Fatal(code)
 	}
 	creds := data["setThingMqttCredentials"].(map[string]any)
+	const ownKey = "k3y-of-gw0001..."
+	if _, _, code := a.gql(tok, `mutation($id: ID!, $k: String) { setThingAesKey(thingId: $id, key: $k) { id } }`,
+		map[string]any{"id": thingID(t, a, tok, dev), "k": ownKey}); code != "" {
+		t.Fatal(code)
+	}
+	keys := filepath.Join(t.TempDir(), "device-keys")
+	if err := os.WriteFile(keys, []byte(dev+" "+ownKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	edgeAddr := freeAddr(t)
 	startEdge(t, edgeAddr, "--uplink", "mqtts://"+mqtts, "--org", "site", "--username", creds["username"].(string),
-		"--password", creds["password"].(string), "--ca", ca, "--spool-dir", t.TempDir(), "--min-interval", "0")
+		"--password", creds["password"].(string), "--ca", ca, "--spool-dir", t.TempDir(), "--min-interval", "0",
+		"--device-keys", keys)
 	start := time.Now().Add(-time.Hour).Truncate(time.Second)
+	plain, err := devsim.EncodePIOT(dev, 9, start, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := postBytes(t, "http://"+edgeAddr+"/adapter", plain); st != http.StatusBadRequest {
+		t.Fatalf("plaintext packet of a device with its own key: %d", st)
+	}
 	for seq := 1; seq <= 5; seq++ {
-		b, err := devsim.EncodePIOT(dev, seq, start.Add(time.Duration(seq-1)*time.Minute), nil)
+		b, err := devsim.EncodePIOT(dev, seq, start.Add(time.Duration(seq-1)*time.Minute), []byte(ownKey))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -31,6 +31,7 @@ type Edge struct {
 	SpoolPolicy   string
 
 	AESKey      string
+	DeviceKeys  string // file of devices' own AES keys
 	MinInterval time.Duration
 	MaxBody     int
 
@@ -76,6 +77,7 @@ func (e *Edge) options() []option {
 		{name: "spool-max-age", ptr: &e.SpoolMaxAge, help: "packets older than this are dropped from the spool (0: no bound)"},
 		{name: "spool-policy", ptr: &e.SpoolPolicy, help: "when the spool is full: drop-oldest or reject-new (devices get 503)"},
 		{name: "aes-key", ptr: &e.AESKey, secret: true, help: "16-byte AES-128 key of encrypted PIOT packets (to check them before spooling)"},
+		{name: "device-keys", ptr: &e.DeviceKeys, help: "file of devices' own AES-128 keys, a line \"<device id> <16-byte key>\" each (mode 0600); those devices are accepted only encrypted with their key"},
 		{name: "min-interval", ptr: &e.MinInterval, help: "least time between two packets of one device (429 sooner); 0 disables the limit"},
 		{name: "max-body", ptr: &e.MaxBody, help: "largest packet accepted, in bytes (413 beyond)"},
 		{name: "window", ptr: &e.Window, help: "packets sent on the uplink before waiting for their acknowledgements"},

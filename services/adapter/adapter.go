@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strconv"
 	"time"
@@ -109,6 +110,10 @@ const (
 type Config struct {
 	// AESKey is "" (plaintext only) or exactly 16 bytes (AES-128).
 	AESKey string
+	// DeviceKeys are devices' own AES-128 keys by piot id, for a checker
+	// without core (the edge adapter; New takes them from the things). A
+	// device listed is accepted only encrypted with its own key.
+	DeviceKeys map[string]string
 	// MinInterval between two accepted packets of one device; 0 means 1s,
 	// negative disables the limit.
 	MinInterval time.Duration
@@ -165,6 +170,20 @@ func NewChecker(cfg Config) (*Checker, error) {
 	if cfg.AESKey != "" {
 		c.key = []byte(cfg.AESKey)
 	}
+	if len(cfg.DeviceKeys) > 0 {
+		keys := maps.Clone(cfg.DeviceKeys)
+		c.devKey = func(piotID string) (string, bool) {
+			k, ok := keys[piotID]
+			return k, ok
+		}
+		c.devKeys = func(fn func(piotID, key string) bool) {
+			for id, k := range keys {
+				if !fn(id, k) {
+					return
+				}
+			}
+		}
+	}
 	return c, nil
 }
 
@@ -199,6 +218,11 @@ func New(cfg Config, deps Deps) (*Adapter, error) {
 func (cfg Config) withDefaults() (Config, error) {
 	if cfg.AESKey != "" && len(cfg.AESKey) != 16 {
 		return cfg, fmt.Errorf("adapter: AES key must be exactly 16 bytes, got %d", len(cfg.AESKey))
+	}
+	for id, k := range cfg.DeviceKeys {
+		if len(k) != 16 {
+			return cfg, fmt.Errorf("adapter: the AES key of device %s must be exactly 16 bytes, got %d", id, len(k))
+		}
 	}
 	if cfg.MinInterval == 0 {
 		cfg.MinInterval = DefaultMinInterval
@@ -258,10 +282,11 @@ func (a *Adapter) handle(ctx context.Context, body []byte, hint string, src Sour
 	return out
 }
 
-// Device returns the device id of a packet body, decrypting it if needed;
-// the edge adapter uses it to apply the rate limit before it spools.
-func (a *Checker) Device(body []byte) (string, Outcome) {
-	pkt, out := a.decode(body, "")
+// Device returns the device id of a packet body, decrypting it if needed
+// (hint as in POST /adapter?device=ID); the edge adapter uses it to check
+// a packet and apply the rate limit before it spools.
+func (a *Checker) Device(body []byte, hint string) (string, Outcome) {
+	pkt, out := a.decode(body, hint)
 	if out.Status != 0 {
 		return "", out
 	}

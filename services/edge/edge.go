@@ -68,7 +68,9 @@ type Config struct {
 	SpoolDir string
 	Spool    spool.Options
 
-	AESKey      string
+	AESKey string
+	// DeviceKeys are devices' own AES keys by device id (LoadDeviceKeys).
+	DeviceKeys  map[string]string
 	MinInterval time.Duration
 	MaxBody     int64
 
@@ -124,7 +126,7 @@ func New(cfg Config) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	checker, err := adapter.NewChecker(adapter.Config{AESKey: cfg.AESKey, MinInterval: cfg.MinInterval})
+	checker, err := adapter.NewChecker(adapter.Config{AESKey: cfg.AESKey, DeviceKeys: cfg.DeviceKeys, MinInterval: cfg.MinInterval})
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
@@ -243,7 +245,7 @@ func (e *Edge) servePIOT(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	dev, out := e.checker.Device(body)
+	dev, out := e.checker.Device(body, r.URL.Query().Get("device"))
 	if out.Status == 0 {
 		out = e.check(dev)
 	}

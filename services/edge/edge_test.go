@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -314,5 +316,79 @@ func TestRetriesUntilAcknowledged(t *testing.T) {
 	}
 	if len(seen) != 12 || len(envs)-restart != 12 {
 		t.Fatalf("%d distinct packets, %d since the restart; want 12 and 12", len(seen), len(envs)-restart)
+	}
+}
+
+// With a device's own key the edge adapter accepts that device only
+// encrypted with it, as the appliance will; other devices keep the
+// global key.
+func TestDeviceOwnKeys(t *testing.T) {
+	const own = "fedcba9876543210"
+	s := startSink(t, freeAddr(t))
+	e := newEdge(t, s.addr, func(c *Config) { c.DeviceKeys = map[string]string{"dev1": own} })
+	url := "http://" + e.Addr()
+	enc := func(dev, key string) []byte {
+		var k []byte
+		if key != "" {
+			k = []byte(key)
+		}
+		b, err := devsim.EncodePIOT(dev, 1, time.Now(), k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, c := range []struct {
+		url  string
+		body []byte
+		want int
+	}{
+		{url + "/adapter", enc("dev1", own), http.StatusOK},
+		{url + "/adapter?device=dev1", enc("dev1", own), http.StatusOK},
+		{url + "/adapter", enc("dev1", testKey), http.StatusBadRequest},
+		{url + "/adapter", enc("dev1", ""), http.StatusBadRequest},
+		{url + "/adapter", enc("dev2", own), http.StatusBadRequest},
+		{url + "/adapter", enc("dev2", testKey), http.StatusOK},
+	} {
+		if st := post(t, c.url, c.body); st != c.want {
+			t.Errorf("%s: %d, want %d", c.url, st, c.want)
+		}
+	}
+	waitFor(t, "3 envelopes", func() bool { envs, _ := s.received(); return len(envs) == 3 })
+	if st := e.Status(); st.Rejected[adapter.ReasonWrongKey] != 2 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestLoadDeviceKeys(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	keys, err := LoadDeviceKeys(write("ok", "# site keys\n\ndev1 0123456789abcdef\nVDX1 key with spaces!\r\n", 0o600))
+	if err != nil || len(keys) != 2 || keys["dev1"] != "0123456789abcdef" || keys["VDX1"] != "key with spaces!" {
+		t.Fatalf("keys %q, %v", keys, err)
+	}
+	for name, c := range map[string]struct {
+		text string
+		mode os.FileMode
+		want string
+	}{
+		"readable": {"dev1 0123456789abcdef\n", 0o644, "group or others"},
+		"short":    {"dev1 0123\n", 0o600, "exactly 16 bytes"},
+		"no key":   {"dev1\n", 0o600, "want"},
+		"twice":    {"dev1 0123456789abcdef\ndev1 0123456789abcdef\n", 0o600, "twice"},
+		"bad id":   {"a/b 0123456789abcdef\n", 0o600, "invalid device id"},
+	} {
+		if _, err := LoadDeviceKeys(write(strings.ReplaceAll(name, " ", "-"), c.text, c.mode)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error with %q", name, err, c.want)
+		}
 	}
 }

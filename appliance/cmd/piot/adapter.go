@@ -52,13 +52,19 @@ defaults < YAML < environment < flags. A bad value stops start-up.`,
 					return err
 				}
 			}
+			var keys map[string]string
+			if cfg.DeviceKeys != "" {
+				if keys, err = edge.LoadDeviceKeys(cfg.DeviceKeys); err != nil {
+					return err
+				}
+			}
 			e, err := edge.New(edge.Config{
 				Listen: cfg.Listen, VDGPSListen: cfg.VDGPSListen,
 				Broker: broker, TLS: tlsConfig, Org: cfg.Org, Username: cfg.Username, Password: cfg.Password,
 				SpoolDir: cfg.SpoolDir,
 				Spool: spool.Options{MaxBytes: int64(cfg.SpoolMaxBytes), MaxAge: cfg.SpoolMaxAge,
 					Policy: spool.Policy(cfg.SpoolPolicy)},
-				AESKey: cfg.AESKey, MinInterval: config.AdapterMinInterval(cfg.MinInterval), MaxBody: int64(cfg.MaxBody),
+				AESKey: cfg.AESKey, DeviceKeys: keys, MinInterval: config.AdapterMinInterval(cfg.MinInterval), MaxBody: int64(cfg.MaxBody),
 				Window: cfg.Window, AckTimeout: cfg.AckTimeout, BackoffMax: cfg.BackoffMax,
 				Logger: log,
 			})
