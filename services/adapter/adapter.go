@@ -6,7 +6,9 @@
 //
 // Answers (JSON `{"error":…,"result":…}`):
 //
-//	200 published (durably: Publish returns after the journal has it)
+//	200 published (durably: Publish returns after the journal has it), or
+//	    a resend of the device's previous packet, byte for byte, whose
+//	    readings carry the device's time (acknowledged, not stored again)
 //	202 accepted but nothing published: result "device not assigned to an
 //	    organization" or "device disabled"
 //	400 undecodable packet (bad JSON, bad ciphertext length, bad PKCS#7
@@ -141,6 +143,7 @@ type Adapter struct {
 	cfg     Config
 	core    *core.Core
 	publish Publisher
+	last    *LastPackets
 	log     *slog.Logger
 
 	reg *Registry
@@ -210,6 +213,7 @@ func New(cfg Config, deps Deps) (*Adapter, error) {
 		cfg:     cfg,
 		core:    deps.Core,
 		publish: deps.Publish,
+		last:    NewLastPackets(cfg.MaxTracked),
 		log:     cfg.Logger,
 		reg:     NewRegistry(deps.Core, cfg.MaxUnassigned, cfg.Logger),
 	}, nil
@@ -274,7 +278,7 @@ func (a *Adapter) Handle(ctx context.Context, body []byte, src Source) Outcome {
 func (a *Adapter) handle(ctx context.Context, body []byte, hint string, src Source) Outcome {
 	pkt, out := a.decode(body, hint)
 	if out.Status == 0 {
-		out = a.process(ctx, pkt, src)
+		out = a.process(ctx, pkt, body, src)
 	}
 	if out.Reason != "" {
 		a.rejected.Add(out.Reason)
@@ -424,7 +428,7 @@ func (a *Adapter) measuredAt(p *packet, src Source) time.Time {
 	return now
 }
 
-func (a *Adapter) process(ctx context.Context, p *packet, src Source) Outcome {
+func (a *Adapter) process(ctx context.Context, p *packet, body []byte, src Source) Outcome {
 	if out := validate(p); out.Status != 0 {
 		return out
 	}
@@ -447,6 +451,9 @@ func (a *Adapter) process(ctx context.Context, p *packet, src Source) Outcome {
 	if out.Status != 0 {
 		return out
 	}
+	if p.Time > 0 && a.last.Same(p.Device, body) {
+		return a.duplicate(ctx, src)
+	}
 	at := a.measuredAt(p, src)
 	pubs := a.publications(devOrg, dev, p, sensors, src)
 	msgs := make([]Message, len(pubs))
@@ -458,7 +465,21 @@ func (a *Adapter) process(ctx context.Context, p *packet, src Source) Outcome {
 		a.log.Warn("adapter: publish failed", "device", dev.Name, "err", err)
 		return reject(http.StatusServiceUnavailable, ReasonPublishFailed, "publishing failed, try again later")
 	}
+	if p.Time > 0 {
+		a.last.Stored(p.Device, body)
+	}
 	return Outcome{Status: http.StatusOK}
+}
+
+// duplicate answers a resent packet: 200, as its first copy was stored;
+// only what the source asked to publish with it (the relay's mark).
+func (a *Adapter) duplicate(ctx context.Context, src Source) Outcome {
+	if len(src.With) > 0 {
+		if err := a.publish(ctx, src.With); err != nil {
+			return reject(http.StatusServiceUnavailable, ReasonPublishFailed, "publishing failed, try again later")
+		}
+	}
+	return Outcome{Status: http.StatusOK, Reason: ReasonDuplicate}
 }
 
 type message struct{ topic, payload string }

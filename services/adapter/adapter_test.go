@@ -632,3 +632,48 @@ func TestPerDeviceKeys(t *testing.T) {
 		t.Fatal("nothing published")
 	}
 }
+
+// A device that resends its packet because the answer was lost gets 200
+// and its readings are not stored twice; equal packets without a device
+// time are separate measurements and are stored.
+func TestResendIsNotStoredTwice(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.send(`{"device":"d1","readings":[{"address":"A","t":20}]}`)
+	e.assign("d1", true)
+	e.assign("TA", true)
+	e.rec.take()
+	timed := `{"device":"d1","time":1699999990,"readings":[{"address":"A","t":21}]}`
+	for k := 0; k < 2; k++ {
+		if code, ans := e.send(timed); code != http.StatusOK {
+			t.Fatalf("timed packet %d: %d %+v", k, code, ans)
+		}
+	}
+	if n := len(e.rec.take()); n != 4 || e.a.Stats()[ReasonDuplicate] != 1 {
+		t.Fatalf("%d publications for a packet and its resend, stats %v", n, e.a.Stats())
+	}
+	untimed := `{"device":"d1","readings":[{"address":"A","t":21}]}`
+	for k := 0; k < 2; k++ {
+		if code, _ := e.send(untimed); code != http.StatusOK {
+			t.Fatalf("untimed packet %d: %d", k, code)
+		}
+	}
+	if n := len(e.rec.take()); n != 8 || e.a.Stats()[ReasonDuplicate] != 1 {
+		t.Fatalf("%d publications for two untimed packets, stats %v", n, e.a.Stats())
+	}
+}
+
+func TestLastPacketsBounded(t *testing.T) {
+	l := NewLastPackets(2)
+	l.Stored("a", []byte("1"))
+	l.Stored("b", []byte("2"))
+	l.Stored("c", []byte("3"))
+	kept := 0
+	for _, d := range []string{"a", "b"} {
+		if l.Same(d, []byte(map[string]string{"a": "1", "b": "2"}[d])) {
+			kept++
+		}
+	}
+	if !l.Same("c", []byte("3")) || kept != 1 || l.Same("c", []byte("4")) {
+		t.Fatalf("kept %d of the older devices; c remembered %v", kept, l.Same("c", []byte("3")))
+	}
+}

@@ -8,7 +8,7 @@ import (
 
 var (
 	adapterRejectedDesc = newDesc("adapter", "packets_refused_total",
-		"Device packets the adapters did not store, by protocol and reason (HTTP 4xx/5xx answers, and 202 for unassigned or disabled devices).",
+		"Device packets the adapters did not store, by protocol and reason (HTTP 4xx/5xx answers, 202 for unassigned or disabled devices, and 200 for a resend of the device's previous packet: duplicate).",
 		"protocol", "reason")
 	adapterRelayDesc = newDesc("adapter", "relayed_packets_total",
 		"Packets edge adapters relayed over MQTT, by result (processed, duplicate, not_stored, refused, bad_envelope, unknown_protocol, retry).",

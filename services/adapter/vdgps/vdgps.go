@@ -6,7 +6,8 @@
 //
 // Answers (JSON `{"error":…,"result":…}`):
 //
-//	200 every fix published (durably: Publish returns after the journal has it)
+//	200 every fix published (durably: Publish returns after the journal has it),
+//	    or the upload is the tracker's previous one resent (not stored again)
 //	202 accepted but nothing published: result "device not assigned to an
 //	    organization" or "device disabled" (the voltage is still recorded)
 //	400 undecodable packet (fewer than 5 blocks, empty id or flags, bad
@@ -113,6 +114,7 @@ type Handler struct {
 	core    *core.Core
 	publish adapter.Publisher
 	limit   func(device string) adapter.Outcome
+	last    *adapter.LastPackets
 	log     *slog.Logger
 	reg     *adapter.Registry
 
@@ -138,6 +140,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		core:    deps.Core,
 		publish: deps.Publish,
 		limit:   deps.Limit,
+		last:    adapter.NewLastPackets(0),
 		log:     cfg.Logger,
 		reg:     adapter.NewRegistry(deps.Core, cfg.MaxUnassigned, cfg.Logger),
 	}, nil
@@ -220,6 +223,15 @@ func (h *Handler) handle(ctx context.Context, body []byte, src adapter.Source) a
 	h.setVoltage(dev, p.Voltage)
 	h.log.Debug("vdgps: packet", "device", name, "voltage", p.Voltage,
 		"flags", fmt.Sprintf("%08b", p.Flags), "fixes", len(p.Fixes))
+	if h.last.Same(name, body) {
+		// A resend whose answer was lost: its fixes are stored.
+		if len(src.With) > 0 {
+			if err := h.publish(ctx, src.With); err != nil {
+				return adapter.Outcome{Status: http.StatusServiceUnavailable, Reason: ReasonPublishFailed, Msg: "publishing failed, try again later"}
+			}
+		}
+		return adapter.Outcome{Status: http.StatusOK, Reason: adapter.ReasonDuplicate}
+	}
 	topic := "org/" + org + "/" + dev.Name + "/" + LocTopic
 	msgs := make([]adapter.Message, 0, len(p.Fixes))
 	for _, f := range p.Fixes {
@@ -238,6 +250,7 @@ func (h *Handler) handle(ctx context.Context, body []byte, src adapter.Source) a
 		h.log.Warn("vdgps: publish failed", "topic", topic, "err", err)
 		return adapter.Outcome{Status: http.StatusServiceUnavailable, Reason: ReasonPublishFailed, Msg: "publishing failed, try again later"}
 	}
+	h.last.Stored(name, body)
 	return adapter.Outcome{Status: http.StatusOK}
 }
 

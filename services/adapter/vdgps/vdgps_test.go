@@ -308,8 +308,35 @@ func TestConcurrentPackets(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := len(e.rec.take()); n != 8*69 {
-		t.Fatalf("published %d", n)
+	// Equal uploads: each is stored, or acknowledged as a resend of one
+	// that was.
+	n, dup := len(e.rec.take()), e.h.Stats()[adapter.ReasonDuplicate]
+	if n == 0 || n%69 != 0 || uint64(n/69)+dup != 8 {
+		t.Fatalf("published %d fixes, %d duplicates", n, dup)
+	}
+}
+
+// A tracker that resends its upload because the answer was lost gets 200
+// and its fixes are not stored twice; another upload is stored.
+func TestResendIsNotStoredTwice(t *testing.T) {
+	e := newEnv(t, Config{})
+	b := readFixture(t)
+	e.do(http.MethodPost, b)
+	e.enable("VDBCKPX", true)
+	for k := 0; k < 2; k++ {
+		if code, a := e.do(http.MethodPost, b); code != http.StatusOK {
+			t.Fatalf("upload %d: %d %+v", k, code, a)
+		}
+	}
+	if n := len(e.rec.take()); n != 69 || e.h.Stats()[adapter.ReasonDuplicate] != 1 {
+		t.Fatalf("published %d fixes, stats %v", n, e.h.Stats())
+	}
+	other := bytes.Replace(b, []byte("|3928|"), []byte("|3927|"), 1)
+	if bytes.Equal(other, b) {
+		t.Fatal("fixture has no voltage 3928")
+	}
+	if code, _ := e.do(http.MethodPost, other); code != http.StatusOK || len(e.rec.take()) != 69 {
+		t.Fatalf("a different upload: %d", code)
 	}
 }
 
