@@ -70,7 +70,7 @@ func (e *Edge) options() []option {
 		{name: "uplink", ptr: &e.Uplink, help: "the appliance's MQTT listener: mqtts://host:port (TLS) or mqtt://host:port"},
 		{name: "org", ptr: &e.Org, help: "organization the relayed packets belong to"},
 		{name: "username", ptr: &e.Username, help: "MQTT user name: the organization's, or a device's own (thing:<name>: only that device's packets are taken)"},
-		{name: "password", ptr: &e.Password, secret: true, help: "MQTT password of the organization"},
+		{name: "password", ptr: &e.Password, secret: true, help: "MQTT password of that user name"},
 		{name: "ca", ptr: &e.CA, help: "PEM CA certificate of the appliance (GET /ca.crt); the uplink trusts only it"},
 		{name: "spool-dir", ptr: &e.SpoolDir, help: "directory of the on-disk spool; created 0700"},
 		{name: "spool-max-bytes", ptr: &e.SpoolMaxBytes, help: "size bound of the spool on disk"},
@@ -150,7 +150,7 @@ func (e *Edge) Validate() error {
 	case e.Org == "":
 		return errors.New("org is required")
 	case e.Username == "" || e.Password == "":
-		return errors.New("username and password are required (the organization's MQTT credentials)")
+		return errors.New("username and password are required (the organization's MQTT credentials, or a device's own)")
 	case strings.TrimSpace(e.SpoolDir) == "":
 		return errors.New("spool-dir must not be empty")
 	case e.SpoolMaxBytes < 64<<10:
