@@ -68,6 +68,9 @@ type Envelope struct {
 	Body []byte `json:"body"`
 }
 
+// errRetry is why the relay cut an MQTT 3 connection.
+var errRetry = errors.New("relay: packet not taken; resend it")
+
 // MaxEdgeID bounds Envelope.Edge.
 const MaxEdgeID = 64
 
@@ -214,8 +217,15 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	switch h.process(org, thing, proto, pk.Payload) {
 	case ResultRetry:
 		// No acknowledgement: the edge adapter sends the packet again.
+		// MQTT 5 says so with a negative PUBACK; before 5 there is none,
+		// so the connection is cut: the edge adapter reconnects and
+		// resends at once instead of waiting out its acknowledgement
+		// timeout.
 		if cl != nil && cl.Properties.ProtocolVersion == 5 {
 			return pk, packets.ErrUnspecifiedError
+		}
+		if cl != nil {
+			cl.Stop(errRetry)
 		}
 		return pk, packets.ErrRejectPacket
 	default:

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/adapter/devsim"
@@ -388,5 +390,34 @@ func TestDeviceCredentialsRelayOnlyTheirDevice(t *testing.T) {
 	}
 	if org, thing, proto, ok := parseTopic(own); !ok || org != "acme" || thing != "dev1" || proto != ProtoPIOT {
 		t.Fatalf("parseTopic(%s) = %s %s %s %v", own, org, thing, proto, ok)
+	}
+}
+
+// A packet that cannot be taken is not acknowledged: MQTT 5 clients get a
+// negative PUBACK, older ones have their connection cut so that they
+// resend at once.
+func TestRetryCutsMQTT3Connections(t *testing.T) {
+	e := newEnv(t)
+	srv := mqtt.New(&mqtt.Options{InlineClient: false})
+	payload, err := json.Marshal(Envelope{Edge: "e", Seq: 1, RX: time.Now().UnixMilli(), Body: e.packet("dev1", 1, time.Now())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk := packets.Packet{TopicName: Topic("acme", ProtoPIOT), Payload: payload, FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}}
+	e.sink.mu.Lock()
+	e.sink.fail = true
+	e.sink.mu.Unlock()
+	for _, v := range []byte{4, 5} {
+		c1, c2 := net.Pipe()
+		defer c2.Close()
+		cl := srv.NewClient(c1, "t", fmt.Sprint("edge-v", v), false)
+		cl.Properties.ProtocolVersion = v
+		_, err := e.h.OnPublish(cl, pk)
+		switch {
+		case v == 4 && (!errors.Is(err, packets.ErrRejectPacket) || !cl.Closed()):
+			t.Errorf("MQTT 3.1.1: %v, closed %v", err, cl.Closed())
+		case v == 5 && (!errors.Is(err, packets.ErrUnspecifiedError) || cl.Closed()):
+			t.Errorf("MQTT 5: %v, closed %v", err, cl.Closed())
+		}
 	}
 }
