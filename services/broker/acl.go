@@ -5,6 +5,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/piot-appliance/piot/services/core"
 )
 
 // OnACLCheck is called by mochi for every SUBSCRIBE filter, every inbound
@@ -44,7 +45,7 @@ func (p *policy) permits(id *identity, topic string, write bool) bool {
 	}
 	switch id.kind {
 	case kindMonitor:
-		return !write && (topic == "$SYS" || strings.HasPrefix(topic, "$SYS/"))
+		return core.MonitorReaches(topic, write)
 	case kindOrg:
 		cur, ok := p.core.MQTTIdentityOf(id.username)
 		if !ok || cur != id.org {

@@ -41,6 +41,12 @@ func (id MQTTIdentity) Reaches(topic string) bool {
 	return underOrg(topic, id.OrgName)
 }
 
+// MonitorReaches is the rule of the broker's read-only monitoring
+// identity: it may read $SYS and nothing else, and write nothing.
+func MonitorReaches(topic string, write bool) bool {
+	return !write && (topic == "$SYS" || strings.HasPrefix(topic, "$SYS/"))
+}
+
 // underOrg reports whether a topic or filter lies under org/<name>/.
 func underOrg(topic, name string) bool {
 	rest, ok := strings.CutPrefix(topic, "org/")
