@@ -201,7 +201,7 @@ func TestDeviceCredentialsForwardOneDevice(t *testing.T) {
 	if _, topics := s.received(); topics[0] != relay.DeviceTopic("site", "dev1", relay.ProtoPIOT) {
 		t.Fatalf("published to %s", topics[0])
 	}
-	if st := e.Status(); st.Rejected[adapter.ReasonForeignDevice] != 1 {
+	if st := e.Status(); st.Rejected[adapter.ReasonForeignDevice] != 1 || st.Device != "dev1" {
 		t.Fatalf("status %+v", st)
 	}
 }

@@ -11,8 +11,11 @@ import (
 
 // Status is the JSON of GET /status.
 type Status struct {
-	ID     string         `json:"id"`
-	Org    string         `json:"org"`
+	ID  string `json:"id"`
+	Org string `json:"org"`
+	// Device is the thing whose own credentials the edge adapter uses
+	// (only its packets are taken); empty with an organization's.
+	Device string         `json:"device,omitempty"`
 	Uplink uplinkSnapshot `json:"uplink"`
 	Spool  SpoolStatus    `json:"spool"`
 	// Rejected counts refused device packets by reason.
@@ -42,7 +45,7 @@ func (e *Edge) Status() Status {
 		age = time.Since(st.Oldest).Seconds()
 	}
 	return Status{
-		ID: e.id, Org: e.cfg.Org, Uplink: e.up.snapshot(), Rejected: e.rejected.Snapshot(),
+		ID: e.id, Org: e.cfg.Org, Device: e.device, Uplink: e.up.snapshot(), Rejected: e.rejected.Snapshot(),
 		Spool: SpoolStatus{
 			Records: st.Records, Bytes: st.Bytes, OldestAgeS: age,
 			Appended: st.Appended, Acked: st.Acked, Dropped: st.Dropped, DroppedBytes: st.DroppedBytes,
