@@ -452,7 +452,7 @@ func (a *Adapter) process(ctx context.Context, p *packet, body []byte, src Sourc
 		return out
 	}
 	if p.Time > 0 && a.last.Same(p.Device, body) {
-		return a.duplicate(ctx, src)
+		return AckResend(ctx, a.publish, src)
 	}
 	at := a.measuredAt(p, src)
 	pubs := a.publications(devOrg, dev, p, sensors, src)
@@ -469,17 +469,6 @@ func (a *Adapter) process(ctx context.Context, p *packet, body []byte, src Sourc
 		a.last.Stored(p.Device, body)
 	}
 	return Outcome{Status: http.StatusOK}
-}
-
-// duplicate answers a resent packet: 200, as its first copy was stored;
-// only what the source asked to publish with it (the relay's mark).
-func (a *Adapter) duplicate(ctx context.Context, src Source) Outcome {
-	if len(src.With) > 0 {
-		if err := a.publish(ctx, src.With); err != nil {
-			return reject(http.StatusServiceUnavailable, ReasonPublishFailed, "publishing failed, try again later")
-		}
-	}
-	return Outcome{Status: http.StatusOK, Reason: ReasonDuplicate}
 }
 
 type message struct{ topic, payload string }

@@ -1,7 +1,9 @@
 package adapter
 
 import (
+	"context"
 	"crypto/sha256"
+	"net/http"
 	"sync"
 )
 
@@ -49,4 +51,16 @@ func (l *LastPackets) Stored(device string, body []byte) {
 		}
 	}
 	l.m[device] = sum
+}
+
+// AckResend answers a resent packet: 200, as its first copy was stored,
+// publishing only what the source asked to publish with it (the relay's
+// mark).
+func AckResend(ctx context.Context, publish Publisher, src Source) Outcome {
+	if len(src.With) > 0 {
+		if err := publish(ctx, src.With); err != nil {
+			return reject(http.StatusServiceUnavailable, ReasonPublishFailed, "publishing failed, try again later")
+		}
+	}
+	return Outcome{Status: http.StatusOK, Reason: ReasonDuplicate}
 }

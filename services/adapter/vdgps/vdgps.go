@@ -224,13 +224,7 @@ func (h *Handler) handle(ctx context.Context, body []byte, src adapter.Source) a
 	h.log.Debug("vdgps: packet", "device", name, "voltage", p.Voltage,
 		"flags", fmt.Sprintf("%08b", p.Flags), "fixes", len(p.Fixes))
 	if h.last.Same(name, body) {
-		// A resend whose answer was lost: its fixes are stored.
-		if len(src.With) > 0 {
-			if err := h.publish(ctx, src.With); err != nil {
-				return adapter.Outcome{Status: http.StatusServiceUnavailable, Reason: ReasonPublishFailed, Msg: "publishing failed, try again later"}
-			}
-		}
-		return adapter.Outcome{Status: http.StatusOK, Reason: adapter.ReasonDuplicate}
+		return adapter.AckResend(ctx, h.publish, src) // its fixes are stored
 	}
 	topic := "org/" + org + "/" + dev.Name + "/" + LocTopic
 	msgs := make([]adapter.Message, 0, len(p.Fixes))
