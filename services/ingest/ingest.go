@@ -589,7 +589,9 @@ func (i *Ingest) flush(ctx context.Context) error {
 	return nil
 }
 
-// onEvent keeps the topic index current.
+// onEvent keeps the topic index current. It runs inline in core's
+// writers; it waits for ready only while Start takes its snapshot, which
+// needs no writer.
 func (i *Ingest) onEvent(e core.Event) {
 	<-i.ready
 	switch e.Kind {
