@@ -192,16 +192,7 @@ func TestEdgeAdapterRidesOutAnOutage(t *testing.T) {
 	sensors := map[string]string{}
 	for i := 1; i <= devices; i++ {
 		dev := devsim.DeviceName("warm", i)
-		for _, name := range []string{dev, devsim.SensorName(dev)} {
-			id := thingID(t, a, tok, name)
-			if _, _, code := a.gql(tok, `mutation($t: ThingUpdate!) { updateThing(thing: $t) { id } }`,
-				map[string]any{"t": map[string]any{"id": id, "orgId": site, "enabled": true}}); code != "" {
-				t.Fatal(code)
-			}
-			if name != dev {
-				sensors[dev] = id
-			}
-		}
+		sensors[dev] = enableDevice(t, a, tok, site, dev)
 	}
 
 	// The measured run: device clocks start two hours ago, a minute per
@@ -399,17 +390,7 @@ func TestEdgeAdapterWithDeviceCredentials(t *testing.T) {
 	if st := postBytes(t, a.url+"/adapter", body); st != http.StatusAccepted {
 		t.Fatalf("first packet: %d", st)
 	}
-	sensor := ""
-	for _, name := range []string{dev, devsim.SensorName(dev)} {
-		id := thingID(t, a, tok, name)
-		if _, _, code := a.gql(tok, `mutation($t: ThingUpdate!) { updateThing(thing: $t) { id } }`,
-			map[string]any{"t": map[string]any{"id": id, "orgId": site, "enabled": true}}); code != "" {
-			t.Fatal(code)
-		}
-		if name != dev {
-			sensor = id
-		}
-	}
+	sensor := enableDevice(t, a, tok, site, dev)
 	_, data, code := a.gql(tok, `mutation($id: ID!) { setThingMqttCredentials(thingId: $id) { username password } }`,
 		map[string]any{"id": thingID(t, a, tok, dev)})
 	if code != "" {
@@ -469,6 +450,21 @@ func TestEdgeAdapterWithDeviceCredentials(t *testing.T) {
 		}
 	}
 	t.Fatalf("history %v, want %s", got, want)
+}
+
+// enableDevice assigns a simulated device and its sensor to org and
+// enables both; it returns the sensor's id.
+func enableDevice(t *testing.T, a *appliance, tok, org, dev string) (sensor string) {
+	t.Helper()
+	for _, name := range []string{dev, devsim.SensorName(dev)} {
+		id := thingID(t, a, tok, name)
+		if _, _, code := a.gql(tok, `mutation($t: ThingUpdate!) { updateThing(thing: $t) { id } }`,
+			map[string]any{"t": map[string]any{"id": id, "orgId": org, "enabled": true}}); code != "" {
+			t.Fatal(code)
+		}
+		sensor = id
+	}
+	return sensor
 }
 
 // postBytes posts a device packet as it is and returns the status.

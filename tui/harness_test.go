@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -185,20 +186,33 @@ func (h *harness) screen() string {
 // waitFor processes messages until the screen contains all of want.
 func (h *harness) waitFor(want ...string) string {
 	h.t.Helper()
+	return h.waitUntil(fmt.Sprintf("screen never showed %q", want), func(s string) bool {
+		return containsAll(s, want)
+	})
+}
+
+// waitRow waits until the screen's first line containing needle also
+// contains every want: a list reloads a moment after the status line of
+// the action that changed it.
+func (h *harness) waitRow(needle string, want ...string) string {
+	h.t.Helper()
+	return h.waitUntil(fmt.Sprintf("the row of %q never showed %q", needle, want), func(s string) bool {
+		return containsAll(lineWith(s, needle), want)
+	})
+}
+
+// waitUntil processes messages until the screen satisfies done, failing
+// with what after 5 seconds.
+func (h *harness) waitUntil(what string, done func(screen string) bool) string {
+	h.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		s := h.screen()
-		ok := true
-		for _, w := range want {
-			if !strings.Contains(s, w) {
-				ok = false
-			}
-		}
-		if ok {
+		if done(s) {
 			return s
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("screen never showed %q:\n%s", want, s)
+			h.t.Fatalf("%s:\n%s", what, s)
 		}
 		select {
 		case msg := <-h.msgs:
@@ -208,32 +222,13 @@ func (h *harness) waitFor(want ...string) string {
 	}
 }
 
-// waitRow waits until the screen's first line containing needle also
-// contains every want: a list reloads a moment after the status line of
-// the action that changed it.
-func (h *harness) waitRow(needle string, want ...string) string {
-	h.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		s := h.screen()
-		row, ok := lineWith(s, needle), true
-		for _, w := range want {
-			if !strings.Contains(row, w) {
-				ok = false
-			}
-		}
-		if ok {
-			return s
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("the row of %q never showed %q: %q\n%s", needle, want, row, s)
-		}
-		select {
-		case msg := <-h.msgs:
-			h.send(msg)
-		case <-time.After(20 * time.Millisecond):
+func containsAll(s string, want []string) bool {
+	for _, w := range want {
+		if !strings.Contains(s, w) {
+			return false
 		}
 	}
+	return true
 }
 
 // refresh simulates the periodic tick.

@@ -316,21 +316,7 @@ func (b *Broker) fail(err error) {
 // subscribers, not retained). It bypasses the ACL: the caller is trusted
 // code, e.g. core's switch commands.
 func (b *Broker) Publish(ctx context.Context, topic string, payload []byte) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if topic == "" || !mqtt.IsValidFilter(topic, true) {
-		return fmt.Errorf("broker: publish: invalid topic %q", topic)
-	}
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if !b.started || b.stopped {
-		return ErrNotRunning
-	}
-	if err := b.server.Publish(topic, payload, false, 1); err != nil {
-		return fmt.Errorf("broker: publish %s: %w", topic, err)
-	}
-	return nil
+	return b.publishing(ctx, topic, func() error { return b.server.Publish(topic, payload, false, 1) })
 }
 
 // PublishIngested delivers a message to subscribers that the ingest has
@@ -338,6 +324,29 @@ func (b *Broker) Publish(ctx context.Context, topic string, payload []byte) erro
 // measurement time first): it comes from the in-process client named
 // ingest.PreIngestedClient, whose publishes the ingest hook passes over.
 func (b *Broker) PublishIngested(ctx context.Context, clientID, topic string, payload []byte) error {
+	return b.publishing(ctx, topic, func() error {
+		b.inlineMu.Lock()
+		cl := b.inline[clientID]
+		if cl == nil {
+			cl = b.server.NewClient(nil, "local", clientID, true)
+			if b.inline == nil {
+				b.inline = map[string]*mqtt.Client{}
+			}
+			b.inline[clientID] = cl
+		}
+		b.inlineMu.Unlock()
+		return b.server.InjectPacket(cl, packets.Packet{
+			FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
+			TopicName:   topic,
+			Payload:     payload,
+			PacketID:    1, // not used by inline clients, but must be valid
+		})
+	})
+}
+
+// publishing runs publish for the appliance's own messages: a valid
+// topic, and the broker running throughout.
+func (b *Broker) publishing(ctx context.Context, topic string, publish func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -349,23 +358,7 @@ func (b *Broker) PublishIngested(ctx context.Context, clientID, topic string, pa
 	if !b.started || b.stopped {
 		return ErrNotRunning
 	}
-	b.inlineMu.Lock()
-	cl := b.inline[clientID]
-	if cl == nil {
-		cl = b.server.NewClient(nil, "local", clientID, true)
-		if b.inline == nil {
-			b.inline = map[string]*mqtt.Client{}
-		}
-		b.inline[clientID] = cl
-	}
-	b.inlineMu.Unlock()
-	err := b.server.InjectPacket(cl, packets.Packet{
-		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
-		TopicName:   topic,
-		Payload:     payload,
-		PacketID:    1, // not used by inline clients, but must be valid
-	})
-	if err != nil {
+	if err := publish(); err != nil {
 		return fmt.Errorf("broker: publish %s: %w", topic, err)
 	}
 	return nil

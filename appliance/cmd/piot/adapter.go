@@ -29,8 +29,10 @@ would to the appliance (POST /adapter, POST /adapter/vdgps); each packet
 is checked and written to an on-disk spool before the device gets 200,
 then forwarded in order to the appliance over MQTT (QoS 1) on the
 organization's reserved topic, and deleted once the appliance has
-acknowledged it. GET /status and GET /metrics report the uplink and the
-spool.
+acknowledged it. With a device's own credentials (--username
+thing:<name>) only that device's packets are taken, and forwarded under
+its topics. --device-keys lets it check devices that have their own AES
+key. GET /status and GET /metrics report the uplink and the spool.
 
 Every option can also be set in a YAML file (--config; keys are the flag
 names) and in the environment (the name in brackets). Precedence:

@@ -83,7 +83,9 @@ func runCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the appliance",
-		Long: `Run the appliance: the store, the core and the HTTP API in one process.
+		Long: `Run the appliance in one process: the store, the core, the MQTT broker,
+the ingest and history, the device adapters, the HTTP API (GraphQL,
+/adapter, /metrics) and the SSH console.
 
 Every option can also be set in a YAML file (--config; keys are the flag
 names) and in the environment (the name in brackets). Precedence:
