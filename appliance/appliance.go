@@ -396,6 +396,9 @@ func (a *Appliance) listeners(ssh *sshserver.Server) []tui.Listener {
 	var out []tui.Listener
 	if a.health.Running("http") {
 		out = append(out, tui.Listener{Name: "http", Addr: a.http.srv.Addr()})
+		if addr := a.http.srv.HTTPSAddr(); addr != "" {
+			out = append(out, tui.Listener{Name: "https", Addr: addr, TLS: true})
+		}
 	}
 	if b := a.broker.b; b != nil {
 		out = append(out, consoledeps.BrokerListeners(b.Addrs(), b.ServerCertificate())...)
@@ -459,7 +462,8 @@ func (s *httpService) Start(ctx context.Context) error {
 	}
 	routes["/ca.crt"] = caHandler(a.broker.b.CACertPEM)
 	srv, err := api.New(api.Config{
-		Addr: a.cfg.HTTPAddr, JWTKey: key, JWTTTL: a.cfg.JWTTTL,
+		Addr: a.cfg.HTTPAddr, HTTPSAddr: a.cfg.HTTPSAddr, TLS: a.broker.b.TLSConfig(),
+		JWTKey: key, JWTTTL: a.cfg.JWTTTL,
 		AllowRegistration: a.cfg.AllowRegistration,
 		LoginPerMinute:    a.cfg.LoginRate, LoginBurst: a.cfg.LoginBurst,
 		Version: a.version, Logger: a.log,

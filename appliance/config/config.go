@@ -29,6 +29,7 @@ const EnvPrefix = "PIOT_"
 type Config struct {
 	DataDir           string
 	HTTPAddr          string
+	HTTPSAddr         string
 	StoreURI          string
 	LogLevel          string
 	LogFormat         string
@@ -84,6 +85,24 @@ type Config struct {
 	IngestFlushInterval time.Duration
 	HistoryRetention    time.Duration
 	HistoryMaxBytes     int
+
+	// OS is applied by `piot init` in the appliance image; `piot run`
+	// only checks it, so one file configures the whole appliance.
+	OS OS
+}
+
+// OS are the operating system settings of the appliance image.
+type OS struct {
+	Hostname string
+	// Network is "dhcp" (every Ethernet interface) or "static" (NetAddress
+	// on NetInterface, DHCP on the others).
+	Network      string
+	NetInterface string
+	NetAddress   string // CIDR, e.g. 192.168.1.20/24
+	NetGateway   string
+	NetDNS       []string
+	NTPServers   []string
+	Timezone     string
 }
 
 // Default returns the built-in defaults.
@@ -127,6 +146,13 @@ func Default() Config {
 		IngestFlushInterval: time.Second,
 		HistoryRetention:    30 * 24 * time.Hour,
 		HistoryMaxBytes:     1 << 30,
+
+		OS: OS{
+			Hostname:   "piot",
+			Network:    "dhcp",
+			NTPServers: []string{"pool.ntp.org"},
+			Timezone:   "UTC",
+		},
 	}
 }
 
@@ -195,6 +221,15 @@ func (c *Config) options() []option {
 		{name: "ingest-flush-interval", ptr: &c.IngestFlushInterval, help: "how often thing state and history are written to the store"},
 		{name: "history-retention", ptr: &c.HistoryRetention, help: "how long history is kept"},
 		{name: "history-max-bytes", ptr: &c.HistoryMaxBytes, help: "size cap of history; the oldest data is dropped first"},
+		{name: "https-addr", ptr: &c.HTTPSAddr, help: "HTTPS listener (the HTTP routes with the appliance's TLS certificate); empty disables"},
+		{name: "hostname", ptr: &c.OS.Hostname, help: "image: host name of the appliance"},
+		{name: "network", ptr: &c.OS.Network, help: "image: dhcp, or static (net-address on net-interface, DHCP on the other interfaces)"},
+		{name: "net-interface", ptr: &c.OS.NetInterface, help: "image: interface of the static address; empty is the first Ethernet interface"},
+		{name: "net-address", ptr: &c.OS.NetAddress, help: "image: static address with prefix length, e.g. 192.168.1.20/24"},
+		{name: "net-gateway", ptr: &c.OS.NetGateway, help: "image: default gateway of the static address"},
+		{name: "net-dns", ptr: &c.OS.NetDNS, help: "image: DNS servers of the static address (comma-separated)"},
+		{name: "ntp-servers", ptr: &c.OS.NTPServers, help: "image: NTP servers (comma-separated, host or host:port)"},
+		{name: "timezone", ptr: &c.OS.Timezone, help: "image: time zone of the console's clock (IANA name, e.g. Europe/Prague)"},
 	}
 }
 
@@ -273,6 +308,11 @@ func loadYAML(path string, opts []option) error {
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
 	}
+	return decodeYAML(path, raw, opts)
+}
+
+// decodeYAML applies the YAML document raw (read from path) to opts.
+func decodeYAML(path string, raw []byte, opts []option) error {
 	var doc map[string]yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
@@ -343,6 +383,14 @@ func (c *Config) Validate() error {
 	}
 	if err := validAddr(c.HTTPAddr); err != nil {
 		return fmt.Errorf("http-addr: %w", err)
+	}
+	if c.HTTPSAddr != "" {
+		if err := validAddr(c.HTTPSAddr); err != nil {
+			return fmt.Errorf("https-addr: %w", err)
+		}
+	}
+	if err := c.OS.Validate(); err != nil {
+		return err
 	}
 	if c.StoreURI != "" && !strings.HasPrefix(c.StoreURI, "mongodb://") && !strings.HasPrefix(c.StoreURI, "mongodb+srv://") {
 		return errors.New("store-uri must start with mongodb:// or mongodb+srv://")
@@ -485,4 +533,15 @@ func (c *Config) UnknownEnv(environ []string, extra ...string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// LoadFile reads a YAML configuration file over the defaults, without
+// environment or flags, and validates it; `piot init` reads the image's
+// /data/piot.yaml this way.
+func LoadFile(path string) (Config, error) {
+	c := Default()
+	if err := loadYAML(path, c.options()); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
 }

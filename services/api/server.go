@@ -7,6 +7,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,7 +35,10 @@ const (
 
 // Config configures the HTTP listener.
 type Config struct {
-	Addr              string
+	Addr string
+	// HTTPSAddr, when set, serves the same routes over TLS with TLS.
+	HTTPSAddr         string
+	TLS               *tls.Config
 	JWTKey            []byte
 	JWTTTL            time.Duration
 	AllowRegistration bool
@@ -67,6 +71,7 @@ type Server struct {
 	logins *ratelimit.Addr
 	srv    *http.Server
 	ln     net.Listener
+	tlsLn  net.Listener
 	errc   chan error
 }
 
@@ -122,12 +127,39 @@ func (s *Server) Start(context.Context) error {
 	}
 	s.ln = ln
 	s.log.Info("http listening", "addr", ln.Addr().String())
-	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.errc <- fmt.Errorf("http: %w", err)
+	if s.cfg.HTTPSAddr != "" {
+		if s.cfg.TLS == nil {
+			ln.Close()
+			return errors.New("https: no TLS configuration")
 		}
-	}()
+		tln, err := net.Listen("tcp", s.cfg.HTTPSAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("https: listen %s: %w", s.cfg.HTTPSAddr, err)
+		}
+		s.tlsLn = tln
+		s.log.Info("https listening", "addr", tln.Addr().String())
+		go s.serve(tls.NewListener(tln, s.cfg.TLS), "https")
+	}
+	go s.serve(ln, "http")
 	return nil
+}
+
+func (s *Server) serve(ln net.Listener, name string) {
+	if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		select {
+		case s.errc <- fmt.Errorf("%s: %w", name, err):
+		default:
+		}
+	}
+}
+
+// HTTPSAddr is the bound HTTPS address, "" without HTTPS.
+func (s *Server) HTTPSAddr() string {
+	if s.tlsLn == nil {
+		return ""
+	}
+	return s.tlsLn.Addr().String()
 }
 
 // Addr is the bound address (useful with port 0).

@@ -17,6 +17,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"github.com/piot-appliance/piot/services/ratelimit"
@@ -374,6 +375,10 @@ func (b *Broker) ReloadTLS() error {
 	b.log.Info("TLS certificate reloaded")
 	return nil
 }
+
+// TLSConfig serves the appliance's certificate (as MQTTS does) for other
+// TLS listeners such as HTTPS; reloads apply to both.
+func (b *Broker) TLSConfig() *tls.Config { return b.certs.serverConfig() }
 
 // CACertPEM is the appliance CA certificate, for devices to pin.
 func (b *Broker) CACertPEM() []byte {
