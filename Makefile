@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN := bin/piot
 
-.PHONY: all build run test generate lint bench clean
+.PHONY: all build run test generate lint bench clean image run-image
 
 all: build
 
@@ -36,8 +36,16 @@ test: lint
 bench:
 	go test -run '^$$' -bench . -benchtime 2000x ./services/store/
 
+# The bootable appliance image (image/out/piot.img); see image/README.md.
+image:
+	bash image/build.sh
+
+# Boot it in QEMU (PIOT_QEMU_MODE=kernel for the direct-kernel boot).
+run-image: image
+	bash image/run-qemu.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin image/out
 
 # MQTT benchmark, plain mosquitto vs the appliance (not part of `make test`);
 # see tests/bench/mqttbench/README.md. Flags: make bench-mqtt BENCH_MQTT_FLAGS='-repeats 3'
