@@ -28,6 +28,8 @@ lint:
 
 test: lint
 	bash tests/deps.sh
+	# The image the QEMU test boots (tests/image_test.go).
+	bash image/build.sh
 	PIOT_REQUIRE_MOSQUITTO=1 go test -count=1 -timeout 20m ./...
 	# The device adapters, the relay, the spool and the broker's write
 	# holds take concurrent packets: again under the race detector.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/piot-appliance/piot/appliance/config"
 	"github.com/piot-appliance/piot/appliance/consoledeps"
+	"github.com/piot-appliance/piot/appliance/osctl"
 	"github.com/piot-appliance/piot/appliance/supervisor"
 	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/adapter/relay"
@@ -366,7 +367,7 @@ func (s *sshService) Start(ctx context.Context) error {
 		Alarms:  consoledeps.NewAlarms(a.monitor.m),
 		System: consoledeps.NewSystem(consoledeps.SystemConfig{
 			DataDir: a.cfg.DataDir, Version: a.version, Database: a.store.st.Database(),
-			TLS: a.broker.b, Logs: a.logs, Logger: a.log,
+			TLS: a.broker.b, Logs: a.logs, Logger: a.log, OS: osctl.FromEnv(),
 			Listeners: func() []tui.Listener { return a.listeners(srv) },
 		}),
 	}

@@ -40,7 +40,7 @@ for p in 22 80 443 1883 8883 8083; do
 	fwd="$fwd,hostfwd=tcp:127.0.0.1:$((base + p))-:$p"
 done
 args=(
-	-machine q35 -accel "$accel" -m "$mem" -smp 2
+	-nodefaults -machine q35 -accel "$accel" -m "$mem" -smp 2
 	-display none -vga std -serial mon:stdio -no-reboot
 	-netdev "user,id=net0$fwd" -device virtio-net-pci,netdev=net0
 	-drive "file=$disk,format=raw,if=none,id=disk0,cache=writeback" -device virtio-blk-pci,drive=disk0

@@ -124,6 +124,23 @@ type SystemInfo interface {
 	Restore(ctx context.Context, a core.Actor, path string) error
 	Reboot(ctx context.Context, a core.Actor) error
 	PowerOff(ctx context.Context, a core.Actor) error
+	// OSSettings and SetOSSettings read and change the operating system
+	// settings (appliance image only; ErrUnsupported elsewhere).
+	OSSettings(ctx context.Context, a core.Actor) (OSSettings, error)
+	SetOSSettings(ctx context.Context, a core.Actor, s OSSettings) error
+}
+
+// OSSettings are the appliance image's operating system settings, as the
+// System screen edits them; lists are comma-separated.
+type OSSettings struct {
+	Hostname     string
+	Network      string // dhcp or static
+	NetInterface string
+	NetAddress   string
+	NetGateway   string
+	NetDNS       string
+	NTPServers   string
+	Timezone     string
 }
 
 // Listener is one network endpoint of the appliance.

@@ -366,6 +366,12 @@ func (f *fakeSystem) Restore(_ context.Context, a core.Actor, path string) error
 }
 func (f *fakeSystem) Reboot(context.Context, core.Actor) error   { return ErrUnsupported }
 func (f *fakeSystem) PowerOff(context.Context, core.Actor) error { return ErrUnsupported }
+func (f *fakeSystem) OSSettings(context.Context, core.Actor) (OSSettings, error) {
+	return OSSettings{Hostname: "piot", Network: "dhcp", Timezone: "UTC"}, nil
+}
+func (f *fakeSystem) SetOSSettings(_ context.Context, a core.Actor, s OSSettings) error {
+	return f.record(a, "os:"+s.Hostname+","+s.Network)
+}
 
 func TestSystemScreen(t *testing.T) {
 	w := newWorld(t)

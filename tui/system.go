@@ -33,6 +33,7 @@ var (
 	keyRestore  = key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "restore"))
 	keyReboot   = key.NewBinding(key.WithKeys("B"), key.WithHelp("B", "reboot"))
 	keyPowerOff = key.NewBinding(key.WithKeys("P"), key.WithHelp("P", "power off"))
+	keyOS       = key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "OS settings"))
 )
 
 func newSystem(e *env) *systemScreen {
@@ -43,7 +44,7 @@ func (s *systemScreen) title() string   { return "System" }
 func (s *systemScreen) adminOnly() bool { return true }
 func (s *systemScreen) capturing() bool { return s.ov.active() }
 func (s *systemScreen) keys() []key.Binding {
-	return []key.Binding{keyBackup, keyRestore, keyRegenTLS, keyReboot, keyPowerOff}
+	return []key.Binding{keyOS, keyBackup, keyRestore, keyRegenTLS, keyReboot, keyPowerOff}
 }
 
 func (s *systemScreen) refresh() tea.Cmd {
@@ -107,12 +108,39 @@ func (s *systemScreen) key(k tea.KeyPressMsg) tea.Cmd {
 	e := s.env
 	sys := e.deps.System
 	if sys == nil {
-		if key.Matches(k, keyBackup, keyRestore, keyRegenTLS, keyReboot, keyPowerOff) {
+		if key.Matches(k, keyOS, keyBackup, keyRestore, keyRegenTLS, keyReboot, keyPowerOff) {
 			return func() tea.Msg { return statusMsg{text: "system actions are not available", err: true} }
 		}
 		return nil
 	}
 	switch {
+	case key.Matches(k, keyOS):
+		cur, err := sys.OSSettings(e.ctx, e.actor)
+		if err != nil {
+			return func() tea.Msg { return e.errMsg(err, e.actor.Admin) }
+		}
+		f := newForm("Operating system").
+			text("hostname", "Host name", cur.Hostname, "hostname").
+			pick("network", "Network", []string{"dhcp", "static"}, []string{"DHCP", "static address"}, cur.Network, "network").
+			text("iface", "Interface (static)", cur.NetInterface, "net-interface").
+			text("address", "Address/prefix (static)", cur.NetAddress, "net-address").
+			text("gateway", "Gateway (static)", cur.NetGateway, "net-gateway").
+			text("dns", "DNS servers (static)", cur.NetDNS, "net-dns").
+			text("ntp", "NTP servers", cur.NTPServers, "ntp-servers").
+			text("tz", "Time zone", cur.Timezone, "timezone")
+		f.note = "Applied now and kept in /data/piot.yaml. Lists are comma-separated; an empty interface is the first Ethernet one."
+		return s.ov.open(f, func(a core.Actor, f *form) (string, error) {
+			v := func(k string) string { return strings.TrimSpace(f.value(k)) }
+			err := sys.SetOSSettings(e.ctx, a, OSSettings{
+				Hostname: v("hostname"), Network: v("network"), NetInterface: v("iface"),
+				NetAddress: v("address"), NetGateway: v("gateway"), NetDNS: v("dns"),
+				NTPServers: v("ntp"), Timezone: v("tz"),
+			})
+			if err != nil {
+				return "", err
+			}
+			return "OS settings applied", nil
+		})
 	case key.Matches(k, keyRegenTLS):
 		s.ov.ask("Reissue the MQTT server certificate? Devices that trust the appliance CA are unaffected.", func(a core.Actor) (string, error) {
 			if err := sys.RegenerateTLS(e.ctx, a); err != nil {
@@ -142,7 +170,7 @@ func (s *systemScreen) key(k tea.KeyPressMsg) tea.Cmd {
 			if err := sys.Restore(e.ctx, a, strings.TrimSpace(f.value("path"))); err != nil {
 				return "", err
 			}
-			return "restore scheduled: it is applied when the appliance restarts", nil
+			return "restore scheduled: it is applied when the appliance restarts (in the image: now)", nil
 		})
 	case key.Matches(k, keyReboot):
 		s.ov.ask("Reboot the appliance now?", func(a core.Actor) (string, error) {

@@ -6,11 +6,14 @@ package admincli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
@@ -20,6 +23,22 @@ type Client struct {
 	URL   string // base URL, e.g. http://127.0.0.1:8080
 	Token string
 	HTTP  *http.Client
+}
+
+// httpClientWithCA trusts only the CA in file, as a device pinning the
+// appliance's own CA does.
+func httpClientWithCA(file string) (*http.Client, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("ca-file %s: no PEM certificate", file)
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+	}}, nil
 }
 
 func (c *Client) http() *http.Client {

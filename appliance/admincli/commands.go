@@ -37,6 +37,19 @@ prints a token for later commands.`,
 	pf.StringVar(&email, "email", os.Getenv("PIOT_EMAIL"), "log in with this email [env PIOT_EMAIL]")
 	pf.StringVar(&password, "password", os.Getenv("PIOT_PASSWORD"), "log in with this password [env PIOT_PASSWORD]")
 	pf.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	var caFile string
+	pf.StringVar(&caFile, "ca-file", os.Getenv("PIOT_CA_FILE"), "PEM CA certificate to verify an https:// URL, e.g. the appliance's own from /ca.crt [env PIOT_CA_FILE]")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if caFile == "" {
+			return nil
+		}
+		hc, err := httpClientWithCA(caFile)
+		if err != nil {
+			return err
+		}
+		c.HTTP = hc
+		return nil
+	}
 
 	auth := func(ctx context.Context) error {
 		if c.Token != "" {
@@ -116,6 +129,44 @@ prints a token for later commands.`,
 				rows = append(rows, []string{o.ID, o.Name, o.Description, when(o.Created)})
 			}
 			return out(cmd, r.Orgs, []string{"ID", "NAME", "DESCRIPTION", "CREATED"}, rows)
+		},
+	})
+
+	org.AddCommand(&cobra.Command{
+		Use:   "mqtt-credentials ORG USERNAME",
+		Short: "Set or rotate an organisation's MQTT credentials; the password is shown only now",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := auth(cmd.Context()); err != nil {
+				return err
+			}
+			var orgs struct {
+				Orgs []orgRow `json:"orgs"`
+			}
+			if err := c.Query(cmd.Context(), `{ orgs { id name } }`, nil, &orgs); err != nil {
+				return err
+			}
+			id := ""
+			for _, o := range orgs.Orgs {
+				if o.Name == args[0] {
+					id = o.ID
+				}
+			}
+			if id == "" {
+				return fmt.Errorf("no organisation named %q", args[0])
+			}
+			var r struct {
+				Creds struct {
+					Username string `json:"username"`
+					Password string `json:"password"`
+				} `json:"setOrgMqttCredentials"`
+			}
+			err := c.Query(cmd.Context(), `mutation($o: ID!, $u: String!) { setOrgMqttCredentials(orgId: $o, username: $u) { username password } }`,
+				map[string]any{"o": id, "u": args[1]}, &r)
+			if err != nil {
+				return err
+			}
+			return out(cmd, r.Creds, []string{"USERNAME", "PASSWORD"}, [][]string{{r.Creds.Username, r.Creds.Password}})
 		},
 	})
 

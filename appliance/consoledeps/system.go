@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/piot-appliance/piot/appliance/osctl"
 	"github.com/piot-appliance/piot/services/broker"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/tui"
@@ -53,6 +54,9 @@ type SystemConfig struct {
 	// Logger records the maintenance actions (who did what).
 	Logger *slog.Logger
 	Now    func() time.Time
+	// OS is piot init's control channel in the appliance image; nil
+	// outside it, where the OS actions are unsupported.
+	OS *osctl.Client
 }
 
 // System implements tui.SystemInfo.
@@ -240,7 +244,7 @@ const RestorePendingFile = "restore-pending.jsonl"
 // broker and the ingest keep the configuration in memory, so the backup is
 // checked now, copied to <data-dir>/restore-pending.jsonl (0600) and
 // applied by the next start before anything loads the store.
-func (s *System) Restore(_ context.Context, a core.Actor, path string) error {
+func (s *System) Restore(ctx context.Context, a core.Actor, path string) error {
 	if err := requireAdmin(a, "restore the appliance"); err != nil {
 		return err
 	}
@@ -269,24 +273,89 @@ func (s *System) Restore(_ context.Context, a core.Actor, path string) error {
 		return fmt.Errorf("schedule restore: %w", err)
 	}
 	s.cfg.Logger.Warn("console: store restore scheduled for the next start", "by", a.Email, "backup", path)
+	if s.cfg.OS != nil {
+		// In the image, init restarts the appliance to apply it now.
+		return s.cfg.OS.Do(ctx, osctl.Restart)
+	}
 	return nil
 }
 
 // Reboot implements tui.SystemInfo; only the appliance image may reboot.
-func (s *System) Reboot(_ context.Context, a core.Actor) error {
+func (s *System) Reboot(ctx context.Context, a core.Actor) error {
 	if err := requireAdmin(a, "reboot the appliance"); err != nil {
 		return err
 	}
-	return unsupported("reboot is only available in the appliance image")
+	return s.osAction(ctx, a, osctl.Reboot, "reboot")
 }
 
 // PowerOff implements tui.SystemInfo; only the appliance image may power
 // off.
-func (s *System) PowerOff(_ context.Context, a core.Actor) error {
+func (s *System) PowerOff(ctx context.Context, a core.Actor) error {
 	if err := requireAdmin(a, "power the appliance off"); err != nil {
 		return err
 	}
-	return unsupported("power off is only available in the appliance image")
+	return s.osAction(ctx, a, osctl.PowerOff, "power off")
+}
+
+func (s *System) osAction(ctx context.Context, a core.Actor, act osctl.Action, what string) error {
+	if s.cfg.OS == nil {
+		return unsupported(what + " is only available in the appliance image")
+	}
+	s.cfg.Logger.Warn("console: "+what, "by", a.Email)
+	return s.cfg.OS.Do(ctx, act)
+}
+
+// OSSettings implements tui.SystemInfo.
+func (s *System) OSSettings(ctx context.Context, a core.Actor) (tui.OSSettings, error) {
+	if err := requireAdmin(a, "see the OS settings"); err != nil {
+		return tui.OSSettings{}, err
+	}
+	if s.cfg.OS == nil {
+		return tui.OSSettings{}, unsupported("OS settings are only available in the appliance image")
+	}
+	st, err := s.cfg.OS.State(ctx)
+	if err != nil {
+		return tui.OSSettings{}, err
+	}
+	o := st.Settings
+	return tui.OSSettings{
+		Hostname: o.Hostname, Network: o.Network, NetInterface: o.NetInterface,
+		NetAddress: o.NetAddress, NetGateway: o.NetGateway, NetDNS: strings.Join(o.NetDNS, ","),
+		NTPServers: strings.Join(o.NTPServers, ","), Timezone: o.Timezone,
+	}, nil
+}
+
+// SetOSSettings implements tui.SystemInfo; piot init validates, stores
+// and applies them.
+func (s *System) SetOSSettings(ctx context.Context, a core.Actor, o tui.OSSettings) error {
+	if err := requireAdmin(a, "change the OS settings"); err != nil {
+		return err
+	}
+	if s.cfg.OS == nil {
+		return unsupported("OS settings are only available in the appliance image")
+	}
+	list := func(v string) []string {
+		var out []string
+		for _, x := range strings.Split(v, ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	err := s.cfg.OS.Apply(ctx, osctl.Settings{
+		Hostname: o.Hostname, Network: o.Network, NetInterface: o.NetInterface,
+		NetAddress: o.NetAddress, NetGateway: o.NetGateway, NetDNS: list(o.NetDNS),
+		NTPServers: list(o.NTPServers), Timezone: o.Timezone,
+	})
+	var bad *osctl.Error
+	if errors.As(err, &bad) && bad.Status == 400 {
+		return core.NewError(core.CodeBadInput, bad.Msg)
+	}
+	if err == nil {
+		s.cfg.Logger.Warn("console: OS settings changed", "by", a.Email, "hostname", o.Hostname, "network", o.Network)
+	}
+	return err
 }
 
 // CertFingerprint is the SHA-256 fingerprint of a certificate's DER in

@@ -14,6 +14,7 @@ import (
 	"github.com/piot-appliance/piot/appliance"
 	"github.com/piot-appliance/piot/appliance/admincli"
 	"github.com/piot-appliance/piot/appliance/config"
+	"github.com/piot-appliance/piot/appliance/initd"
 	"github.com/piot-appliance/piot/appliance/localconsole"
 	"github.com/spf13/cobra"
 )
@@ -22,6 +23,11 @@ import (
 var version = "dev"
 
 func main() {
+	// In the appliance image the kernel starts piot as /init: PID 1.
+	if os.Getpid() == 1 {
+		initd.Run(version)
+		return
+	}
 	if err := rootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "piot:", err)
 		os.Exit(1)

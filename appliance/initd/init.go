@@ -1,0 +1,307 @@
+// Package initd is `piot init`, PID 1 of the appliance image: it mounts
+// the kernel file systems, loads the modules the image lists, finds and
+// mounts the data partition (formatting it when blank), provisions
+// /data/piot.yaml at first boot, sets the host name, network and clock,
+// supervises `piot run`, serves the box's own consoles, and powers off or
+// reboots with the data file system cleanly unmounted. It is the only
+// userland: there is no shell in the image.
+package initd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/piot-appliance/piot/appliance/config"
+	"golang.org/x/sys/unix"
+)
+
+// Paths of the image.
+const (
+	dataDir       = "/data"
+	configFile    = dataDir + "/piot.yaml"
+	defaultConfig = "/etc/piot/piot.yaml" // the image's defaults (image/rootfs)
+	modulesFile   = "/etc/piot/modules"
+	buildTimeFile = "/etc/piot/build-time"
+	runDir        = "/run/piot"
+	controlSocket = runDir + "/init.sock"
+	resolvConf    = runDir + "/resolv.conf" // /etc/resolv.conf links here
+	localSSH      = "127.0.0.1:22"          // the image's ssh-addr is :22
+	// stopGrace is how long piot run may take to stop at power off; its
+	// own shutdown timeout is 15 s.
+	stopGrace = 25 * time.Second
+)
+
+// Init is the running PID 1.
+type Init struct {
+	version string
+	log     *slog.Logger
+	out     *os.File // /dev/console
+	procs   *procs
+	boot    bootArgs
+	svc     *service
+	con     *console
+	net     *network
+	clock   *clock
+
+	mu          sync.Mutex
+	cfg         config.Config
+	firstBoot   bool
+	dataDevice  string
+	powerAction chan powerAction
+}
+
+// Run is PID 1's main. It returns only if it cannot even start; the
+// kernel panics when PID 1 exits, so the caller halts instead.
+func Run(version string) {
+	out, err := os.OpenFile("/dev/console", os.O_WRONLY, 0)
+	if err != nil {
+		out = os.Stderr
+	}
+	in := &Init{version: version, out: out, procs: newProcs(), powerAction: make(chan powerAction, 1)}
+	in.log = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// run returns only when the boot failed.
+	in.halt(in.run())
+}
+
+func (in *Init) run() error {
+	started := time.Now()
+	if err := mountEssentials(); err != nil {
+		return err
+	}
+	quietKernel()
+	go in.procs.reap()
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPWR, syscall.SIGUSR1, syscall.SIGUSR2)
+	go in.handleSignals(signals)
+	fmt.Fprintf(in.out, "\r\npiot %s starting\r\n", in.version)
+
+	boot, err := readBootArgs()
+	if err != nil {
+		// A typo on the kernel command line must not stop the appliance.
+		in.con0().notice(err.Error() + " (ignored)")
+	}
+	in.boot = boot
+	loadModules(in.log)
+	_ = os.Symlink("/proc/self/fd", "/dev/fd")
+	if err := in.prepareData(); err != nil {
+		return err
+	}
+	if err := in.provision(); err != nil {
+		return err
+	}
+	cfg, err := config.LoadFile(configFile)
+	if err != nil {
+		// piot run will refuse it too, loudly, in its crash loop; the
+		// OS still comes up with the image's defaults so the admin can
+		// reach the console.
+		in.con0().notice("configuration: " + err.Error())
+		cfg = config.Default()
+	}
+	in.cfg = cfg
+	if err := setHostname(cfg.OS.Hostname); err != nil {
+		in.log.Error("host name", "err", err)
+	}
+	in.net = newNetwork(in.log)
+	in.net.apply(cfg.OS)
+	in.setClock(cfg.OS.NTPServers)
+	if err := in.serveControl(); err != nil {
+		in.log.Error("control socket", "err", err)
+	}
+	in.con = newConsole(in.procs, in.log, in.out, in.banner, in.timezone)
+	in.svc = newService(in.procs, in.log, in.con, in.timezone)
+	go in.svc.loop()
+	in.con.serve()
+	in.log.Info("init ready", "took", time.Since(started).Round(time.Millisecond))
+	in.shutdown(<-in.powerAction)
+	return errors.New("shutdown returned")
+}
+
+// con0 is a console for notices before the console loop exists.
+func (in *Init) con0() *console { return newConsole(in.procs, in.log, in.out, nil, nil) }
+
+func (in *Init) timezone() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.cfg.OS.Timezone
+}
+
+// prepareData finds, formats or repairs, and mounts the data partition.
+func (in *Init) prepareData() error {
+	dev, err := findDataDevice(context.Background(), in.boot.Device)
+	if err != nil {
+		return err
+	}
+	in.dataDevice = dev
+	state, err := probeDisk(dev)
+	if err != nil {
+		return err
+	}
+	switch {
+	case in.boot.Data == "format":
+		in.con0().notice("piot.data=format: re-creating the data file system on " + dev + "; everything on it is lost")
+		if err := formatData(in.procs, in.out, dev); err != nil {
+			return fmt.Errorf("format %s: %w", dev, err)
+		}
+	case state == diskBlank:
+		in.con0().notice("first boot: formatting the data partition " + dev)
+		if err := formatData(in.procs, in.out, dev); err != nil {
+			return fmt.Errorf("format %s: %w", dev, err)
+		}
+	case in.boot.Data == "repair":
+		in.con0().notice("piot.data=repair: checking and repairing " + dev + " with e2fsck")
+		if err := repairData(in.procs, in.out, dev); err != nil {
+			return fmt.Errorf("repair %s: %w", dev, err)
+		}
+	}
+	err = mountData(dev)
+	if err == nil {
+		return nil
+	}
+	// A damaged data partition is never re-created on its own: it holds
+	// the only copy of the organisation's data, and e2fsck can usually
+	// bring it back from a backup superblock. The admin decides.
+	return &dataError{dev: dev, err: err}
+}
+
+type dataError struct {
+	dev string
+	err error
+}
+
+func (e *dataError) Error() string {
+	return fmt.Sprintf(`THE DATA PARTITION %s CANNOT BE MOUNTED: %v
+
+The appliance has stopped here and changed nothing on the disk.
+To try a repair (e2fsck, which uses a backup superblock when needed),
+boot once with the kernel argument   piot.data=repair
+To give up its data and start empty, boot with   piot.data=format
+(in the boot menu, press e on the entry to add an argument).`, e.dev, e.err)
+}
+
+// halt shows why the appliance stopped and waits: PID 1 must not exit,
+// and a reboot loop would hide the message. Ctrl-Alt-Del still reboots.
+func (in *Init) halt(err error) {
+	var de *dataError
+	msg := err.Error()
+	if !errors.As(err, &de) {
+		msg = "boot failed: " + msg
+	}
+	for {
+		in.con0().notice(msg)
+		select {
+		case act := <-in.powerAction:
+			in.shutdown(act)
+		case <-time.After(5 * time.Minute):
+		}
+	}
+}
+
+func (in *Init) handleSignals(ch <-chan os.Signal) {
+	for s := range ch {
+		switch s {
+		case syscall.SIGINT, syscall.SIGUSR1: // Ctrl-Alt-Del
+			in.request(actReboot)
+		case syscall.SIGTERM, syscall.SIGPWR, syscall.SIGUSR2:
+			in.request(actPowerOff)
+		}
+	}
+}
+
+type powerAction int
+
+const (
+	actPowerOff powerAction = iota
+	actReboot
+)
+
+func (in *Init) request(a powerAction) {
+	select {
+	case in.powerAction <- a:
+	default: // one is under way
+	}
+}
+
+// shutdown stops everything and powers off or reboots; the data file
+// system is unmounted, or at least read-only, before the power goes.
+func (in *Init) shutdown(a powerAction) {
+	what := "powering off"
+	if a == actReboot {
+		what = "rebooting"
+	}
+	fmt.Fprintf(in.out, "\r\npiot: %s\r\n", what)
+	if in.con != nil {
+		in.con.close()
+	}
+	if in.svc != nil {
+		in.svc.stop(stopGrace)
+	}
+	if in.net != nil {
+		in.net.stop()
+	}
+	if in.clock != nil {
+		in.clock.stop()
+	}
+	// Whatever else runs (a console session, a helper) gets a moment.
+	_ = syscall.Kill(-1, syscall.SIGTERM)
+	time.Sleep(500 * time.Millisecond)
+	_ = syscall.Kill(-1, syscall.SIGKILL)
+	unix.Sync()
+	if err := unmountData(); err != nil {
+		fmt.Fprintf(in.out, "piot: %v\r\n", err)
+	}
+	unix.Sync()
+	cmd := unix.LINUX_REBOOT_CMD_POWER_OFF
+	if a == actReboot {
+		cmd = unix.LINUX_REBOOT_CMD_RESTART
+	}
+	_ = unix.Reboot(cmd)
+	select {} // the kernel takes it from here
+}
+
+func unmountData() error {
+	var err error
+	for i := 0; i < 20; i++ {
+		if err = unix.Unmount(dataDir, 0); err == nil || errors.Is(err, unix.EINVAL) {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Something still holds a file: read-only is as safe for the
+	// journal.
+	if rerr := unix.Mount("", dataDir, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); rerr != nil {
+		return fmt.Errorf("unmount %s: %v; remount read-only: %v", dataDir, err, rerr)
+	}
+	return nil
+}
+
+// banner is what each terminal shows before the console is opened.
+func (in *Init) banner() string {
+	var b strings.Builder
+	host, _ := os.Hostname()
+	fmt.Fprintf(&b, "PIOT appliance %s — %s\n", in.version, host)
+	addrs := in.net.addresses()
+	if len(addrs) == 0 {
+		b.WriteString("  no network address yet\n")
+	}
+	for _, a := range addrs {
+		ip, _, _ := strings.Cut(a.addr, "/")
+		fmt.Fprintf(&b, "  %s %s  →  https://%s/   ssh -p 22 admin@%s   mqtts://%s:8883\n", a.iface, a.addr, ip, ip, ip)
+	}
+	in.mu.Lock()
+	first := in.firstBoot
+	in.mu.Unlock()
+	if first {
+		if pw, err := os.ReadFile(dataDir + "/admin-password"); err == nil {
+			fmt.Fprintf(&b, "  First boot: admin@piot.local's password is %s (kept in /data/admin-password; change it)\n", strings.TrimSpace(string(pw)))
+		}
+	}
+	return b.String()
+}
