@@ -4,7 +4,7 @@
 #                             slots EFI/Linux/piot-a.efi and piot-b.efi) and
 #                             the blank data partition (formatted at first boot)
 #   piot-a.efi                the system slot: kernel + initramfs + command line
-#   vmlinuz, initramfs.cpio.zst, cmdline   for a direct-kernel boot (tests)
+#   vmlinux, initramfs.cpio.zst, cmdline   for a direct-kernel boot (tests; PVH entry)
 # Needs only Debian packages (installed when missing) and the Go toolchain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ DATA_MIB=${PIOT_IMAGE_DATA_MIB:-1024}
 CMDLINE="console=tty1 console=ttyS0,115200 quiet loglevel=3 panic=10"
 
 need=()
-for pkg in binutils dosfstools e2fsprogs fdisk mtools ovmf qemu-system-x86 systemd-boot-efi; do
+for pkg in binutils dosfstools e2fsprogs fdisk mtools ovmf qemu-system-x86 systemd-boot-efi xz-utils; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -55,6 +55,7 @@ rm -rf "$stage"
 cp -a image/rootfs "$stage"
 date -u +%Y-%m-%dT%H:%M:%SZ >"$stage/etc/piot/build-time"
 cp /etc/mke2fs.conf "$stage/etc/mke2fs.conf"
+"$OUT/mkimage" vmlinux "$OUT/vmlinuz" "$OUT/vmlinux"
 "$OUT/mkimage" initramfs -kernel-root "$kroot" -piot "$OUT/piot" -overlay "$stage" \
 	-modules image/modules.txt -programs /usr/sbin/mke2fs,/usr/sbin/e2fsck \
 	-version "$VERSION" -o "$OUT/initramfs.cpio.zst"

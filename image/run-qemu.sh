@@ -79,7 +79,7 @@ uefi)
 	)
 	;;
 kernel)
-	args+=(-kernel "$out/vmlinuz" -initrd "$out/initramfs.cpio.zst" -append "$(cat "$out/cmdline") $append")
+	args+=(-kernel "$out/vmlinux" -initrd "$out/initramfs.cpio.zst" -append "$(cat "$out/cmdline") $append")
 	;;
 *)
 	echo "run-qemu: PIOT_QEMU_MODE must be uefi or kernel" >&2

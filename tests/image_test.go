@@ -43,7 +43,7 @@ func imageFiles(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"piot.img", "vmlinuz", "initramfs.cpio.zst", "cmdline"} {
+	for _, f := range []string{"piot.img", "vmlinux", "initramfs.cpio.zst", "cmdline"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			if os.Getenv("PIOT_REQUIRE_MOSQUITTO") != "" {
 				t.Fatalf("image not built (make image): %v", err)

@@ -21,7 +21,7 @@ const DataLabel = "piot-data"
 
 // findDataDevice waits for the data partition to appear: disk drivers
 // probe asynchronously after their modules load.
-func findDataDevice(ctx context.Context, explicit string) (string, error) {
+func findDataDevice(ctx context.Context, explicit string, k *kmods) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	for {
@@ -32,6 +32,7 @@ func findDataDevice(ctx context.Context, explicit string) (string, error) {
 		} else if dev := scanDataDevice(); dev != "" {
 			return dev, nil
 		}
+		k.loadForDevices() // a USB disk shows up after its controller
 		select {
 		case <-ctx.Done():
 			what := "a partition named " + DataLabel

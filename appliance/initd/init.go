@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -50,6 +51,7 @@ type Init struct {
 	con     *console
 	net     *network
 	clock   *clock
+	kmods   *kmods
 
 	mu          sync.Mutex
 	cfg         config.Config
@@ -89,7 +91,7 @@ func (in *Init) run() error {
 		in.con0().notice(err.Error() + " (ignored)")
 	}
 	in.boot = boot
-	loadModules(in.log)
+	in.kmods = loadModules(in.log)
 	_ = os.Symlink("/proc/self/fd", "/dev/fd")
 	if err := in.prepareData(); err != nil {
 		return err
@@ -119,9 +121,41 @@ func (in *Init) run() error {
 	in.svc = newService(in.procs, in.log, in.con, in.timezone)
 	go in.svc.loop()
 	in.con.serve()
-	in.log.Info("init ready", "took", time.Since(started).Round(time.Millisecond))
+	in.log.Info("init ready", "took", time.Since(started).Round(time.Millisecond), "uptime", uptime())
+	go in.logReady()
 	in.shutdown(<-in.powerAction)
 	return errors.New("shutdown returned")
+}
+
+// logReady notes when the appliance answers /readyz: the boot time.
+func (in *Init) logReady() {
+	in.mu.Lock()
+	addr := in.cfg.HTTPAddr
+	in.mu.Unlock()
+	if strings.HasPrefix(addr, ":") {
+		addr = "127.0.0.1" + addr
+	}
+	c := &http.Client{Timeout: 2 * time.Second}
+	for {
+		if resp, err := c.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				in.log.Info("appliance ready", "uptime", uptime())
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// uptime is the time since the kernel started, the boot time that
+// counts.
+func uptime() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano()).Round(10 * time.Millisecond)
 }
 
 // con0 is a console for notices before the console loop exists.
@@ -135,7 +169,7 @@ func (in *Init) timezone() string {
 
 // prepareData finds, formats or repairs, and mounts the data partition.
 func (in *Init) prepareData() error {
-	dev, err := findDataDevice(context.Background(), in.boot.Device)
+	dev, err := findDataDevice(context.Background(), in.boot.Device, in.kmods)
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,7 @@ const (
 	// and for support; on tmpfs, bounded by logFileMax.
 	logFile    = runDir + "/piot.log"
 	logFileMax = 4 << 20
+	memLimit   = "48MiB"
 )
 
 func newService(p *procs, log *slog.Logger, con *console, tz func() string) *service {
@@ -104,6 +105,10 @@ func (s *service) runOnce() (ws unix.WaitStatus, tail string, err error) {
 		"HOME=" + dataDir,
 		"TERM=linux",
 		"TZ=" + s.tz(),
+		// The image runs on boards with little memory: the garbage
+		// collector works harder as the heap nears this soft limit
+		// instead of letting it grow (piot run's GOGC is 200).
+		"GOMEMLIMIT=" + memLimit,
 		osctl.SocketEnv + "=" + controlSocket,
 	}
 	s.mu.Lock()

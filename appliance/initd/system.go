@@ -1,15 +1,9 @@
 package initd
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io/fs"
-	"log/slog"
 	"os"
-	"path/filepath"
-	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -51,51 +45,6 @@ func quietKernel() {
 	_ = os.WriteFile("/proc/sys/kernel/printk", []byte("3 4 1 3"), 0o644)
 	// Ctrl-Alt-Del becomes SIGINT to init, which reboots cleanly.
 	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
-}
-
-// loadModules loads the modules the image lists, in order.
-func loadModules(log *slog.Logger) {
-	f, err := os.Open(modulesFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return // kernels built for the board have their drivers built in
-	}
-	if err != nil {
-		log.Error("modules list", "err", err)
-		return
-	}
-	defer f.Close()
-	start := time.Now()
-	n := 0
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		p := strings.TrimSpace(sc.Text())
-		if p == "" {
-			continue
-		}
-		if err := loadModule(p); errors.Is(err, unix.ENODEV) {
-			continue // efivarfs without EFI, a driver for absent hardware
-		} else if err != nil {
-			// A driver for absent hardware still loads; a failure is
-			// worth a line but must not stop the boot.
-			log.Warn("module not loaded", "module", filepath.Base(p), "err", err)
-			continue
-		}
-		n++
-	}
-	log.Debug("modules loaded", "count", n, "took", time.Since(start).Round(time.Millisecond))
-}
-
-func loadModule(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	err = unix.FinitModule(int(f.Fd()), "", 0)
-	if errors.Is(err, unix.EEXIST) {
-		return nil
-	}
-	return err
 }
 
 // setHostname sets the kernel's host name.

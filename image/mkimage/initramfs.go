@@ -20,8 +20,14 @@ type initramfsOptions struct {
 	KernelRoot, Piot, Overlay, Modules, Programs, Version, Out string
 }
 
-// ModulesList is where init finds the modules to load, in load order.
-const modulesList = "etc/piot/modules"
+// modulesIndex is where init finds the bundled modules: one line per
+// module, dependencies before the modules that need them,
+//
+//	<name> <path> <dependency,...|-> <alias pattern>...
+//
+// init loads a module when a device's modalias matches one of its
+// patterns, or always when it has none (file systems, checksums).
+const modulesIndex = "etc/piot/modules"
 
 // libDirs are searched for shared libraries of bundled programs.
 var libDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib"}
@@ -196,7 +202,7 @@ func addModules(a *archive, kernelRoot, listFile string) error {
 			return fmt.Errorf("module %s is neither built in nor in %s", name, modRoot)
 		}
 		state[name] = 1
-		deps, err := moduleDeps(p)
+		deps, _, err := moduleInfo(p)
 		if err != nil {
 			return err
 		}
@@ -228,42 +234,69 @@ func addModules(a *archive, kernelRoot, listFile string) error {
 		if err := a.file(filepath.ToSlash(rel), 0o644, data); err != nil {
 			return err
 		}
-		fmt.Fprintf(&list, "/%s\n", filepath.ToSlash(rel))
+		deps, aliases, err := moduleInfo(src)
+		if err != nil {
+			return err
+		}
+		var needed []string
+		for _, d := range deps {
+			if d = modName(d); !builtin[d] {
+				needed = append(needed, d)
+			}
+		}
+		depList := strings.Join(needed, ",")
+		if depList == "" {
+			depList = "-"
+		}
+		fmt.Fprintf(&list, "%s /%s %s", name, filepath.ToSlash(rel), depList)
+		for _, al := range aliases {
+			// Device modaliases are "<bus>:<ids>"; the others name a
+			// file system or an algorithm ("fs-ext4", "crc32c"), and
+			// modules with only those load always.
+			bus, ids, ok := strings.Cut(al, ":")
+			if ok && bus != "" && ids != "" && bus != "devname" && !strings.ContainsAny(al, " \t") {
+				fmt.Fprintf(&list, " %s", al)
+			}
+		}
+		list.WriteString("\n")
 	}
-	return a.file(modulesList, 0o644, []byte(list.String()))
+	return a.file(modulesIndex, 0o644, []byte(list.String()))
 }
 
 func modName(file string) string {
 	return strings.ReplaceAll(strings.TrimSuffix(strings.TrimSuffix(file, ".ko"), ".ko.xz"), "-", "_")
 }
 
-func moduleDeps(p string) ([]string, error) {
+// moduleInfo reads a module's dependencies and device alias patterns
+// from its .modinfo section.
+func moduleInfo(p string) (deps, aliases []string, err error) {
 	f, err := elf.Open(p)
 	if err != nil {
-		return nil, fmt.Errorf("module %s: %w", p, err)
+		return nil, nil, fmt.Errorf("module %s: %w", p, err)
 	}
 	defer f.Close()
 	s := f.Section(".modinfo")
 	if s == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	data, err := s.Data()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, kv := range bytes.Split(data, []byte{0}) {
 		if v, ok := bytes.CutPrefix(kv, []byte("depends=")); ok {
-			var out []string
 			for _, d := range strings.Split(string(v), ",") {
 				if d != "" {
-					out = append(out, d)
+					deps = append(deps, d)
 				}
 			}
-			sort.Strings(out)
-			return out, nil
+		}
+		if v, ok := bytes.CutPrefix(kv, []byte("alias=")); ok {
+			aliases = append(aliases, string(v))
 		}
 	}
-	return nil, nil
+	sort.Strings(deps)
+	return deps, aliases, nil
 }
 
 func readList(p string) ([]string, error) {

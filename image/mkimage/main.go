@@ -13,7 +13,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: mkimage initramfs|uki [flags]")
+		fmt.Fprintln(os.Stderr, "usage: mkimage initramfs|uki|vmlinux [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -22,6 +22,12 @@ func main() {
 		err = initramfsCmd(os.Args[2:])
 	case "uki":
 		err = ukiCmd(os.Args[2:])
+	case "vmlinux":
+		if len(os.Args) != 4 {
+			err = fmt.Errorf("usage: mkimage vmlinux <bzImage> <out>")
+		} else {
+			err = extractVmlinux(os.Args[2], os.Args[3])
+		}
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

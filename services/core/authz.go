@@ -30,7 +30,7 @@ func (c *Core) Login(_ context.Context, email, password string) (Actor, error) {
 	bad := errf(CodeUnauthenticated, "user identified by this email does not exist or provided credentials are wrong")
 	norm, err := normEmail(email)
 	if err != nil || password == "" {
-		_ = bcrypt.CompareHashAndPassword(c.dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(c.dummyHash(), []byte(password))
 		return Anonymous, bad
 	}
 	c.mu.RLock()
@@ -43,7 +43,7 @@ func (c *Core) Login(_ context.Context, email, password string) (Actor, error) {
 	}
 	c.mu.RUnlock()
 	if hash == nil {
-		_ = bcrypt.CompareHashAndPassword(c.dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(c.dummyHash(), []byte(password))
 		return Anonymous, bad
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {

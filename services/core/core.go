@@ -41,8 +41,11 @@ type Core struct {
 	log  *slog.Logger
 
 	// dummyHash makes logins for unknown emails cost as much as for known
-	// ones, so response times do not reveal which emails exist.
-	dummyHash []byte
+	// ones, so response times do not reveal which emails exist. It is made
+	// at the first use: at cost 12 hashing takes a quarter second here and
+	// seconds on a small board, too much for the start-up path (the first
+	// unknown email costs one hash more, once).
+	dummyHash func() []byte
 
 	wmu sync.Mutex // serializes writes: store first, then memory
 
@@ -108,11 +111,14 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Core, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte("not the password of anybody"), c.cost)
-	if err != nil {
-		return nil, fmt.Errorf("core: %w", err)
-	}
-	c.dummyHash = h
+	cost := c.cost
+	c.dummyHash = sync.OnceValue(func() []byte {
+		h, err := bcrypt.GenerateFromPassword([]byte("not the password of anybody"), cost)
+		if err != nil {
+			panic(fmt.Sprintf("core: bcrypt: %v", err)) // only for a cost out of range, checked above
+		}
+		return h
+	})
 	if c.log == nil {
 		c.log = slog.Default()
 	}

@@ -127,7 +127,7 @@ func (c *Core) VerifyMQTT(username, password string) (MQTTIdentity, bool) {
 	ident, hash, ok := c.mqttIdentityLocked(username)
 	c.mu.RUnlock()
 	if !ok || hash == "" {
-		_ = bcrypt.CompareHashAndPassword(c.dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(c.dummyHash(), []byte(password))
 		return MQTTIdentity{}, false
 	}
 	key := mqttCacheKey(username, password, hash)
