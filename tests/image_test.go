@@ -589,3 +589,36 @@ func TestApplianceImage(t *testing.T) {
 	}
 	t.Logf("the data partition was repaired from a backup superblock; its data is intact")
 }
+
+// A configuration piot run would refuse, on a separate data disk: the
+// appliance still comes up, with the last good configuration or the
+// image's defaults, and says so on the console; the file is kept.
+func TestApplianceImageBadConfig(t *testing.T) {
+	imageFiles(t)
+	seed := t.TempDir()
+	if err := os.WriteFile(filepath.Join(seed, "piot.yaml"), []byte("hostname: depot\ncolour: blue\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "data.img")
+	if err := os.WriteFile(data, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(data, 256<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.ext4", "-q", "-L", "piot-data", "-d", seed, data).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v %s", err, out)
+	}
+	img := filepath.Join(t.TempDir(), "piot.img")
+	if b, err := exec.Command("cp", "--sparse=always", "../image/out/piot.img", img).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, b)
+	}
+	v, took := bootVM(t, freePortBase(t), "PIOT_QEMU_DISK="+img, "PIOT_QEMU_DATA="+data, "PIOT_QEMU_MODE=kernel")
+	t.Logf("direct kernel boot with a separate data disk: %.1f s", took.Seconds())
+	v.waitConsole(t, `unknown key "colour"`, time.Second)
+	v.waitConsole(t, "It is kept as /data/piot.yaml.invalid-", time.Second)
+	v.waitConsole(t, "— piot", time.Minute) // the image's default host name
+	if strings.Contains(v.console(), "formatting") {
+		t.Fatal("the separate data disk was formatted")
+	}
+}

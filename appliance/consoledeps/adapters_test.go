@@ -252,6 +252,13 @@ func TestBackupAndMaintenance(t *testing.T) {
 		"reboot":    func(a core.Actor) error { return sys.Reboot(ctx, a) },
 		"power off": func(a core.Actor) error { return sys.PowerOff(ctx, a) },
 		"tls":       func(a core.Actor) error { return sys.RegenerateTLS(ctx, a) }, // no broker
+		"os settings": func(a core.Actor) error {
+			_, err := sys.OSSettings(ctx, a)
+			return err
+		},
+		"set os settings": func(a core.Actor) error {
+			return sys.SetOSSettings(ctx, a, tui.OSSettings{Hostname: "x", Network: "dhcp", Timezone: "UTC"})
+		},
 	} {
 		if err := op(fx.admin); !errors.Is(err, tui.ErrUnsupported) {
 			t.Errorf("%s: %v, want ErrUnsupported", name, err)

@@ -25,6 +25,8 @@ type console struct {
 	// banner is the text shown on each terminal.
 	banner func() string
 	tz     func() string
+	// ttys lists the terminals (terminals; tests have none).
+	ttys func() []string
 
 	mu       sync.Mutex
 	sessions map[string]int // tty -> pid of piot console
@@ -32,7 +34,7 @@ type console struct {
 }
 
 func newConsole(p *procs, log *slog.Logger, out io.Writer, banner, tz func() string) *console {
-	return &console{procs: p, log: log, out: out, banner: banner, tz: tz, sessions: map[string]int{}}
+	return &console{procs: p, log: log, out: out, banner: banner, tz: tz, ttys: terminals, sessions: map[string]int{}}
 }
 
 // notice prints a message for the admin on every terminal: the kernel's
@@ -40,7 +42,7 @@ func newConsole(p *procs, log *slog.Logger, out io.Writer, banner, tz func() str
 // admin may be looking at the screen or at the serial port.
 func (c *console) notice(msg string) {
 	text := fmt.Sprintf("\r\n*** piot: %s\r\n", strings.ReplaceAll(strings.TrimRight(msg, "\n"), "\n", "\r\n"))
-	ttys := terminals()
+	ttys := c.ttys()
 	for _, t := range ttys {
 		if f, err := os.OpenFile(t, os.O_WRONLY|syscall.O_NOCTTY, 0); err == nil {
 			_, _ = f.WriteString(text)
@@ -73,7 +75,7 @@ func terminals() []string {
 
 // serve runs the banner-and-console loop on every terminal.
 func (c *console) serve() {
-	for _, t := range terminals() {
+	for _, t := range c.ttys() {
 		go c.serveTTY(t)
 	}
 }

@@ -8,9 +8,11 @@
 package initd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -21,20 +23,24 @@ import (
 	"time"
 
 	"github.com/piot-appliance/piot/appliance/config"
+	"github.com/piot-appliance/piot/services/fileutil"
 	"golang.org/x/sys/unix"
 )
 
 // Paths of the image.
 const (
-	dataDir       = "/data"
-	configFile    = dataDir + "/piot.yaml"
-	defaultConfig = "/etc/piot/piot.yaml" // the image's defaults (image/rootfs)
-	modulesFile   = "/etc/piot/modules"
-	buildTimeFile = "/etc/piot/build-time"
-	runDir        = "/run/piot"
-	controlSocket = runDir + "/init.sock"
-	resolvConf    = runDir + "/resolv.conf" // /etc/resolv.conf links here
-	localSSH      = "127.0.0.1:22"          // the image's ssh-addr is :22
+	dataDir    = "/data"
+	configFile = dataDir + "/piot.yaml"
+	// lastGoodConfig is the configuration of the last boot that became
+	// ready.
+	lastGoodConfig = dataDir + "/piot.yaml.last-good"
+	defaultConfig  = "/etc/piot/piot.yaml" // the image's defaults (image/rootfs)
+	modulesFile    = "/etc/piot/modules"
+	buildTimeFile  = "/etc/piot/build-time"
+	runDir         = "/run/piot"
+	controlSocket  = runDir + "/init.sock"
+	resolvConf     = runDir + "/resolv.conf" // /etc/resolv.conf links here
+	localSSH       = "127.0.0.1:22"          // the image's ssh-addr is :22
 	// stopGrace is how long piot run may take to stop at power off; its
 	// own shutdown timeout is 15 s.
 	stopGrace = 25 * time.Second
@@ -51,6 +57,7 @@ type Init struct {
 	con     *console
 	net     *network
 	clock   *clock
+	logw    *initLog
 	kmods   *kmods
 
 	mu          sync.Mutex
@@ -68,7 +75,8 @@ func Run(version string) {
 		out = os.Stderr
 	}
 	in := &Init{version: version, out: out, procs: newProcs(), powerAction: make(chan powerAction, 1)}
-	in.log = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	in.logw = &initLog{console: out}
+	in.log = slog.New(slog.NewTextHandler(in.logw, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	// run returns only when the boot failed.
 	in.halt(in.run())
 }
@@ -99,14 +107,7 @@ func (in *Init) run() error {
 	if err := in.provision(); err != nil {
 		return err
 	}
-	cfg, err := config.LoadFile(configFile)
-	if err != nil {
-		// piot run will refuse it too, loudly, in its crash loop; the
-		// OS still comes up with the image's defaults so the admin can
-		// reach the console.
-		in.con0().notice("configuration: " + err.Error())
-		cfg = config.Default()
-	}
+	cfg := in.loadConfig()
 	in.cfg = cfg
 	if err := setHostname(cfg.OS.Hostname); err != nil {
 		in.log.Error("host name", "err", err)
@@ -141,11 +142,45 @@ func (in *Init) logReady() {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				in.log.Info("appliance ready", "uptime", uptime())
+				in.keepGoodConfig()
+				in.logw.settle()
 				return
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// initLog is init's log: on the console while the system comes up, then
+// only in /run/piot/init.log, so that DHCP renewals and NTP retries do not
+// write over a console someone is using. Notices for the admin still go
+// to the terminals (console.notice).
+type initLog struct {
+	mu      sync.Mutex
+	console io.Writer
+	file    *os.File
+	settled bool
+}
+
+func (l *initLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.file == nil {
+		l.file, _ = os.OpenFile(runDir+"/init.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	}
+	if l.file != nil {
+		_, _ = l.file.Write(p)
+	}
+	if !l.settled {
+		_, _ = l.console.Write(bytes.ReplaceAll(p, []byte("\n"), []byte("\r\n")))
+	}
+	return len(p), nil
+}
+
+func (l *initLog) settle() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.settled = true
 }
 
 // uptime is the time since the kernel started, the boot time that
@@ -156,6 +191,53 @@ func uptime() time.Duration {
 		return 0
 	}
 	return time.Duration(ts.Nano()).Round(10 * time.Millisecond)
+}
+
+// loadConfig reads /data/piot.yaml. A file piot run would refuse (say a
+// key a new version no longer knows) would keep the appliance in a
+// crash loop with no way to fix it, as the image has no shell: it is set
+// aside, with a notice, and the last configuration that booted is put
+// back (or the image's defaults).
+func (in *Init) loadConfig() config.Config {
+	cfg, err := config.LoadFile(configFile)
+	if err == nil {
+		return cfg
+	}
+	aside := fmt.Sprintf("%s.invalid-%s", configFile, time.Now().UTC().Format("20060102T150405Z"))
+	from := lastGoodConfig
+	good, gerr := config.LoadFile(lastGoodConfig)
+	if gerr != nil {
+		from, good = defaultConfig, config.Default()
+		if d, derr := config.LoadFile(defaultConfig); derr == nil {
+			good = d
+		}
+	}
+	raw, rerr := os.ReadFile(from)
+	if rerr == nil {
+		if err2 := os.Rename(configFile, aside); err2 == nil {
+			rerr = fileutil.WriteFile(configFile, raw, 0o600)
+		} else {
+			rerr = err2
+		}
+	}
+	if rerr != nil {
+		in.con0().notice(fmt.Sprintf("configuration %s: %v; and it could not be replaced: %v", configFile, err, rerr))
+		return good
+	}
+	in.con0().notice(fmt.Sprintf("configuration %s: %v\nIt is kept as %s; the appliance starts with %s.", configFile, err, aside, from))
+	return good
+}
+
+// keepGoodConfig remembers the configuration the appliance became ready
+// with.
+func (in *Init) keepGoodConfig() {
+	raw, err := os.ReadFile(configFile)
+	if err == nil {
+		err = fileutil.WriteFile(lastGoodConfig, raw, 0o600)
+	}
+	if err != nil {
+		in.log.Warn("last good configuration not kept", "err", err)
+	}
 }
 
 // con0 is a console for notices before the console loop exists.

@@ -22,6 +22,7 @@ type service struct {
 	log     *slog.Logger
 	console *console
 	tz      func() string
+	argv    []string
 
 	mu       sync.Mutex
 	pid      int
@@ -45,11 +46,8 @@ const (
 )
 
 func newService(p *procs, log *slog.Logger, con *console, tz func() string) *service {
-	return &service{procs: p, log: log, console: con, tz: tz, wake: make(chan struct{}, 1), exited: make(chan struct{})}
-}
-
-func (s *service) argv() []string {
-	return []string{"/proc/self/exe", "run", "--config", configFile, "--data-dir", dataDir}
+	return &service{procs: p, log: log, console: con, tz: tz, wake: make(chan struct{}, 1), exited: make(chan struct{}),
+		argv: []string{"/proc/self/exe", "run", "--config", configFile, "--data-dir", dataDir}}
 }
 
 // loop runs until stop.
@@ -119,7 +117,7 @@ func (s *service) runOnce() (ws unix.WaitStatus, tail string, err error) {
 		devnull.Close()
 		return ws, "", nil
 	}
-	c, err := s.procs.start(s.argv(), env, []*os.File{devnull, w, w}, &syscall.SysProcAttr{Setpgid: true})
+	c, err := s.procs.start(s.argv, env, []*os.File{devnull, w, w}, &syscall.SysProcAttr{Setpgid: true})
 	if err == nil {
 		s.pid = c.Pid
 	}
