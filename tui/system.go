@@ -128,7 +128,7 @@ func (s *systemScreen) key(k tea.KeyPressMsg) tea.Cmd {
 			text("dns", "DNS servers (static)", cur.NetDNS, "net-dns").
 			text("ntp", "NTP servers", cur.NTPServers, "ntp-servers").
 			text("tz", "Time zone", cur.Timezone, "timezone")
-		f.note = "Applied now and kept in /data/piot.yaml. Lists are comma-separated; an empty interface is the first Ethernet one."
+		f.note = "Applied now (the time zone at the next start) and kept in /data/piot.yaml. Lists are comma-separated; an empty interface is the first Ethernet one."
 		return s.ov.open(f, func(a core.Actor, f *form) (string, error) {
 			v := func(k string) string { return strings.TrimSpace(f.value(k)) }
 			err := sys.SetOSSettings(e.ctx, a, OSSettings{
