@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -272,6 +273,47 @@ func dataPartitionFile(t *testing.T, img, name string) (data string, mode string
 	return strings.TrimSpace(string(cat)), m[1]
 }
 
+func fileSize(t *testing.T, p string) int64 {
+	t.Helper()
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
+
+// dataPartitionSizes are the data partition's size in the GPT and its
+// file system's, from the powered-off image.
+func dataPartitionSizes(t *testing.T, img string) (part, fs int64) {
+	t.Helper()
+	out, err := exec.Command("partx", "-g", "-b", "-o", "START,SIZE", "-n", "2", img).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(out))
+	start, _ := strconv.ParseInt(f[0], 10, 64)
+	part, _ = strconv.ParseInt(f[1], 10, 64)
+	// The ext4 superblock, 1024 bytes into the partition.
+	f2, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f2.Close()
+	sb := make([]byte, 1024)
+	if _, err := f2.ReadAt(sb, start*512+1024); err != nil {
+		t.Fatal(err)
+	}
+	if binary.LittleEndian.Uint16(sb[56:]) != 0xEF53 {
+		t.Fatal("no ext4 superblock in the data partition")
+	}
+	bsize := int64(1024) << binary.LittleEndian.Uint32(sb[24:])
+	blocks := int64(binary.LittleEndian.Uint32(sb[4:]))
+	if binary.LittleEndian.Uint32(sb[0x60:])&0x80 != 0 {
+		blocks |= int64(binary.LittleEndian.Uint32(sb[0x150:])) << 32
+	}
+	return part, blocks * bsize
+}
+
 // residentMemory is piot run's RSS from its /metrics.
 func residentMemory(t *testing.T, metrics string) float64 {
 	t.Helper()
@@ -342,6 +384,11 @@ func TestApplianceImage(t *testing.T) {
 	if b, err := exec.Command("cp", "--sparse=always", filepath.Join(out, "piot.img"), img).CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v %s", err, b)
 	}
+	// Written to a larger disk, as to a USB stick: the data partition
+	// grows to fill it at the first boot.
+	if err := os.Truncate(img, fileSize(t, img)+512<<20); err != nil {
+		t.Fatal(err)
+	}
 	for _, f := range []string{"piot.img", "piot-a.efi", "vmlinuz", "initramfs.cpio.zst", "piot"} {
 		if st, err := os.Stat(filepath.Join(out, f)); err == nil {
 			t.Logf("size %-20s %6.1f MiB", f, float64(st.Size())/(1<<20))
@@ -366,6 +413,7 @@ func TestApplianceImage(t *testing.T) {
 	v, first := bootVM(t, base, disk, "PIOT_QEMU_APPEND="+adminKey)
 	t.Logf("boot 1 (UEFI, first boot: format + provisioning): QEMU start -> /readyz %.1f s", first.Seconds())
 	v.waitConsole(t, "formatting the data partition", time.Second)
+	v.waitConsole(t, "now fills the disk", time.Second)
 	v.waitConsole(t, "Press Enter to open the console", time.Minute)
 	m := regexp.MustCompile(`password is (\S+)`).FindStringSubmatch(v.console())
 	if m == nil {
@@ -551,6 +599,12 @@ func TestApplianceImage(t *testing.T) {
 	con.waitFor("Power the appliance off now?")
 	con.keys("y")
 	v.waitPoweredOff(t, 90*time.Second)
+
+	partBytes, fsBytes := dataPartitionSizes(t, img)
+	if fsBytes+32<<20 < partBytes || partBytes < 1500<<20 {
+		t.Fatalf("data partition %d MiB, its file system %d MiB: not grown to the disk", partBytes>>20, fsBytes>>20)
+	}
+	t.Logf("data partition grown at the first boot to the disk's end: %d MiB, its file system %d MiB", partBytes>>20, fsBytes>>20)
 
 	// A destroyed superblock: the boot stops with a clear message, once,
 	// and leaves the disk alone; piot.data=repair brings the data back.

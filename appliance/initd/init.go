@@ -260,6 +260,17 @@ func (in *Init) prepareData() error {
 	if err != nil {
 		return err
 	}
+	if state == diskBlank || in.boot.Data == "format" {
+		// Only a partition about to be formatted grows: growing an ext4
+		// online leaves backup superblocks that e2fsck cannot repair
+		// from (seen in the superblock test), and the backups are what
+		// piot.data=repair relies on.
+		if grown, err := growDataPartition(dev); err != nil {
+			in.con0().notice("the data partition could not grow to the end of the disk: " + err.Error())
+		} else if grown {
+			in.con0().notice("the data partition " + dev + " now fills the disk")
+		}
+	}
 	switch {
 	case in.boot.Data == "format":
 		in.con0().notice("piot.data=format: re-creating the data file system on " + dev + "; everything on it is lost")
