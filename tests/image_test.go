@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -229,22 +228,14 @@ func piotAdmin(t *testing.T, v *vm, ca string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// httpGet is getAuth that expects 200.
 func httpGet(t *testing.T, url, bearer string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
+	st, body := getAuth(t, url, bearer)
+	if st != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, st, body)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
-	}
-	return string(b)
+	return body
 }
 
 // dataPartitionFile reads a file of the (powered off) image's data
