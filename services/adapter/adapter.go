@@ -35,6 +35,7 @@
 package adapter
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"errors"
@@ -45,6 +46,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/store"
@@ -315,10 +317,11 @@ func (a *Checker) decode(body []byte, hint string) (*packet, Outcome) {
 		}
 		return p, Outcome{}
 	}
+	badJSON := reject(http.StatusBadRequest, ReasonBadJSON, "invalid packet: "+err.Error())
 	if len(body) == 0 || len(body)%aes.BlockSize != 0 || a.key == nil && a.devKeys == nil {
-		if a.key == nil {
+		if a.key == nil || looksLikeJSON(body) {
 			// Not ciphertext, or no key to open it: a broken plaintext.
-			return nil, reject(http.StatusBadRequest, ReasonBadJSON, "invalid packet: "+err.Error())
+			return nil, badJSON
 		}
 		return nil, reject(http.StatusBadRequest, ReasonBadLength, "invalid length of body for decryption")
 	}
@@ -353,10 +356,22 @@ func (a *Checker) decode(body []byte, hint string) (*packet, Outcome) {
 	if found != nil {
 		return found, Outcome{}
 	}
+	if looksLikeJSON(body) {
+		// No key opens it and it reads as JSON: the device sent
+		// plaintext, and what is wrong is its JSON.
+		return nil, badJSON
+	}
 	if failed.Status == 0 {
 		failed = reject(http.StatusBadRequest, ReasonBadPadding, "wrong PKCS#7 padding of encrypted content")
 	}
 	return nil, failed
+}
+
+// looksLikeJSON tells a plaintext packet (a JSON object, maybe after
+// white space) from ciphertext, which is random bytes.
+func looksLikeJSON(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '{' && utf8.Valid(b)
 }
 
 // open decrypts and parses a packet with one key.

@@ -267,8 +267,16 @@ func TestEncryptedErrors(t *testing.T) {
 	if code, _, _ := e.post(ct); code != http.StatusBadRequest {
 		t.Fatalf("not json: %d", code)
 	}
+	// Broken plaintext JSON with a key configured: the answer says the
+	// JSON is invalid, whatever the length (issue 11).
+	for _, body := range []string{`{"device":"x",}`, `{"device":"plain","readings":[ }`} {
+		code, ans, _ := e.post([]byte(body))
+		if code != http.StatusBadRequest || !strings.Contains(ans.Error, "invalid packet") || strings.Contains(ans.Error, "decryption") {
+			t.Fatalf("broken JSON %q (%d bytes): %d %+v", body, len(body), code, ans)
+		}
+	}
 	s := e.a.Stats()
-	if s[ReasonBadPadding] < 1 || s[ReasonBadLength] != 1 || s[ReasonBadJSON] < 1 {
+	if s[ReasonBadPadding] < 1 || s[ReasonBadLength] != 1 || s[ReasonBadJSON] < 3 {
 		t.Fatalf("stats %v", s)
 	}
 }
