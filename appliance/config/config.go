@@ -58,6 +58,7 @@ type Config struct {
 	MQTTMaxInflight     int
 	MQTTMaxRetained     int
 	MQTTMaxKeepalive    int
+	MQTTStrictKeepalive bool
 	MQTTSessionExpiry   time.Duration
 
 	MetricsToken string
@@ -199,6 +200,7 @@ func (c *Config) options() []option {
 		{name: "mqtt-max-inflight", ptr: &c.MQTTMaxInflight, help: "most unacknowledged QoS 1/2 messages per client"},
 		{name: "mqtt-max-retained", ptr: &c.MQTTMaxRetained, help: "most retained messages kept"},
 		{name: "mqtt-max-keepalive", ptr: &c.MQTTMaxKeepalive, help: "longest keepalive a client may ask for, in seconds"},
+		{name: "mqtt-strict-keepalive", ptr: &c.MQTTStrictKeepalive, help: "refuse MQTT 3.1.1 clients that ask for no keepalive (0); by default they are accepted, as mosquitto does"},
 		{name: "mqtt-session-expiry", ptr: &c.MQTTSessionExpiry, help: "how long a disconnected persistent session is kept"},
 		{name: "metrics-token", ptr: &c.MetricsToken, secret: true, help: "bearer token for GET /metrics (sees everything; at least 32 bytes); empty uses <data-dir>/metrics-token, generated at first start"},
 		{name: "alert-token", ptr: &c.AlertToken, secret: true, help: "bearer token Grafana sends to POST /alerts/grafana (at least 32 bytes); empty uses <data-dir>/alert-token, generated at first start"},

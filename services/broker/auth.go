@@ -27,6 +27,7 @@ type policy struct {
 	healthy         func() bool
 	monitorPassword []byte
 	maxKeepalive    uint16
+	strictKeepalive bool
 	maxRetained     int
 	failures        *ratelimit.Addr // failed logins per source address
 	ids             *identities
@@ -106,7 +107,7 @@ func (p *policy) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if !validUsername(username) {
 		return p.refuse(cl, refuseBadCredentials, "malformed username")
 	}
-	if !clampKeepalive(cl, p.maxKeepalive) {
+	if !clampKeepalive(cl, p.maxKeepalive, p.strictKeepalive) {
 		return p.refuse(cl, refuseKeepalive, "keepalive not allowed")
 	}
 

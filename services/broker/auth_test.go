@@ -230,6 +230,17 @@ func TestKeepaliveLimit(t *testing.T) {
 	if _, _, err := dial3(t, "tcp://"+addr, a.username, a.password, func(o *paho3.ClientOptions) { o.SetKeepAlive(30 * time.Second) }); err != nil {
 		t.Fatal(err)
 	}
+	// 3.1.1 with no keepalive, as device firmwares send it: accepted
+	// (issue 11), refused only when strict.
+	noKeepalive := func(o *paho3.ClientOptions) { o.SetKeepAlive(0) }
+	if _, _, err := dial3(t, "tcp://"+addr, a.username, a.password, noKeepalive); err != nil {
+		t.Fatalf("3.1.1 keepalive 0: %v", err)
+	}
+	strict := startBroker(t, func(c *Config) { c.MaxKeepalive = 60; c.StrictKeepalive = true })
+	_, _, err = dial3(t, "tcp://"+strict.addr(ListenerTCP), a.username, a.password, noKeepalive)
+	if err == nil || !strings.Contains(err.Error(), "identifier rejected") {
+		t.Fatalf("3.1.1 keepalive 0 with strict keepalive: %v", err)
+	}
 }
 
 // TestMonitorUser: the monitor identity reads $SYS and nothing else.

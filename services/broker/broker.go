@@ -53,7 +53,11 @@ type Config struct {
 	MaxInflight   int
 	MaxRetained   int
 	MaxKeepalive  uint16
-	SessionExpiry time.Duration
+	// StrictKeepalive refuses MQTT 3.1.1 clients that ask for no
+	// keepalive (0), which many device firmwares send and mosquitto
+	// accepts.
+	StrictKeepalive bool
+	SessionExpiry   time.Duration
 	// FailedLogins per source address and minute (DefaultFailedLogins).
 	FailedLogins int
 
@@ -138,6 +142,7 @@ func New(cfg Config, deps Deps) (*Broker, error) {
 		healthy:         healthy,
 		monitorPassword: []byte(cfg.MonitorPassword),
 		maxKeepalive:    cfg.MaxKeepalive,
+		strictKeepalive: cfg.StrictKeepalive,
 		maxRetained:     cfg.MaxRetained,
 		failures:        ratelimit.NewAddr(cfg.FailedLogins, cfg.FailedLogins, 10000, nil),
 		ids:             newIdentities(),

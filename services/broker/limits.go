@@ -115,16 +115,17 @@ func (c Config) capabilities() *mqtt.Capabilities {
 }
 
 // clampKeepalive applies MaxKeepalive to a connecting client. It reports
-// false when the client must be refused (MQTT 3.1.1 cannot be told a
-// shorter keepalive, and a zero keepalive would keep a dead connection
-// forever).
-func clampKeepalive(cl *mqtt.Client, limit uint16) bool {
+// false when the client must be refused: MQTT 3.1.1 cannot be told a
+// shorter keepalive. A 3.1.1 client asking for none (0) is accepted, as
+// mosquitto does and device firmwares expect, unless strict: its dead
+// connection then lasts until TCP notices.
+func clampKeepalive(cl *mqtt.Client, limit uint16, strict bool) bool {
 	ka := cl.State.Keepalive
 	if ka != 0 && ka <= limit {
 		return true
 	}
 	if cl.Properties.ProtocolVersion < 5 {
-		return false
+		return ka == 0 && !strict
 	}
 	cl.State.Keepalive = limit
 	cl.State.ServerKeepalive = true // CONNACK carries Server Keep Alive
