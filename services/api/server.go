@@ -69,10 +69,15 @@ type Server struct {
 	log    *slog.Logger
 	tokens tokenIssuer
 	logins *ratelimit.Addr
-	srv    *http.Server
-	ln     net.Listener
-	tlsLn  net.Listener
-	errc   chan error
+	// failedLogins counts failed logins per source address and per
+	// account (email): scripts such as piot-cli log in before every
+	// command, so successes are never throttled, guessing is.
+	failedByAddr    *ratelimit.Addr
+	failedByAccount *ratelimit.Addr
+	srv             *http.Server
+	ln              net.Listener
+	tlsLn           net.Listener
+	errc            chan error
 }
 
 // New builds the server; Start listens.
@@ -96,12 +101,14 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		cfg.LoginBurst = 5
 	}
 	s := &Server{
-		cfg:    cfg,
-		deps:   deps,
-		log:    cfg.Logger,
-		tokens: tokenIssuer{key: cfg.JWTKey, ttl: cfg.JWTTTL, now: cfg.Now},
-		logins: ratelimit.NewAddr(cfg.LoginPerMinute, cfg.LoginBurst, 10000, cfg.Now),
-		errc:   make(chan error, 1),
+		cfg:             cfg,
+		deps:            deps,
+		log:             cfg.Logger,
+		tokens:          tokenIssuer{key: cfg.JWTKey, ttl: cfg.JWTTTL, now: cfg.Now},
+		logins:          ratelimit.NewAddr(cfg.LoginPerMinute, cfg.LoginBurst, 10000, cfg.Now),
+		failedByAddr:    ratelimit.NewAddr(cfg.LoginPerMinute, cfg.LoginBurst, 10000, cfg.Now),
+		failedByAccount: ratelimit.NewAddr(cfg.LoginPerMinute, cfg.LoginBurst, 10000, cfg.Now),
+		errc:            make(chan error, 1),
 	}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
@@ -365,19 +372,27 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if !requirePOST(w, r) {
 		return
 	}
-	if ok, wait := s.logins.Allow(clientAddr(r)); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-		writeError(w, http.StatusTooManyRequests, core.CodeRateLimited, "too many login attempts, try again later")
-		return
-	}
+	addr := clientAddr(r)
 	var c credentials
 	if err := decodeJSON(r, &c); err != nil {
 		writeError(w, http.StatusBadRequest, core.CodeBadInput, err.Error())
 		return
 	}
+	account := strings.ToLower(strings.TrimSpace(c.Email))
+	ok, wait := s.failedByAddr.Check(addr)
+	if okAccount, waitAccount := s.failedByAccount.Check(account); !okAccount {
+		ok, wait = false, max(wait, waitAccount)
+	}
+	if !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+		writeError(w, http.StatusTooManyRequests, core.CodeRateLimited, "too many failed login attempts, try again later")
+		return
+	}
 	actor, err := s.deps.Core.Login(r.Context(), c.Email, c.Password)
 	if err != nil {
-		s.log.Info("login failed", "remote", clientAddr(r))
+		s.failedByAddr.Allow(addr)
+		s.failedByAccount.Allow(account)
+		s.log.Info("login failed", "remote", addr)
 		writeError(w, http.StatusUnauthorized, core.CodeUnauthenticated, core.Message(err))
 		return
 	}

@@ -64,6 +64,25 @@ func (l *Addr) Blocked(addr string) bool {
 	return e.lim.TokensAt(l.now()) < 1
 }
 
+// Check reports, without counting anything, whether addr may have an
+// event now, and if not, how long until it may.
+func (l *Addr) Check(addr string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	lim := l.overflow
+	if e, ok := l.entries[addr]; ok {
+		lim = e.lim
+	} else if len(l.entries) < l.max {
+		return true, 0
+	}
+	tokens := lim.TokensAt(now)
+	if tokens >= 1 {
+		return true, 0
+	}
+	return false, time.Duration((1 - tokens) / float64(l.every) * float64(time.Second))
+}
+
 // limiter returns addr's bucket, creating it; callers hold mu.
 func (l *Addr) limiter(addr string, now time.Time) *rate.Limiter {
 	e, ok := l.entries[addr]
