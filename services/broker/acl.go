@@ -123,3 +123,30 @@ func (p *policy) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Pack
 	pk.Properties.TopicAliasMaximum = p.server.Options.Capabilities.TopicAliasMaximum
 	return pk
 }
+
+// OnPacketRead answers a client's publish to $SYS/…, which mochi drops
+// without an acknowledgement (a QoS 1 publisher then waits forever):
+// MQTT 5 gets PUBACK/PUBREC 0x87 (not authorized), MQTT 3.1.1, which has
+// no way to say no, is disconnected. QoS 0 needs no answer.
+func (p *policy) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos == 0 || cl.Net.Inline ||
+		!strings.HasPrefix(pk.TopicName, "$") {
+		return pk, nil
+	}
+	if cl.Properties.ProtocolVersion < 5 {
+		p.log.Info("MQTT 3.1.1 publish to a $ topic refused; disconnecting", "client", cl.ID, "topic", pk.TopicName)
+		return pk, packets.ErrRejectPacket
+	}
+	ack := packets.Puback
+	if pk.FixedHeader.Qos == 2 {
+		ack = packets.Pubrec
+	}
+	err := cl.WritePacket(packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: ack},
+		PacketID:    pk.PacketID,
+		ReasonCode:  packets.ErrNotAuthorized.Code,
+		Properties:  packets.Properties{ReasonString: "$ topics are the broker's"},
+	})
+	// mochi drops the publish itself (IsValidFilter), after this answer.
+	return pk, err
+}

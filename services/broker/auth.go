@@ -49,7 +49,7 @@ func (p *policy) ID() string { return "piot-policy" }
 func (p *policy) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck,
-		mqtt.OnWill, mqtt.OnPublish, mqtt.OnPacketEncode,
+		mqtt.OnWill, mqtt.OnPublish, mqtt.OnPacketEncode, mqtt.OnPacketRead,
 		mqtt.OnDisconnect, mqtt.OnClientExpired:
 		return true
 	}

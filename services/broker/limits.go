@@ -111,6 +111,9 @@ func (c Config) capabilities() *mqtt.Capabilities {
 	caps.MaximumMessageExpiryInterval = maxMessageAge
 	caps.MaximumClientWritesPending = maxPendingWrites
 	caps.TopicAliasMaximum = topicAliasMaximum
+	// Acknowledgements carry no copy of the publish's properties (user
+	// properties included), which some embedded clients cannot parse.
+	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 	return caps
 }
 

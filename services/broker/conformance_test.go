@@ -1,0 +1,63 @@
+package broker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// A QoS 1 publish to $SYS is answered, never left waiting (issue 11):
+// MQTT 5 gets PUBACK 0x87, MQTT 3.1.1 is disconnected. The client stays
+// usable in MQTT 5.
+func TestPublishToSysIsAnswered(t *testing.T) {
+	b := startBroker(t, nil)
+	a := newTenant(t, "sysp")
+	c, err := dial5(t, b.addr(ListenerTCP), a.username, a.password, v5opts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc := c.publish(t, "$SYS/broker/uptime", "1", false); rc != packets.ErrNotAuthorized.Code {
+		t.Fatalf("v5 publish to $SYS: reason %#x, want 0x87", rc)
+	}
+	if rc := c.publish(t, a.topic("t1/value"), "2", false); rc != 0 {
+		t.Fatalf("publish after the refusal: %#x", rc)
+	}
+
+	c3, _, err := dial3(t, "tcp://"+b.addr(ListenerTCP), a.username, a.password, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = publish3(t, c3, "$SYS/broker/uptime", 1, false, "1")
+	if err == nil {
+		t.Fatal("3.1.1 publish to $SYS was acknowledged")
+	}
+	eventually(t, 5*time.Second, "the 3.1.1 client disconnected", func() bool { return !c3.IsConnectionOpen() })
+	t.Logf("3.1.1 publish to $SYS: %v after %s", err, time.Since(start).Round(time.Millisecond))
+}
+
+// Acknowledgements do not echo the publisher's user properties (issue 11).
+func TestPubackCarriesNoUserProperties(t *testing.T) {
+	b := startBroker(t, nil)
+	a := newTenant(t, "props")
+	c, err := dial5(t, b.addr(ListenerTCP), a.username, a.password, v5opts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pr, err := c.Publish(ctx, &paho.Publish{Topic: a.topic("t1/value"), QoS: 1, Payload: []byte("1"),
+		Properties: &paho.PublishProperties{User: paho.UserProperties{{Key: "firmware", Value: "1.2"}}}})
+	if err != nil || pr == nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if pr.ReasonCode != 0 {
+		t.Fatalf("reason %#x", pr.ReasonCode)
+	}
+	if pr.Properties != nil && len(pr.Properties.User) > 0 {
+		t.Fatalf("PUBACK echoes user properties: %v", pr.Properties.User)
+	}
+}
