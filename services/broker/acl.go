@@ -128,9 +128,18 @@ func (p *policy) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Pack
 // without an acknowledgement (a QoS 1 publisher then waits forever):
 // MQTT 5 gets PUBACK/PUBREC 0x87 (not authorized), MQTT 3.1.1, which has
 // no way to say no, is disconnected. QoS 0 needs no answer.
+//
+// It also refuses an MQTT 3.1.1 client's QoS 1/2 publish that the ACL
+// denies by closing the connection: mochi would send a DISCONNECT packet,
+// which 3.1.1 does not allow a server to send and some clients choke on.
 func (p *policy) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos == 0 || cl.Net.Inline ||
-		!strings.HasPrefix(pk.TopicName, "$") {
+	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos == 0 || cl.Net.Inline {
+		return pk, nil
+	}
+	if !strings.HasPrefix(pk.TopicName, "$") {
+		if cl.Properties.ProtocolVersion < 5 && !p.OnACLCheck(cl, pk.TopicName, true) {
+			return pk, packets.ErrRejectPacket
+		}
 		return pk, nil
 	}
 	if cl.Properties.ProtocolVersion < 5 {

@@ -1,7 +1,10 @@
 package broker
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -59,5 +62,45 @@ func TestPubackCarriesNoUserProperties(t *testing.T) {
 	}
 	if pr.Properties != nil && len(pr.Properties.User) > 0 {
 		t.Fatalf("PUBACK echoes user properties: %v", pr.Properties.User)
+	}
+}
+
+// An MQTT 3.1.1 publish the ACL denies closes the connection without a
+// DISCONNECT packet, which 3.1.1 does not let a server send (issue 11).
+func TestDeniedPublish311ClosesWithoutDisconnect(t *testing.T) {
+	b := startBroker(t, nil)
+	a := newTenant(t, "deny311")
+	other := newTenant(t, "deny311o")
+	var body bytes.Buffer
+	body.Write([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0xC2, 0, 30, 0, 1, 'd'})
+	body.Write([]byte{0, byte(len(a.username))})
+	body.WriteString(a.username)
+	body.Write([]byte{0, byte(len(a.password))})
+	body.WriteString(a.password)
+	conn, err := net.Dial("tcp", b.addr(ListenerTCP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write(append([]byte{0x10, byte(body.Len())}, body.Bytes()...)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	connack := make([]byte, 4)
+	if _, err := io.ReadFull(conn, connack); err != nil || connack[0] != 0x20 || connack[3] != 0 {
+		t.Fatalf("CONNACK % x %v", connack, err)
+	}
+	topic := other.topic("t1/value")
+	pub := []byte{0x32, byte(2 + len(topic) + 2 + 1), 0, byte(len(topic))}
+	pub = append(append(pub, topic...), 0x00, 0x07, '1')
+	if _, err := conn.Write(pub); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("connection not closed: %v", err)
+	}
+	if len(rest) != 0 {
+		t.Fatalf("the server sent % x after a denied 3.1.1 publish; want the connection closed", rest)
 	}
 }

@@ -27,6 +27,16 @@ func TestMalformedInput(t *testing.T) {
 		return append([]byte{0x10, byte(body.Len())}, body.Bytes()...)
 	}
 	valid := connect(a.username, a.password)
+	connect5 := func(user, pass string) []byte {
+		var body bytes.Buffer
+		body.Write([]byte{0, 4, 'M', 'Q', 'T', 'T', 5, 0xC2, 0, 30, 0, 0, 1, 'm'})
+		body.Write([]byte{0, byte(len(user))})
+		body.WriteString(user)
+		body.Write([]byte{0, byte(len(pass))})
+		body.WriteString(pass)
+		return append([]byte{0x10, byte(body.Len())}, body.Bytes()...)
+	}
+	valid5 := connect5(a.username, a.password)
 
 	catalogue := []struct {
 		name string
@@ -42,6 +52,7 @@ func TestMalformedInput(t *testing.T) {
 		{"http request", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")},
 		{"second connect", append(append([]byte{}, valid...), valid...)},
 		{"subscribe without filters", append(append([]byte{}, valid...), 0x82, 0x02, 0x00, 0x01)},
+		{"MQTT 5 subscribe without filters", append(append([]byte{}, valid5...), 0x82, 0x03, 0x00, 0x01, 0x00)},
 		{"subscribe with bad flags", append(append([]byte{}, valid...), 0x80, 0x06, 0x00, 0x01, 0, 1, '#', 1)},
 		{"publish with qos 3", append(append([]byte{}, valid...), 0x36, 0x05, 0x00, 0x01, 't', 0, 1)},
 	}
