@@ -33,7 +33,9 @@ func newCore(t *testing.T) (*Core, *store.Store, Actor) {
 
 func TestValidName(t *testing.T) {
 	good := []string{"farm", "Farm 2", "teplota-01", "ž", strings.Repeat("a", 64)}
-	bad := []string{"", "a/b", "a+b", "a#", "$SYS", "a\x00b", "tab\there", strings.Repeat("a", 65), " lead", "trail "}
+	bad := []string{"", "a/b", "a+b", "a#", "$SYS", "a\x00b", "tab\there", strings.Repeat("a", 65), " lead", "trail ",
+		// Invisible and direction-changing characters (issue 11).
+		"boiler\u202egnp", "boi\u200bler", "\ufeffboiler", "boiler\u2066x\u2069", "non\u00a0breaking", "a\u2028b", "a\u200db", "a\u3164b", "a\ue000b"}
 	for _, n := range good {
 		if err := ValidName("org", n); err != nil {
 			t.Errorf("%q refused: %v", n, err)
@@ -213,5 +215,16 @@ func TestParentAndLookups(t *testing.T) {
 	}
 	if n := c.UnassignedThings(); n != 2 {
 		t.Fatalf("unassigned = %d", n)
+	}
+}
+
+func TestEmailRejectsInvisibleCharacters(t *testing.T) {
+	for _, e := range []string{"ad\u200bmin@x.test", "admin@x\u202e.test", "admin\ufeff@x.test"} {
+		if _, err := normEmail(e); CodeOf(err) != CodeBadInput {
+			t.Errorf("%q accepted (%v)", e, err)
+		}
+	}
+	if got, err := normEmail("Alice@Farm.example"); err != nil || got != "alice@farm.example" {
+		t.Fatalf("plain address: %q %v", got, err)
 	}
 }

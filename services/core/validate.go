@@ -36,8 +36,22 @@ func ValidName(kind, name string) error {
 		if r == '/' || r == '+' || r == '#' || unicode.IsControl(r) {
 			return errf(CodeBadInput, "%s name must not contain '/', '+', '#' or control characters", kind)
 		}
+		if invisible(r) {
+			return errf(CodeBadInput, "%s name must not contain invisible or direction-changing characters (U+%04X)", kind, r)
+		}
 	}
 	return nil
+}
+
+// invisible reports characters that change how a name reads without
+// showing themselves: bidi controls (U+202E turns "gnp.exe" around),
+// zero-width characters, other format characters, line and paragraph
+// separators, private use, and spaces other than the plain one. Two names
+// that look alike on the console or in Grafana must not be two things.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Co, unicode.Cs) ||
+		unicode.IsSpace(r) && r != ' ' ||
+		r == '\u115F' || r == '\u1160' || r == '\u3164' || r == '\uFFA0' // Hangul fillers
 }
 
 // normEmail validates an address and returns its canonical (lower-case)
@@ -55,6 +69,9 @@ func normEmail(email string) (string, error) {
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Name != "" || a.Address != email || strings.Count(email, "@") != 1 {
 		return "", errf(CodeBadInput, "email field has wrong format")
+	}
+	if strings.IndexFunc(email, invisible) >= 0 {
+		return "", errf(CodeBadInput, "email must not contain invisible or direction-changing characters")
 	}
 	return strings.ToLower(email), nil
 }
