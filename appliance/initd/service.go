@@ -103,9 +103,10 @@ func (s *service) runOnce() (ws unix.WaitStatus, tail string, err error) {
 		"HOME=" + dataDir,
 		"TERM=linux",
 		"TZ=" + s.tz(),
-		// The image runs on boards with little memory: the garbage
-		// collector works harder as the heap nears this soft limit
-		// instead of letting it grow (piot run's GOGC is 200).
+		// The image runs on boards with little memory: Go's default
+		// collector pace instead of piot run's 200 %, and a soft limit
+		// near which the collector works harder instead of growing.
+		"GOGC=100",
 		"GOMEMLIMIT=" + memLimit,
 		osctl.SocketEnv + "=" + controlSocket,
 	}
