@@ -228,3 +228,42 @@ func TestEmailRejectsInvisibleCharacters(t *testing.T) {
 		t.Fatalf("plain address: %q %v", got, err)
 	}
 }
+
+// An admin removed from their active org falls back to the first org they
+// belong to (issue 11); one who chose an org without being a member keeps it.
+func TestRemovedFromActiveOrgFallsBack(t *testing.T) {
+	c, _, admin := newCore(t)
+	ctx := context.Background()
+	alpha, err := c.CreateOrg(ctx, admin, "alpha", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	beta, err := c.CreateOrg(ctx, admin, "beta", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gamma, err := c.CreateOrg(ctx, admin, "gamma", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []Org{alpha, beta} {
+		if err := c.AddOrgUser(ctx, admin, o.ID, admin.UserID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.SetActiveOrg(ctx, admin, beta.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RemoveOrgUser(ctx, admin, beta.ID, admin.UserID); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := c.Profile(admin); p.ActiveOrgID != alpha.ID {
+		t.Fatalf("active org after removal: %v, want alpha %v", p.ActiveOrgID.Hex(), alpha.ID.Hex())
+	}
+	if _, err := c.SetActiveOrg(ctx, admin, gamma.ID); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := c.Profile(admin); p.ActiveOrgID != gamma.ID {
+		t.Fatalf("an admin's chosen org without membership: %v", p.ActiveOrgID.Hex())
+	}
+}

@@ -308,7 +308,22 @@ func (c *Core) RemoveOrgUser(ctx context.Context, a Actor, orgID, userID ID) err
 	}
 	c.mu.Lock()
 	c.dropMember(mid)
+	u := c.users[userID]
 	c.mu.Unlock()
+	// An admin may work in any org, so activeOrg keeps an admin's choice;
+	// being removed from it is not a choice: the user falls back to the
+	// first org they belong to, as the original did.
+	if u != nil && u.ActiveOrgID == orgID {
+		n := *u
+		n.ActiveOrgID = primitive.NilObjectID
+		if err := update(ctx, c.st.Users, n.ID, u, &n, "user"); err != nil {
+			c.log.Warn("active organisation not reset after removal", "user", userID.Hex(), "err", err)
+		} else {
+			c.mu.Lock()
+			c.putUser(&n)
+			c.mu.Unlock()
+		}
+	}
 	c.emit(Event{Kind: MembershipChanged, ID: mid})
 	return nil
 }
