@@ -31,8 +31,14 @@ const (
 	DefaultConnRate    = 0.5 // new connections per second and address
 	DefaultConnBurst   = 10
 	DefaultMaxConns    = 32
-	handshakeTimeout   = 30 * time.Second
-	maxAuthTries       = 6
+	// handshakeTimeout bounds the time from connecting to being logged
+	// in; a person with a key needs well under a second.
+	handshakeTimeout = 10 * time.Second
+	// MaxPreAuthPerAddr bounds an address's connections that have not
+	// logged in yet, so that idle connections from a few addresses
+	// cannot fill every slot and lock the admins out.
+	MaxPreAuthPerAddr = 4
+	maxAuthTries      = 6
 )
 
 // Config is the SSH server's part of the appliance configuration.
@@ -72,6 +78,7 @@ type Server struct {
 	signer gossh.Signer
 
 	connLimit *addrLimiter
+	preAuth   preAuthSlots
 	pwLimit   *addrLimiter
 	conns     atomic.Int64
 
@@ -281,20 +288,73 @@ func (s *Server) Addr() string {
 // screen.
 func (s *Server) HostKey() gossh.PublicKey { return s.signer.PublicKey() }
 
-// admit applies the per-address connection rate and the connection cap
-// before the SSH handshake; a nil result closes the connection.
-func (s *Server) admit(_ ssh.Context, c net.Conn) net.Conn {
+// admit applies the per-address connection rate, the per-address cap on
+// connections not yet logged in and the connection cap before the SSH
+// handshake; a nil result closes the connection.
+func (s *Server) admit(ctx ssh.Context, c net.Conn) net.Conn {
 	host := hostOf(c.RemoteAddr())
 	if !s.connLimit.allow(host) {
 		s.log.Warn("ssh connection rate limited", "remote", host)
 		return nil
 	}
+	if !s.preAuth.take(host) {
+		s.log.Warn("ssh connection refused: too many connections not logged in from this address", "remote", host, "limit", MaxPreAuthPerAddr)
+		return nil
+	}
+	var once sync.Once
+	release := func() { once.Do(func() { s.preAuth.give(host) }) }
 	if s.conns.Add(1) > int64(s.cfg.MaxConns) {
 		s.conns.Add(-1)
+		release()
 		s.log.Warn("ssh connection refused: too many connections", "remote", host)
 		return nil
 	}
+	// The slot is given back when a session starts (logged in) or when
+	// the connection ends, whichever is first.
+	ctx.SetValue(ctxKeyPreAuthRelease, release)
+	go func() {
+		<-ctx.Done()
+		release()
+	}()
 	return c
+}
+
+type ctxKey string
+
+const ctxKeyPreAuthRelease ctxKey = "piot-preauth-release"
+
+// loggedIn gives back the connection's pre-authentication slot.
+func loggedIn(ctx ssh.Context) {
+	if release, ok := ctx.Value(ctxKeyPreAuthRelease).(func()); ok {
+		release()
+	}
+}
+
+// preAuthSlots counts connections per address that have not logged in.
+type preAuthSlots struct {
+	mu     sync.Mutex
+	byHost map[string]int
+}
+
+func (p *preAuthSlots) take(host string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.byHost == nil {
+		p.byHost = map[string]int{}
+	}
+	if p.byHost[host] >= MaxPreAuthPerAddr {
+		return false
+	}
+	p.byHost[host]++
+	return true
+}
+
+func (p *preAuthSlots) give(host string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.byHost[host]--; p.byHost[host] <= 0 {
+		delete(p.byHost, host)
+	}
 }
 
 func hostOf(a net.Addr) string {

@@ -19,6 +19,7 @@ import (
 // run the Bubble Tea program until the user quits, the session idles out
 // or the connection ends.
 func (s *Server) handle(sess ssh.Session) {
+	loggedIn(sess.Context())
 	remote := hostOf(sess.RemoteAddr())
 	var exts map[string]string
 	if p := sess.Permissions(); p.Permissions != nil {
