@@ -69,6 +69,9 @@ const (
 	DefaultMinInterval   = time.Second
 	DefaultMaxUnassigned = 100
 	DefaultMaxBody       = 64 << 10
+	// MaxReadings bounds the readings of one packet: a PIOT chip has a
+	// handful of sensors on its bus, and each new address is a thing.
+	MaxReadings = 32
 	// DefaultMaxTracked bounds the rate limiter's memory (devices seen within
 	// MinInterval).
 	DefaultMaxTracked = 100_000
@@ -99,6 +102,7 @@ const (
 	ReasonInvalidName    = "invalid_name"
 	ReasonRateLimited    = "rate_limited"
 	ReasonUnassignedCap  = "unassigned_cap"
+	ReasonTooManyReads   = "too_many_readings"
 	ReasonNameConflict   = "name_conflict"
 	ReasonNotAssigned    = "not_assigned"
 	ReasonDisabled       = "disabled"
@@ -404,6 +408,9 @@ func validate(p *packet) Outcome {
 	if err := core.ValidName("thing", p.Device); err != nil {
 		return reject(http.StatusBadRequest, ReasonInvalidName, "invalid device name: "+core.Message(err))
 	}
+	if len(p.Readings) > MaxReadings {
+		return reject(http.StatusBadRequest, ReasonTooManyReads, fmt.Sprintf("a packet may carry at most %d readings, this one has %d", MaxReadings, len(p.Readings)))
+	}
 	for _, rd := range p.Readings {
 		for _, m := range rd.measurements() {
 			if err := core.ValidName("thing", m.prefix+rd.Address); err != nil {
@@ -534,6 +541,9 @@ func (a *Adapter) register(ctx context.Context, p *packet, src Source) (core.Thi
 		return a.core.UpdateThing(ctx, core.System, core.ThingUpdate{ID: t.ID, AvailabilityTopic: &avail})
 	})
 	if rerr != nil {
+		return dev, nil, rerr
+	}
+	if rerr := a.reg.deviceShare(dev, p, src); rerr != nil {
 		return dev, nil, rerr
 	}
 	var out []sensorReading

@@ -685,3 +685,41 @@ func TestLastPacketsBounded(t *testing.T) {
 		t.Fatalf("kept %d of the older devices; c remembered %v", kept, l.Same("c", []byte("3")))
 	}
 }
+
+// One packet, or one device, cannot use up the auto-registration budget
+// (issue 11): a packet carries at most MaxReadings readings, and a device
+// registers at most a quarter of MaxUnassigned unassigned sensors.
+func TestRegistrationBudgetShare(t *testing.T) {
+	e := newEnv(t, Config{MaxUnassigned: 100})
+	packet := func(dev string, n, from int) string {
+		var rs []string
+		for i := range n {
+			rs = append(rs, fmt.Sprintf(`{"a":"A%d","t":%d}`, from+i, i%10))
+		}
+		return fmt.Sprintf(`{"device":%q,"readings":[%s]}`, dev, strings.Join(rs, ","))
+	}
+	before := e.c.UnassignedThings()
+	if code, ans := e.send(packet("FLOOD", 3000, 0)); code != http.StatusBadRequest || !strings.Contains(ans.Error, "at most 32 readings") {
+		t.Fatalf("3000 readings: %d %+v", code, ans)
+	}
+	if n := e.c.UnassignedThings(); n != before {
+		t.Fatalf("a refused packet registered %d things", n-before)
+	}
+	if code, _ := e.send(packet("CHIP9", 20, 0)); code != http.StatusAccepted {
+		t.Fatalf("20 new sensors: %d", code)
+	}
+	// 20 + 10 > 25: refused whole, nothing registered.
+	if code, ans := e.send(packet("CHIP9", 10, 20)); code != http.StatusForbidden || !strings.Contains(ans.Error, "at most 25 unassigned sensors") {
+		t.Fatalf("over the device's share: %d %+v", code, ans)
+	}
+	if n := e.c.UnassignedThings() - before; n != 21 {
+		t.Fatalf("%d things registered, want the device and its 20 sensors", n)
+	}
+	// Known sensors keep reporting; another device has its own share.
+	if code, _ := e.send(packet("CHIP9", 20, 0)); code != http.StatusAccepted {
+		t.Fatalf("known sensors: %d", code)
+	}
+	if code, _ := e.send(packet("CHIP10", 25, 100)); code != http.StatusAccepted {
+		t.Fatalf("another device: %d", code)
+	}
+}

@@ -27,6 +27,33 @@ func NewRegistry(c *core.Core, maxUnassigned int, log *slog.Logger) *Registry {
 	return &Registry{core: c, maxUnassigned: maxUnassigned, log: log}
 }
 
+// deviceShare refuses a packet that would register more new unassigned
+// sensors for its device than the device's share of the budget (a
+// quarter of MaxUnassigned), so that one device, or one packet, cannot
+// use up the registration budget of all the others. Callers hold the lock.
+func (r *Registry) deviceShare(dev core.Thing, p *packet, src Source) *RegError {
+	if src.Relayed() || !dev.OrgID.IsZero() {
+		return nil // registered into an organization, not unassigned
+	}
+	share := max(r.maxUnassigned/4, 1)
+	fresh := 0
+	for _, rd := range p.Readings {
+		for _, m := range rd.measurements() {
+			if _, ok := r.core.ThingByPiotID(m.prefix + rd.Address); !ok {
+				fresh++
+			}
+		}
+	}
+	if fresh == 0 {
+		return nil
+	}
+	if have := r.core.UnassignedChildren(dev.ID); have+fresh > share {
+		return &RegError{http.StatusForbidden, ReasonUnassignedCap,
+			fmt.Sprintf("auto-registration refused: a device may register at most %d unassigned sensors (this one has %d and sent %d new)", share, have, fresh), nil}
+	}
+	return nil
+}
+
 // RegError is a registration that failed, with its answer.
 type RegError struct {
 	Status      int

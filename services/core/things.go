@@ -630,6 +630,21 @@ func (c *Core) ThingByName(name string) (Thing, bool) {
 	return *c.things[id], true
 }
 
+// UnassignedChildren counts the things of a parent (a device's sensors)
+// in no organization; adapters give each device a share of the
+// auto-registration budget with it.
+func (c *Core) UnassignedChildren(parent ID) int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	n := 0
+	for _, t := range c.things {
+		if t.OrgID.IsZero() && t.ParentID == parent {
+			n++
+		}
+	}
+	return n
+}
+
 // UnassignedThings counts things not assigned to any org; adapters cap
 // auto-registration with it.
 func (c *Core) UnassignedThings() int {
