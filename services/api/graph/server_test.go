@@ -155,3 +155,27 @@ func TestInternalErrorsAreOpaqueAndLogged(t *testing.T) {
 		t.Fatalf("internal error not logged: %q", logs)
 	}
 }
+
+// Many aliases of a long readings query are refused before anything runs
+// (issue 11): readings counts its rows, not one field.
+func TestReadingsComplexityCountsRows(t *testing.T) {
+	e := newEnv(t, graph.Options{MaxComplexity: 1000})
+	var b strings.Builder
+	b.WriteString("query($id: ID!) {")
+	for i := 0; i < 330; i++ {
+		fmt.Fprintf(&b, " r%d: readings(thingId: $id, from: 1, to: 2000000000, first: 10000) { ts value }", i)
+	}
+	b.WriteString(" }")
+	vars := map[string]any{"id": "000000000000000000000000"}
+	resp := e.fails(e.admin, b.String(), vars, "BAD_USER_INPUT")
+	if !strings.Contains(resp.Errors[0].Message, "operation has complexity 66330, which exceeds the limit of 1000") {
+		t.Fatalf("message %q", resp.Errors[0].Message)
+	}
+	// One chart's worth passes validation (and fails only on the made-up
+	// thing): 1 + 2 fields × 10 points.
+	one := `query($id: ID!) { readings(thingId: $id, first: 1000) { ts value } }`
+	resp = e.do(e.admin, one, vars)
+	if len(resp.Errors) == 0 || strings.Contains(resp.Errors[0].Message, "complexity") {
+		t.Fatalf("a single readings query: %+v", resp.Errors)
+	}
+}
