@@ -89,6 +89,7 @@ func NewHandler(c *core.Core, opts Options) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
+	srv.Use(tokenLimit{max: MaxQueryTokens})
 	srv.Use(introspectionGate{})
 	srv.Use(depthLimit{max: opts.MaxDepth})
 	srv.Use(complexityLimit{extension.FixedComplexityLimit(opts.MaxComplexity)})

@@ -162,13 +162,16 @@ func TestReadingsComplexityCountsRows(t *testing.T) {
 	e := newEnv(t, graph.Options{MaxComplexity: 1000})
 	var b strings.Builder
 	b.WriteString("query($id: ID!) {")
-	for i := 0; i < 330; i++ {
+	// 330 such aliases are now refused by their tokens already; 60 stay
+	// under that limit and were 180 points when readings counted as one
+	// field.
+	for i := 0; i < 60; i++ {
 		fmt.Fprintf(&b, " r%d: readings(thingId: $id, from: 1, to: 2000000000, first: 10000) { ts value }", i)
 	}
 	b.WriteString(" }")
 	vars := map[string]any{"id": "000000000000000000000000"}
 	resp := e.fails(e.admin, b.String(), vars, "BAD_USER_INPUT")
-	if !strings.Contains(resp.Errors[0].Message, "operation has complexity 66330, which exceeds the limit of 1000") {
+	if !strings.Contains(resp.Errors[0].Message, "operation has complexity 12060, which exceeds the limit of 1000") {
 		t.Fatalf("message %q", resp.Errors[0].Message)
 	}
 	// One chart's worth passes validation (and fails only on the made-up
@@ -178,4 +181,21 @@ func TestReadingsComplexityCountsRows(t *testing.T) {
 	if len(resp.Errors) == 0 || strings.Contains(resp.Errors[0].Message, "complexity") {
 		t.Fatalf("a single readings query: %+v", resp.Errors)
 	}
+}
+
+// Queries whose validation would grow with the square of their size are
+// refused by their token count before they are parsed (issue 11), and
+// the error stays one short message.
+func TestTokenLimitBeforeValidation(t *testing.T) {
+	e := newEnv(t, graph.Options{})
+	repeated := "{ userProfile {" + strings.Repeat(" email", 60000) + " } }"
+	bomb := "{ userProfile" + strings.Repeat(" @include(if: true)", 40000) + " { email } }"
+	for name, q := range map[string]string{"60 000 repeated fields": repeated, "directive bomb": bomb} {
+		resp := e.fails(e.admin, q, nil, "BAD_USER_INPUT")
+		if len(resp.Errors) != 1 || resp.Errors[0].Message != fmt.Sprintf("query has more than %d tokens", graph.MaxQueryTokens) {
+			t.Fatalf("%s: %+v", name, resp.Errors)
+		}
+	}
+	// GraphiQL's introspection query is far below the limit.
+	e.data(e.admin, introspectionQuery, nil, nil)
 }
