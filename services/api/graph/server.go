@@ -94,6 +94,7 @@ func NewHandler(c *core.Core, opts Options) http.Handler {
 	srv.Use(depthLimit{max: opts.MaxDepth})
 	srv.Use(complexityLimit{extension.FixedComplexityLimit(opts.MaxComplexity)})
 	srv.SetErrorPresenter(presenter(log))
+	srv.AroundResponses(capErrors)
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "graphql: panic in resolver",
 			"panic", fmt.Sprint(p), "path", graphql.GetPath(ctx).String(), "stack", string(debug.Stack()))
@@ -243,6 +244,23 @@ func (m depthMeter) depth(ss ast.SelectionSet) int {
 		deepest = max(deepest, d)
 	}
 	return deepest
+}
+
+// MaxErrors bounds the errors of one answer; a query can be made to
+// fail validation thousands of times over.
+const MaxErrors = 20
+
+// capErrors keeps the first MaxErrors errors and says how many more there
+// were.
+func capErrors(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	if resp == nil || len(resp.Errors) <= MaxErrors {
+		return resp
+	}
+	more := gqlerror.Errorf("%d more errors not shown", len(resp.Errors)-MaxErrors)
+	errcode.Set(more, string(core.CodeBadInput))
+	resp.Errors = append(resp.Errors[:MaxErrors:MaxErrors], more)
+	return resp
 }
 
 // RowsPerPoint is how many history rows one complexity point buys.

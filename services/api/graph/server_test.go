@@ -199,3 +199,18 @@ func TestTokenLimitBeforeValidation(t *testing.T) {
 	// GraphiQL's introspection query is far below the limit.
 	e.data(e.admin, introspectionQuery, nil, nil)
 }
+
+// An answer carries at most MaxErrors errors (issue 11).
+func TestErrorListIsCapped(t *testing.T) {
+	e := newEnv(t, graph.Options{})
+	var b strings.Builder
+	b.WriteString("{")
+	for i := 0; i < 500; i++ {
+		fmt.Fprintf(&b, " nope%d", i)
+	}
+	b.WriteString(" }")
+	resp := e.do(e.admin, b.String(), nil)
+	if len(resp.Errors) != graph.MaxErrors+1 || resp.Errors[graph.MaxErrors].Message != "480 more errors not shown" {
+		t.Fatalf("%d errors, last %+v", len(resp.Errors), resp.Errors[len(resp.Errors)-1])
+	}
+}
