@@ -462,11 +462,15 @@ func (s *httpService) Start(ctx context.Context) error {
 		return err
 	}
 	routes["/ca.crt"] = caHandler(a.broker.b.CACertPEM)
+	proxies, err := a.cfg.TrustedProxyPrefixes()
+	if err != nil {
+		return err
+	}
 	srv, err := api.New(api.Config{
 		Addr: a.cfg.HTTPAddr, HTTPSAddr: a.cfg.HTTPSAddr, TLS: a.broker.b.TLSConfig(),
 		JWTKey: key, JWTTTL: a.cfg.JWTTTL,
-		AllowRegistration: a.cfg.AllowRegistration,
-		LoginPerMinute:    a.cfg.LoginRate, LoginBurst: a.cfg.LoginBurst,
+		AllowRegistration: a.cfg.AllowRegistration, TrustedProxies: proxies,
+		LoginPerMinute: a.cfg.LoginRate, LoginBurst: a.cfg.LoginBurst,
 		Version: a.version, Logger: a.log,
 	}, api.Deps{Core: a.core.c, GraphQL: gql, Ready: a.ready, Routes: routes})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"strconv"
@@ -36,6 +37,7 @@ type Config struct {
 	JWTTTL            time.Duration
 	JWTKey            string
 	AllowRegistration bool
+	TrustedProxies    []string
 	AdminEmail        string
 	AdminPassword     string
 	ShutdownTimeout   time.Duration
@@ -178,6 +180,7 @@ func (c *Config) options() []option {
 		{name: "log-format", ptr: &c.LogFormat, help: "text or json"},
 		{name: "jwt-ttl", ptr: &c.JWTTTL, help: "lifetime of API tokens (1m to 720h)"},
 		{name: "jwt-key", ptr: &c.JWTKey, secret: true, help: "JWT signing key (at least 32 bytes); empty uses <data-dir>/jwt.key, generated at first start"},
+		{name: "trusted-proxies", ptr: &c.TrustedProxies, help: "reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For names the client for login limits and logs; empty trusts none"},
 		{name: "allow-registration", ptr: &c.AllowRegistration, help: "enable self-registration at POST /register"},
 		{name: "admin-email", ptr: &c.AdminEmail, help: "email of the admin created at first start"},
 		{name: "admin-password", ptr: &c.AdminPassword, secret: true, help: "password of the admin created at first start; empty generates one into <data-dir>/admin-password"},
@@ -394,6 +397,9 @@ func (c *Config) Validate() error {
 	if err := c.OS.Validate(); err != nil {
 		return err
 	}
+	if _, err := c.TrustedProxyPrefixes(); err != nil {
+		return err
+	}
 	if c.StoreURI != "" && !strings.HasPrefix(c.StoreURI, "mongodb://") && !strings.HasPrefix(c.StoreURI, "mongodb+srv://") {
 		return errors.New("store-uri must start with mongodb:// or mongodb+srv://")
 	}
@@ -546,4 +552,22 @@ func LoadFile(path string) (Config, error) {
 		return c, err
 	}
 	return c, c.Validate()
+}
+
+// TrustedProxyPrefixes parses trusted-proxies; a bare address is a /32
+// (or /128).
+func (c *Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range c.TrustedProxies {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("trusted-proxies %q: not an address or CIDR", v)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,9 @@ type Config struct {
 	JWTKey            []byte
 	JWTTTL            time.Duration
 	AllowRegistration bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client; from any other peer the header is ignored.
+	TrustedProxies []netip.Prefix
 	// LoginPerMinute and LoginBurst limit login attempts per source address.
 	LoginPerMinute int
 	LoginBurst     int
@@ -358,21 +362,49 @@ func requirePOST(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// clientAddr is the TCP peer; forwarded headers are not trusted because
-// the appliance is not deployed behind a proxy by default.
-func clientAddr(r *http.Request) string {
+// clientAddr is the client's address: the TCP peer, or, when the peer is
+// a trusted proxy, the last address in X-Forwarded-For that is not one of
+// the trusted proxies (the ones before it could be made up by the client).
+func (s *Server) clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if !s.trusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if _, err := netip.ParseAddr(hop); err != nil {
+			break // a garbled header: the proxy itself is all we know
+		}
+		if !s.trusted(hop) {
+			return hop
+		}
 	}
 	return host
+}
+
+func (s *Server) trusted(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if !requirePOST(w, r) {
 		return
 	}
-	addr := clientAddr(r)
+	addr := s.clientAddr(r)
 	var c credentials
 	if err := decodeJSON(r, &c); err != nil {
 		writeError(w, http.StatusBadRequest, core.CodeBadInput, err.Error())
@@ -431,7 +463,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	if !requirePOST(w, r) {
 		return
 	}
-	if ok, wait := s.logins.Allow(clientAddr(r)); !ok {
+	if ok, wait := s.logins.Allow(s.clientAddr(r)); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
 		writeError(w, http.StatusTooManyRequests, core.CodeRateLimited, "too many attempts, try again later")
 		return
