@@ -469,7 +469,7 @@ func (s *httpService) Start(ctx context.Context) error {
 	srv, err := api.New(api.Config{
 		Addr: a.cfg.HTTPAddr, HTTPSAddr: a.cfg.HTTPSAddr, TLS: a.broker.b.TLSConfig(),
 		JWTKey: key, JWTTTL: a.cfg.JWTTTL,
-		AllowRegistration: a.cfg.AllowRegistration, TrustedProxies: proxies,
+		AllowRegistration: a.cfg.AllowRegistration, TrustedProxies: proxies, CORSOrigins: a.cfg.CORSOrigins,
 		LoginPerMinute: a.cfg.LoginRate, LoginBurst: a.cfg.LoginBurst,
 		Version: a.version, Logger: a.log,
 	}, api.Deps{Core: a.core.c, GraphQL: gql, Ready: a.ready, Routes: routes})

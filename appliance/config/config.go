@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -38,6 +39,7 @@ type Config struct {
 	JWTKey            string
 	AllowRegistration bool
 	TrustedProxies    []string
+	CORSOrigins       []string
 	AdminEmail        string
 	AdminPassword     string
 	ShutdownTimeout   time.Duration
@@ -181,6 +183,7 @@ func (c *Config) options() []option {
 		{name: "jwt-ttl", ptr: &c.JWTTTL, help: "lifetime of API tokens (1m to 720h)"},
 		{name: "jwt-key", ptr: &c.JWTKey, secret: true, help: "JWT signing key (at least 32 bytes); empty uses <data-dir>/jwt.key, generated at first start"},
 		{name: "trusted-proxies", ptr: &c.TrustedProxies, help: "reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For names the client for login limits and logs; empty trusts none"},
+		{name: "cors-origins", ptr: &c.CORSOrigins, help: "origins (scheme://host[:port], comma-separated) whose pages may call the API from a browser; empty allows the appliance's own pages only"},
 		{name: "allow-registration", ptr: &c.AllowRegistration, help: "enable self-registration at POST /register"},
 		{name: "admin-email", ptr: &c.AdminEmail, help: "email of the admin created at first start"},
 		{name: "admin-password", ptr: &c.AdminPassword, secret: true, help: "password of the admin created at first start; empty generates one into <data-dir>/admin-password"},
@@ -399,6 +402,11 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.TrustedProxyPrefixes(); err != nil {
 		return err
+	}
+	for _, o := range c.CORSOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" && u.Path != "/" {
+			return fmt.Errorf("cors-origins %q: want scheme://host[:port]", o)
+		}
 	}
 	if c.StoreURI != "" && !strings.HasPrefix(c.StoreURI, "mongodb://") && !strings.HasPrefix(c.StoreURI, "mongodb+srv://") {
 		return errors.New("store-uri must start with mongodb:// or mongodb+srv://")

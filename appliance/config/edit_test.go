@@ -47,6 +47,7 @@ func TestUpdateRefusesBadValuesAndKeepsTheFile(t *testing.T) {
 		{"ntp-servers": "pool.ntp.org:99999"},
 		{"no-such-key": "1"},
 		{"trusted-proxies": "10.0.0.1,proxy.lan"},
+		{"cors-origins": "localhost:5000"},
 	} {
 		if err := Update(path, tc); err == nil {
 			t.Errorf("Update(%v) accepted", tc)

@@ -46,6 +46,10 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client; from any other peer the header is ignored.
 	TrustedProxies []netip.Prefix
+	// CORSOrigins may call the API from a browser page of another origin
+	// (e.g. the original manager's development server); empty allows the
+	// appliance's own pages only.
+	CORSOrigins []string
 	// LoginPerMinute and LoginBurst limit login attempts per source address.
 	LoginPerMinute int
 	LoginBurst     int
@@ -213,7 +217,38 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(p, h)
 	}
 	mux.HandleFunc("/", s.root)
-	return s.recoverer(limitBody(mux))
+	return s.recoverer(s.cors(limitBody(mux)))
+}
+
+// cors answers preflights and marks answers for the configured origins
+// only; for any other origin the browser's same-origin rule stands.
+func (s *Server) cors(h http.Handler) http.Handler {
+	allowed := map[string]bool{}
+	for _, o := range s.cfg.CORSOrigins {
+		allowed[strings.TrimRight(o, "/")] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin == "" || !allowed[origin] {
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				writeError(w, http.StatusForbidden, core.CodeForbidden, "origin not allowed (--cors-origins)")
+				return
+			}
+			h.ServeHTTP(w, r)
+			return
+		}
+		hd := w.Header()
+		hd.Set("Access-Control-Allow-Origin", origin)
+		hd.Add("Vary", "Origin")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			hd.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			hd.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // recoverer turns a panic into a 500 instead of a dropped connection.
