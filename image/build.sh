@@ -31,11 +31,27 @@ fi
 mkdir -p "$OUT" "$CACHE"
 
 # The kernel: Debian's, as a package file, unpacked without installing.
-pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+# Package lists may be missing or stale on a new machine (a security
+# update removes the old version from the mirror): refresh once and retry.
+kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'; }
+refresh() { if [ "$(id -u)" -ne 0 ]; then sudo apt-get update -qq; else apt-get update -qq; fi; }
+pkg=$(kernel_pkg)
+if [ -z "$pkg" ]; then
+	refresh
+	pkg=$(kernel_pkg)
+fi
 deb=$(find "$CACHE" -maxdepth 1 -name "${pkg}_*.deb" | head -1)
 if [ -z "$deb" ]; then
-	(cd "$CACHE" && apt-get download "$pkg")
+	if ! (cd "$CACHE" && apt-get download "$pkg"); then
+		refresh
+		pkg=$(kernel_pkg)
+		(cd "$CACHE" && apt-get download "$pkg")
+	fi
 	deb=$(find "$CACHE" -maxdepth 1 -name "${pkg}_*.deb" | head -1)
+fi
+if [ -z "$deb" ]; then
+	echo "build.sh: could not download the kernel package ($pkg)" >&2
+	exit 1
 fi
 kroot=$CACHE/kernel-$pkg
 if [ ! -d "$kroot" ]; then
