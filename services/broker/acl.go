@@ -132,8 +132,19 @@ func (p *policy) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Pack
 // It also refuses an MQTT 3.1.1 client's QoS 1/2 publish that the ACL
 // denies by closing the connection: mochi would send a DISCONNECT packet,
 // which 3.1.1 does not allow a server to send and some clients choke on.
+//
+// And it resolves an MQTT 5 topic alias first: mochi checks the ACL
+// before resolving it, so a publish that carries only the alias was
+// checked against an empty topic and refused (0x87).
 func (p *policy) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos == 0 || cl.Net.Inline {
+	if pk.FixedHeader.Type != packets.Publish || cl.Net.Inline {
+		return pk, nil
+	}
+	if pk.TopicName == "" && pk.Properties.TopicAliasFlag && pk.Properties.TopicAlias > 0 &&
+		pk.Properties.TopicAlias <= topicAliasMaximum {
+		pk.TopicName = cl.State.TopicAliases.Inbound.Set(pk.Properties.TopicAlias, "")
+	}
+	if pk.FixedHeader.Qos == 0 {
 		return pk, nil
 	}
 	if !strings.HasPrefix(pk.TopicName, "$") {

@@ -104,3 +104,68 @@ func TestDeniedPublish311ClosesWithoutDisconnect(t *testing.T) {
 		t.Fatalf("the server sent % x after a denied 3.1.1 publish; want the connection closed", rest)
 	}
 }
+
+// An MQTT 5 publish that carries only a topic alias reaches its topic
+// (issue 11): the alias is resolved before the ACL is asked.
+func TestTopicAliasResolvedBeforeACL(t *testing.T) {
+	b := startBroker(t, nil)
+	a := newTenant(t, "alias")
+	sub, err := dial5(t, b.addr(ListenerTCP), a.username, a.password, v5opts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := a.topic("t1/value")
+	if rc := sub.subscribe(t, topic); rc > 2 {
+		t.Fatalf("subscribe: %#x", rc)
+	}
+	var body bytes.Buffer
+	body.Write([]byte{0, 4, 'M', 'Q', 'T', 'T', 5, 0xC2, 0, 30, 0, 0, 1, 'p'})
+	body.Write([]byte{0, byte(len(a.username))})
+	body.WriteString(a.username)
+	body.Write([]byte{0, byte(len(a.password))})
+	body.WriteString(a.password)
+	conn, err := net.Dial("tcp", b.addr(ListenerTCP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write(append([]byte{0x10, byte(body.Len())}, body.Bytes()...)); err != nil {
+		t.Fatal(err)
+	}
+	readPacket := func() []byte {
+		t.Helper()
+		hdr := make([]byte, 2)
+		if _, err := io.ReadFull(conn, hdr); err != nil {
+			t.Fatal(err)
+		}
+		rest := make([]byte, hdr[1])
+		if _, err := io.ReadFull(conn, rest); err != nil {
+			t.Fatal(err)
+		}
+		return append(hdr, rest...)
+	}
+	if ca := readPacket(); ca[0] != 0x20 || ca[3] != 0 {
+		t.Fatalf("CONNACK % x", ca)
+	}
+	publish := func(id byte, topic, payload string) {
+		t.Helper()
+		var p bytes.Buffer
+		p.Write([]byte{0, byte(len(topic))})
+		p.WriteString(topic)
+		p.Write([]byte{0, id})
+		p.Write([]byte{3, 0x23, 0, 1}) // properties: topic alias 1
+		p.WriteString(payload)
+		if _, err := conn.Write(append([]byte{0x32, byte(p.Len())}, p.Bytes()...)); err != nil {
+			t.Fatal(err)
+		}
+		ack := readPacket()
+		if ack[0] != 0x40 || ack[3] != id || len(ack) > 4 && ack[4] != 0 {
+			t.Fatalf("PUBACK for %q: % x", topic, ack)
+		}
+	}
+	publish(1, topic, "20.5") // sets alias 1
+	publish(2, "", "21.5")    // the alias alone
+	sub.expect(t, topic, "20.5")
+	sub.expect(t, topic, "21.5")
+}
