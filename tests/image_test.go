@@ -82,6 +82,16 @@ func freePortBase(t *testing.T) int {
 // bootVM starts QEMU and waits for /readyz; it returns the boot time.
 func bootVM(t *testing.T, base int, env ...string) (*vm, time.Duration) {
 	t.Helper()
+	v := startVM(t, base, env...)
+	if err := v.waitReady(3 * time.Minute); err != nil {
+		t.Fatalf("%v\n--- serial console ---\n%s", err, v.console())
+	}
+	return v, time.Since(v.start)
+}
+
+// startVM starts QEMU with run-qemu.sh; the serial console is collected.
+func startVM(t *testing.T, base int, env ...string) *vm {
+	t.Helper()
 	v := &vm{t: t, base: base, serial: &syncBuffer{}, done: make(chan error, 1)}
 	v.cmd = exec.Command("bash", "../image/run-qemu.sh")
 	v.cmd.Env = append(os.Environ(), append([]string{"PIOT_QEMU_PORT_BASE=" + strconv.Itoa(base)}, env...)...)
@@ -92,10 +102,7 @@ func bootVM(t *testing.T, base int, env ...string) (*vm, time.Duration) {
 	}
 	go func() { v.done <- v.cmd.Wait() }()
 	t.Cleanup(v.kill)
-	if err := v.waitReady(3 * time.Minute); err != nil {
-		t.Fatalf("%v\n--- serial console ---\n%s", err, v.console())
-	}
-	return v, time.Since(v.start)
+	return v
 }
 
 func (v *vm) waitReady(limit time.Duration) error {
@@ -238,17 +245,30 @@ func httpGet(t *testing.T, url, bearer string) string {
 	return body
 }
 
+// dataPartition is the data partition's place in the image: its first
+// sector and its size, in 512-byte sectors.
+func dataPartition(t *testing.T, img string) (start, sectors int64) {
+	t.Helper()
+	out, err := exec.Command("partx", "-g", "-o", "START,SECTORS", "-n", "2", img).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 2 {
+		t.Fatalf("partx: %q", out)
+	}
+	start, _ = strconv.ParseInt(f[0], 10, 64)
+	sectors, _ = strconv.ParseInt(f[1], 10, 64)
+	return start, sectors
+}
+
 // dataPartitionFile reads a file of the (powered off) image's data
 // partition with debugfs, which needs no mount and no root.
 func dataPartitionFile(t *testing.T, img, name string) (data string, mode string) {
 	t.Helper()
-	start, err := exec.Command("partx", "-g", "-o", "START", "-n", "2", img).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sectors, _ := strconv.Atoi(strings.TrimSpace(string(start)))
+	start, _ := dataPartition(t, img)
 	part := filepath.Join(t.TempDir(), "data.part")
-	if out, err := exec.Command("dd", "if="+img, "of="+part, "bs=512", "skip="+strconv.Itoa(sectors), "conv=sparse", "status=none").CombinedOutput(); err != nil {
+	if out, err := exec.Command("dd", "if="+img, "of="+part, "bs=512", "skip="+strconv.FormatInt(start, 10), "conv=sparse", "status=none").CombinedOutput(); err != nil {
 		t.Fatalf("dd: %v %s", err, out)
 	}
 	cat, err := exec.Command("debugfs", "-R", "cat /"+name, part).Output()
@@ -277,13 +297,8 @@ func fileSize(t *testing.T, p string) int64 {
 // file system's, from the powered-off image.
 func dataPartitionSizes(t *testing.T, img string) (part, fs int64) {
 	t.Helper()
-	out, err := exec.Command("partx", "-g", "-b", "-o", "START,SIZE", "-n", "2", img).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(string(out))
-	start, _ := strconv.ParseInt(f[0], 10, 64)
-	part, _ = strconv.ParseInt(f[1], 10, 64)
+	start, sectors := dataPartition(t, img)
+	part = sectors * 512
 	// The ext4 superblock, 1024 bytes into the partition.
 	f2, err := os.Open(img)
 	if err != nil {
@@ -322,11 +337,7 @@ func residentMemory(t *testing.T, metrics string) float64 {
 // corruptSuperblock overwrites the data file system's primary superblock.
 func corruptSuperblock(t *testing.T, img string) {
 	t.Helper()
-	start, err := exec.Command("partx", "-g", "-o", "START", "-n", "2", img).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sectors, _ := strconv.Atoi(strings.TrimSpace(string(start)))
+	start, _ := dataPartition(t, img)
 	f, err := os.OpenFile(img, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -336,7 +347,7 @@ func corruptSuperblock(t *testing.T, img string) {
 	for i := range junk {
 		junk[i] = 0xA5
 	}
-	if _, err := f.WriteAt(junk, int64(sectors)*512+1024); err != nil {
+	if _, err := f.WriteAt(junk, start*512+1024); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -600,15 +611,7 @@ func TestApplianceImage(t *testing.T) {
 	// A destroyed superblock: the boot stops with a clear message, once,
 	// and leaves the disk alone; piot.data=repair brings the data back.
 	corruptSuperblock(t, img)
-	v = &vm{t: t, base: base, serial: &syncBuffer{}, done: make(chan error, 1)}
-	v.cmd = exec.Command("bash", "../image/run-qemu.sh")
-	v.cmd.Env = append(os.Environ(), "PIOT_QEMU_PORT_BASE="+strconv.Itoa(base), disk, "PIOT_QEMU_MODE=kernel")
-	v.cmd.Stdout, v.cmd.Stderr = v.serial, v.serial
-	if err := v.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { v.done <- v.cmd.Wait() }()
-	t.Cleanup(v.kill)
+	v = startVM(t, base, disk, "PIOT_QEMU_MODE=kernel")
 	v.waitConsole(t, "CANNOT BE MOUNTED", 2*time.Minute)
 	v.waitConsole(t, "piot.data=repair", time.Second)
 	time.Sleep(10 * time.Second)

@@ -10,15 +10,20 @@ import (
 	"testing"
 )
 
+// clientFrom is an HTTP client whose connections come from a given
+// loopback source address.
+func clientFrom(src string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, n, addr string) (net.Conn, error) {
+		return d.DialContext(ctx, n, addr)
+	}}}
+}
+
 // loginFrom posts a login from a given loopback source address.
 func loginFrom(t *testing.T, a *appliance, src, email, password string) (int, string) {
 	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
-	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, n, addr string) (net.Conn, error) {
-		return d.DialContext(ctx, n, addr)
-	}}}
 	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
-	resp, err := c.Post(a.url+"/login", "application/json", bytes.NewReader(body))
+	resp, err := clientFrom(src).Post(a.url+"/login", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,17 +69,13 @@ func TestTrustedProxyNamesTheClient(t *testing.T) {
 	a := startAppliance(t, startOpts{args: []string{"--login-rate", "10", "--login-burst", "5", "--trusted-proxies", "127.0.0.1"}})
 	login := func(src, xff, email string) int {
 		t.Helper()
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
-		c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, n, addr string) (net.Conn, error) {
-			return d.DialContext(ctx, n, addr)
-		}}}
 		body, _ := json.Marshal(map[string]string{"email": email, "password": "wrong password"})
 		req, _ := http.NewRequest(http.MethodPost, a.url+"/login", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		if xff != "" {
 			req.Header.Set("X-Forwarded-For", xff)
 		}
-		resp, err := c.Do(req)
+		resp, err := clientFrom(src).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

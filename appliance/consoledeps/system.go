@@ -89,16 +89,6 @@ func (s *System) LogTail(n int) []string {
 	return s.cfg.Logs.Tail(n)
 }
 
-func requireAdmin(a core.Actor, what string) error {
-	if !a.Authenticated() {
-		return core.NewError(core.CodeUnauthenticated, "authentication required")
-	}
-	if !a.Admin {
-		return core.NewError(core.CodeForbidden, "only admins may "+what)
-	}
-	return nil
-}
-
 func unsupported(why string) error { return fmt.Errorf("%w: %s", tui.ErrUnsupported, why) }
 
 // RegenerateTLS implements tui.SystemInfo: it reissues the MQTT server
@@ -106,7 +96,7 @@ func unsupported(why string) error { return fmt.Errorf("%w: %s", tui.ErrUnsuppor
 // trust it are not affected; a certificate configured from files cannot
 // be regenerated (replace the files and send SIGHUP).
 func (s *System) RegenerateTLS(_ context.Context, a core.Actor) error {
-	if err := requireAdmin(a, "regenerate the TLS certificate"); err != nil {
+	if err := core.RequireAdmin(a, "regenerate the TLS certificate"); err != nil {
 		return err
 	}
 	if s.cfg.TLS == nil {
@@ -132,7 +122,7 @@ func (s *System) RegenerateTLS(_ context.Context, a core.Actor) error {
 // while the appliance runs, so it is not a point-in-time snapshot, and
 // thing state changed in the last flush interval may be missing.
 func (s *System) Backup(ctx context.Context, a core.Actor, path string) (string, error) {
-	if err := requireAdmin(a, "back up the appliance"); err != nil {
+	if err := core.RequireAdmin(a, "back up the appliance"); err != nil {
 		return "", err
 	}
 	if s.cfg.Database == nil {
@@ -245,7 +235,7 @@ const RestorePendingFile = "restore-pending.jsonl"
 // checked now, copied to <data-dir>/restore-pending.jsonl (0600) and
 // applied by the next start before anything loads the store.
 func (s *System) Restore(ctx context.Context, a core.Actor, path string) error {
-	if err := requireAdmin(a, "restore the appliance"); err != nil {
+	if err := core.RequireAdmin(a, "restore the appliance"); err != nil {
 		return err
 	}
 	if path == "" {
@@ -282,7 +272,7 @@ func (s *System) Restore(ctx context.Context, a core.Actor, path string) error {
 
 // Reboot implements tui.SystemInfo; only the appliance image may reboot.
 func (s *System) Reboot(ctx context.Context, a core.Actor) error {
-	if err := requireAdmin(a, "reboot the appliance"); err != nil {
+	if err := core.RequireAdmin(a, "reboot the appliance"); err != nil {
 		return err
 	}
 	return s.osAction(ctx, a, osctl.Reboot, "reboot")
@@ -291,7 +281,7 @@ func (s *System) Reboot(ctx context.Context, a core.Actor) error {
 // PowerOff implements tui.SystemInfo; only the appliance image may power
 // off.
 func (s *System) PowerOff(ctx context.Context, a core.Actor) error {
-	if err := requireAdmin(a, "power the appliance off"); err != nil {
+	if err := core.RequireAdmin(a, "power the appliance off"); err != nil {
 		return err
 	}
 	return s.osAction(ctx, a, osctl.PowerOff, "power off")
@@ -307,7 +297,7 @@ func (s *System) osAction(ctx context.Context, a core.Actor, act osctl.Action, w
 
 // OSSettings implements tui.SystemInfo.
 func (s *System) OSSettings(ctx context.Context, a core.Actor) (tui.OSSettings, error) {
-	if err := requireAdmin(a, "see the OS settings"); err != nil {
+	if err := core.RequireAdmin(a, "see the OS settings"); err != nil {
 		return tui.OSSettings{}, err
 	}
 	if s.cfg.OS == nil {
@@ -328,7 +318,7 @@ func (s *System) OSSettings(ctx context.Context, a core.Actor) (tui.OSSettings, 
 // SetOSSettings implements tui.SystemInfo; piot init validates, stores
 // and applies them.
 func (s *System) SetOSSettings(ctx context.Context, a core.Actor, o tui.OSSettings) error {
-	if err := requireAdmin(a, "change the OS settings"); err != nil {
+	if err := core.RequireAdmin(a, "change the OS settings"); err != nil {
 		return err
 	}
 	if s.cfg.OS == nil {

@@ -63,7 +63,6 @@ type Init struct {
 	mu          sync.Mutex
 	cfg         config.Config
 	firstBoot   bool
-	dataDevice  string
 	powerAction chan powerAction
 }
 
@@ -255,7 +254,6 @@ func (in *Init) prepareData() error {
 	if err != nil {
 		return err
 	}
-	in.dataDevice = dev
 	state, err := probeDisk(dev)
 	if err != nil {
 		return err

@@ -148,7 +148,10 @@ func (p *policy) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 		return pk, nil
 	}
 	if !strings.HasPrefix(pk.TopicName, "$") {
-		if cl.Properties.ProtocolVersion < 5 && !p.OnACLCheck(cl, pk.TopicName, true) {
+		// Only a refusal is decided and counted here; an allowed publish
+		// is checked and counted once, by mochi.
+		if cl.Properties.ProtocolVersion < 5 && !p.aclDecide(cl, pk.TopicName, true) {
+			p.counts.countACL(true, false)
 			return pk, packets.ErrRejectPacket
 		}
 		return pk, nil

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -71,25 +70,7 @@ func TestDeniedPublish311ClosesWithoutDisconnect(t *testing.T) {
 	b := startBroker(t, nil)
 	a := newTenant(t, "deny311")
 	other := newTenant(t, "deny311o")
-	var body bytes.Buffer
-	body.Write([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0xC2, 0, 30, 0, 1, 'd'})
-	body.Write([]byte{0, byte(len(a.username))})
-	body.WriteString(a.username)
-	body.Write([]byte{0, byte(len(a.password))})
-	body.WriteString(a.password)
-	conn, err := net.Dial("tcp", b.addr(ListenerTCP))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write(append([]byte{0x10, byte(body.Len())}, body.Bytes()...)); err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	connack := make([]byte, 4)
-	if _, err := io.ReadFull(conn, connack); err != nil || connack[0] != 0x20 || connack[3] != 0 {
-		t.Fatalf("CONNACK % x %v", connack, err)
-	}
+	conn := rawConnect(t, b.addr(ListenerTCP), 4, a.username, a.password)
 	topic := other.topic("t1/value")
 	pub := []byte{0x32, byte(2 + len(topic) + 2 + 1), 0, byte(len(topic))}
 	pub = append(append(pub, topic...), 0x00, 0x07, '1')
@@ -118,36 +99,7 @@ func TestTopicAliasResolvedBeforeACL(t *testing.T) {
 	if rc := sub.subscribe(t, topic); rc > 2 {
 		t.Fatalf("subscribe: %#x", rc)
 	}
-	var body bytes.Buffer
-	body.Write([]byte{0, 4, 'M', 'Q', 'T', 'T', 5, 0xC2, 0, 30, 0, 0, 1, 'p'})
-	body.Write([]byte{0, byte(len(a.username))})
-	body.WriteString(a.username)
-	body.Write([]byte{0, byte(len(a.password))})
-	body.WriteString(a.password)
-	conn, err := net.Dial("tcp", b.addr(ListenerTCP))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := conn.Write(append([]byte{0x10, byte(body.Len())}, body.Bytes()...)); err != nil {
-		t.Fatal(err)
-	}
-	readPacket := func() []byte {
-		t.Helper()
-		hdr := make([]byte, 2)
-		if _, err := io.ReadFull(conn, hdr); err != nil {
-			t.Fatal(err)
-		}
-		rest := make([]byte, hdr[1])
-		if _, err := io.ReadFull(conn, rest); err != nil {
-			t.Fatal(err)
-		}
-		return append(hdr, rest...)
-	}
-	if ca := readPacket(); ca[0] != 0x20 || ca[3] != 0 {
-		t.Fatalf("CONNACK % x", ca)
-	}
+	conn := rawConnect(t, b.addr(ListenerTCP), 5, a.username, a.password)
 	publish := func(id byte, topic, payload string) {
 		t.Helper()
 		var p bytes.Buffer
@@ -159,7 +111,7 @@ func TestTopicAliasResolvedBeforeACL(t *testing.T) {
 		if _, err := conn.Write(append([]byte{0x32, byte(p.Len())}, p.Bytes()...)); err != nil {
 			t.Fatal(err)
 		}
-		ack := readPacket()
+		ack := readRawPacket(t, conn)
 		if ack[0] != 0x40 || ack[3] != id || len(ack) > 4 && ack[4] != 0 {
 			t.Fatalf("PUBACK for %q: % x", topic, ack)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -441,3 +442,52 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 func (b *testBroker) connected() int64 { return atomic.LoadInt64(&b.server.Info.ClientsConnected) }
 
 func (b *testBroker) subscriptions() int64 { return atomic.LoadInt64(&b.server.Info.Subscriptions) }
+
+// connectPacket is a raw CONNECT of MQTT 3.1.1 (level 4) or 5 with
+// credentials and a one-letter client ID, for tests that speak bytes.
+func connectPacket(level byte, user, pass string) []byte {
+	var body bytes.Buffer
+	body.Write([]byte{0, 4, 'M', 'Q', 'T', 'T', level, 0xC2, 0, 30})
+	if level >= 5 {
+		body.WriteByte(0) // no properties
+	}
+	body.Write([]byte{0, 1, 'm'})
+	body.Write([]byte{0, byte(len(user))})
+	body.WriteString(user)
+	body.Write([]byte{0, byte(len(pass))})
+	body.WriteString(pass)
+	return append([]byte{0x10, byte(body.Len())}, body.Bytes()...)
+}
+
+// readRawPacket reads one packet of at most 127 bytes of body.
+func readRawPacket(t *testing.T, conn net.Conn) []byte {
+	t.Helper()
+	hdr := make([]byte, 2)
+	if _, err := io.ReadFull(conn, hdr); err != nil {
+		t.Fatal(err)
+	}
+	rest := make([]byte, hdr[1])
+	if _, err := io.ReadFull(conn, rest); err != nil {
+		t.Fatal(err)
+	}
+	return append(hdr, rest...)
+}
+
+// rawConnect connects a byte-level client and checks that the CONNACK
+// accepts it.
+func rawConnect(t *testing.T, addr string, level byte, user, pass string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write(connectPacket(level, user, pass)); err != nil {
+		t.Fatal(err)
+	}
+	if ca := readRawPacket(t, conn); ca[0] != 0x20 || ca[3] != 0 {
+		t.Fatalf("CONNACK % x", ca)
+	}
+	return conn
+}

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net"
@@ -17,26 +16,8 @@ func TestMalformedInput(t *testing.T) {
 	a := newTenant(t, "malformed")
 	addr := b.addr(ListenerTCP)
 
-	connect := func(user, pass string) []byte {
-		var body bytes.Buffer
-		body.Write([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0xC2, 0, 30, 0, 1, 'm'})
-		body.Write([]byte{0, byte(len(user))})
-		body.WriteString(user)
-		body.Write([]byte{0, byte(len(pass))})
-		body.WriteString(pass)
-		return append([]byte{0x10, byte(body.Len())}, body.Bytes()...)
-	}
-	valid := connect(a.username, a.password)
-	connect5 := func(user, pass string) []byte {
-		var body bytes.Buffer
-		body.Write([]byte{0, 4, 'M', 'Q', 'T', 'T', 5, 0xC2, 0, 30, 0, 0, 1, 'm'})
-		body.Write([]byte{0, byte(len(user))})
-		body.WriteString(user)
-		body.Write([]byte{0, byte(len(pass))})
-		body.WriteString(pass)
-		return append([]byte{0x10, byte(body.Len())}, body.Bytes()...)
-	}
-	valid5 := connect5(a.username, a.password)
+	valid := connectPacket(4, a.username, a.password)
+	valid5 := connectPacket(5, a.username, a.password)
 
 	catalogue := []struct {
 		name string

@@ -100,6 +100,19 @@ func requireAuth(a Actor) error {
 	return nil
 }
 
+// RequireAdmin is the rule of the appliance's maintenance actions (the
+// console's System screen: backups, restores, certificates, OS settings,
+// power): admins only; what names the action in the refusal.
+func RequireAdmin(a Actor, what string) error {
+	if !a.Authenticated() {
+		return NewError(CodeUnauthenticated, "authentication required")
+	}
+	if !a.Admin {
+		return NewError(CodeForbidden, "only admins may "+what)
+	}
+	return nil
+}
+
 // requireAdmin rejects everybody but admins.
 func requireAdmin(a Actor) error {
 	if err := requireAuth(a); err != nil {
