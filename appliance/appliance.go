@@ -447,7 +447,8 @@ func (s *httpService) Start(ctx context.Context) error {
 	gql := graph.NewHandler(a.core.c, graph.Options{
 		History:  a.ingest.hist,
 		Monitor:  a.monitor.m,
-		MaxDepth: a.cfg.GraphQLMaxDepth, MaxComplexity: a.cfg.GraphQLMaxCost, Logger: a.log,
+		MaxDepth: a.cfg.GraphQLMaxDepth, MaxComplexity: a.cfg.GraphQLMaxCost, MaxRows: a.cfg.GraphQLMaxRows,
+		Logger: a.log,
 	})
 	metricsToken, err := a.secretOrFile(a.cfg.MetricsToken, metricsTokenFile)
 	if err != nil {
@@ -471,6 +472,7 @@ func (s *httpService) Start(ctx context.Context) error {
 		JWTKey: key, JWTTTL: a.cfg.JWTTTL,
 		AllowRegistration: a.cfg.AllowRegistration, TrustedProxies: proxies, CORSOrigins: a.cfg.CORSOrigins,
 		LoginPerMinute: a.cfg.LoginRate, LoginBurst: a.cfg.LoginBurst,
+		MaxQueries: a.cfg.APIMaxQueries, MaxQueriesPerCaller: a.cfg.APIMaxPerCaller, QueryTimeout: a.cfg.APIQueryTimeout,
 		Version: a.version, Logger: a.log,
 	}, api.Deps{Core: a.core.c, GraphQL: gql, Ready: a.ready, Routes: routes})
 	if err != nil {

@@ -58,12 +58,16 @@ func readings(t *testing.T, a *appliance, token, thing string) []string {
 	return out
 }
 
+// newPaho is a clean-session client that does not reconnect by itself.
+func newPaho(addr, user, pw, id string) paho.Client {
+	return paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
+		SetUsername(user).SetPassword(pw).SetCleanSession(true).SetAutoReconnect(false).
+		SetConnectRetry(false).SetWriteTimeout(5 * time.Second))
+}
+
 func mqttClient(t *testing.T, addr, user, pw, id string) paho.Client {
 	t.Helper()
-	opts := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
-		SetUsername(user).SetPassword(pw).SetCleanSession(true).SetAutoReconnect(false).
-		SetConnectRetry(false).SetWriteTimeout(5 * time.Second)
-	c := paho.NewClient(opts)
+	c := newPaho(addr, user, pw, id)
 	tok := c.Connect()
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("mqtt connect: %v", tok.Error())

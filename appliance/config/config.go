@@ -49,6 +49,10 @@ type Config struct {
 	BcryptCost        int
 	GraphQLMaxDepth   int
 	GraphQLMaxCost    int
+	GraphQLMaxRows    int
+	APIMaxQueries     int
+	APIMaxPerCaller   int
+	APIQueryTimeout   time.Duration
 
 	MQTTAddr            string
 	MQTTSAddr           string
@@ -126,6 +130,10 @@ func Default() Config {
 		BcryptCost:      12,
 		GraphQLMaxDepth: 10,
 		GraphQLMaxCost:  1000,
+		GraphQLMaxRows:  20000,
+		APIMaxQueries:   8,
+		APIMaxPerCaller: 4,
+		APIQueryTimeout: 30 * time.Second,
 
 		MQTTAddr:          ":1883",
 		MQTTSAddr:         ":8883",
@@ -193,7 +201,11 @@ func (c *Config) options() []option {
 		{name: "login-burst", ptr: &c.LoginBurst, help: "failed logins allowed in a burst per source address and per account"},
 		{name: "bcrypt-cost", ptr: &c.BcryptCost, help: "bcrypt cost of password hashes (10 to 16)"},
 		{name: "graphql-max-depth", ptr: &c.GraphQLMaxDepth, help: "maximum nesting depth of a GraphQL query"},
-		{name: "graphql-max-complexity", ptr: &c.GraphQLMaxCost, help: "maximum complexity (fields, lists x10) of a GraphQL query"},
+		{name: "graphql-max-complexity", ptr: &c.GraphQLMaxCost, help: "maximum complexity of a GraphQL query (one point per field; readings fields once per 100 rows of first)"},
+		{name: "graphql-max-rows", ptr: &c.GraphQLMaxRows, help: "history rows one GraphQL request may read over all its readings fields"},
+		{name: "api-max-queries", ptr: &c.APIMaxQueries, help: "GraphQL requests running at once; more wait up to 5s, then get 503 with Retry-After"},
+		{name: "api-max-queries-per-caller", ptr: &c.APIMaxPerCaller, help: "GraphQL requests running at once per user (anonymous: per address); more wait up to 5s, then get 429 with Retry-After"},
+		{name: "api-query-timeout", ptr: &c.APIQueryTimeout, help: "GraphQL requests running longer are stopped (extensions.code TIMEOUT)"},
 		{name: "mqtt-addr", ptr: &c.MQTTAddr, help: "MQTT over TCP listener; empty disables"},
 		{name: "mqtts-addr", ptr: &c.MQTTSAddr, help: "MQTT over TLS listener; empty disables"},
 		{name: "mqtt-ws-addr", ptr: &c.MQTTWSAddr, help: "MQTT over WebSocket listener; empty disables"},
@@ -441,6 +453,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GraphQLMaxDepth < 2 || c.GraphQLMaxCost < 10 {
 		return errors.New("graphql-max-depth must be at least 2 and graphql-max-complexity at least 10")
+	}
+	if c.GraphQLMaxRows < 1 || c.APIMaxQueries < 1 || c.APIMaxPerCaller < 1 || c.APIQueryTimeout < time.Second {
+		return errors.New("graphql-max-rows, api-max-queries and api-max-queries-per-caller must be at least 1 and api-query-timeout at least 1s")
 	}
 	if c.MetricsToken != "" && len(c.MetricsToken) < 32 || c.AlertToken != "" && len(c.AlertToken) < 32 {
 		return errors.New("metrics-token and alert-token must have at least 32 bytes")

@@ -50,6 +50,19 @@ type Config struct {
 	// (e.g. the original manager's development server); empty allows the
 	// appliance's own pages only.
 	CORSOrigins []string
+	// MaxQueries bounds the GraphQL operations that run at once (0:
+	// DefaultMaxQueries) and MaxQueriesPerCaller those of one user or,
+	// for anonymous requests, one address (0: DefaultMaxQueriesPerKey).
+	// A request over the caller's share gets 429; one that finds no free
+	// slot within QueryWait (0: DefaultQueryWait) gets 503; both carry
+	// Retry-After.
+	MaxQueries          int
+	MaxQueriesPerCaller int
+	QueryWait           time.Duration
+	// QueryTimeout stops a GraphQL operation that runs longer (0:
+	// DefaultQueryTimeout); what did not finish is answered with
+	// extensions.code TIMEOUT.
+	QueryTimeout time.Duration
 	// LoginPerMinute and LoginBurst limit login attempts per source address.
 	LoginPerMinute int
 	LoginBurst     int
@@ -82,6 +95,7 @@ type Server struct {
 	// command, so successes are never throttled, guessing is.
 	failedByAddr    *ratelimit.Addr
 	failedByAccount *ratelimit.Addr
+	queries         *inflight
 	srv             *http.Server
 	ln              net.Listener
 	tlsLn           net.Listener
@@ -108,6 +122,18 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.LoginBurst <= 0 {
 		cfg.LoginBurst = 5
 	}
+	if cfg.MaxQueries <= 0 {
+		cfg.MaxQueries = DefaultMaxQueries
+	}
+	if cfg.MaxQueriesPerCaller <= 0 {
+		cfg.MaxQueriesPerCaller = DefaultMaxQueriesPerKey
+	}
+	if cfg.QueryWait <= 0 {
+		cfg.QueryWait = DefaultQueryWait
+	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = DefaultQueryTimeout
+	}
 	s := &Server{
 		cfg:             cfg,
 		deps:            deps,
@@ -116,6 +142,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		logins:          ratelimit.NewAddr(cfg.LoginPerMinute, cfg.LoginBurst, 10000, cfg.Now),
 		failedByAddr:    ratelimit.NewAddr(cfg.LoginPerMinute, cfg.LoginBurst, 10000, cfg.Now),
 		failedByAccount: ratelimit.NewAddr(cfg.LoginPerMinute, cfg.LoginBurst, 10000, cfg.Now),
+		queries:         newInflight(cfg.MaxQueries, cfg.MaxQueriesPerCaller, cfg.QueryWait),
 		errc:            make(chan error, 1),
 	}
 	s.srv = &http.Server{
@@ -331,6 +358,10 @@ func statusOf(code core.Code) int {
 		return http.StatusBadRequest
 	case core.CodeConflict:
 		return http.StatusConflict
+	case core.CodeRateLimited:
+		return http.StatusTooManyRequests
+	case core.CodeUnavailable:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
@@ -577,6 +608,26 @@ func (s *Server) graphql() http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		s.deps.GraphQL.ServeHTTP(w, r)
+		key := s.clientAddr(r)
+		if a := core.ActorFrom(r.Context()); a.Authenticated() {
+			key = a.UserID.Hex()
+		}
+		release, err := s.queries.acquire(r.Context(), key)
+		switch {
+		case errors.Is(err, errTooMany):
+			w.Header().Set("Retry-After", "1")
+			writeGraphQLError(w, http.StatusTooManyRequests, core.CodeRateLimited, err.Error())
+			return
+		case errors.Is(err, errBusy):
+			w.Header().Set("Retry-After", "1")
+			writeGraphQLError(w, http.StatusServiceUnavailable, core.CodeUnavailable, err.Error())
+			return
+		case err != nil:
+			return // the client went away while waiting
+		}
+		defer release()
+		ctx, cancel := context.WithTimeoutCause(r.Context(), s.cfg.QueryTimeout, core.ErrDeadline)
+		defer cancel()
+		s.deps.GraphQL.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

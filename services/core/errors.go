@@ -19,6 +19,11 @@ const (
 	CodeInternal        Code = "INTERNAL_SERVER_ERROR"
 	// CodeRateLimited answers HTTP 429; clients should honour Retry-After.
 	CodeRateLimited Code = "RATE_LIMITED"
+	// CodeTimeout: the request ran past its deadline and was stopped.
+	CodeTimeout Code = "TIMEOUT"
+	// CodeUnavailable answers HTTP 503 (busy or not ready); clients
+	// should honour Retry-After.
+	CodeUnavailable Code = "UNAVAILABLE"
 )
 
 // Error is a domain error with a message safe to show to the caller.
@@ -71,3 +76,8 @@ var (
 // NewError builds a domain error for layers that validate their own input
 // (for example the history query), so clients see one error shape.
 func NewError(code Code, msg string) *Error { return &Error{Code: code, Msg: msg} }
+
+// ErrDeadline is the cause given to a request's context when it runs past
+// its time limit, so that whatever the deadline interrupted is reported
+// as a timeout rather than an internal error.
+var ErrDeadline = errf(CodeTimeout, "the request ran longer than its time limit and was stopped")

@@ -42,7 +42,11 @@ type Config struct {
 
 // Store is an open database with its repositories.
 type Store struct {
-	client   *mongo.Client
+	client *mongo.Client
+	// health has a connection of its own for Ping, so that a pool
+	// exhausted by heavy queries does not look like a store outage (the
+	// broker denies MQTT access while the store is unreachable).
+	health   *mongo.Client
 	db       *mongo.Database
 	log      *slog.Logger
 	embedded *embedded
@@ -96,6 +100,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		_ = s.Close(context.Background())
 		return nil, fmt.Errorf("store: %s not reachable: %w", redactURI(uri), err)
 	}
+	s.health, err = mongo.Connect(cctx, options.Client().
+		ApplyURI(uri).
+		SetServerSelectionTimeout(cfg.ConnectTimeout).
+		SetConnectTimeout(cfg.ConnectTimeout).
+		SetAppName("piot-health").
+		SetMaxPoolSize(1))
+	if err != nil {
+		_ = s.Close(context.Background())
+		return nil, fmt.Errorf("store: connect: %w", err)
+	}
 	s.db = client.Database(DatabaseName)
 	s.Users = newRepo[User](s.db.Collection(CollUsers))
 	s.Orgs = newRepo[Org](s.db.Collection(CollOrgs))
@@ -121,7 +135,7 @@ func (s *Store) Embedded() bool { return s.embedded != nil }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.client.Ping(ctx, nil); err != nil {
+	if err := s.health.Ping(ctx, nil); err != nil {
 		return fmt.Errorf("store: ping: %w", err)
 	}
 	return nil
@@ -134,8 +148,11 @@ func (s *Store) Database() *mongo.Database { return s.db }
 // Close disconnects and stops the embedded engine.
 func (s *Store) Close(ctx context.Context) error {
 	var err error
-	if s.client != nil {
-		if e := s.client.Disconnect(ctx); e != nil {
+	for _, c := range []*mongo.Client{s.health, s.client} {
+		if c == nil {
+			continue
+		}
+		if e := c.Disconnect(ctx); e != nil && err == nil {
 			err = fmt.Errorf("store: disconnect: %w", e)
 		}
 	}

@@ -499,7 +499,12 @@ func (r *queryResolver) Readings(ctx context.Context, thingID string, from *int6
 	if err != nil {
 		return nil, err
 	}
+	giveBack, err := reserveRows(ctx, q.first)
+	if err != nil {
+		return nil, err
+	}
 	rs, err := r.History.Query(ctx, t.ID, q.kind, q.from, q.to, q.step, q.fn, q.first)
+	giveBack(len(rs))
 	if errors.Is(err, history.ErrBadQuery) {
 		return nil, core.NewError(core.CodeBadInput, err.Error())
 	}

@@ -53,6 +53,12 @@ type Options struct {
 	// "operation has complexity N, which exceeds the limit of M". 0 means
 	// DefaultMaxComplexity (500).
 	MaxComplexity int
+	// MaxRows bounds the history rows one request may read over all its
+	// readings fields (0: DefaultMaxRows). Each readings field reserves
+	// its first (default MaxReadings) before it runs and gives back what
+	// it did not use; one that finds the budget spent fails with
+	// BAD_USER_INPUT instead of reading.
+	MaxRows int
 	// Logger receives internal errors and recovered panics; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -79,6 +85,9 @@ func NewHandler(c *core.Core, opts Options) http.Handler {
 	if opts.MaxComplexity <= 0 {
 		opts.MaxComplexity = DefaultMaxComplexity
 	}
+	if opts.MaxRows <= 0 {
+		opts.MaxRows = DefaultMaxRows
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -93,6 +102,8 @@ func NewHandler(c *core.Core, opts Options) http.Handler {
 	srv.Use(introspectionGate{})
 	srv.Use(depthLimit{max: opts.MaxDepth})
 	srv.Use(complexityLimit{extension.FixedComplexityLimit(opts.MaxComplexity)})
+	srv.AroundOperations(reportInterrupted)
+	srv.AroundOperations(withRowBudget(opts.MaxRows))
 	srv.SetErrorPresenter(presenter(log))
 	srv.AroundResponses(capErrors)
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
@@ -107,6 +118,9 @@ func NewHandler(c *core.Core, opts Options) http.Handler {
 // and code, or a logged, opaque internal error.
 func presenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
+		if ctx.Err() != nil {
+			err = interrupted(ctx)
+		}
 		var ce *core.Error
 		if errors.As(err, &ce) {
 			gerr := graphql.DefaultErrorPresenter(ctx, err)
@@ -134,6 +148,32 @@ func presenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		errcode.Set(gerr, string(core.CodeInternal))
 		return gerr
+	}
+}
+
+// interrupted is the error of work stopped by its request's end: the
+// deadline (the context's cause, core.ErrDeadline) or the client leaving.
+func interrupted(ctx context.Context) *core.Error {
+	var ce *core.Error
+	if errors.As(context.Cause(ctx), &ce) {
+		return ce
+	}
+	return core.NewError(core.CodeTimeout, "request cancelled")
+}
+
+// reportInterrupted answers an operation whose request ended before it
+// could run with that reason; gqlgen would answer a bare null.
+func reportInterrupted(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	rh := next(ctx)
+	return func(ctx context.Context) *graphql.Response {
+		resp := rh(ctx)
+		if resp == nil && ctx.Err() != nil {
+			ce := interrupted(ctx)
+			err := gqlerror.Errorf("%s", ce.Msg)
+			errcode.Set(err, string(ce.Code))
+			return &graphql.Response{Errors: gqlerror.List{err}}
+		}
+		return resp
 	}
 }
 
