@@ -272,7 +272,8 @@ func (s *brokerService) Start(ctx context.Context) error {
 		TLSCertFile: c.TLSCert, TLSKeyFile: c.TLSKey, TLSNames: c.TLSNames,
 		MonitorPassword: c.MQTTMonitorPassword,
 		MaxPacketSize:   c.MQTTMaxPacketSize, MaxClients: c.MQTTMaxClients, MaxInflight: c.MQTTMaxInflight,
-		MaxRetained: c.MQTTMaxRetained, MaxKeepalive: uint16(c.MQTTMaxKeepalive), StrictKeepalive: c.MQTTStrictKeepalive, SessionExpiry: c.MQTTSessionExpiry,
+		MaxQueuedBytes: c.MQTTMaxQueuedBytes,
+		MaxRetained:    c.MQTTMaxRetained, MaxKeepalive: uint16(c.MQTTMaxKeepalive), StrictKeepalive: c.MQTTStrictKeepalive, SessionExpiry: c.MQTTSessionExpiry,
 		Logger: a.log,
 	}, broker.Deps{Core: a.core.c, StoreHealthy: a.store.healthy.Load})
 	if err != nil {

@@ -64,6 +64,7 @@ type Config struct {
 	MQTTMaxPacketSize   int
 	MQTTMaxClients      int
 	MQTTMaxInflight     int
+	MQTTMaxQueuedBytes  int
 	MQTTMaxRetained     int
 	MQTTMaxKeepalive    int
 	MQTTStrictKeepalive bool
@@ -135,15 +136,16 @@ func Default() Config {
 		APIMaxPerCaller: 4,
 		APIQueryTimeout: 30 * time.Second,
 
-		MQTTAddr:          ":1883",
-		MQTTSAddr:         ":8883",
-		MQTTWSAddr:        ":8083",
-		MQTTMaxPacketSize: 256 << 10,
-		MQTTMaxClients:    1000,
-		MQTTMaxInflight:   100,
-		MQTTMaxRetained:   10000,
-		MQTTMaxKeepalive:  3600,
-		MQTTSessionExpiry: 24 * time.Hour,
+		MQTTAddr:           ":1883",
+		MQTTSAddr:          ":8883",
+		MQTTWSAddr:         ":8083",
+		MQTTMaxPacketSize:  256 << 10,
+		MQTTMaxClients:     1000,
+		MQTTMaxInflight:    100,
+		MQTTMaxQueuedBytes: 1 << 20,
+		MQTTMaxRetained:    10000,
+		MQTTMaxKeepalive:   3600,
+		MQTTSessionExpiry:  24 * time.Hour,
 
 		AdapterMinInterval:   time.Second,
 		AdapterMaxUnassigned: 100,
@@ -185,7 +187,7 @@ func (c *Config) options() []option {
 	return []option{
 		{name: "data-dir", ptr: &c.DataDir, help: "directory for all state (store, secrets, TLS); created 0700"},
 		{name: "http-addr", ptr: &c.HTTPAddr, help: "HTTP listener (API, GraphiQL, health) as host:port"},
-		{name: "store-uri", ptr: &c.StoreURI, help: "external MongoDB-compatible store (mongodb://...); empty runs FerretDB embedded in <data-dir>/store"},
+		{name: "store-uri", ptr: &c.StoreURI, help: "external MongoDB-compatible store (mongodb://host:port/database, database piot when omitted); empty runs FerretDB embedded in <data-dir>/store"},
 		{name: "log-level", ptr: &c.LogLevel, help: "debug, info, warn or error"},
 		{name: "log-format", ptr: &c.LogFormat, help: "text or json"},
 		{name: "jwt-ttl", ptr: &c.JWTTTL, help: "lifetime of API tokens (1m to 720h)"},
@@ -216,6 +218,7 @@ func (c *Config) options() []option {
 		{name: "mqtt-max-packet-size", ptr: &c.MQTTMaxPacketSize, help: "largest MQTT packet accepted, in bytes"},
 		{name: "mqtt-max-clients", ptr: &c.MQTTMaxClients, help: "most MQTT clients connected at once"},
 		{name: "mqtt-max-inflight", ptr: &c.MQTTMaxInflight, help: "most unacknowledged QoS 1/2 messages per client"},
+		{name: "mqtt-max-queued-bytes", ptr: &c.MQTTMaxQueuedBytes, help: "bytes waiting to be sent to one client; beyond half QoS 0 deliveries are dropped, beyond all the client is disconnected as too slow (at least two maximum-size packets)"},
 		{name: "mqtt-max-retained", ptr: &c.MQTTMaxRetained, help: "most retained messages kept"},
 		{name: "mqtt-max-keepalive", ptr: &c.MQTTMaxKeepalive, help: "longest keepalive a client may ask for, in seconds"},
 		{name: "mqtt-strict-keepalive", ptr: &c.MQTTStrictKeepalive, help: "refuse MQTT 3.1.1 clients that ask for no keepalive (0); by default they are accepted, as mosquitto does"},
@@ -514,6 +517,8 @@ func (c *Config) Validate() error {
 		return errors.New("mqtt-max-clients must be at least 1")
 	case c.MQTTMaxInflight < 1 || c.MQTTMaxInflight > 65535:
 		return errors.New("mqtt-max-inflight must be between 1 and 65535")
+	case c.MQTTMaxQueuedBytes < 64<<10:
+		return errors.New("mqtt-max-queued-bytes must be at least 64 KiB")
 	case c.MQTTMaxRetained < 0:
 		return errors.New("mqtt-max-retained must not be negative")
 	case c.MQTTMaxKeepalive < 10 || c.MQTTMaxKeepalive > 65535:

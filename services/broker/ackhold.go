@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"errors"
 	"net"
 	"sync"
+	"time"
 )
 
 // A write hold is a condition a connection's outgoing bytes wait for: the
@@ -14,26 +16,53 @@ type writeHold = interface {
 	Wait() error
 }
 
-// heldWriter delays a connection's writes behind write holds, so that the
-// broker can go on reading a client's next publishes while the previous
-// ones are being made durable, and a PUBACK still leaves only after its
-// message is on disk. mochi handles one packet of a connection at a time
-// and writes the acknowledgement right after the OnPublish hook returns;
-// without this the hook would have to block for the fsync, and a client
-// would get one fsync per message however many it keeps in flight.
+// errSlowClient ends a connection whose peer does not read fast enough.
+var errSlowClient = errors.New("mqtt client too slow: outbound queue full")
+
+// lingerTime bounds how long a closing connection still writes what is
+// queued (a DISCONNECT with its reason, say) and waits for the peer to
+// close its side, so that the peer reads the reason before the socket
+// goes.
+const lingerTime = 2 * time.Second
+
+// heldWriter is a connection's outbound queue. mochi writes each packet
+// while holding the client's lock, which publishers delivering to that
+// client take too; a write that blocked on a peer that stopped reading
+// would stall every publisher in its organisation. So nothing here blocks:
+// a write is queued, and a goroutine per busy connection writes the queue
+// out.
 //
-// Every write made while a hold is pending is queued, in order, behind
-// it (PUBACKs, but also deliveries and PINGRESPs, whose order relative
-// to the acknowledgements must not change). A hold that fails closes the
-// connection: the client did not get the acknowledgement and resends.
+// The queue is bounded (limit bytes). Beyond half of it, QoS 0 deliveries
+// are dropped (dropped is called); a write that would pass the limit ends
+// the connection as too slow (slow is called). QoS 1 and 2 deliveries lost
+// that way are still in the session's inflight store and are sent again
+// when a persistent session reconnects.
+//
+// Writes can also wait behind write holds, so that the broker can go on
+// reading a client's next publishes while the previous ones are being
+// made durable, and a PUBACK still leaves only after its message is on
+// disk: mochi writes the acknowledgement right after the OnPublish hook
+// returns; without holds the hook would have to block for the fsync, and
+// a client would get one fsync per message however many it keeps in
+// flight. Every write made while a hold is pending waits, in order,
+// behind it (PUBACKs, but also deliveries and PINGRESPs, whose order
+// relative to the acknowledgements must not change). A hold that fails
+// closes the connection: the client did not get the acknowledgement and
+// resends.
 type heldWriter struct {
-	conn net.Conn // the stream written to
+	conn    net.Conn // the stream written to
+	limit   int      // queued bytes; 0 means unbounded (tests)
+	dropped func()   // a QoS 0 delivery was dropped
+	slow    func()   // the connection is being closed as too slow
 
 	mu       sync.Mutex
 	hold     writeHold // the newest hold not known ready
 	queue    []heldWrite
+	queued   int   // bytes queued or being written
 	flushing bool  // a goroutine is writing the queue
+	closing  bool  // Close was called: write out, linger, close
 	err      error // sticky: the connection is unusable
+	done     chan struct{}
 }
 
 type heldWrite struct {
@@ -52,30 +81,47 @@ func (w *heldWriter) HoldWrites(h interface {
 	w.mu.Unlock()
 }
 
+// qos0Publish reports whether p, one whole packet as mochi writes it, is
+// a QoS 0 PUBLISH.
+func qos0Publish(p []byte) bool {
+	return len(p) > 0 && p[0]>>4 == 3 && p[0]&0x06 == 0
+}
+
 func (w *heldWriter) write(p []byte) (int, error) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.err != nil {
-		err := w.err
-		w.mu.Unlock()
-		return 0, err
+		return 0, w.err
+	}
+	if w.closing {
+		return 0, net.ErrClosed
+	}
+	if w.limit > 0 {
+		switch {
+		case qos0Publish(p) && w.queued+len(p) > w.limit/2:
+			if w.dropped != nil {
+				w.dropped()
+			}
+			return len(p), nil
+		case w.queued+len(p) > w.limit:
+			w.err = errSlowClient
+			if w.slow != nil {
+				w.slow()
+			}
+			_ = w.conn.Close()
+			return 0, w.err
+		}
 	}
 	if w.hold != nil && w.hold.Ready() {
 		w.hold = nil
 	}
-	if w.hold == nil && !w.flushing && len(w.queue) == 0 {
-		// Nothing pending: write through, still under the lock so that a
-		// flush cannot start in between.
-		n, err := w.conn.Write(p)
-		w.mu.Unlock()
-		return n, err
-	}
 	w.queue = append(w.queue, heldWrite{data: append([]byte(nil), p...), hold: w.hold})
+	w.queued += len(p)
 	w.hold = nil // the queued write carries it; later writes queue behind it
 	if !w.flushing {
 		w.flushing = true
 		go w.flush()
 	}
-	w.mu.Unlock()
 	return len(p), nil
 }
 
@@ -88,7 +134,11 @@ func (w *heldWriter) flush() {
 		if len(w.queue) == 0 || w.err != nil {
 			w.flushing = false
 			w.queue = nil
+			closing := w.closing
 			w.mu.Unlock()
+			if closing {
+				w.linger()
+			}
 			return
 		}
 		head := w.queue[0].hold
@@ -113,7 +163,11 @@ func (w *heldWriter) flush() {
 		w.queue = w.queue[k:]
 		w.mu.Unlock()
 
-		if _, err := w.conn.Write(buf); err != nil {
+		_, err := w.conn.Write(buf)
+		w.mu.Lock()
+		w.queued -= len(buf)
+		w.mu.Unlock()
+		if err != nil {
 			w.fail(err)
 		}
 	}
@@ -126,4 +180,58 @@ func (w *heldWriter) fail(err error) {
 	}
 	w.mu.Unlock()
 	_ = w.conn.Close()
+}
+
+// close ends the connection politely: what is queued is still written
+// (within lingerTime), then the write side is shut and the peer's last
+// bytes are read and dropped until it closes too. Closing a socket with
+// unread input makes the kernel send a reset, and a peer that gets the
+// reset first may never read the DISCONNECT that said why. done is
+// closed when the socket is.
+func (w *heldWriter) close() error {
+	w.mu.Lock()
+	if w.closing {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closing = true
+	w.done = make(chan struct{})
+	_ = w.conn.SetWriteDeadline(time.Now().Add(lingerTime))
+	// Wake a reader of ours blocked in Read; from now on reads are the
+	// linger's.
+	_ = w.conn.SetReadDeadline(time.Now())
+	idle := !w.flushing
+	w.mu.Unlock()
+	if idle {
+		go w.linger()
+	}
+	return nil
+}
+
+// linger runs once the queue is written (or given up on).
+func (w *heldWriter) linger() {
+	defer close(w.done)
+	w.mu.Lock()
+	failed := w.err != nil
+	w.mu.Unlock()
+	if cw, ok := w.conn.(interface{ CloseWrite() error }); ok && !failed {
+		if cw.CloseWrite() == nil {
+			_ = w.conn.SetReadDeadline(time.Now().Add(lingerTime))
+			buf := make([]byte, 4096)
+			for {
+				if _, err := w.conn.Read(buf); err != nil {
+					break
+				}
+			}
+		}
+	}
+	_ = w.conn.Close()
+}
+
+// closed is closed once close has finished with the socket; nil before
+// close is called.
+func (w *heldWriter) closed() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.done
 }

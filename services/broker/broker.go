@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -52,7 +53,10 @@ type Config struct {
 	MaxClients    int
 	MaxInflight   int
 	MaxRetained   int
-	MaxKeepalive  uint16
+	// MaxQueuedBytes bounds each client's outbound queue (see
+	// DefaultMaxQueuedBytes).
+	MaxQueuedBytes int
+	MaxKeepalive   uint16
 	// StrictKeepalive refuses MQTT 3.1.1 clients that ask for no
 	// keepalive (0), which many device firmwares send and mosquitto
 	// accepts.
@@ -83,6 +87,10 @@ type Broker struct {
 	certs    *certStore
 	sessions *sessionStore
 	errc     chan error
+
+	// Clients whose outbound queue overflowed, and QoS 0 deliveries
+	// dropped because a queue was half full.
+	slowClients, queueDropped atomic.Int64
 
 	inlineMu sync.Mutex
 	inline   map[string]*mqtt.Client // in-process clients by ID
@@ -224,7 +232,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		if !s.tls {
 			tc = nil
 		}
-		l, err := listen(s.id, s.addr, tc, s.ws, b.cfg.MaxPacketSize, b.log, b.fail)
+		l, err := listen(s.id, s.addr, tc, s.ws, b.connLimits(), b.log, b.fail)
 		if err != nil {
 			return abort(err)
 		}

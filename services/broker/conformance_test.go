@@ -3,7 +3,9 @@ package broker
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -120,4 +122,74 @@ func TestTopicAliasResolvedBeforeACL(t *testing.T) {
 	publish(2, "", "21.5")    // the alias alone
 	sub.expect(t, topic, "20.5")
 	sub.expect(t, topic, "21.5")
+}
+
+// A client that exceeds Receive Maximum reads DISCONNECT 0x93 before the
+// connection ends, with no reset in between (issue 11), even when it has
+// sent more than the broker read.
+func TestReceiveMaximumDisconnectArrives(t *testing.T) {
+	b := startBroker(t, func(c *Config) { c.MaxInflight = 10 })
+	a := newTenant(t, "recvmax")
+	conn := rawConnect(t, b.addr(ListenerTCP), 5, a.username, a.password)
+	// QoS 2 publishes that are never released keep the receive quota
+	// taken; the 11th exceeds it, and 40 more follow right behind.
+	topic := a.topic("t1/value")
+	var burst bytes.Buffer
+	for id := 1; id <= 51; id++ {
+		body := []byte{0, byte(len(topic))}
+		body = append(body, topic...)
+		body = append(body, 0, byte(id), 0) // packet id, no properties
+		body = append(body, bytes.Repeat([]byte("v"), 64)...)
+		burst.Write(append([]byte{0x34, byte(len(body))}, body...))
+	}
+	if _, err := conn.Write(burst.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for {
+		pk, err := readPacket(conn)
+		if err != nil {
+			t.Fatalf("after % x: %v (want DISCONNECT 0x93, then EOF)", got, err)
+		}
+		got = append(got, pk[0])
+		if pk[0] == 0xE0 {
+			if len(pk) < 3 || pk[2] != 0x93 {
+				t.Fatalf("DISCONNECT % x, want reason 0x93", pk)
+			}
+			break
+		}
+		if pk[0] != 0x50 {
+			t.Fatalf("packet % x, want PUBREC", pk)
+		}
+	}
+	if _, err := readPacket(conn); err != io.EOF {
+		t.Fatalf("after DISCONNECT: %v, want EOF", err)
+	}
+}
+
+// readPacket reads one whole packet, returning io.EOF only for a clean
+// end before its first byte.
+func readPacket(conn net.Conn) ([]byte, error) {
+	hdr := make([]byte, 1, 5)
+	if _, err := io.ReadFull(conn, hdr); err != nil {
+		return nil, err
+	}
+	n, mult := 0, 1
+	for {
+		var c [1]byte
+		if _, err := io.ReadFull(conn, c[:]); err != nil {
+			return nil, fmt.Errorf("length: %w", err)
+		}
+		hdr = append(hdr, c[0])
+		n += int(c[0]&0x7f) * mult
+		mult *= 128
+		if c[0]&0x80 == 0 {
+			break
+		}
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(conn, body); err != nil {
+		return nil, fmt.Errorf("body: %w", err)
+	}
+	return append(hdr, body...), nil
 }

@@ -130,6 +130,7 @@ type testBroker struct {
 	*Broker
 	healthy *atomic.Bool
 	dir     string
+	kept    *keptLog
 }
 
 func startBroker(t *testing.T, mod func(*Config)) *testBroker {
@@ -142,10 +143,11 @@ func startBrokerIn(t *testing.T, dir string, mod func(*Config)) *testBroker {
 	c, _ := sharedCore(t)
 	healthy := new(atomic.Bool)
 	healthy.Store(true)
+	w := testWriter{t: t, kept: &keptLog{}}
 	cfg := Config{
 		DataDir:  dir,
 		MQTTAddr: "127.0.0.1:0",
-		Logger:   slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Logger:   slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -157,7 +159,7 @@ func startBrokerIn(t *testing.T, dir string, mod func(*Config)) *testBroker {
 	if err := b.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	tb := &testBroker{Broker: b, healthy: healthy, dir: dir}
+	tb := &testBroker{Broker: b, healthy: healthy, dir: dir, kept: w.kept}
 	t.Cleanup(func() { tb.stop(t) })
 	return tb
 }
@@ -179,13 +181,34 @@ func (b *testBroker) addr(kind string) string {
 	return a
 }
 
-// testWriter sends broker logs to the test log, so they show on failure.
-type testWriter struct{ t *testing.T }
+// testWriter sends broker logs to the test log, so they show on failure,
+// and keeps them for tests that look for a line.
+type testWriter struct {
+	t    *testing.T
+	kept *keptLog
+}
+
+type keptLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(strings.TrimRight(string(p), "\n"))
+	if w.kept != nil {
+		w.kept.mu.Lock()
+		w.kept.buf.Write(p)
+		w.kept.mu.Unlock()
+	}
 	return len(p), nil
+}
+
+// logs is what the broker logged so far.
+func (b *testBroker) logs() string {
+	b.kept.mu.Lock()
+	defer b.kept.mu.Unlock()
+	return b.kept.buf.String()
 }
 
 // v5 is an MQTT 5 test client (paho.golang).

@@ -47,6 +47,12 @@ const (
 	// bad logins cannot keep the CPU busy with bcrypt, and the good devices
 	// of a fleet behind the same NAT address still reconnect.
 	DefaultFailedLogins = 20
+	// DefaultMaxQueuedBytes bounds the bytes waiting to be written to one
+	// client. A client that stops reading must not hold up anybody else:
+	// beyond half of this its QoS 0 deliveries are dropped, beyond all of
+	// it the connection is closed as too slow (its QoS 1/2 messages stay
+	// in its session). It is raised to two maximum-size packets if lower.
+	DefaultMaxQueuedBytes = 1 << 20
 )
 
 // Limits that are not configurable because no deployment needs to change
@@ -82,6 +88,10 @@ func (c Config) withDefaults() Config {
 	if c.MaxInflight <= 0 {
 		c.MaxInflight = DefaultMaxInflight
 	}
+	if c.MaxQueuedBytes <= 0 {
+		c.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	c.MaxQueuedBytes = max(c.MaxQueuedBytes, 2*c.MaxPacketSize)
 	if c.MaxInflight > math.MaxUint16 {
 		c.MaxInflight = math.MaxUint16
 	}

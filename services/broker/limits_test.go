@@ -95,7 +95,7 @@ func TestLimitConnFraming(t *testing.T) {
 
 	for chunk := 1; chunk <= 64; chunk++ {
 		client, server := net.Pipe()
-		lc := newLimitConn(server, 512, slog.New(slog.DiscardHandler))
+		lc := newLimitConn(server, connLimits{maxPacket: 512}, slog.New(slog.DiscardHandler))
 		go func() {
 			for i := 0; i < len(data); i += chunk {
 				if _, err := client.Write(data[i:min(i+chunk, len(data))]); err != nil {
@@ -127,7 +127,8 @@ func TestLimitConnFraming(t *testing.T) {
 		if got.Len() < okLen-chunk {
 			t.Fatalf("chunk %d: withheld valid bytes (%d < %d)", chunk, got.Len(), okLen)
 		}
-		server.Close()
+		lc.Close() // as mochi does: what is queued still goes out
+		<-lc.closed()
 		if reply := <-replies; !bytes.Equal(reply, disconnectTooLarge) {
 			t.Fatalf("chunk %d: reply %x", chunk, reply)
 		}

@@ -34,7 +34,7 @@ type listener struct {
 	ln        net.Listener
 	tlsConfig *tls.Config // nil: plain
 	ws        bool
-	maxPacket int
+	limits    connLimits
 	log       *slog.Logger
 	fail      func(error) // reports an accept loop that died
 
@@ -43,22 +43,22 @@ type listener struct {
 	upgrader  websocket.Upgrader
 
 	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
+	conns  map[net.Conn]*limitConn // socket -> its MQTT stream, nil until it has one
 	closed bool
 	wg     sync.WaitGroup
 }
 
 // listen binds addr at once, so that a port in use fails Start and ":0"
 // resolves before anyone asks for Addrs.
-func listen(id, addr string, tlsConfig *tls.Config, ws bool, maxPacket int, log *slog.Logger, fail func(error)) (*listener, error) {
+func listen(id, addr string, tlsConfig *tls.Config, ws bool, limits connLimits, log *slog.Logger, fail func(error)) (*listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s on %s: %w", id, addr, err)
 	}
 	l := &listener{
-		id: id, ln: ln, tlsConfig: tlsConfig, ws: ws, maxPacket: maxPacket,
+		id: id, ln: ln, tlsConfig: tlsConfig, ws: ws, limits: limits,
 		log: log.With("listener", id), fail: fail,
-		conns: map[net.Conn]struct{}{},
+		conns: map[net.Conn]*limitConn{},
 		upgrader: websocket.Upgrader{
 			Subprotocols: []string{"mqtt", "mqttv3.1"},
 			// Browsers may connect from any page: MQTT authenticates in
@@ -153,9 +153,19 @@ func (l *listener) serveConn(raw, conn net.Conn) {
 	if l.tlsConfig != nil {
 		conn = tls.Server(conn, l.tlsConfig)
 	}
-	err := l.establish(l.id, newLimitConn(conn, l.maxPacket, l.log))
+	lc := newLimitConn(conn, l.limits, l.log)
+	l.mu.Lock()
+	l.conns[raw] = lc
+	l.mu.Unlock()
+	err := l.establish(l.id, lc)
 	if err != nil && !errors.Is(err, io.EOF) {
 		l.log.Debug("mqtt connection ended", "remote", raw.RemoteAddr().String(), "err", err)
+	}
+	// mochi has closed lc; it may still be writing its last packets and
+	// lingering (bounded by lingerTime), and the socket must stay tracked
+	// until then.
+	if done := lc.closed(); done != nil {
+		<-done
 	}
 }
 
@@ -165,7 +175,7 @@ func (l *listener) track(c net.Conn) bool {
 	if l.closed {
 		return false
 	}
-	l.conns[c] = struct{}{}
+	l.conns[c] = nil
 	l.wg.Add(1)
 	return true
 }
@@ -202,12 +212,30 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 		_ = l.ln.Close()
 	}
 	closeClients(l.id)
-	l.mu.Lock()
-	for c := range l.conns {
-		_ = c.Close()
+	// The clients were sent DISCONNECT and their streams closed; give
+	// those their linger so the DISCONNECT arrives, and cut the rest
+	// (handshakes, connections that never sent CONNECT) now.
+	done := make(chan struct{})
+	go func() { l.wg.Wait(); close(done) }()
+	l.cut(func(lc *limitConn) bool { return lc == nil || lc.closed() == nil })
+	select {
+	case <-done:
+		return
+	case <-time.After(lingerTime):
 	}
-	l.mu.Unlock()
-	l.wg.Wait()
+	l.cut(func(*limitConn) bool { return true })
+	<-done
+}
+
+// cut closes the sockets that which selects.
+func (l *listener) cut(which func(*limitConn) bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c, lc := range l.conns {
+		if which(lc) {
+			_ = c.Close()
+		}
+	}
 }
 
 // wsConn carries an MQTT byte stream in binary WebSocket messages; an MQTT

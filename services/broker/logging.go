@@ -14,8 +14,20 @@ type quietPackets struct{ slog.Handler }
 // packetAttrs are the attribute keys under which mochi logs packets.
 var packetAttrs = map[string]bool{"pk": true, "packet": true, "will": true}
 
+// perMessage are mochi's warnings that come once per message, not once
+// per event: a subscriber whose session is full logs one for every
+// publish it misses. They are counted (InflightDropped), so they are
+// logged at debug level only.
+var perMessage = map[string]bool{"client store quota reached": true}
+
 func (h quietPackets) Handle(ctx context.Context, r slog.Record) error {
-	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	level := r.Level
+	if perMessage[r.Message] && level > slog.LevelDebug {
+		if level = slog.LevelDebug; !h.Handler.Enabled(ctx, level) {
+			return nil
+		}
+	}
+	out := slog.NewRecord(r.Time, level, r.Message, r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		if !packetAttrs[a.Key] {
 			out.AddAttrs(a)

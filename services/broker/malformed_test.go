@@ -73,7 +73,7 @@ func FuzzLimitConnScan(f *testing.F) {
 		if chunk <= 0 || chunk > 64 {
 			chunk = 1
 		}
-		c := newLimitConn(nil, 64, slog.New(slog.DiscardHandler))
+		c := newLimitConn(nil, connLimits{maxPacket: 64}, slog.New(slog.DiscardHandler))
 		passed := 0
 		for i := 0; i < len(data); i += chunk {
 			part := data[i:min(i+chunk, len(data))]

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,15 +55,45 @@ const (
 // protocol level: 2-byte name length, the name ("MQTT" or "MQIsdp"), level.
 const connectHead = 2 + 6 + 1
 
-func newLimitConn(c net.Conn, max int, log *slog.Logger) *limitConn {
-	return &limitConn{Conn: c, heldWriter: &heldWriter{conn: c}, max: max, log: log}
+// connLimits are what the listeners enforce on every connection.
+type connLimits struct {
+	maxPacket int // bytes of one packet read
+	maxQueued int // bytes waiting to be written (heldWriter)
+	// counters, shared by the broker's listeners
+	slow, dropped *atomic.Int64
 }
+
+func (b *Broker) connLimits() connLimits {
+	return connLimits{maxPacket: b.cfg.MaxPacketSize, maxQueued: b.cfg.MaxQueuedBytes, slow: &b.slowClients, dropped: &b.queueDropped}
+}
+
+func newLimitConn(c net.Conn, lim connLimits, log *slog.Logger) *limitConn {
+	w := &heldWriter{conn: c, limit: lim.maxQueued}
+	if lim.dropped != nil {
+		w.dropped = func() { lim.dropped.Add(1) }
+	}
+	if lim.slow != nil {
+		w.slow = func() {
+			lim.slow.Add(1)
+			// Not per message: once per connection, and the connection ends.
+			log.Warn("mqtt client too slow: outbound queue full, disconnecting",
+				"remote", c.RemoteAddr().String(), "queued_limit", lim.maxQueued)
+		}
+	}
+	return &limitConn{Conn: c, heldWriter: w, max: lim.maxPacket, log: log}
+}
+
+// Close writes what is queued and closes politely (heldWriter.close).
+func (c *limitConn) Close() error { return c.close() }
 
 // Read passes the stream through; when a packet header announces too
 // large a packet, it returns the bytes before that packet and an error.
 func (c *limitConn) Read(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
+	}
+	if c.closed() != nil {
+		return 0, net.ErrClosed // the bytes left are the linger's to drop
 	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {

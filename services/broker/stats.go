@@ -24,6 +24,9 @@ type Stats struct {
 	BytesReceived    int64
 	BytesSent        int64
 	Uptime           int64 // seconds
+	// SlowClients counts connections closed because their outbound queue
+	// overflowed; their dropped QoS 0 deliveries are in MessagesDropped.
+	SlowClients int64
 
 	// The policy hook's counters. The maps are copies holding every key,
 	// zero or not.
@@ -42,6 +45,8 @@ func (b *Broker) Stats() Stats {
 		return st
 	}
 	st := statsOf(b.server.Info)
+	st.SlowClients = b.slowClients.Load()
+	st.MessagesDropped += b.queueDropped.Load()
 	b.policy.counts.fill(&st)
 	return st
 }

@@ -25,6 +25,7 @@ var (
 	mqttBytesRecvDesc        = newDesc("mqtt", "bytes_received_total", "Bytes received by the MQTT listeners.")
 	mqttBytesSentDesc        = newDesc("mqtt", "bytes_sent_total", "Bytes sent by the MQTT listeners.")
 	mqttUptimeDesc           = newDesc("mqtt", "uptime_seconds", "Seconds since the broker started.")
+	mqttSlowClientsDesc      = newDesc("mqtt", "slow_clients_disconnected_total", "MQTT clients disconnected because they did not read and their outbound queue overflowed.")
 
 	// The broker policy's own counters.
 	mqttAuthDesc = newDesc("mqtt", "auth_total",
@@ -58,6 +59,7 @@ func (c brokerCollector) update(ch chan<- prometheus.Metric) error {
 	s.counter(mqttBytesRecvDesc, float64(st.BytesReceived))
 	s.counter(mqttBytesSentDesc, float64(st.BytesSent))
 	s.gauge(mqttUptimeDesc, float64(st.Uptime))
+	s.counter(mqttSlowClientsDesc, float64(st.SlowClients))
 	// Fixed label sets, every series present from the first scrape.
 	for _, r := range broker.AuthResultNames {
 		s.counter(mqttAuthDesc, float64(st.AuthResults[r]), r)
