@@ -202,7 +202,12 @@ type Journal struct {
 	cur     *batch
 	nextSeq uint64
 	closed  bool
-	err     error // sticky: after a failed write or fsync nothing is trusted
+	// err refuses appends after a failed write or fsync, until repair has
+	// cut the files back to what is durable (every RetryInterval).
+	err error
+	// failure is the write error while the journal cannot write, from the
+	// first failed commit until a repair or commit succeeds; Err reports it.
+	failure atomic.Pointer[error]
 
 	kick chan struct{}
 	done chan struct{}
@@ -493,13 +498,36 @@ func (j *Journal) AppendSync(data []byte) (uint64, error) {
 	return t.seq, t.Wait()
 }
 
+// RetryInterval is how often a journal that could not write (a full
+// disk, say) tries to repair itself and write again.
+const RetryInterval = time.Second
+
+// Err is why the journal cannot write now (for example "no space left on
+// device"), or nil. Appends fail meanwhile; the journal retries by itself
+// every RetryInterval.
+func (j *Journal) Err() error {
+	if p := j.failure.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 func (j *Journal) commitLoop() {
 	defer close(j.done)
 	for {
 		j.mu.Lock()
 		for len(j.cur.recs) == 0 && !j.closed {
+			failed := j.err != nil
 			j.mu.Unlock()
-			<-j.kick
+			if failed {
+				select {
+				case <-j.kick:
+				case <-time.After(RetryInterval):
+					j.repair()
+				}
+			} else {
+				<-j.kick
+			}
 			j.mu.Lock()
 		}
 		if len(j.cur.recs) == 0 {
@@ -518,7 +546,10 @@ func (j *Journal) commitLoop() {
 		}
 		if err := j.write(b); err != nil {
 			err = fmt.Errorf("journal: %w", err)
-			j.log.Error("journal write failed; refusing further appends", "err", err)
+			if j.failure.Swap(&err) == nil {
+				// Once per failure, not per batch: it lasts until repaired.
+				j.log.Error("journal cannot write; refusing new records until it can", "err", err)
+			}
 			j.mu.Lock()
 			j.err = err
 			j.mu.Unlock()
@@ -526,6 +557,9 @@ func (j *Journal) commitLoop() {
 			close(b.done)
 			j.wakeWaiters(false)
 			continue
+		}
+		if j.failure.Swap(nil) != nil {
+			j.log.Info("journal writable again")
 		}
 		j.commits.Add(1)
 		j.durable.Store(b.recs[len(b.recs)-1].seq)
@@ -547,6 +581,112 @@ func (j *Journal) commitLoop() {
 			j.opt.OnDurable(recs)
 		}
 	}
+}
+
+// repair makes a failed journal writable again, if it can: records
+// above Durable were never acknowledged, so every segment is cut back to
+// Durable (a segment whose creation failed goes entirely), the active
+// segment is reopened there and the sequence continues from it. It runs
+// on the committer.
+func (j *Journal) repair() {
+	good := j.durable.Load()
+	if j.f != nil {
+		_ = j.f.Close()
+		j.f = nil
+	}
+	err := j.cutBack(good)
+	if err == nil && j.f != nil && j.opt.SegmentBytes-j.fSize < j.opt.SegmentBytes/4 {
+		// Nearly full: the next writes would need a new segment soon, and
+		// whether there is space for one is what must be known.
+		err = j.f.Close()
+		j.f = nil
+	}
+	if err == nil && j.f == nil {
+		// Try what the next write would: a new segment needs its space.
+		err = j.createSegment(good + 1)
+	}
+	if err != nil {
+		err = fmt.Errorf("journal: %w", err)
+		j.failure.Store(&err)
+		j.log.Debug("journal still cannot write", "err", err)
+		return
+	}
+	var size int64
+	j.segMu.Lock()
+	for _, sg := range j.segments {
+		size += sg.size
+	}
+	j.segMu.Unlock()
+	j.mu.Lock()
+	j.nextSeq = good + 1
+	j.err = nil
+	j.size.Store(size) // what the failed batches had added is gone
+	j.mu.Unlock()
+	if j.failure.Swap(nil) != nil {
+		j.log.Info("journal writable again")
+	}
+}
+
+// cutBack removes the records above good from the segment files and
+// reopens the last segment for writing (j.f stays nil if none is left).
+func (j *Journal) cutBack(good uint64) error {
+	entries, err := os.ReadDir(j.dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		base, err := strconv.ParseUint(strings.TrimSuffix(e.Name(), segmentExt), 10, 64)
+		if err != nil || !strings.HasSuffix(e.Name(), segmentExt) || base <= good {
+			continue
+		}
+		if err := os.Remove(filepath.Join(j.dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	j.segMu.Lock()
+	for len(j.segments) > 0 && j.segments[len(j.segments)-1].base > good {
+		j.segments = j.segments[:len(j.segments)-1]
+	}
+	var last segment
+	if n := len(j.segments); n > 0 {
+		last = j.segments[n-1]
+	}
+	j.segMu.Unlock()
+	if last.path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(last.path)
+	if err != nil {
+		return err
+	}
+	keep := good - last.base + 1
+	end := 0
+	n, _ := scan(data, func(i int, payload []byte) {
+		if uint64(i) < keep {
+			end += headerSize + len(payload)
+		}
+	})
+	n = min(n, int(keep))
+	f, err := os.OpenFile(last.path, os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if tail := data[end:]; j.opt.Preallocate && !allZero(tail) {
+		// Overwrite rather than truncate: the space stays the file's.
+		_, err = f.WriteAt(make([]byte, len(tail)), int64(end))
+	} else if !j.opt.Preallocate {
+		err = f.Truncate(int64(end))
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Close()
+		return err
+	}
+	j.f, j.fBase, j.fSize, j.fOff, j.fRecords = f, last.base, int64(end), int64(end), uint64(n)
+	j.noteWritten()
+	return nil
 }
 
 // write puts a batch into the segment files, rotating as needed, and
@@ -625,6 +765,7 @@ func (j *Journal) createSegment(base uint64) error {
 	if j.opt.Preallocate {
 		if err := zeroFill(f, j.opt.SegmentBytes); err != nil {
 			f.Close()
+			_ = os.Remove(path) // give the space back; repair would anyway
 			return fmt.Errorf("create segment: %w", err)
 		}
 	}
