@@ -189,6 +189,58 @@ func TestRenameOntoExistingNameConflicts(t *testing.T) {
 	}
 }
 
+// A write a unique index refuses says which field collides, whichever
+// index it was (issue 11: a duplicate piot id and MQTT username were
+// reported as a duplicate name).
+func TestDuplicateMessageNamesTheField(t *testing.T) {
+	c, _, admin := newCore(t)
+	ctx := context.Background()
+	ptr := func(s string) *string { return &s }
+	a, _ := c.CreateThing(ctx, admin, "a", "device")
+	b, _ := c.CreateThing(ctx, admin, "b", "device")
+	if _, err := c.UpdateThing(ctx, admin, ThingUpdate{ID: a.ID, PiotID: ptr("CHIP-1")}); err != nil {
+		t.Fatal(err)
+	}
+	o1, _ := c.CreateOrg(ctx, admin, "farm", "")
+	o2, _ := c.CreateOrg(ctx, admin, "shop", "")
+	if _, err := c.UpdateOrg(ctx, admin, OrgUpdate{ID: o1.ID, MQTTUsername: ptr("farm-devices")}); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := c.CreateUser(ctx, admin, "u@x.cz", "password1", false)
+	cases := []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"thing name", func() error {
+			_, err := c.UpdateThing(ctx, admin, ThingUpdate{ID: b.ID, Name: ptr("a")})
+			return err
+		}, "Thing of such name already exists"},
+		{"piot id", func() error {
+			_, err := c.UpdateThing(ctx, admin, ThingUpdate{ID: b.ID, PiotID: ptr("CHIP-1")})
+			return err
+		}, "Thing of such piotId already exists"},
+		{"org name", func() error {
+			_, err := c.UpdateOrg(ctx, admin, OrgUpdate{ID: o2.ID, Name: ptr("farm")})
+			return err
+		}, "Org of such name already exists"},
+		{"org mqtt username", func() error {
+			_, err := c.UpdateOrg(ctx, admin, OrgUpdate{ID: o2.ID, MQTTUsername: ptr("farm-devices")})
+			return err
+		}, "this MQTT username is used by another organization"},
+		{"user email", func() error {
+			_, err := c.UpdateUser(ctx, admin, UserUpdate{ID: u.ID, Email: ptr("admin@piot.local")})
+			return err
+		}, "User of such email already exists"},
+	}
+	for _, tc := range cases {
+		err := tc.run()
+		if CodeOf(err) != CodeConflict || Message(err) != tc.want {
+			t.Errorf("%s: %s %q, want CONFLICT %q", tc.name, CodeOf(err), Message(err), tc.want)
+		}
+	}
+}
+
 func TestParentAndLookups(t *testing.T) {
 	c, _, admin := newCore(t)
 	ctx := context.Background()

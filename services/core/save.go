@@ -73,10 +73,26 @@ func storeErr(err error, what string) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, store.ErrDuplicate):
-		return &Error{Code: CodeConflict, Msg: what + " of such name already exists", Err: err}
+		return &Error{Code: CodeConflict, Msg: duplicateMsg(err, what), Err: err}
 	case errors.Is(err, store.ErrNotFound):
 		return &Error{Code: CodeNotFound, Msg: what + " does not exist", Err: err}
 	default:
 		return internal("error while writing "+what, err)
 	}
+}
+
+// duplicateMsg names the field whose unique index refused a write; what
+// ("Org", "Thing", ...) names the document when that is its name.
+func duplicateMsg(err error, what string) string {
+	switch store.DuplicateIndex(err) {
+	case store.IndexEmail:
+		return "User of such email already exists"
+	case store.IndexMQTTUsername:
+		return "this MQTT username is used by another organization"
+	case store.IndexPiotID:
+		return "Thing of such piotId already exists"
+	case store.IndexMembership:
+		return "User is already assigned to given organization"
+	}
+	return what + " of such name already exists"
 }

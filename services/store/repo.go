@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -32,10 +31,8 @@ func wrap(op, coll string, err error) error {
 	if err == nil {
 		return nil
 	}
-	// FerretDB reports a unique violation on update as an InternalError
-	// carrying SQLite's message instead of code 11000.
-	if mongo.IsDuplicateKeyError(err) || strings.Contains(err.Error(), "UNIQUE constraint failed") {
-		return fmt.Errorf("%s %s: %w: %w", op, coll, ErrDuplicate, err)
+	if d, ok := asDuplicate(coll, err); ok {
+		return fmt.Errorf("%s %s: %w", op, coll, d)
 	}
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return fmt.Errorf("%s %s: %w", op, coll, ErrNotFound)

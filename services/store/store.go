@@ -180,12 +180,12 @@ type index struct {
 }
 
 var schema = []index{
-	{coll: CollUsers, name: "email_unique", keys: bson.D{{Key: "email", Value: 1}}, unique: true},
-	{coll: CollOrgs, name: "name_unique", keys: bson.D{{Key: "name", Value: 1}}, unique: true},
-	{coll: CollOrgs, name: "mqtt_username_unique", keys: bson.D{{Key: "mqtt_username", Value: 1}}, unique: true, sparse: true},
-	{coll: CollMembers, name: "org_user_unique", keys: bson.D{{Key: "org_id", Value: 1}, {Key: "user_id", Value: 1}}, unique: true},
-	{coll: CollThings, name: "name_unique", keys: bson.D{{Key: "name", Value: 1}}, unique: true},
-	{coll: CollThings, name: "piot_id_unique", keys: bson.D{{Key: "piot_id", Value: 1}}, unique: true, sparse: true},
+	{coll: CollUsers, name: IndexEmail, keys: bson.D{{Key: "email", Value: 1}}, unique: true},
+	{coll: CollOrgs, name: IndexName, keys: bson.D{{Key: "name", Value: 1}}, unique: true},
+	{coll: CollOrgs, name: IndexMQTTUsername, keys: bson.D{{Key: "mqtt_username", Value: 1}}, unique: true, sparse: true},
+	{coll: CollMembers, name: IndexMembership, keys: bson.D{{Key: "org_id", Value: 1}, {Key: "user_id", Value: 1}}, unique: true},
+	{coll: CollThings, name: IndexName, keys: bson.D{{Key: "name", Value: 1}}, unique: true},
+	{coll: CollThings, name: IndexPiotID, keys: bson.D{{Key: "piot_id", Value: 1}}, unique: true, sparse: true},
 }
 
 func (s *Store) ensureSchema(ctx context.Context) error {

@@ -1,0 +1,79 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
+)
+
+// Duplicates are recognised, and the index named, from what each backend
+// really answers (messages as FerretDB v1.24.2 and MongoDB 7 give them).
+func TestDuplicateFromEveryBackend(t *testing.T) {
+	ferretUpdate := func(backend string) error {
+		return mongo.CommandError{Code: 1, Name: "InternalError", Message: "[msg_update.go:133 handler.(*Handler).updateDocument] " + backend}
+	}
+	insert := func(msg string) error {
+		return mongo.WriteException{WriteErrors: mongo.WriteErrors{{Code: 11000, Message: msg}}}
+	}
+	cases := []struct {
+		name, coll string
+		err        error
+		index      string
+	}{
+		{"FerretDB-PostgreSQL update, name", CollOrgs, ferretUpdate(`ERROR: duplicate key value violates unique constraint "orgs_ed21121e_name_unique_7ecca4b8_idx" (SQLSTATE 23505)`), IndexName},
+		{"FerretDB-PostgreSQL update, MQTT username", CollOrgs, ferretUpdate(`ERROR: duplicate key value violates unique constraint "orgs_ed21121e_mqtt_username_uniq_c3eda24a_idx" (SQLSTATE 23505)`), IndexMQTTUsername},
+		{"FerretDB-PostgreSQL update, piot id", CollThings, ferretUpdate(`ERROR: duplicate key value violates unique constraint "things_9e7a4f34_piot_id_unique_cc5f92a7_idx" (SQLSTATE 23505)`), IndexPiotID},
+		{"FerretDB-PostgreSQL update, email", CollUsers, ferretUpdate(`ERROR: duplicate key value violates unique constraint "users_5e7cc513_email_unique_fdc48a5f_idx" (SQLSTATE 23505)`), IndexEmail},
+		{"FerretDB-SQLite update, MQTT username", CollOrgs, ferretUpdate(`constraint failed: UNIQUE constraint failed: index 'orgs_ed21121e_mqtt_username_unique' (2067)`), IndexMQTTUsername},
+		{"FerretDB-SQLite update, piot id", CollThings, ferretUpdate(`constraint failed: UNIQUE constraint failed: index 'things_9e7a4f34_piot_id_unique' (2067)`), IndexPiotID},
+		{"FerretDB insert", CollOrgs, insert("E11000 duplicate key error collection: piot.orgs"), ""},
+		{"MongoDB insert", CollThings, insert(`E11000 duplicate key error collection: piot.things index: name_unique dup key: { name: "a" }`), IndexName},
+		{"MongoDB update", CollThings, mongo.CommandError{Code: 11000, Message: `E11000 duplicate key error collection: farm.things index: piot_id_unique dup key: { piot_id: "X" }`}, IndexPiotID},
+	}
+	for _, tc := range cases {
+		err := wrap("update", tc.coll, tc.err)
+		if !errors.Is(err, ErrDuplicate) {
+			t.Errorf("%s: not a duplicate: %v", tc.name, err)
+			continue
+		}
+		if got := DuplicateIndex(err); got != tc.index {
+			t.Errorf("%s: index %q, want %q", tc.name, got, tc.index)
+		}
+	}
+	other := ferretUpdate(`ERROR: null value in column "x" violates not-null constraint (SQLSTATE 23502)`)
+	if err := wrap("update", CollOrgs, other); errors.Is(err, ErrDuplicate) {
+		t.Errorf("another constraint taken for a duplicate: %v", err)
+	}
+}
+
+// On the embedded store (the SQLite backend) updates name the index too.
+func TestDuplicateUpdateNamesIndex(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	ctx := context.Background()
+	a := Org{ID: primitive.NewObjectID(), Name: "a", MQTTUsername: "ma"}
+	b := Org{ID: primitive.NewObjectID(), Name: "b", MQTTUsername: "mb"}
+	ta := Thing{ID: primitive.NewObjectID(), Name: "ta", PiotID: "CHIP-A"}
+	tb := Thing{ID: primitive.NewObjectID(), Name: "tb", PiotID: "CHIP-B"}
+	for _, err := range []error{s.Orgs.Insert(ctx, &a), s.Orgs.Insert(ctx, &b), s.Things.Insert(ctx, &ta), s.Things.Insert(ctx, &tb)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		err   error
+		index string
+	}{
+		{s.Orgs.Set(ctx, b.ID, bson.D{{Key: "name", Value: "a"}}), IndexName},
+		{s.Orgs.Set(ctx, b.ID, bson.D{{Key: "mqtt_username", Value: "ma"}}), IndexMQTTUsername},
+		{s.Things.Set(ctx, tb.ID, bson.D{{Key: "piot_id", Value: "CHIP-A"}}), IndexPiotID},
+		{s.Things.Set(ctx, tb.ID, bson.D{{Key: "name", Value: "ta"}}), IndexName},
+	} {
+		if !errors.Is(tc.err, ErrDuplicate) || DuplicateIndex(tc.err) != tc.index {
+			t.Errorf("want a duplicate on %s, got %v", tc.index, tc.err)
+		}
+	}
+}
