@@ -3,12 +3,75 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 )
+
+// serverURI opens an embedded store and returns the URI of its FerretDB
+// with path and query appended: a real server for the external-store code.
+func serverURI(t *testing.T, pathAndQuery string) string {
+	t.Helper()
+	s := openTest(t, t.TempDir())
+	return strings.TrimSuffix(s.embedded.uri, "/") + "/" + pathAndQuery
+}
+
+func openURI(t *testing.T, uri string) (*Store, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := Open(ctx, Config{URI: uri, ConnectTimeout: 5 * time.Second})
+	if err == nil {
+		t.Cleanup(func() { _ = s.Close(context.Background()) })
+	}
+	return s, err
+}
+
+// The database in the URI is the one used (issue 11: it was always piot).
+func TestURIDatabaseIsUsed(t *testing.T) {
+	for _, tc := range []struct{ path, want string }{{"farm", "farm"}, {"", DatabaseName}, {"?appName=x", DatabaseName}} {
+		s, err := openURI(t, serverURI(t, tc.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Database().Name(); got != tc.want {
+			t.Errorf("URI path %q: database %q, want %q", tc.path, got, tc.want)
+		}
+		ctx := context.Background()
+		if err := s.Orgs.Insert(ctx, &Org{ID: primitive.NewObjectID(), Name: "farm"}); err != nil {
+			t.Fatal(err)
+		}
+		// The server's embedded store has made "piot" already.
+		for _, db := range []string{tc.want, DatabaseName} {
+			n, err := s.client.Database(db).Collection(CollOrgs).CountDocuments(ctx, bson.D{{Key: "name", Value: "farm"}})
+			want := int64(0)
+			if db == tc.want {
+				want = 1
+			}
+			if err != nil || n != want {
+				t.Errorf("URI path %q: %d orgs in %s, want %d (%v)", tc.path, n, db, want, err)
+			}
+		}
+	}
+}
+
+// FerretDB v1 refuses the driver's default SCRAM; the error says what to
+// do (issue 11), and the password stays out of it.
+func TestCredentialsNeedPLAIN(t *testing.T) {
+	uri := serverURI(t, "")
+	withCreds := strings.Replace(uri, "mongodb://", "mongodb://piot:secret@", 1)
+	_, err := openURI(t, withCreds)
+	if err == nil || !strings.Contains(err.Error(), "add authMechanism=PLAIN to the URI") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("SCRAM login: %v", err)
+	}
+	if _, err := openURI(t, withCreds+"?authMechanism=PLAIN"); err != nil {
+		t.Fatalf("PLAIN login: %v", err)
+	}
+}
 
 // Duplicates are recognised, and the index named, from what each backend
 // really answers (messages as FerretDB v1.24.2 and MongoDB 7 give them).

@@ -21,10 +21,12 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+	"go.mongodb.org/mongo-driver/x/mongo/driver/connstring"
 )
 
-// DatabaseName is the database every repository lives in, as in the
-// original PIOT server.
+// DatabaseName is the database the repositories live in, as in the
+// original PIOT server: always on the embedded store, and on an external
+// one whose URI names no database.
 const DatabaseName = "piot"
 
 // Config says where the data lives.
@@ -33,7 +35,7 @@ type Config struct {
 	// files in DataDir/store.
 	DataDir string
 	// URI of an external MongoDB-compatible server; empty runs FerretDB
-	// embedded.
+	// embedded. Its path names the database (DatabaseName when empty).
 	URI string
 	// ConnectTimeout bounds the initial connection and ping.
 	ConnectTimeout time.Duration
@@ -98,6 +100,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.client = client
 	if err := client.Ping(cctx, nil); err != nil {
 		_ = s.Close(context.Background())
+		if strings.Contains(err.Error(), "Unsupported authentication mechanism") {
+			// FerretDB v1 knows no SCRAM, the driver's default whenever
+			// the URI has credentials.
+			return nil, fmt.Errorf("store: %s refused the login: FerretDB v1 accepts only PLAIN authentication: add authMechanism=PLAIN to the URI (mongodb://user:password@host:port/db?authMechanism=PLAIN): %w", redactURI(uri), err)
+		}
 		return nil, fmt.Errorf("store: %s not reachable: %w", redactURI(uri), err)
 	}
 	s.health, err = mongo.Connect(cctx, options.Client().
@@ -110,7 +117,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		_ = s.Close(context.Background())
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
-	s.db = client.Database(DatabaseName)
+	s.db = client.Database(DatabaseFromURI(uri))
 	s.Users = newRepo[User](s.db.Collection(CollUsers))
 	s.Orgs = newRepo[Org](s.db.Collection(CollOrgs))
 	s.Members = newRepo[Membership](s.db.Collection(CollMembers))
@@ -216,6 +223,15 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// DatabaseFromURI is the database a store URI names, DatabaseName when
+// none; a URI that does not parse fails in mongo.Connect first.
+func DatabaseFromURI(uri string) string {
+	if cs, err := connstring.Parse(uri); err == nil && cs.Database != "" {
+		return cs.Database
+	}
+	return DatabaseName
 }
 
 func isNamespaceExists(err error) bool {
