@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,16 @@ type Service interface {
 	Start(ctx context.Context) error
 	// Stop ends the service within ctx's deadline.
 	Stop(ctx context.Context) error
+}
+
+// named prefixes a service's error with its name, unless the error starts
+// with it already, as the errors of a package named like its service do
+// ("store: store: …" helped nobody).
+func named(svc Service, err error) error {
+	if strings.HasPrefix(err.Error(), svc.Name()+": ") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", svc.Name(), err)
 }
 
 // Failer is implemented by services that can fail while running.
@@ -58,7 +69,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	for _, svc := range s.services {
 		t0 := time.Now()
 		if err := svc.Start(ctx); err != nil {
-			startErr = fmt.Errorf("%s: %w", svc.Name(), err)
+			startErr = named(svc, err)
 			break
 		}
 		s.log.Debug("service started", "service", svc.Name(), "took", time.Since(t0).Round(time.Millisecond))
@@ -75,7 +86,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				g.Go(func() error {
 					select {
 					case err := <-f.Err():
-						return fmt.Errorf("%s: %w", svc.Name(), err)
+						return named(svc, err)
 					case <-gctx.Done():
 						return nil
 					}

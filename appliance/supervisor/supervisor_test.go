@@ -90,3 +90,19 @@ func TestRuntimeFailureStopsAll(t *testing.T) {
 		t.Fatalf("order = %v", r.log)
 	}
 }
+
+// A service whose errors carry its name already is not named twice
+// (issue 11: "store: store: … not reachable").
+func TestStartErrorNamesServiceOnce(t *testing.T) {
+	for _, tc := range []struct{ err, want string }{
+		{"store: mongodb://x not reachable", "store: mongodb://x not reachable"},
+		{"connect: refused", "store: connect: refused"},
+		{"storeroom: full", "store: storeroom: full"},
+	} {
+		cause := errors.New(tc.err)
+		err := New(quiet, time.Second, &fake{name: "store", r: &rec{}, startErr: cause}).Run(context.Background())
+		if err == nil || err.Error() != tc.want || !errors.Is(err, cause) {
+			t.Errorf("start error %q: got %v, want %q", tc.err, err, tc.want)
+		}
+	}
+}
