@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +140,60 @@ func TestDuplicateUpdateNamesIndex(t *testing.T) {
 	} {
 		if !errors.Is(tc.err, ErrDuplicate) || DuplicateIndex(tc.err) != tc.index {
 			t.Errorf("want a duplicate on %s, got %v", tc.index, tc.err)
+		}
+	}
+}
+
+// piot store prepare gives an external FerretDB-on-SQLite's tables the
+// `_id` index the embedded store makes for itself, while FerretDB runs.
+func TestPrepareFerretDBSQLite(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	ctx := context.Background()
+	db, err := s.embedded.openSQLite()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dropIDIndexes(t, db)
+	if plan, _ := s.IDQueryPlan(ctx, CollThings); strings.Contains(plan, "USING INDEX") {
+		t.Fatalf("index still there:\n%s", plan)
+	}
+	colls, err := PrepareFerretDB(ctx, "file:"+filepath.Join(dir, "store")+"/", DatabaseName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{CollUsers, CollOrgs, CollMembers, CollThings}; len(colls) != len(want) {
+		t.Fatalf("prepared %v, want %v", colls, want)
+	}
+	for _, c := range colls {
+		if plan, err := s.IDQueryPlan(ctx, c); err != nil || !strings.Contains(plan, "USING INDEX "+idIndexPrefix) {
+			t.Errorf("%s: %v\n%s", c, err, plan)
+		}
+	}
+	if _, err := PrepareFerretDB(ctx, "file:"+filepath.Join(dir, "store")+"/", "farm"); err == nil {
+		t.Error("prepared a database that does not exist")
+	}
+}
+
+func dropIDIndexes(t *testing.T, db *sql.DB) {
+	t.Helper()
+	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE ?`, idIndexPrefix+"%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	for _, n := range names {
+		if _, err := db.Exec(fmt.Sprintf(`DROP INDEX %q`, n)); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

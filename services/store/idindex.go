@@ -33,7 +33,13 @@ func (e *embedded) sqlitePath() string {
 // openSQLite opens a second connection to FerretDB's file. WAL mode and a
 // busy timeout let it coexist with FerretDB's own pool.
 func (e *embedded) openSQLite() (*sql.DB, error) {
-	db, err := sql.Open("sqlite", "file:"+e.sqlitePath()+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)")
+	return openSQLiteFile(e.sqlitePath())
+}
+
+// openSQLiteFile opens an existing FerretDB database file; mode=rw keeps a
+// wrong path from leaving an empty database behind.
+func openSQLiteFile(path string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=rw&_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)")
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
@@ -49,17 +55,26 @@ func (e *embedded) ensureIDIndexes(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
+	_, err = indexSQLiteIDs(ctx, db)
+	return err
+}
+
+// indexSQLiteIDs creates the `_id` expression index on every collection's
+// table of one FerretDB database file and returns the collections.
+func indexSQLiteIDs(ctx context.Context, db *sql.DB) ([]string, error) {
 	tables, err := collectionTables(ctx, db)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, t := range tables {
+	var colls []string
+	for c, t := range tables {
 		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (%s)`, idIndexPrefix+t, t, ferretIDExpr)
 		if _, err := db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("store: create _id index on %s: %w", t, err)
+			return nil, fmt.Errorf("store: create _id index on %s: %w", t, err)
 		}
+		colls = append(colls, c)
 	}
-	return nil
+	return colls, nil
 }
 
 // collectionTables maps collection names to FerretDB's table names.

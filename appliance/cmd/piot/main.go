@@ -41,7 +41,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), adapterCmd(), versionCmd(), consoleCmd(), admincli.Command(), deviceCmd())
+	root.AddCommand(runCmd(), adapterCmd(), versionCmd(), consoleCmd(), admincli.Command(), deviceCmd(), storeCmd())
 	return root
 }
 
