@@ -59,8 +59,8 @@ func TestRestartKeepsEverything(t *testing.T) {
 }
 
 // runFails starts piot with args and expects a quick non-zero exit with a
-// one-line reason on stderr containing want.
-func runFails(t *testing.T, want string, env []string, args ...string) {
+// one-line reason on stderr containing want; it returns that line.
+func runFails(t *testing.T, want string, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(piotBin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -89,6 +89,7 @@ func runFails(t *testing.T, want string, env []string, args ...string) {
 	if last == "" || !strings.Contains(last, want) {
 		t.Fatalf("want a 'piot: ...%s...' line, stderr:\n%s", want, stderr.String())
 	}
+	return last
 }
 
 func TestStartupRefusesBadSetup(t *testing.T) {
