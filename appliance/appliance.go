@@ -125,6 +125,12 @@ func (a *Appliance) ready(ctx context.Context) error {
 	if err := a.store.st.Ping(ctx); err != nil {
 		return errors.New("store not reachable")
 	}
+	if a.ingest.ing != nil {
+		// A full disk: what arrives is refused until writing works again.
+		if err := a.ingest.ing.Health(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -45,9 +45,10 @@ func (a *Appliance) metricsRoutes(metricsToken, alertToken string) (map[string]h
 		Broker:         a.broker.b.Stats,
 		Ingest:         a.ingest.ing.Stats,
 		JournalLatency: a.ingest.ing.JournalLatency, JournalBatchSize: a.ingest.ing.JournalBatchSize,
-		History:   a.ingest.hist.Stats,
-		StorePing: a.store.st.Ping,
-		StoreOps:  a.store.st.OpStats,
+		IngestFailing: a.ingest.ing.WriteFailures,
+		History:       a.ingest.hist.Stats,
+		StorePing:     a.store.st.Ping,
+		StoreOps:      a.store.st.OpStats,
 		AdapterRefused: map[string]func() map[string]uint64{
 			relay.ProtoPIOT: a.broker.piot.Stats, relay.ProtoVDGPS: a.broker.vd.Stats,
 		},

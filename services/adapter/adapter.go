@@ -21,7 +21,9 @@
 //	413 body larger than MaxBody
 //	429 device sent again within MinInterval; Retry-After in seconds
 //	500 core failure
-//	503 publishing failed; later publications of the packet were not sent
+//	503 publishing failed (Retry-After); nothing of the packet was stored
+//	507 the appliance's storage is full (Retry-After); nothing of the
+//	    packet was stored
 //
 // Fixes over the reference (§12): plaintext is decoded from the buffered
 // body (12.12); a padding error stops processing (12.13); sensors are found by
@@ -110,6 +112,7 @@ const (
 	ReasonForeignDevice  = "foreign_device"
 	ReasonWrongKey       = "wrong_key"
 	ReasonPublishFailed  = "publish_failed"
+	ReasonStorageFull    = "storage_full"
 	ReasonInternal       = "internal_error"
 	ReasonLimiterTooBusy = "limiter_full"
 )
@@ -464,10 +467,10 @@ func (a *Adapter) process(ctx context.Context, p *packet, body []byte, src Sourc
 	}
 	dev, sensors, rerr := a.register(ctx, p, src)
 	if rerr != nil {
-		if rerr.Status >= 500 {
+		if rerr.Status == http.StatusInternalServerError {
 			a.log.Error("adapter: registration failed", "device", p.Device, "err", rerr.Err)
 		}
-		return reject(rerr.Status, rerr.Reason, rerr.Msg)
+		return rerr.Outcome()
 	}
 	devOrg, out := DeliveryOrg(a.core, dev, src)
 	if out.Status != 0 {
@@ -484,8 +487,8 @@ func (a *Adapter) process(ctx context.Context, p *packet, body []byte, src Sourc
 	}
 	msgs = append(msgs, src.With...)
 	if err := a.publish(ctx, msgs); err != nil {
-		a.log.Warn("adapter: publish failed", "device", dev.Name, "err", err)
-		return reject(http.StatusServiceUnavailable, ReasonPublishFailed, "publishing failed, try again later")
+		a.log.Debug("adapter: publish failed", "device", dev.Name, "err", err)
+		return PublishRefused(err)
 	}
 	if p.Time > 0 {
 		a.last.Stored(p.Device, body)
@@ -563,7 +566,7 @@ func (a *Adapter) register(ctx context.Context, p *packet, src Source) (core.Thi
 				var err error
 				s, err = a.core.UpdateThing(ctx, core.System, core.ThingUpdate{ID: s.ID, SetParent: true, ParentID: dev.ID})
 				if err != nil {
-					return dev, nil, &RegError{http.StatusInternalServerError, ReasonInternal, "cannot set sensor parent", err}
+					return dev, nil, regFailed("cannot set sensor parent", err)
 				}
 			}
 			u := s.Sensor.Unit

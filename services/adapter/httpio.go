@@ -131,6 +131,26 @@ func reject(status int, reason, msg string) Outcome {
 	return Outcome{Status: status, Reason: reason, Msg: msg}
 }
 
+// Retry-After of the answers to packets the appliance could not store:
+// a full disk takes an admin, anything else (a store outage, a restart)
+// usually passes within seconds.
+const (
+	retryStorageFull = time.Minute
+	retryUnavailable = 5 * time.Second
+)
+
+// PublishRefused answers a packet whose messages were not stored: 507
+// when the appliance's storage is full, else 503; both say when to try
+// again. The cause is logged by the ingest, once per failure.
+func PublishRefused(err error) Outcome {
+	if core.CodeOf(err) == core.CodeStorageFull {
+		return Outcome{Status: http.StatusInsufficientStorage, Reason: ReasonStorageFull,
+			Msg: "the appliance's storage is full, try again later", RetryAfter: retryStorageFull}
+	}
+	return Outcome{Status: http.StatusServiceUnavailable, Reason: ReasonPublishFailed,
+		Msg: "publishing failed, try again later", RetryAfter: retryUnavailable}
+}
+
 // OK reports a packet answered 200.
 func (o Outcome) OK() bool { return o.Status == http.StatusOK }
 

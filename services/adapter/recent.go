@@ -59,7 +59,7 @@ func (l *LastPackets) Stored(device string, body []byte) {
 func AckResend(ctx context.Context, publish Publisher, src Source) Outcome {
 	if len(src.With) > 0 {
 		if err := publish(ctx, src.With); err != nil {
-			return reject(http.StatusServiceUnavailable, ReasonPublishFailed, "publishing failed, try again later")
+			return PublishRefused(err)
 		}
 	}
 	return Outcome{Status: http.StatusOK, Reason: ReasonDuplicate}

@@ -62,7 +62,22 @@ type RegError struct {
 }
 
 // Outcome is the answer to a packet whose registration failed.
-func (e *RegError) Outcome() Outcome { return reject(e.Status, e.Reason, e.Msg) }
+func (e *RegError) Outcome() Outcome {
+	o := reject(e.Status, e.Reason, e.Msg)
+	if e.Status == http.StatusInsufficientStorage {
+		o.RetryAfter = retryStorageFull
+	}
+	return o
+}
+
+// regFailed is the error of a registration that the store refused: 507
+// when its storage is full, else an internal error.
+func regFailed(msg string, err error) *RegError {
+	if core.CodeOf(err) == core.CodeStorageFull {
+		return &RegError{http.StatusInsufficientStorage, ReasonStorageFull, msg + ": the appliance's storage is full, try again later", err}
+	}
+	return &RegError{http.StatusInternalServerError, ReasonInternal, msg, err}
+}
 
 // Lock serializes a caller's sequence of FindOrCreate calls.
 func (r *Registry) Lock() { r.mu.Lock() }
@@ -89,7 +104,7 @@ func (r *Registry) FindOrCreate(ctx context.Context, id, typ string, src Source,
 		if core.CodeOf(err) == core.CodeConflict {
 			return core.Thing{}, &RegError{http.StatusConflict, ReasonNameConflict, core.Message(err), err}
 		}
-		return core.Thing{}, &RegError{http.StatusInternalServerError, ReasonInternal, "cannot register thing", err}
+		return core.Thing{}, regFailed("cannot register thing", err)
 	}
 	pid := id
 	upd := core.ThingUpdate{ID: t.ID, PiotID: &pid}
@@ -99,10 +114,10 @@ func (r *Registry) FindOrCreate(ctx context.Context, id, typ string, src Source,
 		upd.SetOrg, upd.OrgID = true, src.OrgID
 	}
 	if t, err = r.core.UpdateThing(ctx, core.System, upd); err != nil {
-		return core.Thing{}, &RegError{http.StatusInternalServerError, ReasonInternal, "cannot register thing", err}
+		return core.Thing{}, regFailed("cannot register thing", err)
 	}
 	if t, err = setup(t); err != nil {
-		return core.Thing{}, &RegError{http.StatusInternalServerError, ReasonInternal, "cannot register thing", err}
+		return core.Thing{}, regFailed("cannot register thing", err)
 	}
 	r.log.Info("registered thing", "name", id, "type", typ, "relayed", src.Relayed())
 	return t, nil

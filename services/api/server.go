@@ -362,6 +362,8 @@ func statusOf(code core.Code) int {
 		return http.StatusTooManyRequests
 	case core.CodeUnavailable:
 		return http.StatusServiceUnavailable
+	case core.CodeStorageFull:
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/piot-appliance/piot/services/core"
 )
 
 // A write hold is a condition a connection's outgoing bytes wait for: the
@@ -50,10 +53,11 @@ const lingerTime = 2 * time.Second
 // closes the connection: the client did not get the acknowledgement and
 // resends.
 type heldWriter struct {
-	conn    net.Conn // the stream written to
-	limit   int      // queued bytes; 0 means unbounded (tests)
-	dropped func()   // a QoS 0 delivery was dropped
-	slow    func()   // the connection is being closed as too slow
+	conn    net.Conn    // the stream written to
+	v5      atomic.Bool // the client speaks MQTT 5: a failed hold can be a negative PUBACK
+	limit   int         // queued bytes; 0 means unbounded (tests)
+	dropped func()      // a QoS 0 delivery was dropped
+	slow    func()      // the connection is being closed as too slow
 
 	mu       sync.Mutex
 	hold     writeHold // the newest hold not known ready
@@ -145,7 +149,7 @@ func (w *heldWriter) flush() {
 		w.mu.Unlock()
 
 		if head != nil {
-			if err := head.Wait(); err != nil {
+			if err := head.Wait(); err != nil && !w.nack(err) {
 				w.fail(err)
 				continue
 			}
@@ -171,6 +175,36 @@ func (w *heldWriter) flush() {
 			w.fail(err)
 		}
 	}
+}
+
+// nack turns the PUBACK waiting on a failed hold into a negative one
+// for an MQTT 5 client: 0x97 "quota exceeded" when the disk is full, else
+// 0x80 "unspecified error". The client then knows its message was not
+// stored, and the connection stays. It reports false when it cannot (an
+// MQTT 3.1.1 client, or a write that is not a PUBACK): the connection
+// must then close, so that the client sends again.
+func (w *heldWriter) nack(err error) bool {
+	if !w.v5.Load() {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.queue) == 0 || w.err != nil {
+		return false
+	}
+	head := w.queue[0].data
+	// A PUBACK as mochi writes it: type 4, remaining length, packet id,
+	// and a reason code with properties only when there is one.
+	if len(head) < 4 || head[0] != 0x40 || head[1] < 2 || int(head[1]) != len(head)-2 {
+		return false
+	}
+	code := byte(0x80)
+	if core.StorageFull(err) {
+		code = 0x97
+	}
+	w.queue[0] = heldWrite{data: []byte{0x40, 3, head[2], head[3], code}}
+	w.queued += 5 - len(head)
+	return true
 }
 
 func (w *heldWriter) fail(err error) {

@@ -3,9 +3,11 @@ package broker
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -100,5 +102,36 @@ func TestFailedHoldClosesTheConnection(t *testing.T) {
 	}
 	if _, err := w.write([]byte("x")); err == nil {
 		t.Fatal("write after a failed hold succeeded")
+	}
+}
+
+// An MQTT 5 client whose message could not be made durable gets a
+// negative PUBACK (0x97 when the disk is full) and keeps its connection
+// (issue 11, DoS 4); an MQTT 3.1.1 client has no such PUBACK and is
+// disconnected instead (TestFailedHoldClosesTheConnection).
+func TestFailedHoldIsANegativePubackForMQTT5(t *testing.T) {
+	srv, cli := net.Pipe()
+	got := collect(cli)
+	w := &heldWriter{conn: srv}
+	w.v5.Store(true)
+	full, other := newGate(), newGate()
+	w.HoldWrites(full)
+	if _, err := w.write([]byte{0x40, 2, 0, 7}); err != nil { // PUBACK id 7, success
+		t.Fatal(err)
+	}
+	w.HoldWrites(other)
+	if _, err := w.write([]byte{0x40, 2, 0, 8}); err != nil {
+		t.Fatal(err)
+	}
+	full.open(fmt.Errorf("journal: write segment: %w", syscall.ENOSPC))
+	other.open(errors.New("fsync failed"))
+	if _, err := w.write([]byte{0xD0, 0}); err != nil { // PINGRESP: still connected
+		t.Fatal(err)
+	}
+	w.close()
+	<-w.closed()
+	want := []byte{0x40, 3, 0, 7, 0x97, 0x40, 3, 0, 8, 0x80, 0xD0, 0}
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("peer read % x, want % x", b, want)
 	}
 }

@@ -14,11 +14,13 @@ type quietPackets struct{ slog.Handler }
 // packetAttrs are the attribute keys under which mochi logs packets.
 var packetAttrs = map[string]bool{"pk": true, "packet": true, "will": true}
 
-// perMessage are mochi's warnings that come once per message, not once
-// per event: a subscriber whose session is full logs one for every
-// publish it misses. They are counted (InflightDropped), so they are
-// logged at debug level only.
-var perMessage = map[string]bool{"client store quota reached": true}
+// perMessage are mochi's warnings and errors that come once per message,
+// not once per event: a subscriber whose session is full logs one for
+// every publish it misses, and every publish refused by a hook (the
+// ingest on a full disk) logs another. They are counted (InflightDropped,
+// the ingest's journal failures) and their cause is logged once by its
+// owner, so they are logged at debug level only.
+var perMessage = map[string]bool{"client store quota reached": true, "publish packet error": true}
 
 func (h quietPackets) Handle(ctx context.Context, r slog.Record) error {
 	level := r.Level

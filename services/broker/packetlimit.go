@@ -176,6 +176,7 @@ func (c *limitConn) endPacket() {
 	nameLen := int(h[0])<<8 | int(h[1])
 	if len(h) > 2+nameLen {
 		c.version = h[2+nameLen]
+		c.heldWriter.v5.Store(c.version == 5)
 	}
 }
 

@@ -3,6 +3,8 @@ package core
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 )
 
 // Code classifies an error for clients; the API turns it into the GraphQL
@@ -24,7 +26,25 @@ const (
 	// CodeUnavailable answers HTTP 503 (busy or not ready); clients
 	// should honour Retry-After.
 	CodeUnavailable Code = "UNAVAILABLE"
+	// CodeStorageFull: the appliance has no disk space left to store
+	// what was sent (HTTP 507); nothing was stored, sending again later
+	// is safe.
+	CodeStorageFull Code = "INSUFFICIENT_STORAGE"
 )
+
+// StorageFull reports whether err comes from a disk without space: the
+// kernel's ENOSPC, or SQLite's (so the embedded store's) "database or
+// disk is full", which reaches us as text through the store's protocol.
+func StorageFull(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "database or disk is full") || strings.Contains(msg, "no space left on device")
+}
 
 // Error is a domain error with a message safe to show to the caller.
 type Error struct {
@@ -65,6 +85,9 @@ func errf(code Code, format string, args ...any) *Error {
 }
 
 func internal(msg string, err error) *Error {
+	if StorageFull(err) {
+		return &Error{Code: CodeStorageFull, Msg: msg + ": the appliance's storage is full", Err: err}
+	}
 	return &Error{Code: CodeInternal, Msg: msg, Err: err}
 }
 

@@ -58,6 +58,9 @@ type Sources struct {
 	// JournalBatchSize); used only with Ingest.
 	JournalLatency   func() ingest.HistogramSnapshot
 	JournalBatchSize func() ingest.HistogramSnapshot
+	// IngestFailing says which ingest stages cannot write now
+	// ((*ingest.Ingest).WriteFailures); used only with Ingest.
+	IngestFailing func() map[string]bool
 	// History returns the history counters ((*history.Store).Stats).
 	History func() history.Stats
 	// StorePing checks that the store answers ((*store.Store).Ping or
@@ -153,7 +156,7 @@ func (e *Exporter) applianceCollectors() []namedCollector {
 		cs = append(cs, namedCollector{"broker", brokerCollector{stats: e.src.Broker}})
 	}
 	if e.src.Ingest != nil {
-		cs = append(cs, namedCollector{"ingest", ingestCollector{stats: e.src.Ingest, latency: e.src.JournalLatency, batch: e.src.JournalBatchSize}})
+		cs = append(cs, namedCollector{"ingest", ingestCollector{stats: e.src.Ingest, latency: e.src.JournalLatency, batch: e.src.JournalBatchSize, failing: e.src.IngestFailing}})
 	}
 	if e.src.History != nil {
 		cs = append(cs, namedCollector{"history", historyCollector{stats: e.src.History}})

@@ -28,6 +28,8 @@ var (
 		"How long each journal record waited from append to durable (group commit and fsync).")
 	ingestJournalBatchDesc = newDesc("ingest", "journal_commit_records",
 		"Records made durable by one journal commit (one fsync).")
+	ingestWriteFailingDesc = newDesc("ingest", "write_failing",
+		"1 while the ingest cannot write (a full disk, say) and refuses what arrives, by stage: journal, history, state.", "stage")
 )
 
 // ingestSingles are the pipeline counts with a family of their own; they
@@ -48,6 +50,7 @@ type ingestCollector struct {
 	stats   func() map[ingest.Key]uint64
 	latency func() ingest.HistogramSnapshot
 	batch   func() ingest.HistogramSnapshot
+	failing func() map[string]bool // optional
 }
 
 func (c ingestCollector) update(ch chan<- prometheus.Metric) error {
@@ -91,6 +94,11 @@ func (c ingestCollector) update(ch chan<- prometheus.Metric) error {
 	if c.batch != nil {
 		s.histogram(ingestJournalBatchDesc, c.batch())
 	}
+	if c.failing != nil {
+		for stage, failing := range c.failing() {
+			s.gauge(ingestWriteFailingDesc, b2f(failing), stage)
+		}
+	}
 	return s.err
 }
 
@@ -110,4 +118,11 @@ func (s *sender) histogram(d *prometheus.Desc, h ingest.HistogramSnapshot) {
 		return
 	}
 	s.ch <- m
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -6,6 +6,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/piot-appliance/piot/services/core"
 )
 
 // Hook is the broker side of the ingest: a mochi hook that journals every
@@ -51,12 +52,28 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		}
 	}
 	if err != nil {
-		if cl != nil && cl.Properties.ProtocolVersion == 5 {
-			return pk, packets.ErrUnspecifiedError
-		}
-		return pk, packets.ErrRejectPacket
+		return pk, refuse(cl, pk, err)
 	}
 	return pk, nil
+}
+
+// refuse tells mochi how to answer a publish that was not stored. MQTT 5
+// QoS 1/2 publishers get a negative PUBACK: 0x97 "quota exceeded" when
+// the disk is full, else 0x80. MQTT 3.1.1 has no negative PUBACK and its
+// publisher would wait forever, so it is disconnected (and sends again
+// when it reconnects). QoS 0 messages are dropped: mochi would deliver
+// them to subscribers even with a reason code.
+func refuse(cl *mqtt.Client, pk packets.Packet, err error) error {
+	switch {
+	case pk.FixedHeader.Qos == 0 || cl == nil || cl.Net.Inline:
+		return packets.ErrRejectPacket
+	case cl.Properties.ProtocolVersion == 5 && core.CodeOf(err) == core.CodeStorageFull:
+		return packets.ErrQuotaExceeded
+	case cl.Properties.ProtocolVersion == 5:
+		return packets.ErrUnspecifiedError
+	}
+	cl.Stop(err)
+	return packets.ErrRejectPacket
 }
 
 // PreIngestedClient is the in-process MQTT client that delivers messages

@@ -93,6 +93,9 @@ type Ingest struct {
 	mk   *marks
 
 	stats counters
+	// histFail and stateFail: the store does not take history points or
+	// thing state now (a full disk, say).
+	histFail, stateFail failing
 
 	running  atomic.Bool
 	lifeMu   sync.Mutex
@@ -155,6 +158,8 @@ func New(cfg Config, deps Deps) (*Ingest, error) {
 		flushStop: make(chan struct{}), jh: newJournalHistograms(),
 	}
 	i.qcond = sync.NewCond(&i.qmu)
+	i.histFail.what, i.histFail.log = "writing history to the store", i.log
+	i.stateFail.what, i.stateFail.log = "storing thing state and the journal checkpoint", i.log
 	i.hook = &Hook{i: i}
 	mk, err := loadMarks(filepath.Join(cfg.DataDir, "journal.marks"))
 	if err != nil {
@@ -326,10 +331,16 @@ func (i *Ingest) submit(topic string, payload []byte, at time.Time) (*durability
 	if rec == nil || err != nil {
 		return nil, err
 	}
+	if err := i.histFail.get(); err != nil {
+		// Taking more would only fill the journal (and the memory
+		// between it and the store) with what cannot be stored.
+		i.stats.inc(RuleJournal, Failed)
+		return nil, refusal(err)
+	}
 	t, err := i.j.Append(rec)
 	if err != nil {
 		i.stats.inc(RuleJournal, Failed)
-		return nil, err
+		return nil, writeRefusal(err)
 	}
 	i.stats.inc(RuleJournal, Journaled)
 	return &durability{i: i, t: t}, nil
@@ -372,7 +383,7 @@ func (d *durability) Ready() bool { return d.i.j.Durable() >= d.t.Seq() }
 func (d *durability) Wait() error {
 	if err := d.t.Wait(); err != nil {
 		d.i.stats.inc(RuleJournal, Failed)
-		return err
+		return writeRefusal(err)
 	}
 	return nil
 }
@@ -433,10 +444,14 @@ func (i *Ingest) SubmitAll(msgs []Message) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	if err := i.histFail.get(); err != nil {
+		i.stats.add(RuleJournal, Failed, uint64(len(recs)))
+		return refusal(err)
+	}
 	t, err := i.j.AppendBatch(recs)
 	if err != nil {
 		i.stats.add(RuleJournal, Failed, uint64(len(recs)))
-		return err
+		return writeRefusal(err)
 	}
 	i.stats.add(RuleJournal, Journaled, uint64(len(recs)))
 	return (&durability{i: i, t: t}).Wait()
@@ -517,6 +532,7 @@ func (i *Ingest) writeHistory() {
 		for len(pts) > 0 && !i.noFlush {
 			err := i.hist.Append(i.ctx, pts)
 			if err == nil {
+				i.histFail.set(nil)
 				i.stats.add(RuleHistory, PointsStored, uint64(len(pts)))
 				backoff = 100 * time.Millisecond
 				break
@@ -525,7 +541,7 @@ func (i *Ingest) writeHistory() {
 			if i.ctx.Err() != nil {
 				return
 			}
-			i.log.Warn("history write failed; retrying", "points", len(pts), "err", err, "in", backoff)
+			i.histFail.set(err)
 			select {
 			case <-time.After(backoff):
 			case <-i.ctx.Done():
@@ -551,9 +567,7 @@ func (i *Ingest) flushLoop() {
 		if i.noFlush {
 			continue
 		}
-		if err := i.flush(i.ctx); err != nil {
-			i.log.Warn("ingest flush failed", "err", err)
-		}
+		i.stateFail.set(i.flush(i.ctx))
 		if i.cfg.RetentionInterval > 0 && time.Since(lastRetention) >= i.cfg.RetentionInterval {
 			lastRetention = time.Now()
 			dropped, err := i.hist.Enforce(i.ctx)

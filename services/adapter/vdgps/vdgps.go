@@ -207,7 +207,7 @@ func (h *Handler) handle(ctx context.Context, body []byte, src adapter.Source) a
 	p, _ := Parse(body) // parsed fine in Device
 	dev, rerr := h.register(ctx, name, src)
 	if rerr != nil {
-		if rerr.Status >= 500 {
+		if rerr.Status == http.StatusInternalServerError {
 			h.log.Error("vdgps: registration failed", "device", name, "err", rerr.Err)
 		}
 		return rerr.Outcome()
@@ -241,8 +241,8 @@ func (h *Handler) handle(ctx context.Context, body []byte, src adapter.Source) a
 	}
 	msgs = append(msgs, src.With...)
 	if err := h.publish(ctx, msgs); err != nil {
-		h.log.Warn("vdgps: publish failed", "topic", topic, "err", err)
-		return adapter.Outcome{Status: http.StatusServiceUnavailable, Reason: ReasonPublishFailed, Msg: "publishing failed, try again later"}
+		h.log.Debug("vdgps: publish failed", "topic", topic, "err", err)
+		return adapter.PublishRefused(err)
 	}
 	h.last.Stored(name, body)
 	return adapter.Outcome{Status: http.StatusOK}
