@@ -91,6 +91,7 @@ type Broker struct {
 	// Clients whose outbound queue overflowed, and QoS 0 deliveries
 	// dropped because a queue was half full.
 	slowClients, queueDropped atomic.Int64
+	follows                   followCounters // Follow's subscribers
 
 	inlineMu sync.Mutex
 	inline   map[string]*mqtt.Client // in-process clients by ID

@@ -7,12 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"weak"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -42,13 +40,12 @@ var ErrBadFilter = errors.New("broker: invalid topic filter")
 // (mochi has no stop notification for inline subscriptions).
 const followPoll = 500 * time.Millisecond
 
-// followIDs numbers inline subscriptions. mochi keys inline subscriptions
-// by identifier (per filter, and merged across filters when routing), so
-// every follower needs its own; the high base keeps them apart from any
-// identifier another part of the appliance might pick.
-var followIDs atomic.Int64
-
-func init() { followIDs.Store(1 << 24) }
+// followIDBase starts the identifiers of inline subscriptions. mochi keys
+// inline subscriptions by identifier (per filter, and merged across
+// filters when routing), so every follower needs its own; the high base
+// keeps them apart from any identifier another part of the appliance
+// might pick.
+const followIDBase = 1 << 24
 
 // FollowStats count the followers of one broker.
 type FollowStats struct {
@@ -56,30 +53,16 @@ type FollowStats struct {
 	Dropped uint64 // messages dropped because a follower was not reading
 }
 
-// followCounters lives beside the Broker (keyed weakly, so a stopped and
-// unreferenced Broker is still collected).
+// followCounters count a broker's followers (Broker.follows).
 type followCounters struct {
+	ids     atomic.Int64 // identifiers handed out, from followIDBase
 	active  atomic.Int64
 	dropped atomic.Uint64
 }
 
-var followCountersOf sync.Map // weak.Pointer[Broker] -> *followCounters
-
-func (b *Broker) followCounters() *followCounters {
-	k := weak.Make(b)
-	if v, ok := followCountersOf.Load(k); ok {
-		return v.(*followCounters)
-	}
-	v, loaded := followCountersOf.LoadOrStore(k, new(followCounters))
-	if !loaded {
-		runtime.AddCleanup(b, func(k weak.Pointer[Broker]) { followCountersOf.Delete(k) }, k)
-	}
-	return v.(*followCounters)
-}
-
 // FollowStats returns the broker's follower counters.
 func (b *Broker) FollowStats() FollowStats {
-	c := b.followCounters()
+	c := &b.follows
 	return FollowStats{Active: c.active.Load(), Dropped: c.dropped.Load()}
 }
 
@@ -158,8 +141,8 @@ func (b *Broker) Follow(ctx context.Context, filter string, buf int) (<-chan Mes
 		buf = DefaultFollowBuffer
 	}
 	f := &follower{
-		id: int(followIDs.Add(1)), filter: filter, sys: filter[0] != '+' && filter[0] != '#',
-		total: b.followCounters(), ch: make(chan Message, buf),
+		id: followIDBase + int(b.follows.ids.Add(1)), filter: filter, sys: filter[0] != '+' && filter[0] != '#',
+		total: &b.follows, ch: make(chan Message, buf),
 	}
 	b.mu.RLock()
 	if !b.started || b.stopped {
