@@ -146,7 +146,7 @@ func (a *Appliance) publishReadings(ctx context.Context, msgs []adapter.Message)
 		}
 		// Stored already: a failed live delivery must not make the device
 		// send the packet again.
-		if err := a.broker.b.PublishIngested(ctx, ingest.PreIngestedClient, m.Topic, m.Payload); err != nil {
+		if err := a.broker.b.PublishIngested(ctx, m.Topic, m.Payload); err != nil {
 			a.log.Warn("adapter: live delivery failed", "topic", m.Topic, "err", err)
 			break
 		}

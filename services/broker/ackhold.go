@@ -8,16 +8,12 @@ import (
 	"time"
 
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/durable"
 )
 
-// A write hold is a condition a connection's outgoing bytes wait for: the
-// ingest journal's durability of the last publish read from it. Its type is
-// a literal so that the ingest hook can name it without importing this
-// package.
-type writeHold = interface {
-	Ready() bool
-	Wait() error
-}
+// A write hold is what a connection's outgoing bytes wait for: the ingest
+// journal's durability of the last publish read from it (durable.Hold).
+type writeHold = durable.Hold
 
 // errSlowClient ends a connection whose peer does not read fast enough.
 var errSlowClient = errors.New("mqtt client too slow: outbound queue full")
@@ -76,10 +72,7 @@ type heldWrite struct {
 
 // HoldWrites makes the writes that follow wait until h is ready. The
 // ingest hook calls it from OnPublish, before mochi writes the PUBACK.
-func (w *heldWriter) HoldWrites(h interface {
-	Ready() bool
-	Wait() error
-}) {
+func (w *heldWriter) HoldWrites(h durable.Hold) {
 	w.mu.Lock()
 	w.hold = h
 	w.mu.Unlock()

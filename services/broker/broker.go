@@ -31,6 +31,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/durable"
 )
 
 // Config configures the broker. Zero limits take the Default* values.
@@ -336,9 +337,10 @@ func (b *Broker) Publish(ctx context.Context, topic string, payload []byte) erro
 
 // PublishIngested delivers a message to subscribers that the ingest has
 // already journaled (the device adapters submit readings with their
-// measurement time first): it comes from the in-process client named
-// ingest.PreIngestedClient, whose publishes the ingest hook passes over.
-func (b *Broker) PublishIngested(ctx context.Context, clientID, topic string, payload []byte) error {
+// measurement time first): it comes from the in-process client
+// durable.IngestedClient, whose publishes the ingest hook passes over.
+func (b *Broker) PublishIngested(ctx context.Context, topic string, payload []byte) error {
+	const clientID = durable.IngestedClient
 	return b.publishing(ctx, topic, func() error {
 		b.inlineMu.Lock()
 		cl := b.inline[clientID]

@@ -7,6 +7,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/durable"
 )
 
 // Hook is the broker side of the ingest: a mochi hook that journals every
@@ -40,7 +41,7 @@ func (h *Hook) Provides(b byte) bool {
 // and returns, so mochi reads on while the journal commits; otherwise it
 // waits here.
 func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if cl != nil && cl.Net.Inline && cl.ID == PreIngestedClient {
+	if cl != nil && cl.Net.Inline && cl.ID == durable.IngestedClient {
 		return pk, nil // journaled by Submit already
 	}
 	d, err := h.i.submit(pk.TopicName, pk.Payload, time.Now())
@@ -76,31 +77,10 @@ func refuse(cl *mqtt.Client, pk packets.Packet, err error) error {
 	return packets.ErrRejectPacket
 }
 
-// PreIngestedClient is the in-process MQTT client that delivers messages
-// the ingest journaled through Submit (see broker.PublishIngested).
-const PreIngestedClient = "piot-ingested"
-
-// writeHolder is a connection whose writes can wait for a condition (the
-// broker's connections; see broker.heldWriter). The parameter is a type
-// literal so that neither package imports the other.
-type writeHolder interface {
-	HoldWrites(interface {
-		Ready() bool
-		Wait() error
-	})
-}
-
-func writeHolderOf(cl *mqtt.Client) (writeHolder, bool) {
+func writeHolderOf(cl *mqtt.Client) (durable.Holder, bool) {
 	if cl == nil || cl.Net.Conn == nil {
 		return nil, false
 	}
-	hw, ok := cl.Net.Conn.(writeHolder)
+	hw, ok := cl.Net.Conn.(durable.Holder)
 	return hw, ok
-}
-
-// OnWillSent ingests a will message the broker has published (mochi sends
-// wills without OnPublish); a device's "offline" will is how its
-// availability drops.
-func (h *Hook) OnWillSent(_ *mqtt.Client, pk packets.Packet) {
-	_, _ = h.i.submit(pk.TopicName, pk.Payload, time.Now())
 }
