@@ -84,3 +84,10 @@ func writeHolderOf(cl *mqtt.Client) (durable.Holder, bool) {
 	hw, ok := cl.Net.Conn.(durable.Holder)
 	return hw, ok
 }
+
+// OnWillSent ingests a will message the broker has published (mochi sends
+// wills without OnPublish); a device's "offline" will is how its
+// availability drops.
+func (h *Hook) OnWillSent(_ *mqtt.Client, pk packets.Packet) {
+	_, _ = h.i.submit(pk.TopicName, pk.Payload, time.Now())
+}
