@@ -302,6 +302,7 @@ func (s *brokerService) Start(ctx context.Context) error {
 		return err
 	}
 	a.core.c.SetCommandPublisher(b.Publish)
+	a.ingest.ing.SetDeliverer(b.PublishIngested)
 	return nil
 }
 
@@ -323,6 +324,7 @@ func (s *brokerService) probe() (bool, string) {
 
 func (s *brokerService) Stop(ctx context.Context) error {
 	s.app.core.c.SetCommandPublisher(nil)
+	s.app.ingest.ing.SetDeliverer(nil)
 	err := s.b.Stop(ctx)
 	return errors.Join(err, s.relay.Close())
 }

@@ -128,30 +128,13 @@ func jsonError(w http.ResponseWriter, status int, code core.Code, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": msg, "result": "", "code": code})
 }
 
-// publishReadings is how the device adapters publish: the ingest
-// journals the messages with their measurement time (durable on return),
-// then the broker delivers them to subscribers without journaling them
-// again.
+// publishReadings is how the device adapters publish (Ingest.Publish).
 func (a *Appliance) publishReadings(ctx context.Context, msgs []adapter.Message) error {
 	in := make([]ingest.Message, len(msgs))
 	for k, m := range msgs {
 		in[k] = ingest.Message(m)
 	}
-	if err := a.ingest.ing.SubmitAll(in); err != nil {
-		return err
-	}
-	for _, m := range msgs {
-		if ingest.IsMark(m.Topic) {
-			continue
-		}
-		// Stored already: a failed live delivery must not make the device
-		// send the packet again.
-		if err := a.broker.b.PublishIngested(ctx, m.Topic, m.Payload); err != nil {
-			a.log.Warn("adapter: live delivery failed", "topic", m.Topic, "err", err)
-			break
-		}
-	}
-	return nil
+	return a.ingest.ing.Publish(ctx, in)
 }
 
 // relayMarks keeps the relay's marks in the ingest journal.

@@ -96,6 +96,7 @@ type Ingest struct {
 	// histFail and stateFail: the store does not take history points or
 	// thing state now (a full disk, say).
 	histFail, stateFail failing
+	deliver             deliverer // Publish's live delivery
 
 	running  atomic.Bool
 	lifeMu   sync.Mutex
