@@ -390,7 +390,7 @@ func (m *Monitor) raise(ctx context.Context, t *core.Thing) {
 	m.obsMu.Lock()
 	m.alarmed[t.ID] = true
 	m.obsMu.Unlock()
-	m.core.UpdateThingState(t.ID, func(s *store.Thing) bool {
+	m.core.UpdateThingState(t.ID, func(s *core.Thing) bool {
 		s.Available, s.AlarmActive, s.AlarmActivated = false, true, now.Unix()
 		return true
 	})
@@ -414,7 +414,7 @@ func (m *Monitor) clear(ctx context.Context, t *core.Thing, al *Alarm) {
 		return
 	}
 	m.finish(al, now, "")
-	m.core.UpdateThingState(t.ID, func(s *store.Thing) bool {
+	m.core.UpdateThingState(t.ID, func(s *core.Thing) bool {
 		s.Available, s.AlarmActive, s.AlarmActivated = true, false, now.Unix()
 		return true
 	})
@@ -437,7 +437,7 @@ func (m *Monitor) resolve(ctx context.Context, id core.ID, al *Alarm, exists boo
 	}
 	m.finish(al, now, reason)
 	if exists {
-		m.core.UpdateThingState(id, func(s *store.Thing) bool {
+		m.core.UpdateThingState(id, func(s *core.Thing) bool {
 			if !s.AlarmActive {
 				return false
 			}
@@ -478,7 +478,7 @@ func (m *Monitor) reconcileState() {
 	}
 	m.mu.Unlock()
 	for _, a := range act {
-		m.core.UpdateThingState(a.ThingID, func(s *store.Thing) bool {
+		m.core.UpdateThingState(a.ThingID, func(s *core.Thing) bool {
 			if s.AlarmActive && !s.Available {
 				return false
 			}
