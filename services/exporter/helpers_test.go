@@ -187,7 +187,10 @@ func fakeSources(c *core.Core) Sources {
 				BulkWrites: 5, CacheMisses: 6, PartitionsDropped: 7, Partitions: 8, EstimatedBytes: 1 << 20}
 		},
 		StorePing: func(ctx context.Context) error { return nil },
-		Version:   "v1.2.3-test",
+		StoreOps: func() []StoreOp {
+			return []StoreOp{{Name: "find", Buckets: []float64{0.001, 0.01}, Counts: []uint64{5, 3, 1}, Sum: 0.125, Count: 9, Errors: 2}}
+		},
+		Version: "v1.2.3-test",
 	}
 }
 

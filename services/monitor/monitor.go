@@ -30,22 +30,33 @@ import (
 	"time"
 
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/store"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
 )
 
 // Deps are the services the monitor uses.
 type Deps struct {
 	Core  *core.Core
-	Store *store.Store
+	Store Store
+}
+
+// Store is the database the alarms are kept in, beside core's documents;
+// the appliance's *store.Store provides it. The monitor owns its
+// collection and its documents, so it needs the database, not the store's
+// types.
+type Store interface {
+	Database() *mongo.Database
+	// EnsureIDIndex creates a collection so that its `_id` lookups stay
+	// index searches ((*store.Store).EnsureIDIndex).
+	EnsureIDIndex(ctx context.Context, coll string) error
 }
 
 // Monitor is the last-seen watchdog service.
 type Monitor struct {
 	cfg  Config
 	core *core.Core
-	st   *store.Store
+	st   Store
 	log  *slog.Logger
 	now  func() time.Time
 
