@@ -375,7 +375,7 @@ func (s *sshService) Start(ctx context.Context) error {
 		History: consoledeps.NewHistory(a.core.c, a.ingest.hist, nil),
 		Alarms:  consoledeps.NewAlarms(a.monitor.m),
 		System: consoledeps.NewSystem(consoledeps.SystemConfig{
-			DataDir: a.cfg.DataDir, Version: a.version, Database: a.store.st.Database(),
+			DataDir: a.cfg.DataDir, Version: a.version, Core: a.core.c,
 			TLS: a.broker.b, Logs: a.logs, Logger: a.log, OS: osctl.FromEnv(),
 			Listeners: func() []tui.Listener { return a.listeners(srv) },
 		}),

@@ -16,6 +16,7 @@ import (
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/exporter"
 	"github.com/piot-appliance/piot/services/ingest"
+	"github.com/piot-appliance/piot/services/store"
 )
 
 // File names of the generated scrape and alert tokens in the data dir.
@@ -48,7 +49,7 @@ func (a *Appliance) metricsRoutes(metricsToken, alertToken string) (map[string]h
 		IngestFailing: a.ingest.ing.WriteFailures,
 		History:       a.ingest.hist.Stats,
 		StorePing:     a.store.st.Ping,
-		StoreOps:      a.store.st.OpStats,
+		StoreOps:      func() []exporter.StoreOp { return storeOps(a.store.st.OpStats()) },
 		AdapterRefused: map[string]func() map[string]uint64{
 			relay.ProtoPIOT: a.broker.piot.Stats, relay.ProtoVDGPS: a.broker.vd.Stats,
 		},
@@ -68,6 +69,19 @@ func (a *Appliance) metricsRoutes(metricsToken, alertToken string) (map[string]h
 		// VD GPS trackers upload batches of fixes.
 		"/adapter/vdgps": a.broker.vd,
 	}, nil
+}
+
+// storeOps hands the store's command statistics to the exporter, which
+// does not import the store.
+func storeOps(ops []store.OpStat) []exporter.StoreOp {
+	out := make([]exporter.StoreOp, len(ops))
+	for i, op := range ops {
+		out[i] = exporter.StoreOp{
+			Name: op.Name, Buckets: store.OpBuckets, Counts: op.Counts,
+			Sum: op.Sum, Count: op.Count, Errors: op.Errors,
+		}
+	}
+	return out
 }
 
 // grafanaAlert is the part of Grafana's webhook payload PIOT reads.

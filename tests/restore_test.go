@@ -26,8 +26,12 @@ func TestBackupAndScheduledRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	offline, err := core.New(ctx, st, core.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	admin := core.Actor{UserID: core.System.UserID, Email: "test@x", Admin: true}
-	sys := consoledeps.NewSystem(consoledeps.SystemConfig{DataDir: dir, Database: st.Database()})
+	sys := consoledeps.NewSystem(consoledeps.SystemConfig{DataDir: dir, Core: offline})
 	backup, err := sys.Backup(ctx, admin, "")
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/store"
 )
 
 type fakeHistory struct{}
@@ -33,7 +32,7 @@ func TestScreenshots(t *testing.T) {
 	w.thing(t, "gateway-01", "device", w.acme.ID)
 	w.thing(t, "new-sensor", "sensor", core.ID{})
 	_ = lamp
-	w.core.UpdateThingState(boiler.ID, func(t *store.Thing) bool {
+	w.core.UpdateThingState(boiler.ID, func(t *core.Thing) bool {
 		t.Sensor.Value, t.Sensor.Unit, t.LastSeen, t.LastSeenInterval = "21.5", "°C", testNow.Add(-2*time.Minute).Unix(), 600
 		t.BatteryLevelTracking, t.BatteryLevel = true, 87
 		return true

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/store"
 )
 
 func lineWith(s, needle string) string {
@@ -25,7 +24,7 @@ func TestThingsListSortFilter(t *testing.T) {
 	w.thing(t, "attic", "switch", w.acme.ID)
 	w.thing(t, "cellar", "device", core.ID{})
 	// Readings arrive through ingest; core's state path stands in for it.
-	w.core.UpdateThingState(a.ID, func(t *store.Thing) bool {
+	w.core.UpdateThingState(a.ID, func(t *core.Thing) bool {
 		t.Sensor.Value, t.Sensor.Unit, t.LastSeen, t.LastSeenInterval = "21.5", "°C", testNow.Add(-3*time.Minute).Unix(), 600
 		t.BatteryLevelTracking, t.BatteryLevel = true, 87
 		return true

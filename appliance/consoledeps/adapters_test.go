@@ -168,7 +168,7 @@ func TestBackupAndMaintenance(t *testing.T) {
 	dir := t.TempDir()
 	logs := NewLogRing(10, slog.LevelInfo)
 	sys := NewSystem(SystemConfig{
-		DataDir: dir, Version: "test", Database: fx.st.Database(),
+		DataDir: dir, Version: "test", Core: fx.c,
 		Logs: logs, Logger: slog.New(logs.Handler()),
 	})
 	ctx := context.Background()
@@ -427,7 +427,7 @@ func TestLogRingTee(t *testing.T) {
 func TestRestoreIsScheduled(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	sys := NewSystem(SystemConfig{DataDir: dir, Database: fx.st.Database()})
+	sys := NewSystem(SystemConfig{DataDir: dir, Core: fx.c})
 	path, err := sys.Backup(ctx, fx.admin, "")
 	if err != nil {
 		t.Fatal(err)

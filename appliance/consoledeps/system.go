@@ -1,7 +1,6 @@
 package consoledeps
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -12,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -22,7 +20,6 @@ import (
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/tui"
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/mongo"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -42,9 +39,9 @@ const BackupFormat = "piot-backup/1"
 type SystemConfig struct {
 	DataDir string
 	Version string
-	// Database is exported by Backup (store.Database()); nil makes Backup
+	// Core writes the backups (it reaches the store); nil makes Backup
 	// unsupported.
-	Database *mongo.Database
+	Core *core.Core
 	// TLS regenerates the MQTT server certificate; nil makes
 	// RegenerateTLS unsupported.
 	TLS TLSManager
@@ -125,7 +122,7 @@ func (s *System) Backup(ctx context.Context, a core.Actor, path string) (string,
 	if err := core.RequireAdmin(a, "back up the appliance"); err != nil {
 		return "", err
 	}
-	if s.cfg.Database == nil {
+	if s.cfg.Core == nil {
 		return "", unsupported("the store is not open")
 	}
 	path, err := s.backupPath(path)
@@ -139,7 +136,7 @@ func (s *System) Backup(ctx context.Context, a core.Actor, path string) (string,
 		}
 		return "", fmt.Errorf("create backup: %w", err)
 	}
-	colls, docs, err := s.export(ctx, f)
+	colls, docs, err := s.export(ctx, a, f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -173,54 +170,10 @@ func (s *System) backupPath(p string) (string, error) {
 	return p, nil
 }
 
-// export writes the header and every document.
-func (s *System) export(ctx context.Context, f *os.File) (colls, docs int, err error) {
-	db := s.cfg.Database
-	names, err := db.ListCollectionNames(ctx, bson.D{})
+// export has core write the backup into f and makes it durable.
+func (s *System) export(ctx context.Context, a core.Actor, f *os.File) (colls, docs int, err error) {
+	colls, docs, err = s.cfg.Core.Backup(ctx, a, f, core.BackupHeader{Format: BackupFormat, Version: s.cfg.Version, Created: s.cfg.Now()})
 	if err != nil {
-		return 0, 0, fmt.Errorf("list collections: %w", err)
-	}
-	slices.Sort(names)
-	w := bufio.NewWriterSize(f, 256<<10)
-	line := func(v any) error {
-		b, err := bson.MarshalExtJSON(v, true, false)
-		if err != nil {
-			return err
-		}
-		b = append(b, '\n')
-		_, err = w.Write(b)
-		return err
-	}
-	header := bson.D{
-		{Key: "format", Value: BackupFormat}, {Key: "version", Value: s.cfg.Version},
-		{Key: "created", Value: s.cfg.Now().UTC().Format(time.RFC3339)}, {Key: "collections", Value: names},
-	}
-	if err := line(header); err != nil {
-		return 0, 0, err
-	}
-	for _, name := range names {
-		if strings.HasPrefix(name, "system.") {
-			continue
-		}
-		cur, err := db.Collection(name).Find(ctx, bson.D{})
-		if err != nil {
-			return colls, docs, fmt.Errorf("read %s: %w", name, err)
-		}
-		for cur.Next(ctx) {
-			if err := line(bson.D{{Key: "c", Value: name}, {Key: "d", Value: cur.Current}}); err != nil {
-				_ = cur.Close(ctx)
-				return colls, docs, fmt.Errorf("write %s: %w", name, err)
-			}
-			docs++
-		}
-		err = cur.Err()
-		_ = cur.Close(ctx)
-		if err != nil {
-			return colls, docs, fmt.Errorf("read %s: %w", name, err)
-		}
-		colls++
-	}
-	if err := w.Flush(); err != nil {
 		return colls, docs, err
 	}
 	return colls, docs, f.Sync()

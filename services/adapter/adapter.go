@@ -51,7 +51,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/store"
 )
 
 // Publisher publishes the messages of one packet, in order; it returns
@@ -539,7 +538,7 @@ type sensorReading struct {
 func (a *Adapter) register(ctx context.Context, p *packet, src Source) (core.Thing, []sensorReading, *RegError) {
 	a.reg.mu.Lock()
 	defer a.reg.mu.Unlock()
-	dev, rerr := a.reg.FindOrCreate(ctx, p.Device, store.ThingDevice, src, func(t core.Thing) (core.Thing, error) {
+	dev, rerr := a.reg.FindOrCreate(ctx, p.Device, core.ThingDevice, src, func(t core.Thing) (core.Thing, error) {
 		avail := "available"
 		return a.core.UpdateThing(ctx, core.System, core.ThingUpdate{ID: t.ID, AvailabilityTopic: &avail})
 	})
@@ -553,7 +552,7 @@ func (a *Adapter) register(ctx context.Context, p *packet, src Source) (core.Thi
 	for _, rd := range p.Readings {
 		for _, m := range rd.measurements() {
 			class, unit := m.class, m.unit
-			s, rerr := a.reg.FindOrCreate(ctx, m.prefix+rd.Address, store.ThingSensor, src, func(t core.Thing) (core.Thing, error) {
+			s, rerr := a.reg.FindOrCreate(ctx, m.prefix+rd.Address, core.ThingSensor, src, func(t core.Thing) (core.Thing, error) {
 				topic := "value"
 				return a.core.UpdateThingSensor(ctx, core.System, core.SensorUpdate{
 					ID: t.ID, Class: &class, Unit: &unit, MeasurementTopic: &topic,

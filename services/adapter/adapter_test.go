@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/store"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -181,7 +180,7 @@ func TestPlaintextUnknownDeviceRegisters(t *testing.T) {
 		t.Fatalf("code %d %+v", code, ans)
 	}
 	d := e.thing("Device123")
-	if d.Name != "Device123" || d.Type != store.ThingDevice || d.AvailabilityTopic != "available" || d.Enabled || !d.OrgID.IsZero() {
+	if d.Name != "Device123" || d.Type != core.ThingDevice || d.AvailabilityTopic != "available" || d.Enabled || !d.OrgID.IsZero() {
 		t.Fatalf("device %+v", d)
 	}
 	wantPubs(t, e.rec.take())
@@ -315,7 +314,7 @@ func TestAutoRegistersSensors(t *testing.T) {
 		{"PSensorAddr", "pressure", "Pa"},
 	} {
 		s := e.thing(c.id)
-		if s.Name != c.id || s.Type != store.ThingSensor || s.Sensor.Class != c.class || s.Sensor.Unit != c.unit ||
+		if s.Name != c.id || s.Type != core.ThingSensor || s.Sensor.Class != c.class || s.Sensor.Unit != c.unit ||
 			s.Sensor.MeasurementTopic != "value" || s.ParentID != dev.ID {
 			t.Fatalf("sensor %+v", s)
 		}
@@ -497,7 +496,7 @@ func TestOversize(t *testing.T) {
 
 func TestNameConflict(t *testing.T) {
 	e := newEnv(t, Config{})
-	if _, err := e.c.CreateThing(context.Background(), e.admin, "manual", store.ThingDevice); err != nil {
+	if _, err := e.c.CreateThing(context.Background(), e.admin, "manual", core.ThingDevice); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := e.send(`{"device":"manual"}`); code != http.StatusConflict {

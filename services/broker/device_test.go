@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/store"
 )
 
 // device creates a thing of tenant tn and gives it its own credentials.
@@ -14,7 +13,7 @@ func device(t *testing.T, tn tenant, name string) (core.Thing, core.MQTTCredenti
 	t.Helper()
 	c, admin := sharedCore(t)
 	ctx := context.Background()
-	th, err := c.CreateThing(ctx, admin, name, store.ThingDevice)
+	th, err := c.CreateThing(ctx, admin, name, core.ThingDevice)
 	if err != nil {
 		t.Fatal(err)
 	}

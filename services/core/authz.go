@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 
-	"github.com/piot-appliance/piot/services/store"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -83,12 +82,12 @@ func (c *Core) canReadOrg(a Actor, org ID) bool { return a.Admin || c.isMember(a
 
 func (c *Core) canReadUser(a Actor, u ID) bool { return a.Admin || a.UserID == u }
 
-func (c *Core) canReadThing(a Actor, t *store.Thing) bool {
+func (c *Core) canReadThing(a Actor, t *Thing) bool {
 	return a.Admin || c.isMember(a, t.OrgID)
 }
 
 // canEditThing covers settings; reassigning to another org is admin only.
-func (c *Core) canEditThing(a Actor, t *store.Thing) bool {
+func (c *Core) canEditThing(a Actor, t *Thing) bool {
 	return a.Admin || c.isMember(a, t.OrgID)
 }
 

@@ -21,9 +21,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// ID identifies users, orgs and things.
-type ID = store.ID
-
 // Config tunes the core.
 type Config struct {
 	// BcryptCost for password hashes; 0 means bcrypt.DefaultCost+2 (12).
@@ -70,7 +67,7 @@ type Core struct {
 	members     map[ID]*store.Membership
 	orgUsers    map[ID]map[ID]ID // org -> user -> membership
 	userOrgs    map[ID]map[ID]ID // user -> org -> membership
-	things      map[ID]*store.Thing
+	things      map[ID]*Thing
 	thingByName map[string]ID
 	thingByPiot map[string]ID
 	keyed       map[ID]struct{} // things with their own AES key
@@ -95,7 +92,7 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Core, error) {
 		members:      map[ID]*store.Membership{},
 		orgUsers:     map[ID]map[ID]ID{},
 		userOrgs:     map[ID]map[ID]ID{},
-		things:       map[ID]*store.Thing{},
+		things:       map[ID]*Thing{},
 		thingByName:  map[string]ID{},
 		thingByPiot:  map[string]ID{},
 		keyed:        map[ID]struct{}{},
@@ -131,7 +128,7 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Core, error) {
 	if err := st.Members.Each(ctx, func(m *store.Membership) error { c.putMember(m); return nil }); err != nil {
 		return nil, fmt.Errorf("core: load memberships: %w", err)
 	}
-	if err := st.Things.Each(ctx, func(t *store.Thing) error { c.putThing(t); return nil }); err != nil {
+	if err := st.Things.Each(ctx, func(d *store.Thing) error { c.putThing(thingFromDoc(d)); return nil }); err != nil {
 		return nil, fmt.Errorf("core: load things: %w", err)
 	}
 	c.log.Info("core loaded", "users", len(c.users), "orgs", len(c.orgs), "things", len(c.things))
@@ -202,7 +199,7 @@ func (c *Core) dropMember(id ID) {
 	delete(c.userOrgs[m.UserID], m.OrgID)
 }
 
-func (c *Core) putThing(t *store.Thing) {
+func (c *Core) putThing(t *Thing) {
 	if old, ok := c.things[t.ID]; ok {
 		delete(c.thingByName, old.Name)
 		if old.PiotID != "" {

@@ -45,7 +45,7 @@ func credVersion(o *store.Org) string {
 }
 
 // thingCredVersion changes whenever a device's credentials or name do.
-func thingCredVersion(t *store.Thing) string {
+func thingCredVersion(t *Thing) string {
 	sum := sha256.Sum256([]byte(ThingUsernamePrefix + t.Name + "\x00" + t.MQTTPassword + "\x00" + t.ID.Hex()))
 	return hex.EncodeToString(sum[:8])
 }
@@ -203,7 +203,7 @@ func (c *Core) SetThingMQTTCredentials(ctx context.Context, a Actor, thingID ID)
 		return MQTTCredentials{}, err
 	}
 	var old string
-	t, err := c.editThing(ctx, a, thingID, func(cur, n *store.Thing) error {
+	t, err := c.editThing(ctx, a, thingID, func(cur, n *Thing) error {
 		old = cur.Name
 		n.MQTTPassword = h
 		return nil

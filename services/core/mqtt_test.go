@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/piot-appliance/piot/services/store"
 )
 
 func TestMQTTCredentialsRotateAndVerify(t *testing.T) {
@@ -73,7 +71,7 @@ func TestThingStateIsFlushedInBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.UpdateThingState(th.ID, func(x *store.Thing) bool { x.Sensor.Value = "21.5"; x.LastSeen = 1000; return true }) {
+	if !c.UpdateThingState(th.ID, func(x *Thing) bool { x.Sensor.Value = "21.5"; x.LastSeen = 1000; return true }) {
 		t.Fatal("no change")
 	}
 	// A settings change in between must not lose the state, nor the

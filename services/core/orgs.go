@@ -219,7 +219,7 @@ func (c *Core) DeleteOrg(ctx context.Context, a Actor, id ID) error {
 	for _, mid := range c.orgUsers[id] {
 		mids = append(mids, mid)
 	}
-	var owned []*store.Thing
+	var owned []*Thing
 	for _, t := range c.things {
 		if t.OrgID == id {
 			owned = append(owned, t)
@@ -232,7 +232,7 @@ func (c *Core) DeleteOrg(ctx context.Context, a Actor, id ID) error {
 	for _, t := range owned {
 		n := *t
 		n.OrgID = primitive.NilObjectID
-		if err := update(ctx, c.st.Things, n.ID, t, &n, "thing"); err != nil {
+		if err := c.saveThing(ctx, t, &n, "thing"); err != nil {
 			return err
 		}
 		c.mu.Lock()

@@ -67,6 +67,12 @@ func update[T any](ctx context.Context, r store.Repo[T], id ID, old, new *T, wha
 	return storeErr(r.Update(ctx, id, upd), what)
 }
 
+// saveThing writes the difference between two versions of a thing, as
+// the store's documents so that the update names their bson fields.
+func (c *Core) saveThing(ctx context.Context, old, new *Thing, what string) error {
+	return update(ctx, c.st.Things, new.ID, thingDoc(old), thingDoc(new), what)
+}
+
 // storeErr maps store errors to domain errors.
 func storeErr(err error, what string) error {
 	switch {

@@ -9,9 +9,6 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// SSHKey is a user's console key.
-type SSHKey = store.SSHKey
-
 // MaxSSHKeysPerUser bounds how many keys one user may register.
 const MaxSSHKeysPerUser = 32
 
@@ -29,7 +26,7 @@ func (c *Core) SSHKeys(a Actor, userID ID) ([]SSHKey, error) {
 	if !ok {
 		return nil, errf(CodeNotFound, "user does not exist")
 	}
-	return slices.Clone(u.SSHKeys), nil
+	return sshKeysFromDocs(u.SSHKeys), nil
 }
 
 // AddSSHKey registers an OpenSSH public key for a user (admins, or the
@@ -77,7 +74,7 @@ func (c *Core) AddSSHKey(ctx context.Context, a Actor, userID ID, authorizedKey 
 		return SSHKey{}, errf(CodeBadInput, "a user may have at most %d keys", MaxSSHKeysPerUser)
 	}
 	n := *cur
-	n.SSHKeys = append(slices.Clone(cur.SSHKeys), k)
+	n.SSHKeys = append(slices.Clone(cur.SSHKeys), sshKeyDoc(k))
 	if err := update(ctx, c.st.Users, n.ID, cur, &n, "user"); err != nil {
 		return SSHKey{}, err
 	}
@@ -107,7 +104,7 @@ func (c *Core) RemoveSSHKey(ctx context.Context, a Actor, userID ID, fingerprint
 		}
 		return errForbidden
 	}
-	i := slices.IndexFunc(cur.SSHKeys, func(k SSHKey) bool { return k.Fingerprint == fingerprint })
+	i := slices.IndexFunc(cur.SSHKeys, func(k store.SSHKey) bool { return k.Fingerprint == fingerprint })
 	if i < 0 {
 		return errf(CodeNotFound, "the user has no key with this fingerprint")
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/piot-appliance/piot/services/store"
 	"go.mongodb.org/mongo-driver/bson"
 )
 
@@ -15,7 +14,7 @@ import (
 
 // UpdateThingState applies fn to the live thing under the write lock. fn
 // must touch only state fields and return whether it changed anything.
-func (c *Core) UpdateThingState(id ID, fn func(t *store.Thing) bool) bool {
+func (c *Core) UpdateThingState(id ID, fn func(t *Thing) bool) bool {
 	c.mu.Lock()
 	t, ok := c.things[id]
 	if !ok {
@@ -43,7 +42,7 @@ func (c *Core) UpdateThingState(id ID, fn func(t *store.Thing) bool) bool {
 }
 
 // stateSet is the $set of every state field of a thing.
-func stateSet(t *store.Thing) bson.D {
+func stateSet(t *Thing) bson.D {
 	return bson.D{
 		{Key: "available", Value: t.Available},
 		{Key: "last_seen", Value: t.LastSeen},
@@ -130,7 +129,7 @@ func (c *Core) OrgIDByName(name string) (ID, bool) {
 // keepLiveState carries into n the state that ingest changed while a
 // settings edit was being written (live), except fields the edit itself
 // changed relative to the snapshot it started from (cur).
-func keepLiveState(n, cur, live *store.Thing) {
+func keepLiveState(n, cur, live *Thing) {
 	pick := func(dst *bool, c, l bool) {
 		if *dst == c {
 			*dst = l

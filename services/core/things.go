@@ -9,13 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/piot-appliance/piot/services/store"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 )
-
-// Thing is a thing as callers see it (no secrets today, but a distinct type
-// keeps future write-only fields such as device keys out of reach).
-type Thing = store.Thing
 
 // ThingUpdate changes a thing; nil fields stay as they are. SetOrg with a
 // zero OrgID unassigns the thing.
@@ -249,10 +244,10 @@ func (c *Core) CreateThing(ctx context.Context, a Actor, name, typ string) (Thin
 	if err := validThingType(typ); err != nil {
 		return Thing{}, err
 	}
-	t := &store.Thing{ID: primitive.NewObjectID(), Name: name, Type: typ, Created: c.unix()}
+	t := &Thing{ID: primitive.NewObjectID(), Name: name, Type: typ, Created: c.unix()}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if err := c.st.Things.Insert(ctx, t); err != nil {
+	if err := c.st.Things.Insert(ctx, thingDoc(t)); err != nil {
 		e := storeErr(err, "thing")
 		if CodeOf(e) == CodeConflict {
 			return Thing{}, &Error{Code: CodeConflict, Msg: fmt.Sprintf("thing of such name (%s) already exists", name), Err: err}
@@ -268,7 +263,7 @@ func (c *Core) CreateThing(ctx context.Context, a Actor, name, typ string) (Thin
 
 // editThing loads a thing for a settings change by the caller, applies fn
 // to a copy, validates and saves it.
-func (c *Core) editThing(ctx context.Context, a Actor, id ID, fn func(cur *store.Thing, n *store.Thing) error) (Thing, error) {
+func (c *Core) editThing(ctx context.Context, a Actor, id ID, fn func(cur *Thing, n *Thing) error) (Thing, error) {
 	if err := requireAuth(a); err != nil {
 		return Thing{}, err
 	}
@@ -291,7 +286,7 @@ func (c *Core) editThing(ctx context.Context, a Actor, id ID, fn func(cur *store
 	if err := validateThing(&n); err != nil {
 		return Thing{}, err
 	}
-	if err := update(ctx, c.st.Things, n.ID, cur, &n, "Thing"); err != nil {
+	if err := c.saveThing(ctx, cur, &n, "Thing"); err != nil {
 		return Thing{}, err
 	}
 	c.mu.Lock()
@@ -319,7 +314,7 @@ func setBool(dst *bool, src *bool) {
 // UpdateThing changes a thing's settings. Members of its org may change
 // settings; only admins may assign it to another org.
 func (c *Core) UpdateThing(ctx context.Context, a Actor, u ThingUpdate) (Thing, error) {
-	return c.editThing(ctx, a, u.ID, func(cur, n *store.Thing) error {
+	return c.editThing(ctx, a, u.ID, func(cur, n *Thing) error {
 		if u.SetOrg && u.OrgID != cur.OrgID {
 			if !a.Admin {
 				return errf(CodeForbidden, "only admins may assign things to organizations")
@@ -385,7 +380,7 @@ func (c *Core) UpdateThing(ctx context.Context, a Actor, u ThingUpdate) (Thing, 
 
 // UpdateThingSensor changes sensor settings (admins and members).
 func (c *Core) UpdateThingSensor(ctx context.Context, a Actor, u SensorUpdate) (Thing, error) {
-	return c.editThing(ctx, a, u.ID, func(_, n *store.Thing) error {
+	return c.editThing(ctx, a, u.ID, func(_, n *Thing) error {
 		setStr(&n.Sensor.Class, u.Class)
 		setStr(&n.Sensor.Unit, u.Unit)
 		setStr(&n.Sensor.MeasurementTopic, u.MeasurementTopic)
@@ -396,7 +391,7 @@ func (c *Core) UpdateThingSensor(ctx context.Context, a Actor, u SensorUpdate) (
 
 // UpdateThingSwitch changes switch settings (admins and members).
 func (c *Core) UpdateThingSwitch(ctx context.Context, a Actor, u SwitchUpdate) (Thing, error) {
-	return c.editThing(ctx, a, u.ID, func(_, n *store.Thing) error {
+	return c.editThing(ctx, a, u.ID, func(_, n *Thing) error {
 		setStr(&n.Switch.StateTopic, u.StateTopic)
 		setStr(&n.Switch.StateOn, u.StateOn)
 		setStr(&n.Switch.StateOff, u.StateOff)
@@ -410,7 +405,7 @@ func (c *Core) UpdateThingSwitch(ctx context.Context, a Actor, u SwitchUpdate) (
 // SetThingAlarm raises or clears a thing's alarm; the activation time
 // records the last state change.
 func (c *Core) SetThingAlarm(ctx context.Context, a Actor, id ID, active bool) (bool, error) {
-	_, err := c.editThing(ctx, a, id, func(cur, n *store.Thing) error {
+	_, err := c.editThing(ctx, a, id, func(cur, n *Thing) error {
 		if cur.AlarmActive != active {
 			n.AlarmActive = active
 			n.AlarmActivated = c.unix()
@@ -434,8 +429,8 @@ func (c *Core) SetCommandPublisher(p CommandPublisher) {
 // has a command topic and a publisher is connected, sends command_on or
 // command_off to org/<org>/<command_topic> (admins and members).
 func (c *Core) SetSwitchState(ctx context.Context, a Actor, id ID, on bool) (Thing, error) {
-	t, err := c.editThing(ctx, a, id, func(cur, n *store.Thing) error {
-		if cur.Type != store.ThingSwitch {
+	t, err := c.editThing(ctx, a, id, func(cur, n *Thing) error {
+		if cur.Type != ThingSwitch {
 			return errf(CodeBadInput, "thing %s is not a switch", cur.Name)
 		}
 		n.Switch.State = on
@@ -471,7 +466,7 @@ func (c *Core) DeleteThing(ctx context.Context, a Actor, id ID) error {
 	defer c.wmu.Unlock()
 	c.mu.RLock()
 	_, ok := c.things[id]
-	var children []*store.Thing
+	var children []*Thing
 	for _, t := range c.things {
 		if t.ParentID == id {
 			children = append(children, t)
@@ -484,7 +479,7 @@ func (c *Core) DeleteThing(ctx context.Context, a Actor, id ID) error {
 	for _, ch := range children {
 		n := *ch
 		n.ParentID = primitive.NilObjectID
-		if err := update(ctx, c.st.Things, n.ID, ch, &n, "thing"); err != nil {
+		if err := c.saveThing(ctx, ch, &n, "thing"); err != nil {
 			return err
 		}
 		c.mu.Lock()
@@ -502,7 +497,7 @@ func (c *Core) DeleteThing(ctx context.Context, a Actor, id ID) error {
 }
 
 // validateThing checks every user-settable field of a thing.
-func validateThing(t *store.Thing) error {
+func validateThing(t *Thing) error {
 	if err := ValidName("thing", t.Name); err != nil {
 		return err
 	}
@@ -591,7 +586,7 @@ func (c *Core) SetThingAESKey(ctx context.Context, a Actor, id ID, key string) (
 	if key != "" && len(key) != 16 {
 		return Thing{}, errf(CodeBadInput, "an AES-128 key is exactly 16 bytes, got %d", len(key))
 	}
-	return c.editThing(ctx, a, id, func(cur, n *store.Thing) error {
+	return c.editThing(ctx, a, id, func(cur, n *Thing) error {
 		if key != "" && cur.PiotID == "" {
 			return errf(CodeBadInput, "only a thing with a piot id (a device) can have a key")
 		}

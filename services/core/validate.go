@@ -116,7 +116,7 @@ func validText(field, s string) error {
 
 func validThingType(t string) error {
 	switch t {
-	case "device", "sensor", "switch":
+	case ThingDevice, ThingSensor, ThingSwitch:
 		return nil
 	}
 	return errf(CodeBadInput, "unknown thing type: %s", t)

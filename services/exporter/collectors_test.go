@@ -71,6 +71,7 @@ func TestApplianceMetrics(t *testing.T) {
 		"piot_history_partitions":               {`{} 8`},
 		"piot_history_size_bytes":               {`{} 1.048576e+06`},
 		"piot_store_up":                         {`{} 1`},
+		"piot_store_operation_errors_total":     {`{operation="find"} 2`},
 		"piot_users":                            {`{} 1`},
 		"piot_orgs":                             {`{} 3`},
 		"piot_things":                           {`{} 6`},
@@ -94,6 +95,7 @@ func TestApplianceMetrics(t *testing.T) {
 	for fam, want := range map[string]string{
 		"piot_ingest_journal_commit_duration_seconds": "count=42 sum=0.5 le=0.001:30 le=0.01:40 le=0.1:41 le=+Inf:42",
 		"piot_ingest_journal_commit_records":          "count=11 sum=42 le=1:5 le=2:8 le=4:10 le=+Inf:11",
+		"piot_store_operation_duration_seconds":       "count=9 sum=0.125 le=0.001:5 le=0.01:8 le=+Inf:9",
 	} {
 		mf := mfs[fam]
 		if mf.GetType().String() != "HISTOGRAM" || len(mf.GetMetric()) != 1 {

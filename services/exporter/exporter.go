@@ -19,7 +19,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/piot-appliance/piot/services/store"
 	"log/slog"
 	"net/http"
 	"time"
@@ -67,8 +66,8 @@ type Sources struct {
 	// (*core.Core).Ready).
 	StorePing func(ctx context.Context) error
 	// StoreOps returns the store's per-command latency and errors
-	// ((*store.Store).OpStats).
-	StoreOps func() []store.OpStat
+	// ((*store.Store).OpStats, converted).
+	StoreOps func() []StoreOp
 	// AdapterRefused returns, by protocol, the device packets each adapter
 	// refused by reason ((*adapter.Adapter).Stats, (*vdgps.Handler).Stats).
 	AdapterRefused map[string]func() map[string]uint64

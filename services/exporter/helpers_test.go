@@ -65,38 +65,38 @@ func newFixture(t *testing.T) *fixture {
 	f.org(t, "empty")
 
 	// Greenhouse: a sensor with an alias, every state field set.
-	gh := f.thing(t, "t-sensor", store.ThingSensor, f.farm, true, "Greenhouse")
+	gh := f.thing(t, "t-sensor", core.ThingSensor, f.farm, true, "Greenhouse")
 	f.sensor(t, gh, "temperature", "°C")
-	f.state(t, gh, func(th *store.Thing) {
+	f.state(t, gh, func(th *core.Thing) {
 		th.Sensor.Value = "21.5"
 		th.Available, th.LastSeen, th.AlarmActive = true, 1_700_000_000, true
 		th.BatteryLevel = 80
 		th.LocLat, th.LocLng, th.LocTs = 48.1486, 17.1077, 1_700_000_050
 	})
 	// A sensor whose value is text, never seen: no value, no last seen.
-	tx := f.thing(t, "t-text", store.ThingSensor, f.farm, true, "")
-	f.state(t, tx, func(th *store.Thing) { th.Sensor.Value = "open" })
+	tx := f.thing(t, "t-text", core.ThingSensor, f.farm, true, "")
+	f.state(t, tx, func(th *core.Thing) { th.Sensor.Value = "open" })
 	// A switch; its location has coordinates but no fix time: no location.
-	sw := f.thing(t, "t-switch", store.ThingSwitch, f.farm, true, "")
-	f.state(t, sw, func(th *store.Thing) {
+	sw := f.thing(t, "t-switch", core.ThingSwitch, f.farm, true, "")
+	f.state(t, sw, func(th *core.Thing) {
 		th.Switch.State, th.Available, th.LastSeen = true, true, 1_700_000_100
 		th.LocLat, th.LocLng = 1, 2
 	})
 	// Things without metrics.
-	dis := f.thing(t, "t-disabled", store.ThingSensor, f.farm, false, "Disabled")
-	f.state(t, dis, func(th *store.Thing) { th.Sensor.Value, th.Available, th.LastSeen = "1", true, 1_700_000_000 })
-	un := f.thing(t, "t-unassigned", store.ThingSensor, core.ID{}, true, "")
-	f.state(t, un, func(th *store.Thing) { th.Sensor.Value, th.Available, th.LastSeen = "2", true, 1_700_000_000 })
-	del := f.thing(t, "t-deleted", store.ThingSensor, f.farm, true, "")
-	f.state(t, del, func(th *store.Thing) { th.Sensor.Value = "3" })
+	dis := f.thing(t, "t-disabled", core.ThingSensor, f.farm, false, "Disabled")
+	f.state(t, dis, func(th *core.Thing) { th.Sensor.Value, th.Available, th.LastSeen = "1", true, 1_700_000_000 })
+	un := f.thing(t, "t-unassigned", core.ThingSensor, core.ID{}, true, "")
+	f.state(t, un, func(th *core.Thing) { th.Sensor.Value, th.Available, th.LastSeen = "2", true, 1_700_000_000 })
+	del := f.thing(t, "t-deleted", core.ThingSensor, f.farm, true, "")
+	f.state(t, del, func(th *core.Thing) { th.Sensor.Value = "3" })
 	if err := c.DeleteThing(ctx, admin, del); err != nil {
 		t.Fatal(err)
 	}
 	delete(f.things, "t-deleted")
 	// The other org.
-	ct := f.thing(t, "t-city", store.ThingSensor, f.city, true, "")
+	ct := f.thing(t, "t-city", core.ThingSensor, f.city, true, "")
 	f.sensor(t, ct, "humidity", "%")
-	f.state(t, ct, func(th *store.Thing) { th.Sensor.Value, th.Available, th.LastSeen = " 7 ", true, 1_700_000_200 })
+	f.state(t, ct, func(th *core.Thing) { th.Sensor.Value, th.Available, th.LastSeen = " 7 ", true, 1_700_000_200 })
 	return f
 }
 
@@ -134,9 +134,9 @@ func (f *fixture) sensor(t *testing.T, id core.ID, class, unit string) {
 	}
 }
 
-func (f *fixture) state(t *testing.T, id core.ID, fn func(*store.Thing)) {
+func (f *fixture) state(t *testing.T, id core.ID, fn func(*core.Thing)) {
 	t.Helper()
-	if !f.core.UpdateThingState(id, func(th *store.Thing) bool { fn(th); return true }) {
+	if !f.core.UpdateThingState(id, func(th *core.Thing) bool { fn(th); return true }) {
 		t.Fatalf("thing %s not found", id.Hex())
 	}
 }
@@ -187,7 +187,10 @@ func fakeSources(c *core.Core) Sources {
 				BulkWrites: 5, CacheMisses: 6, PartitionsDropped: 7, Partitions: 8, EstimatedBytes: 1 << 20}
 		},
 		StorePing: func(ctx context.Context) error { return nil },
-		Version:   "v1.2.3-test",
+		StoreOps: func() []StoreOp {
+			return []StoreOp{{Name: "find", Buckets: []float64{0.001, 0.01}, Counts: []uint64{5, 3, 1}, Sum: 0.125, Count: 9, Errors: 2}}
+		},
+		Version: "v1.2.3-test",
 	}
 }
 

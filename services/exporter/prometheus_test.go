@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/piot-appliance/piot/services/store"
+	"github.com/piot-appliance/piot/services/core"
 )
 
 // TestPrometheusScrapesThings runs Debian's Prometheus against the handler
@@ -63,7 +63,7 @@ scrape_configs:
 	waitFor(ctx, t, api, `count({job="farm",__name__=~"piot_build_info|piot_mqtt_.*|go_.*|process_.*"}) or vector(0)`, "0")
 	waitFor(ctx, t, api, `up{job="piot"}`, "1")
 
-	f.state(t, f.things["t-sensor"], func(th *store.Thing) { th.Sensor.Value = "22.25" })
+	f.state(t, f.things["t-sensor"], func(th *core.Thing) { th.Sensor.Value = "22.25" })
 	waitFor(ctx, t, api, `piot_sensor_value{job="piot",thing="Greenhouse"}`, "22.25")
 }
 

@@ -2,9 +2,9 @@ package exporter
 
 import (
 	"context"
+	"fmt"
 	"time"
 
-	"github.com/piot-appliance/piot/services/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -15,11 +15,24 @@ var (
 	storeOpErrsDesc = newDesc("store", "operation_errors_total", "Store commands that failed, by operation.", "operation")
 )
 
+// StoreOp is the latency histogram and error count of one kind of store
+// command ("find", "update", ...), as the store measures it; the
+// composition root converts the store's own statistics, so the exporter
+// needs no store import.
+type StoreOp struct {
+	Name    string
+	Buckets []float64 // upper bounds in seconds
+	Counts  []uint64  // per bound, not cumulative; one more than Buckets, the last is +Inf
+	Sum     float64   // seconds
+	Count   uint64
+	Errors  uint64
+}
+
 // storeCollector pings the store. A store that does not answer is a
 // measurement (piot_store_up 0), not a collector failure.
 type storeCollector struct {
 	ping    func(ctx context.Context) error
-	ops     func() []store.OpStat
+	ops     func() []StoreOp
 	timeout time.Duration
 }
 
@@ -34,9 +47,12 @@ func (c storeCollector) update(ch chan<- prometheus.Metric) error {
 	s.gauge(storePingDesc, took)
 	if c.ops != nil {
 		for _, op := range c.ops() {
-			buckets := make(map[float64]uint64, len(store.OpBuckets))
+			if len(op.Counts) != len(op.Buckets)+1 {
+				return fmt.Errorf("store operation %q: %d counts for %d buckets", op.Name, len(op.Counts), len(op.Buckets))
+			}
+			buckets := make(map[float64]uint64, len(op.Buckets))
 			var cum uint64
-			for i, ub := range store.OpBuckets {
+			for i, ub := range op.Buckets {
 				cum += op.Counts[i]
 				buckets[ub] = cum
 			}

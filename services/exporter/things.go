@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/store"
 )
 
 // The thing metrics: one series per enabled thing of an org (labels org
@@ -71,12 +70,12 @@ func (c *thingsCollector) update(ch chan<- prometheus.Metric) error {
 			s.gauge(thingLastSeenDesc, float64(t.LastSeen), org, name)
 		}
 		s.gauge(thingAlarmDesc, boolValue(t.AlarmActive), org, name)
-		if t.Type == store.ThingSensor {
+		if t.Type == core.ThingSensor {
 			if v, ok := numeric(t.Sensor.Value); ok {
 				s.gauge(sensorValueDesc, v, org, name, t.Sensor.Class, t.Sensor.Unit)
 			}
 		}
-		if t.Type == store.ThingSwitch {
+		if t.Type == core.ThingSwitch {
 			s.gauge(switchOnDesc, boolValue(t.Switch.State), org, name)
 		}
 		// The store keeps no time of the battery reading, so a level of 0

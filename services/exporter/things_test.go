@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/store"
 )
 
 // thingFamilies are the families of thing metrics.
@@ -115,7 +114,7 @@ func TestThingMetricsFollowChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A new value, a value that stops being a number, a removed alias.
-	f.state(t, f.things["t-sensor"], func(th *store.Thing) { th.Sensor.Value = "-3.25e1" })
+	f.state(t, f.things["t-sensor"], func(th *core.Thing) { th.Sensor.Value = "-3.25e1" })
 	_, _, body := scrape(t, h, globalToken)
 	mfs := parse(t, body)
 	if got := series(mfs["piot_sensor_value"]); !slices.Equal(got, []string{`{class="temperature",org="farm",thing="Greenhouse",unit="°C"} -32.5`}) {
@@ -133,7 +132,7 @@ func TestThingMetricsFollowChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range []string{"NaN", "+Inf", "21,5", "", "{\"t\":1}"} {
-		f.state(t, f.things["t-sensor"], func(th *store.Thing) { th.Sensor.Value = v })
+		f.state(t, f.things["t-sensor"], func(th *core.Thing) { th.Sensor.Value = v })
 		_, _, body = scrape(t, h, globalToken)
 		mfs = parse(t, body)
 		if mfs["piot_sensor_value"] != nil {
@@ -222,7 +221,7 @@ func TestThingByLabels(t *testing.T) {
 // that one series, not the scrape: the things collector reports a failure.
 func TestBadLabelValueCostsOneSeries(t *testing.T) {
 	f := newFixture(t)
-	f.state(t, f.things["t-city"], func(th *store.Thing) { th.Sensor.Unit = "\xff" })
+	f.state(t, f.things["t-city"], func(th *core.Thing) { th.Sensor.Unit = "\xff" })
 	h := newExporter(t, Sources{Core: f.core}).Handler(BearerAuthorizer(globalToken, f.orgToken))
 	for _, tok := range []string{globalToken, cityToken} {
 		code, _, body := scrape(t, h, tok)

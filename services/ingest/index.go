@@ -4,7 +4,6 @@ import (
 	"sync"
 
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/store"
 )
 
 // role is what a topic means to a thing.
@@ -44,7 +43,7 @@ func (r role) rule() string {
 // settings as of the last change (immutable).
 type match struct {
 	role  role
-	thing *store.Thing
+	thing *core.Thing
 }
 
 type topicKey struct {
@@ -69,7 +68,7 @@ func newIndex() *index {
 // are relative to org/<org>/ as in the original server; each is also
 // matched relative to the thing itself (<thing name>/<topic>), which is
 // what the auto-registration defaults (available, value, location) mean.
-func thingTopics(t *store.Thing) map[topicKey][]role {
+func thingTopics(t *core.Thing) map[topicKey][]role {
 	out := map[topicKey][]role{}
 	add := func(topic string, r role) {
 		if topic == "" {
@@ -90,18 +89,18 @@ func thingTopics(t *store.Thing) map[topicKey][]role {
 	add(t.AvailabilityTopic, roleAvailability)
 	add(t.TelemetryTopic, roleTelemetry)
 	add(t.LocMQTTTopic, roleLocation)
-	if t.Type == store.ThingSensor && t.Sensor.MeasurementTopic != "" {
+	if t.Type == core.ThingSensor && t.Sensor.MeasurementTopic != "" {
 		add(t.Sensor.MeasurementTopic, roleSensor)
 		add(t.Sensor.MeasurementTopic+"/unit", roleSensorUnit)
 	}
-	if t.Type == store.ThingSwitch {
+	if t.Type == core.ThingSwitch {
 		add(t.Switch.StateTopic, roleSwitch)
 	}
 	return out
 }
 
 // put lists a thing under its current topics (replacing older entries).
-func (x *index) put(t store.Thing) {
+func (x *index) put(t core.Thing) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.removeLocked(t.ID)
@@ -144,7 +143,7 @@ func (x *index) removeLocked(id core.ID) {
 }
 
 // reset replaces the whole index.
-func (x *index) reset(things []store.Thing) {
+func (x *index) reset(things []core.Thing) {
 	x.mu.Lock()
 	x.topics = map[topicKey][]match{}
 	x.things = map[core.ID][]topicKey{}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/history"
-	"github.com/piot-appliance/piot/services/store"
 	"github.com/tidwall/gjson"
 )
 
@@ -172,9 +171,9 @@ func (i *Ingest) process(topic string, payload []byte, at int64, seq uint64) Res
 
 // update changes a thing's state if it is still enabled and in the org
 // the message came from; fn returns the rule's result.
-func (i *Ingest) update(m *message, id core.ID, fn func(t *store.Thing) string) string {
+func (i *Ingest) update(m *message, id core.ID, fn func(t *core.Thing) string) string {
 	result := ""
-	i.core.UpdateThingState(id, func(t *store.Thing) bool {
+	i.core.UpdateThingState(id, func(t *core.Thing) bool {
 		switch {
 		case !t.Enabled:
 			result = IgnoredDisabled
@@ -230,7 +229,7 @@ func number(r gjson.Result) (float64, bool) {
 
 // battery: level 0–100 from the payload or a gjson path; an unparsable
 // level is rejected (the original stored 0).
-func (i *Ingest) battery(m *message, cfg *store.Thing) (string, *history.Point) {
+func (i *Ingest) battery(m *message, cfg *core.Thing) (string, *history.Point) {
 	var r gjson.Result
 	if cfg.BatteryMQTTLevelValue != "" {
 		var why string
@@ -252,7 +251,7 @@ func (i *Ingest) battery(m *message, cfg *store.Thing) (string, *history.Point) 
 	if level < 0 || level > 100 {
 		return RejectedOutOfRange, nil
 	}
-	result := i.update(m, cfg.ID, func(t *store.Thing) string {
+	result := i.update(m, cfg.ID, func(t *core.Thing) string {
 		t.BatteryLevel = level
 		return Accepted
 	})
@@ -264,7 +263,7 @@ func (i *Ingest) battery(m *message, cfg *store.Thing) (string, *history.Point) 
 
 // availability: any message touches last_seen; availability_yes/no set
 // the available flag.
-func (i *Ingest) availability(m *message, cfg *store.Thing) string {
+func (i *Ingest) availability(m *message, cfg *core.Thing) string {
 	yes, no := cfg.AvailabilityYes, cfg.AvailabilityNo
 	if yes == "" {
 		yes = DefaultAvailabilityYes
@@ -273,7 +272,7 @@ func (i *Ingest) availability(m *message, cfg *store.Thing) string {
 		no = DefaultAvailabilityNo
 	}
 	p := string(bytes.TrimSpace(m.payload))
-	return i.update(m, cfg.ID, func(t *store.Thing) string {
+	return i.update(m, cfg.ID, func(t *core.Thing) string {
 		switch p {
 		case yes:
 			t.Available = true
@@ -285,7 +284,7 @@ func (i *Ingest) availability(m *message, cfg *store.Thing) string {
 }
 
 // telemetry: the payload is kept verbatim.
-func (i *Ingest) telemetry(m *message, cfg *store.Thing) string {
+func (i *Ingest) telemetry(m *message, cfg *core.Thing) string {
 	if len(m.payload) > MaxTelemetryLen {
 		return RejectedTooLarge
 	}
@@ -293,7 +292,7 @@ func (i *Ingest) telemetry(m *message, cfg *store.Thing) string {
 		return RejectedBadEncoding
 	}
 	p := string(m.payload)
-	return i.update(m, cfg.ID, func(t *store.Thing) string {
+	return i.update(m, cfg.ID, func(t *core.Thing) string {
 		t.Telemetry = p
 		return Accepted
 	})
@@ -302,7 +301,7 @@ func (i *Ingest) telemetry(m *message, cfg *store.Thing) string {
 // location: lat/lng (and optional ts, sat) by gjson paths; coordinates
 // out of range are rejected; only a fix at least as new as the current one
 // replaces it, but every valid fix goes to the history.
-func (i *Ingest) location(m *message, cfg *store.Thing) (string, *history.Point) {
+func (i *Ingest) location(m *message, cfg *core.Thing) (string, *history.Point) {
 	if cfg.LocMQTTLatValue == "" || cfg.LocMQTTLngValue == "" {
 		return IgnoredNotConfigured, nil
 	}
@@ -347,7 +346,7 @@ func (i *Ingest) location(m *message, cfg *store.Thing) (string, *history.Point)
 			sat = int64(f)
 		}
 	}
-	result := i.update(m, cfg.ID, func(t *store.Thing) string {
+	result := i.update(m, cfg.ID, func(t *core.Thing) string {
 		if t.LocTs != 0 && ts < t.LocTs {
 			return AcceptedOlder
 		}
@@ -363,7 +362,7 @@ func (i *Ingest) location(m *message, cfg *store.Thing) (string, *history.Point)
 
 // sensor: the value is the payload or a gjson path into it; a missing
 // path is rejected (the original stored "").
-func (i *Ingest) sensor(m *message, cfg *store.Thing) (string, *history.Point) {
+func (i *Ingest) sensor(m *message, cfg *core.Thing) (string, *history.Point) {
 	var v string
 	if cfg.Sensor.MeasurementValue != "" {
 		r, why := m.path(cfg.Sensor.MeasurementValue)
@@ -391,7 +390,7 @@ func (i *Ingest) sensor(m *message, cfg *store.Thing) (string, *history.Point) {
 		return RejectedTooLarge, nil
 	}
 	var every int64
-	result := i.update(m, cfg.ID, func(t *store.Thing) string {
+	result := i.update(m, cfg.ID, func(t *core.Thing) string {
 		t.Sensor.Value = v
 		t.Sensor.MeasurementLast = m.at
 		every = t.StoreMySQLDBInterval
@@ -404,7 +403,7 @@ func (i *Ingest) sensor(m *message, cfg *store.Thing) (string, *history.Point) {
 }
 
 // sensorUnit: <measurement_topic>/unit carries the unit of the values.
-func (i *Ingest) sensorUnit(m *message, cfg *store.Thing) string {
+func (i *Ingest) sensorUnit(m *message, cfg *core.Thing) string {
 	u, why := text(m.payload)
 	if why != "" {
 		return why
@@ -415,7 +414,7 @@ func (i *Ingest) sensorUnit(m *message, cfg *store.Thing) string {
 	if strings.IndexFunc(u, unicode.IsControl) >= 0 {
 		return RejectedBadEncoding
 	}
-	return i.update(m, cfg.ID, func(t *store.Thing) string {
+	return i.update(m, cfg.ID, func(t *core.Thing) string {
 		t.Sensor.Unit = u
 		return Accepted
 	})
@@ -423,7 +422,7 @@ func (i *Ingest) sensorUnit(m *message, cfg *store.Thing) string {
 
 // switchState: state_on / state_off set the state; anything else is
 // ignored and counted (the original wrote an empty value to Influx).
-func (i *Ingest) switchState(m *message, cfg *store.Thing) (string, *history.Point) {
+func (i *Ingest) switchState(m *message, cfg *core.Thing) (string, *history.Point) {
 	p := string(bytes.TrimSpace(m.payload))
 	var on bool
 	switch {
@@ -434,7 +433,7 @@ func (i *Ingest) switchState(m *message, cfg *store.Thing) (string, *history.Poi
 	default:
 		return IgnoredUnknownState, nil
 	}
-	result := i.update(m, cfg.ID, func(t *store.Thing) string {
+	result := i.update(m, cfg.ID, func(t *core.Thing) string {
 		t.Switch.State = on
 		return Accepted
 	})

@@ -78,7 +78,7 @@ func newEnv(t *testing.T) *env {
 // thing creates a thing; org zero leaves it unassigned.
 func (e *env) thing(t *testing.T, name string, org core.ID, enabled bool, interval int64) core.ID {
 	t.Helper()
-	th, err := e.c.CreateThing(e.ctx, e.admin, name, store.ThingDevice)
+	th, err := e.c.CreateThing(e.ctx, e.admin, name, core.ThingDevice)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func (e *env) thing(t *testing.T, name string, org core.ID, enabled bool, interv
 
 // report simulates a device report, as ingest records it.
 func (e *env) report(id core.ID) {
-	e.c.UpdateThingState(id, func(t *store.Thing) bool { t.LastSeen = time.Now().Unix(); return true })
+	e.c.UpdateThingState(id, func(t *core.Thing) bool { t.LastSeen = time.Now().Unix(); return true })
 }
 
 func (e *env) user(t *testing.T, email string, org core.ID, notify bool) core.Actor {

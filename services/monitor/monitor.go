@@ -30,22 +30,33 @@ import (
 	"time"
 
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/store"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
 )
 
 // Deps are the services the monitor uses.
 type Deps struct {
 	Core  *core.Core
-	Store *store.Store
+	Store Store
+}
+
+// Store is the database the alarms are kept in, beside core's documents;
+// the appliance's *store.Store provides it. The monitor owns its
+// collection and its documents, so it needs the database, not the store's
+// types.
+type Store interface {
+	Database() *mongo.Database
+	// EnsureIDIndex creates a collection so that its `_id` lookups stay
+	// index searches ((*store.Store).EnsureIDIndex).
+	EnsureIDIndex(ctx context.Context, coll string) error
 }
 
 // Monitor is the last-seen watchdog service.
 type Monitor struct {
 	cfg  Config
 	core *core.Core
-	st   *store.Store
+	st   Store
 	log  *slog.Logger
 	now  func() time.Time
 
@@ -390,7 +401,7 @@ func (m *Monitor) raise(ctx context.Context, t *core.Thing) {
 	m.obsMu.Lock()
 	m.alarmed[t.ID] = true
 	m.obsMu.Unlock()
-	m.core.UpdateThingState(t.ID, func(s *store.Thing) bool {
+	m.core.UpdateThingState(t.ID, func(s *core.Thing) bool {
 		s.Available, s.AlarmActive, s.AlarmActivated = false, true, now.Unix()
 		return true
 	})
@@ -414,7 +425,7 @@ func (m *Monitor) clear(ctx context.Context, t *core.Thing, al *Alarm) {
 		return
 	}
 	m.finish(al, now, "")
-	m.core.UpdateThingState(t.ID, func(s *store.Thing) bool {
+	m.core.UpdateThingState(t.ID, func(s *core.Thing) bool {
 		s.Available, s.AlarmActive, s.AlarmActivated = true, false, now.Unix()
 		return true
 	})
@@ -437,7 +448,7 @@ func (m *Monitor) resolve(ctx context.Context, id core.ID, al *Alarm, exists boo
 	}
 	m.finish(al, now, reason)
 	if exists {
-		m.core.UpdateThingState(id, func(s *store.Thing) bool {
+		m.core.UpdateThingState(id, func(s *core.Thing) bool {
 			if !s.AlarmActive {
 				return false
 			}
@@ -478,7 +489,7 @@ func (m *Monitor) reconcileState() {
 	}
 	m.mu.Unlock()
 	for _, a := range act {
-		m.core.UpdateThingState(a.ThingID, func(s *store.Thing) bool {
+		m.core.UpdateThingState(a.ThingID, func(s *core.Thing) bool {
 			if s.AlarmActive && !s.Available {
 				return false
 			}

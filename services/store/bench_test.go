@@ -18,7 +18,7 @@ func seedThings(b *testing.B, s *Store, n int) []ID {
 	batch := make([]Thing, 0, 500)
 	for i := 0; i < n; i++ {
 		t := Thing{
-			ID: primitive.NewObjectID(), Name: fmt.Sprintf("thing-%06d", i), Type: ThingSensor,
+			ID: primitive.NewObjectID(), Name: fmt.Sprintf("thing-%06d", i), Type: "sensor",
 			PiotID: fmt.Sprintf("CHIP%06d", i), Enabled: true, AvailabilityTopic: "available",
 			Sensor: Sensor{Class: "temperature", MeasurementTopic: "value", Unit: "C", Value: "21.5"},
 		}

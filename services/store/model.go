@@ -14,13 +14,6 @@ const (
 	CollThings  = "things"
 )
 
-// Thing types.
-const (
-	ThingDevice = "device"
-	ThingSensor = "sensor"
-	ThingSwitch = "switch"
-)
-
 // User is a person who can log in. Timestamps are Unix seconds (int64).
 type User struct {
 	ID          ID     `bson:"_id"`

@@ -75,8 +75,8 @@ func TestUniqueIndexes(t *testing.T) {
 	ctx := context.Background()
 
 	// Things without a piot_id never collide with each other...
-	a := Thing{ID: primitive.NewObjectID(), Name: "a", Type: ThingSensor}
-	b := Thing{ID: primitive.NewObjectID(), Name: "b", Type: ThingSensor}
+	a := Thing{ID: primitive.NewObjectID(), Name: "a", Type: "sensor"}
+	b := Thing{ID: primitive.NewObjectID(), Name: "b", Type: "sensor"}
 	if err := s.Things.InsertMany(ctx, []Thing{a, b}); err != nil {
 		t.Fatalf("two things without piot_id: %v", err)
 	}

@@ -44,7 +44,6 @@ import (
 
 	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/store"
 )
 
 // Defaults of Config.
@@ -249,7 +248,7 @@ func (h *Handler) handle(ctx context.Context, body []byte, src adapter.Source) a
 }
 
 func (h *Handler) setVoltage(dev core.Thing, volt float64) {
-	h.core.UpdateThingState(dev.ID, func(t *store.Thing) bool {
+	h.core.UpdateThingState(dev.ID, func(t *core.Thing) bool {
 		if t.Voltage == volt {
 			return false
 		}
@@ -268,7 +267,7 @@ func (f Fix) toLocation() location {
 func (h *Handler) register(ctx context.Context, name string, src adapter.Source) (core.Thing, *adapter.RegError) {
 	h.reg.Lock()
 	defer h.reg.Unlock()
-	return h.reg.FindOrCreate(ctx, name, store.ThingDevice, src, func(t core.Thing) (core.Thing, error) {
+	return h.reg.FindOrCreate(ctx, name, core.ThingDevice, src, func(t core.Thing) (core.Thing, error) {
 		topic, lat, lng, sat, ts := LocTopic, LocLat, LocLng, LocSat, LocTs
 		return h.core.UpdateThing(ctx, core.System, core.ThingUpdate{
 			ID:           t.ID,

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/store"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -131,7 +130,7 @@ func TestRegisterNewDevice(t *testing.T) {
 	if !ok {
 		t.Fatal("not registered by piot id")
 	}
-	if th.Name != "VDBCKPX" || th.Type != store.ThingDevice || !th.OrgID.IsZero() || th.Enabled {
+	if th.Name != "VDBCKPX" || th.Type != core.ThingDevice || !th.OrgID.IsZero() || th.Enabled {
 		t.Fatalf("thing: %+v", th)
 	}
 	if th.LocMQTTTopic != "location" || th.LocMQTTLatValue != "lat" || th.LocMQTTLngValue != "lng" ||
@@ -261,7 +260,7 @@ func TestRejections(t *testing.T) {
 
 func TestNameConflict(t *testing.T) {
 	e := newEnv(t, Config{})
-	if _, err := e.c.CreateThing(context.Background(), e.admin, "VDBCKPX", store.ThingDevice); err != nil {
+	if _, err := e.c.CreateThing(context.Background(), e.admin, "VDBCKPX", core.ThingDevice); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := e.do(http.MethodPost, readFixture(t)); code != http.StatusConflict {

@@ -7,7 +7,6 @@ import (
 	"github.com/piot-appliance/piot/services/api/graph/model"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/history"
-	"github.com/piot-appliance/piot/services/store"
 )
 
 // Conversions between the generated GraphQL models and core's types. They
@@ -27,7 +26,7 @@ func ptrs[T any](items []T, err error) ([]*T, error) {
 	return out, nil
 }
 
-func thingResult(t store.Thing, err error) (*store.Thing, error) {
+func thingResult(t core.Thing, err error) (*core.Thing, error) {
 	if err != nil {
 		return nil, err
 	}

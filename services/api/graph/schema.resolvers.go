@@ -14,11 +14,10 @@ import (
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/history"
 	"github.com/piot-appliance/piot/services/monitor"
-	"github.com/piot-appliance/piot/services/store"
 )
 
 // Thing is the resolver for the thing field.
-func (r *alarmResolver) Thing(ctx context.Context, obj *monitor.Alarm) (*store.Thing, error) {
+func (r *alarmResolver) Thing(ctx context.Context, obj *monitor.Alarm) (*core.Thing, error) {
 	t, err := r.Core.Thing(core.ActorFrom(ctx), obj.ThingID)
 	if err != nil {
 		return nil, nil // gone or not visible: shown as null
@@ -187,12 +186,12 @@ func (r *mutationResolver) UpdateUserProfile(ctx context.Context, profile model.
 }
 
 // CreateThing is the resolver for the createThing field.
-func (r *mutationResolver) CreateThing(ctx context.Context, name string, typeArg string) (*store.Thing, error) {
+func (r *mutationResolver) CreateThing(ctx context.Context, name string, typeArg string) (*core.Thing, error) {
 	return thingResult(r.Core.CreateThing(ctx, core.ActorFrom(ctx), name, typeArg))
 }
 
 // UpdateThing is the resolver for the updateThing field.
-func (r *mutationResolver) UpdateThing(ctx context.Context, thing model.ThingUpdate) (*store.Thing, error) {
+func (r *mutationResolver) UpdateThing(ctx context.Context, thing model.ThingUpdate) (*core.Thing, error) {
 	u, err := thingUpdate(thing)
 	if err != nil {
 		return nil, err
@@ -201,7 +200,7 @@ func (r *mutationResolver) UpdateThing(ctx context.Context, thing model.ThingUpd
 }
 
 // UpdateThingSensorData is the resolver for the updateThingSensorData field.
-func (r *mutationResolver) UpdateThingSensorData(ctx context.Context, data model.ThingSensorDataUpdate) (*store.Thing, error) {
+func (r *mutationResolver) UpdateThingSensorData(ctx context.Context, data model.ThingSensorDataUpdate) (*core.Thing, error) {
 	id, err := core.ParseID(data.ID)
 	if err != nil {
 		return nil, err
@@ -216,7 +215,7 @@ func (r *mutationResolver) UpdateThingSensorData(ctx context.Context, data model
 }
 
 // UpdateThingSwitchData is the resolver for the updateThingSwitchData field.
-func (r *mutationResolver) UpdateThingSwitchData(ctx context.Context, data model.ThingSwitchDataUpdate) (*store.Thing, error) {
+func (r *mutationResolver) UpdateThingSwitchData(ctx context.Context, data model.ThingSwitchDataUpdate) (*core.Thing, error) {
 	id, err := core.ParseID(data.ID)
 	if err != nil {
 		return nil, err
@@ -246,7 +245,7 @@ func (r *mutationResolver) SetThingAlarm(ctx context.Context, id string, active 
 }
 
 // SetSwitchState is the resolver for the setSwitchState field.
-func (r *mutationResolver) SetSwitchState(ctx context.Context, id string, on bool) (*store.Thing, error) {
+func (r *mutationResolver) SetSwitchState(ctx context.Context, id string, on bool) (*core.Thing, error) {
 	tid, err := core.ParseID(id)
 	if err != nil {
 		return nil, err
@@ -264,7 +263,7 @@ func (r *mutationResolver) DeleteThing(ctx context.Context, id string) (*bool, e
 }
 
 // SetThingAesKey is the resolver for the setThingAesKey field.
-func (r *mutationResolver) SetThingAesKey(ctx context.Context, thingID string, key *string) (*store.Thing, error) {
+func (r *mutationResolver) SetThingAesKey(ctx context.Context, thingID string, key *string) (*core.Thing, error) {
 	tid, err := core.ParseID(thingID)
 	if err != nil {
 		return nil, err
@@ -307,7 +306,7 @@ func (r *mutationResolver) SetOrgMqttCredentials(ctx context.Context, orgID stri
 }
 
 // AddSSHKey is the resolver for the addSshKey field.
-func (r *mutationResolver) AddSSHKey(ctx context.Context, userID string, key string) (*store.SSHKey, error) {
+func (r *mutationResolver) AddSSHKey(ctx context.Context, userID string, key string) (*core.SSHKey, error) {
 	uid, err := core.ParseID(userID)
 	if err != nil {
 		return nil, err
@@ -456,7 +455,7 @@ func (r *queryResolver) Org(ctx context.Context, id string) (*core.Org, error) {
 }
 
 // Things is the resolver for the things field.
-func (r *queryResolver) Things(ctx context.Context, sort *model.ThingSort, filter *model.ThingFilter, all *bool, first *int64, after *string) ([]*store.Thing, error) {
+func (r *queryResolver) Things(ctx context.Context, sort *model.ThingSort, filter *model.ThingFilter, all *bool, first *int64, after *string) ([]*core.Thing, error) {
 	page, err := r.Core.Things(core.ActorFrom(ctx), thingQuery(sort, filter, all, first, after))
 	if err != nil {
 		return nil, err
@@ -474,7 +473,7 @@ func (r *queryResolver) ThingsConnection(ctx context.Context, sort *model.ThingS
 }
 
 // Thing is the resolver for the thing field.
-func (r *queryResolver) Thing(ctx context.Context, id string) (*store.Thing, error) {
+func (r *queryResolver) Thing(ctx context.Context, id string) (*core.Thing, error) {
 	tid, err := core.ParseID(id)
 	if err != nil {
 		return nil, err
@@ -549,12 +548,12 @@ func (r *queryResolver) MetricsTokens(ctx context.Context, orgID string) ([]*cor
 }
 
 // HasAesKey is the resolver for the has_aes_key field.
-func (r *thingResolver) HasAesKey(ctx context.Context, obj *store.Thing) (bool, error) {
+func (r *thingResolver) HasAesKey(ctx context.Context, obj *core.Thing) (bool, error) {
 	return obj.AESKey != "", nil
 }
 
 // MqttUsername is the resolver for the mqtt_username field.
-func (r *thingResolver) MqttUsername(ctx context.Context, obj *store.Thing) (string, error) {
+func (r *thingResolver) MqttUsername(ctx context.Context, obj *core.Thing) (string, error) {
 	if obj.MQTTPassword == "" {
 		return "", nil
 	}
@@ -562,18 +561,18 @@ func (r *thingResolver) MqttUsername(ctx context.Context, obj *store.Thing) (str
 }
 
 // Org is the resolver for the org field.
-func (r *thingResolver) Org(ctx context.Context, obj *store.Thing) (*core.Org, error) {
+func (r *thingResolver) Org(ctx context.Context, obj *core.Thing) (*core.Org, error) {
 	return r.Core.ThingOrg(core.ActorFrom(ctx), obj)
 }
 
 // Parent is the resolver for the parent field.
-func (r *thingResolver) Parent(ctx context.Context, obj *store.Thing) (*store.Thing, error) {
+func (r *thingResolver) Parent(ctx context.Context, obj *core.Thing) (*core.Thing, error) {
 	return r.Core.ThingParent(core.ActorFrom(ctx), obj)
 }
 
 // Sensor is the resolver for the sensor field.
-func (r *thingResolver) Sensor(ctx context.Context, obj *store.Thing) (*store.Sensor, error) {
-	if obj.Type != store.ThingSensor {
+func (r *thingResolver) Sensor(ctx context.Context, obj *core.Thing) (*core.Sensor, error) {
+	if obj.Type != core.ThingSensor {
 		return nil, nil
 	}
 	s := obj.Sensor
@@ -581,8 +580,8 @@ func (r *thingResolver) Sensor(ctx context.Context, obj *store.Thing) (*store.Se
 }
 
 // Switch is the resolver for the switch field.
-func (r *thingResolver) Switch(ctx context.Context, obj *store.Thing) (*store.Switch, error) {
-	if obj.Type != store.ThingSwitch {
+func (r *thingResolver) Switch(ctx context.Context, obj *core.Thing) (*core.Switch, error) {
+	if obj.Type != core.ThingSwitch {
 		return nil, nil
 	}
 	s := obj.Switch
@@ -605,7 +604,7 @@ func (r *userResolver) NotifyAlarms(ctx context.Context, obj *core.User) (bool, 
 }
 
 // SSHKeys is the resolver for the ssh_keys field.
-func (r *userResolver) SSHKeys(ctx context.Context, obj *core.User) ([]*store.SSHKey, error) {
+func (r *userResolver) SSHKeys(ctx context.Context, obj *core.User) ([]*core.SSHKey, error) {
 	return ptrs(r.Core.SSHKeys(core.ActorFrom(ctx), obj.ID))
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/piot-appliance/piot/services/api/graph/scalar"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/monitor"
-	"github.com/piot-appliance/piot/services/store"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -252,7 +251,7 @@ type ComplexityRoot struct {
 // region    ************************** generated!.gotpl **************************
 
 type AlarmResolver interface {
-	Thing(ctx context.Context, obj *monitor.Alarm) (*store.Thing, error)
+	Thing(ctx context.Context, obj *monitor.Alarm) (*core.Thing, error)
 
 	Active(ctx context.Context, obj *monitor.Alarm) (bool, error)
 	RaisedAt(ctx context.Context, obj *monitor.Alarm) (int64, error)
@@ -271,17 +270,17 @@ type MutationResolver interface {
 	UpdateUser(ctx context.Context, user model.UserUpdate) (*core.User, error)
 	DeleteUser(ctx context.Context, id string) (*bool, error)
 	UpdateUserProfile(ctx context.Context, profile model.UserProfileUpdate) (*core.Profile, error)
-	CreateThing(ctx context.Context, name string, typeArg string) (*store.Thing, error)
-	UpdateThing(ctx context.Context, thing model.ThingUpdate) (*store.Thing, error)
-	UpdateThingSensorData(ctx context.Context, data model.ThingSensorDataUpdate) (*store.Thing, error)
-	UpdateThingSwitchData(ctx context.Context, data model.ThingSwitchDataUpdate) (*store.Thing, error)
+	CreateThing(ctx context.Context, name string, typeArg string) (*core.Thing, error)
+	UpdateThing(ctx context.Context, thing model.ThingUpdate) (*core.Thing, error)
+	UpdateThingSensorData(ctx context.Context, data model.ThingSensorDataUpdate) (*core.Thing, error)
+	UpdateThingSwitchData(ctx context.Context, data model.ThingSwitchDataUpdate) (*core.Thing, error)
 	SetThingAlarm(ctx context.Context, id string, active bool) (*bool, error)
-	SetSwitchState(ctx context.Context, id string, on bool) (*store.Thing, error)
+	SetSwitchState(ctx context.Context, id string, on bool) (*core.Thing, error)
 	DeleteThing(ctx context.Context, id string) (*bool, error)
-	SetThingAesKey(ctx context.Context, thingID string, key *string) (*store.Thing, error)
+	SetThingAesKey(ctx context.Context, thingID string, key *string) (*core.Thing, error)
 	SetThingMqttCredentials(ctx context.Context, thingID string) (*model.MqttCredentials, error)
 	SetOrgMqttCredentials(ctx context.Context, orgID string, username string) (*model.MqttCredentials, error)
-	AddSSHKey(ctx context.Context, userID string, key string) (*store.SSHKey, error)
+	AddSSHKey(ctx context.Context, userID string, key string) (*core.SSHKey, error)
 	RemoveSSHKey(ctx context.Context, userID string, fingerprint string) (*bool, error)
 	CreateMetricsToken(ctx context.Context, orgID string) (*core.MetricsToken, error)
 	RevokeMetricsToken(ctx context.Context, orgID string, id string) (*bool, error)
@@ -304,23 +303,23 @@ type QueryResolver interface {
 	Users(ctx context.Context) ([]*core.User, error)
 	Orgs(ctx context.Context) ([]*core.Org, error)
 	Org(ctx context.Context, id string) (*core.Org, error)
-	Things(ctx context.Context, sort *model.ThingSort, filter *model.ThingFilter, all *bool, first *int64, after *string) ([]*store.Thing, error)
+	Things(ctx context.Context, sort *model.ThingSort, filter *model.ThingFilter, all *bool, first *int64, after *string) ([]*core.Thing, error)
 	ThingsConnection(ctx context.Context, sort *model.ThingSort, filter *model.ThingFilter, all *bool, first *int64, after *string) (*model.ThingConnection, error)
-	Thing(ctx context.Context, id string) (*store.Thing, error)
+	Thing(ctx context.Context, id string) (*core.Thing, error)
 	Readings(ctx context.Context, thingID string, from *int64, to *int64, step *int64, fn *model.ReadingFn, first *int64, kind *string) ([]*model.Reading, error)
 	Alarms(ctx context.Context, active *bool) ([]*monitor.Alarm, error)
 	OrgNotifications(ctx context.Context, orgID string) (*core.OrgNotifications, error)
 	MetricsTokens(ctx context.Context, orgID string) ([]*core.MetricsToken, error)
 }
 type ThingResolver interface {
-	HasAesKey(ctx context.Context, obj *store.Thing) (bool, error)
-	MqttUsername(ctx context.Context, obj *store.Thing) (string, error)
+	HasAesKey(ctx context.Context, obj *core.Thing) (bool, error)
+	MqttUsername(ctx context.Context, obj *core.Thing) (string, error)
 
-	Org(ctx context.Context, obj *store.Thing) (*core.Org, error)
-	Parent(ctx context.Context, obj *store.Thing) (*store.Thing, error)
+	Org(ctx context.Context, obj *core.Thing) (*core.Org, error)
+	Parent(ctx context.Context, obj *core.Thing) (*core.Thing, error)
 
-	Sensor(ctx context.Context, obj *store.Thing) (*store.Sensor, error)
-	Switch(ctx context.Context, obj *store.Thing) (*store.Switch, error)
+	Sensor(ctx context.Context, obj *core.Thing) (*core.Sensor, error)
+	Switch(ctx context.Context, obj *core.Thing) (*core.Switch, error)
 }
 type UserResolver interface {
 	Password(ctx context.Context, obj *core.User) (string, error)
@@ -328,7 +327,7 @@ type UserResolver interface {
 	Orgs(ctx context.Context, obj *core.User) ([]*core.Org, error)
 
 	NotifyAlarms(ctx context.Context, obj *core.User) (bool, error)
-	SSHKeys(ctx context.Context, obj *core.User) ([]*store.SSHKey, error)
+	SSHKeys(ctx context.Context, obj *core.User) ([]*core.SSHKey, error)
 }
 type UserProfileResolver interface {
 	Orgs(ctx context.Context, obj *core.Profile) ([]*core.Org, error)
@@ -3258,8 +3257,8 @@ func (ec *executionContext) _Alarm_thing(ctx context.Context, field graphql.Coll
 			return ec.Resolvers.Alarm().Thing(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *store.Thing) graphql.Marshaler {
-			return ec.marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐThing(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *core.Thing) graphql.Marshaler {
+			return ec.marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐThing(ctx, selections, v)
 		},
 		true,
 		false,
@@ -4009,8 +4008,8 @@ func (ec *executionContext) _Mutation_createThing(ctx context.Context, field gra
 			return ec.Resolvers.Mutation().CreateThing(ctx, fc.Args["name"].(string), fc.Args["type"].(string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *store.Thing) graphql.Marshaler {
-			return ec.marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐThing(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *core.Thing) graphql.Marshaler {
+			return ec.marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐThing(ctx, selections, v)
 		},
 		true,
 		false,
@@ -4053,8 +4052,8 @@ func (ec *executionContext) _Mutation_updateThing(ctx context.Context, field gra
 			return ec.Resolvers.Mutation().UpdateThing(ctx, fc.Args["thing"].(model.ThingUpdate))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *store.Thing) graphql.Marshaler {
-			return ec.marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐThing(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *core.Thing) graphql.Marshaler {
+			return ec.marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐThing(ctx, selections, v)
 		},
 		true,
 		false,
@@ -4097,8 +4096,8 @@ func (ec *executionContext) _Mutation_updateThingSensorData(ctx context.Context,
 			return ec.Resolvers.Mutation().UpdateThingSensorData(ctx, fc.Args["data"].(model.ThingSensorDataUpdate))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *store.Thing) graphql.Marshaler {
-			return ec.marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐThing(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *core.Thing) graphql.Marshaler {
+			return ec.marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐThing(ctx, selections, v)
 		},
 		true,
 		false,
@@ -4141,8 +4140,8 @@ func (ec *executionContext) _Mutation_updateThingSwitchData(ctx context.Context,
 			return ec.Resolvers.Mutation().UpdateThingSwitchData(ctx, fc.Args["data"].(model.ThingSwitchDataUpdate))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *store.Thing) graphql.Marshaler {
-			return ec.marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐThing(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *core.Thing) graphql.Marshaler {
+			return ec.marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐThing(ctx, selections, v)
 		},
 		true,
 		false,
@@ -4229,8 +4228,8 @@ func (ec *executionContext) _Mutation_setSwitchState(ctx context.Context, field 
 			return ec.Resolvers.Mutation().SetSwitchState(ctx, fc.Args["id"].(string), fc.Args["on"].(bool))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *store.Thing) graphql.Marshaler {
-			return ec.marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐThing(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *core.Thing) graphql.Marshaler {
+			return ec.marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐThing(ctx, selections, v)
 		},
 		true,
 		false,
@@ -4317,8 +4316,8 @@ func (ec *executionContext) _Mutation_setThingAesKey(ctx context.Context, field 
 			return ec.Resolvers.Mutation().SetThingAesKey(ctx, fc.Args["thingId"].(string), fc.Args["key"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *store.Thing) graphql.Marshaler {
-			return ec.marshalNThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐThing(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *core.Thing) graphql.Marshaler {
+			return ec.marshalNThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐThing(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4449,8 +4448,8 @@ func (ec *executionContext) _Mutation_addSshKey(ctx context.Context, field graph
 			return ec.Resolvers.Mutation().AddSSHKey(ctx, fc.Args["userId"].(string), fc.Args["key"].(string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *store.SSHKey) graphql.Marshaler {
-			return ec.marshalNSshKey2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐSSHKey(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *core.SSHKey) graphql.Marshaler {
+			return ec.marshalNSshKey2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐSSHKey(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5341,8 +5340,8 @@ func (ec *executionContext) _Query_things(ctx context.Context, field graphql.Col
 			return ec.Resolvers.Query().Things(ctx, fc.Args["sort"].(*model.ThingSort), fc.Args["filter"].(*model.ThingFilter), fc.Args["all"].(*bool), fc.Args["first"].(*int64), fc.Args["after"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*store.Thing) graphql.Marshaler {
-			return ec.marshalNThing2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐThingᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*core.Thing) graphql.Marshaler {
+			return ec.marshalNThing2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐThingᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5429,8 +5428,8 @@ func (ec *executionContext) _Query_thing(ctx context.Context, field graphql.Coll
 			return ec.Resolvers.Query().Thing(ctx, fc.Args["id"].(string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *store.Thing) graphql.Marshaler {
-			return ec.marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐThing(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *core.Thing) graphql.Marshaler {
+			return ec.marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐThing(ctx, selections, v)
 		},
 		true,
 		false,
@@ -5758,7 +5757,7 @@ func (ec *executionContext) fieldContext_Reading_value(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Reading", field, false, false, "String")
 }
 
-func (ec *executionContext) _SensorData_value(ctx context.Context, field graphql.CollectedField, obj *store.Sensor) (ret graphql.Marshaler) {
+func (ec *executionContext) _SensorData_value(ctx context.Context, field graphql.CollectedField, obj *core.Sensor) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5781,7 +5780,7 @@ func (ec *executionContext) fieldContext_SensorData_value(_ context.Context, fie
 	return graphql.NewScalarFieldContext("SensorData", field, false, false, "String")
 }
 
-func (ec *executionContext) _SensorData_unit(ctx context.Context, field graphql.CollectedField, obj *store.Sensor) (ret graphql.Marshaler) {
+func (ec *executionContext) _SensorData_unit(ctx context.Context, field graphql.CollectedField, obj *core.Sensor) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5804,7 +5803,7 @@ func (ec *executionContext) fieldContext_SensorData_unit(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("SensorData", field, false, false, "String")
 }
 
-func (ec *executionContext) _SensorData_class(ctx context.Context, field graphql.CollectedField, obj *store.Sensor) (ret graphql.Marshaler) {
+func (ec *executionContext) _SensorData_class(ctx context.Context, field graphql.CollectedField, obj *core.Sensor) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5827,7 +5826,7 @@ func (ec *executionContext) fieldContext_SensorData_class(_ context.Context, fie
 	return graphql.NewScalarFieldContext("SensorData", field, false, false, "String")
 }
 
-func (ec *executionContext) _SensorData_measurement_topic(ctx context.Context, field graphql.CollectedField, obj *store.Sensor) (ret graphql.Marshaler) {
+func (ec *executionContext) _SensorData_measurement_topic(ctx context.Context, field graphql.CollectedField, obj *core.Sensor) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5850,7 +5849,7 @@ func (ec *executionContext) fieldContext_SensorData_measurement_topic(_ context.
 	return graphql.NewScalarFieldContext("SensorData", field, false, false, "String")
 }
 
-func (ec *executionContext) _SensorData_measurement_value(ctx context.Context, field graphql.CollectedField, obj *store.Sensor) (ret graphql.Marshaler) {
+func (ec *executionContext) _SensorData_measurement_value(ctx context.Context, field graphql.CollectedField, obj *core.Sensor) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5873,7 +5872,7 @@ func (ec *executionContext) fieldContext_SensorData_measurement_value(_ context.
 	return graphql.NewScalarFieldContext("SensorData", field, false, false, "String")
 }
 
-func (ec *executionContext) _SshKey_fingerprint(ctx context.Context, field graphql.CollectedField, obj *store.SSHKey) (ret graphql.Marshaler) {
+func (ec *executionContext) _SshKey_fingerprint(ctx context.Context, field graphql.CollectedField, obj *core.SSHKey) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5896,7 +5895,7 @@ func (ec *executionContext) fieldContext_SshKey_fingerprint(_ context.Context, f
 	return graphql.NewScalarFieldContext("SshKey", field, false, false, "String")
 }
 
-func (ec *executionContext) _SshKey_key(ctx context.Context, field graphql.CollectedField, obj *store.SSHKey) (ret graphql.Marshaler) {
+func (ec *executionContext) _SshKey_key(ctx context.Context, field graphql.CollectedField, obj *core.SSHKey) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5919,7 +5918,7 @@ func (ec *executionContext) fieldContext_SshKey_key(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("SshKey", field, false, false, "String")
 }
 
-func (ec *executionContext) _SshKey_comment(ctx context.Context, field graphql.CollectedField, obj *store.SSHKey) (ret graphql.Marshaler) {
+func (ec *executionContext) _SshKey_comment(ctx context.Context, field graphql.CollectedField, obj *core.SSHKey) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5942,7 +5941,7 @@ func (ec *executionContext) fieldContext_SshKey_comment(_ context.Context, field
 	return graphql.NewScalarFieldContext("SshKey", field, false, false, "String")
 }
 
-func (ec *executionContext) _SshKey_added(ctx context.Context, field graphql.CollectedField, obj *store.SSHKey) (ret graphql.Marshaler) {
+func (ec *executionContext) _SshKey_added(ctx context.Context, field graphql.CollectedField, obj *core.SSHKey) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5965,7 +5964,7 @@ func (ec *executionContext) fieldContext_SshKey_added(_ context.Context, field g
 	return graphql.NewScalarFieldContext("SshKey", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SwitchData_state(ctx context.Context, field graphql.CollectedField, obj *store.Switch) (ret graphql.Marshaler) {
+func (ec *executionContext) _SwitchData_state(ctx context.Context, field graphql.CollectedField, obj *core.Switch) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5988,7 +5987,7 @@ func (ec *executionContext) fieldContext_SwitchData_state(_ context.Context, fie
 	return graphql.NewScalarFieldContext("SwitchData", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _SwitchData_state_topic(ctx context.Context, field graphql.CollectedField, obj *store.Switch) (ret graphql.Marshaler) {
+func (ec *executionContext) _SwitchData_state_topic(ctx context.Context, field graphql.CollectedField, obj *core.Switch) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6011,7 +6010,7 @@ func (ec *executionContext) fieldContext_SwitchData_state_topic(_ context.Contex
 	return graphql.NewScalarFieldContext("SwitchData", field, false, false, "String")
 }
 
-func (ec *executionContext) _SwitchData_state_on(ctx context.Context, field graphql.CollectedField, obj *store.Switch) (ret graphql.Marshaler) {
+func (ec *executionContext) _SwitchData_state_on(ctx context.Context, field graphql.CollectedField, obj *core.Switch) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6034,7 +6033,7 @@ func (ec *executionContext) fieldContext_SwitchData_state_on(_ context.Context, 
 	return graphql.NewScalarFieldContext("SwitchData", field, false, false, "String")
 }
 
-func (ec *executionContext) _SwitchData_state_off(ctx context.Context, field graphql.CollectedField, obj *store.Switch) (ret graphql.Marshaler) {
+func (ec *executionContext) _SwitchData_state_off(ctx context.Context, field graphql.CollectedField, obj *core.Switch) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6057,7 +6056,7 @@ func (ec *executionContext) fieldContext_SwitchData_state_off(_ context.Context,
 	return graphql.NewScalarFieldContext("SwitchData", field, false, false, "String")
 }
 
-func (ec *executionContext) _SwitchData_command_topic(ctx context.Context, field graphql.CollectedField, obj *store.Switch) (ret graphql.Marshaler) {
+func (ec *executionContext) _SwitchData_command_topic(ctx context.Context, field graphql.CollectedField, obj *core.Switch) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6080,7 +6079,7 @@ func (ec *executionContext) fieldContext_SwitchData_command_topic(_ context.Cont
 	return graphql.NewScalarFieldContext("SwitchData", field, false, false, "String")
 }
 
-func (ec *executionContext) _SwitchData_command_on(ctx context.Context, field graphql.CollectedField, obj *store.Switch) (ret graphql.Marshaler) {
+func (ec *executionContext) _SwitchData_command_on(ctx context.Context, field graphql.CollectedField, obj *core.Switch) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6103,7 +6102,7 @@ func (ec *executionContext) fieldContext_SwitchData_command_on(_ context.Context
 	return graphql.NewScalarFieldContext("SwitchData", field, false, false, "String")
 }
 
-func (ec *executionContext) _SwitchData_command_off(ctx context.Context, field graphql.CollectedField, obj *store.Switch) (ret graphql.Marshaler) {
+func (ec *executionContext) _SwitchData_command_off(ctx context.Context, field graphql.CollectedField, obj *core.Switch) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6126,7 +6125,7 @@ func (ec *executionContext) fieldContext_SwitchData_command_off(_ context.Contex
 	return graphql.NewScalarFieldContext("SwitchData", field, false, false, "String")
 }
 
-func (ec *executionContext) _Thing_id(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_id(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6149,7 +6148,7 @@ func (ec *executionContext) fieldContext_Thing_id(_ context.Context, field graph
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Thing_piot_id(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_piot_id(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6172,7 +6171,7 @@ func (ec *executionContext) fieldContext_Thing_piot_id(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "String")
 }
 
-func (ec *executionContext) _Thing_name(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_name(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6195,7 +6194,7 @@ func (ec *executionContext) fieldContext_Thing_name(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "String")
 }
 
-func (ec *executionContext) _Thing_description(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_description(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6218,7 +6217,7 @@ func (ec *executionContext) fieldContext_Thing_description(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "String")
 }
 
-func (ec *executionContext) _Thing_alias(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_alias(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6241,7 +6240,7 @@ func (ec *executionContext) fieldContext_Thing_alias(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "String")
 }
 
-func (ec *executionContext) _Thing_type(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_type(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6264,7 +6263,7 @@ func (ec *executionContext) fieldContext_Thing_type(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "String")
 }
 
-func (ec *executionContext) _Thing_enabled(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_enabled(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6287,7 +6286,7 @@ func (ec *executionContext) fieldContext_Thing_enabled(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _Thing_created(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_created(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6310,7 +6309,7 @@ func (ec *executionContext) fieldContext_Thing_created(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Thing_last_seen(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_last_seen(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6333,7 +6332,7 @@ func (ec *executionContext) fieldContext_Thing_last_seen(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Thing_available(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_available(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6356,7 +6355,7 @@ func (ec *executionContext) fieldContext_Thing_available(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _Thing_has_aes_key(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_has_aes_key(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6379,7 +6378,7 @@ func (ec *executionContext) fieldContext_Thing_has_aes_key(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Thing", field, true, true, "Boolean")
 }
 
-func (ec *executionContext) _Thing_mqtt_username(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_mqtt_username(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6402,7 +6401,7 @@ func (ec *executionContext) fieldContext_Thing_mqtt_username(_ context.Context, 
 	return graphql.NewScalarFieldContext("Thing", field, true, true, "String")
 }
 
-func (ec *executionContext) _Thing_last_seen_interval(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_last_seen_interval(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6425,7 +6424,7 @@ func (ec *executionContext) fieldContext_Thing_last_seen_interval(_ context.Cont
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Thing_voltage(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_voltage(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6448,7 +6447,7 @@ func (ec *executionContext) fieldContext_Thing_voltage(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Thing_org(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_org(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6480,7 +6479,7 @@ func (ec *executionContext) fieldContext_Thing_org(_ context.Context, field grap
 	return fc, nil
 }
 
-func (ec *executionContext) _Thing_parent(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_parent(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6492,8 +6491,8 @@ func (ec *executionContext) _Thing_parent(ctx context.Context, field graphql.Col
 			return ec.Resolvers.Thing().Parent(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *store.Thing) graphql.Marshaler {
-			return ec.marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐThing(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *core.Thing) graphql.Marshaler {
+			return ec.marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐThing(ctx, selections, v)
 		},
 		true,
 		false,
@@ -6512,7 +6511,7 @@ func (ec *executionContext) fieldContext_Thing_parent(_ context.Context, field g
 	return fc, nil
 }
 
-func (ec *executionContext) _Thing_availability_topic(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_availability_topic(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6535,7 +6534,7 @@ func (ec *executionContext) fieldContext_Thing_availability_topic(_ context.Cont
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "String")
 }
 
-func (ec *executionContext) _Thing_availability_yes(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_availability_yes(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6558,7 +6557,7 @@ func (ec *executionContext) fieldContext_Thing_availability_yes(_ context.Contex
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "String")
 }
 
-func (ec *executionContext) _Thing_availability_no(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_availability_no(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6581,7 +6580,7 @@ func (ec *executionContext) fieldContext_Thing_availability_no(_ context.Context
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "String")
 }
 
-func (ec *executionContext) _Thing_telemetry_topic(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_telemetry_topic(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6604,7 +6603,7 @@ func (ec *executionContext) fieldContext_Thing_telemetry_topic(_ context.Context
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "String")
 }
 
-func (ec *executionContext) _Thing_telemetry(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_telemetry(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6627,7 +6626,7 @@ func (ec *executionContext) fieldContext_Thing_telemetry(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "String")
 }
 
-func (ec *executionContext) _Thing_store_influxdb(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_store_influxdb(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6650,7 +6649,7 @@ func (ec *executionContext) fieldContext_Thing_store_influxdb(_ context.Context,
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _Thing_store_mysqldb(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_store_mysqldb(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6673,7 +6672,7 @@ func (ec *executionContext) fieldContext_Thing_store_mysqldb(_ context.Context, 
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _Thing_store_mysqldb_interval(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_store_mysqldb_interval(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6696,7 +6695,7 @@ func (ec *executionContext) fieldContext_Thing_store_mysqldb_interval(_ context.
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Thing_sensor(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_sensor(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6708,8 +6707,8 @@ func (ec *executionContext) _Thing_sensor(ctx context.Context, field graphql.Col
 			return ec.Resolvers.Thing().Sensor(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *store.Sensor) graphql.Marshaler {
-			return ec.marshalOSensorData2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐSensor(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *core.Sensor) graphql.Marshaler {
+			return ec.marshalOSensorData2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐSensor(ctx, selections, v)
 		},
 		true,
 		false,
@@ -6728,7 +6727,7 @@ func (ec *executionContext) fieldContext_Thing_sensor(_ context.Context, field g
 	return fc, nil
 }
 
-func (ec *executionContext) _Thing_switch(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_switch(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6740,8 +6739,8 @@ func (ec *executionContext) _Thing_switch(ctx context.Context, field graphql.Col
 			return ec.Resolvers.Thing().Switch(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *store.Switch) graphql.Marshaler {
-			return ec.marshalOSwitchData2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐSwitch(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *core.Switch) graphql.Marshaler {
+			return ec.marshalOSwitchData2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐSwitch(ctx, selections, v)
 		},
 		true,
 		false,
@@ -6760,7 +6759,7 @@ func (ec *executionContext) fieldContext_Thing_switch(_ context.Context, field g
 	return fc, nil
 }
 
-func (ec *executionContext) _Thing_location_lat(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_location_lat(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6783,7 +6782,7 @@ func (ec *executionContext) fieldContext_Thing_location_lat(_ context.Context, f
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Thing_location_lng(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_location_lng(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6806,7 +6805,7 @@ func (ec *executionContext) fieldContext_Thing_location_lng(_ context.Context, f
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Thing_location_sat(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_location_sat(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6829,7 +6828,7 @@ func (ec *executionContext) fieldContext_Thing_location_sat(_ context.Context, f
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Thing_location_ts(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_location_ts(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6852,7 +6851,7 @@ func (ec *executionContext) fieldContext_Thing_location_ts(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Thing_location_tracking(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_location_tracking(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6875,7 +6874,7 @@ func (ec *executionContext) fieldContext_Thing_location_tracking(_ context.Conte
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _Thing_location_mqtt_topic(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_location_mqtt_topic(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6898,7 +6897,7 @@ func (ec *executionContext) fieldContext_Thing_location_mqtt_topic(_ context.Con
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "String")
 }
 
-func (ec *executionContext) _Thing_location_mqtt_lat_value(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_location_mqtt_lat_value(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6921,7 +6920,7 @@ func (ec *executionContext) fieldContext_Thing_location_mqtt_lat_value(_ context
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "String")
 }
 
-func (ec *executionContext) _Thing_location_mqtt_lng_value(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_location_mqtt_lng_value(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6944,7 +6943,7 @@ func (ec *executionContext) fieldContext_Thing_location_mqtt_lng_value(_ context
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "String")
 }
 
-func (ec *executionContext) _Thing_location_mqtt_sat_value(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_location_mqtt_sat_value(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6967,7 +6966,7 @@ func (ec *executionContext) fieldContext_Thing_location_mqtt_sat_value(_ context
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "String")
 }
 
-func (ec *executionContext) _Thing_location_mqtt_ts_value(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_location_mqtt_ts_value(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6990,7 +6989,7 @@ func (ec *executionContext) fieldContext_Thing_location_mqtt_ts_value(_ context.
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "String")
 }
 
-func (ec *executionContext) _Thing_alarm_active(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_alarm_active(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7013,7 +7012,7 @@ func (ec *executionContext) fieldContext_Thing_alarm_active(_ context.Context, f
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _Thing_alarm_activated(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_alarm_activated(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7036,7 +7035,7 @@ func (ec *executionContext) fieldContext_Thing_alarm_activated(_ context.Context
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Thing_battery_level(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_battery_level(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7059,7 +7058,7 @@ func (ec *executionContext) fieldContext_Thing_battery_level(_ context.Context, 
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Thing_battery_level_tracking(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_battery_level_tracking(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7082,7 +7081,7 @@ func (ec *executionContext) fieldContext_Thing_battery_level_tracking(_ context.
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _Thing_battery_mqtt_topic(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_battery_mqtt_topic(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7105,7 +7104,7 @@ func (ec *executionContext) fieldContext_Thing_battery_mqtt_topic(_ context.Cont
 	return graphql.NewScalarFieldContext("Thing", field, false, false, "String")
 }
 
-func (ec *executionContext) _Thing_battery_mqtt_level_value(ctx context.Context, field graphql.CollectedField, obj *store.Thing) (ret graphql.Marshaler) {
+func (ec *executionContext) _Thing_battery_mqtt_level_value(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7250,8 +7249,8 @@ func (ec *executionContext) _ThingEdge_node(ctx context.Context, field graphql.C
 			return obj.Node, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *store.Thing) graphql.Marshaler {
-			return ec.marshalNThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐThing(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *core.Thing) graphql.Marshaler {
+			return ec.marshalNThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐThing(ctx, selections, v)
 		},
 		true,
 		true,
@@ -7452,8 +7451,8 @@ func (ec *executionContext) _User_ssh_keys(ctx context.Context, field graphql.Co
 			return ec.Resolvers.User().SSHKeys(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*store.SSHKey) graphql.Marshaler {
-			return ec.marshalNSshKey2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐSSHKeyᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*core.SSHKey) graphql.Marshaler {
+			return ec.marshalNSshKey2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐSSHKeyᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10069,7 +10068,7 @@ func (ec *executionContext) _Reading(ctx context.Context, sel ast.SelectionSet, 
 
 var sensorDataImplementors = []string{"SensorData"}
 
-func (ec *executionContext) _SensorData(ctx context.Context, sel ast.SelectionSet, obj *store.Sensor) graphql.Marshaler {
+func (ec *executionContext) _SensorData(ctx context.Context, sel ast.SelectionSet, obj *core.Sensor) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, sensorDataImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -10122,7 +10121,7 @@ func (ec *executionContext) _SensorData(ctx context.Context, sel ast.SelectionSe
 
 var sshKeyImplementors = []string{"SshKey"}
 
-func (ec *executionContext) _SshKey(ctx context.Context, sel ast.SelectionSet, obj *store.SSHKey) graphql.Marshaler {
+func (ec *executionContext) _SshKey(ctx context.Context, sel ast.SelectionSet, obj *core.SSHKey) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, sshKeyImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -10170,7 +10169,7 @@ func (ec *executionContext) _SshKey(ctx context.Context, sel ast.SelectionSet, o
 
 var switchDataImplementors = []string{"SwitchData"}
 
-func (ec *executionContext) _SwitchData(ctx context.Context, sel ast.SelectionSet, obj *store.Switch) graphql.Marshaler {
+func (ec *executionContext) _SwitchData(ctx context.Context, sel ast.SelectionSet, obj *core.Switch) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, switchDataImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -10233,7 +10232,7 @@ func (ec *executionContext) _SwitchData(ctx context.Context, sel ast.SelectionSe
 
 var thingImplementors = []string{"Thing"}
 
-func (ec *executionContext) _Thing(ctx context.Context, sel ast.SelectionSet, obj *store.Thing) graphql.Marshaler {
+func (ec *executionContext) _Thing(ctx context.Context, sel ast.SelectionSet, obj *core.Thing) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, thingImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -11244,11 +11243,11 @@ func (ec *executionContext) marshalNSortOrder2githubᚗcomᚋpiotᚑapplianceᚋ
 	return v
 }
 
-func (ec *executionContext) marshalNSshKey2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐSSHKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*store.SSHKey) graphql.Marshaler {
+func (ec *executionContext) marshalNSshKey2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐSSHKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*core.SSHKey) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNSshKey2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐSSHKey(ctx, sel, v[i])
+		return ec.marshalNSshKey2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐSSHKey(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -11260,7 +11259,7 @@ func (ec *executionContext) marshalNSshKey2ᚕᚖgithubᚗcomᚋpiotᚑappliance
 	return ret
 }
 
-func (ec *executionContext) marshalNSshKey2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐSSHKey(ctx context.Context, sel ast.SelectionSet, v *store.SSHKey) graphql.Marshaler {
+func (ec *executionContext) marshalNSshKey2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐSSHKey(ctx context.Context, sel ast.SelectionSet, v *core.SSHKey) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "SshKey!")
 		return graphql.Null
@@ -11282,11 +11281,11 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 	return res
 }
 
-func (ec *executionContext) marshalNThing2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐThingᚄ(ctx context.Context, sel ast.SelectionSet, v []*store.Thing) graphql.Marshaler {
+func (ec *executionContext) marshalNThing2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐThingᚄ(ctx context.Context, sel ast.SelectionSet, v []*core.Thing) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐThing(ctx, sel, v[i])
+		return ec.marshalNThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐThing(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -11298,7 +11297,7 @@ func (ec *executionContext) marshalNThing2ᚕᚖgithubᚗcomᚋpiotᚑappliance�
 	return ret
 }
 
-func (ec *executionContext) marshalNThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐThing(ctx context.Context, sel ast.SelectionSet, v *store.Thing) graphql.Marshaler {
+func (ec *executionContext) marshalNThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐThing(ctx context.Context, sel ast.SelectionSet, v *core.Thing) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Thing!")
 		return graphql.Null
@@ -11652,7 +11651,7 @@ func (ec *executionContext) marshalOReadingFn2ᚖgithubᚗcomᚋpiotᚑappliance
 	return v
 }
 
-func (ec *executionContext) marshalOSensorData2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐSensor(ctx context.Context, sel ast.SelectionSet, v *store.Sensor) graphql.Marshaler {
+func (ec *executionContext) marshalOSensorData2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐSensor(ctx context.Context, sel ast.SelectionSet, v *core.Sensor) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -11677,14 +11676,14 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	return res
 }
 
-func (ec *executionContext) marshalOSwitchData2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐSwitch(ctx context.Context, sel ast.SelectionSet, v *store.Switch) graphql.Marshaler {
+func (ec *executionContext) marshalOSwitchData2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐSwitch(ctx context.Context, sel ast.SelectionSet, v *core.Switch) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._SwitchData(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋstoreᚐThing(ctx context.Context, sel ast.SelectionSet, v *store.Thing) graphql.Marshaler {
+func (ec *executionContext) marshalOThing2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐThing(ctx context.Context, sel ast.SelectionSet, v *core.Thing) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

@@ -9,7 +9,7 @@ import (
 	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/piot-appliance/piot/services/store"
+	"github.com/piot-appliance/piot/services/core"
 )
 
 // An org's MQTT credentials, as returned once by setOrgMqttCredentials.
@@ -64,8 +64,8 @@ type ThingConnection struct {
 
 // Addition.
 type ThingEdge struct {
-	Cursor string       `json:"cursor"`
-	Node   *store.Thing `json:"node"`
+	Cursor string      `json:"cursor"`
+	Node   *core.Thing `json:"node"`
 }
 
 type ThingFilter struct {
