@@ -37,19 +37,16 @@
 package adapter
 
 import (
-	"bytes"
 	"context"
-	"crypto/aes"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net/http"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
+	"github.com/piot-appliance/piot/services/adapter/protocol"
 	"github.com/piot-appliance/piot/services/core"
 )
 
@@ -65,24 +62,21 @@ type Message struct {
 	At      time.Time // when it was measured
 }
 
-// Defaults of Config.
+// Defaults of Config; those the edge adapter shares are package
+// protocol's.
 const (
-	DefaultMinInterval   = time.Second
+	DefaultMinInterval   = protocol.DefaultMinInterval
 	DefaultMaxUnassigned = 100
-	DefaultMaxBody       = 64 << 10
-	// MaxReadings bounds the readings of one packet: a PIOT chip has a
-	// handful of sensors on its bus, and each new address is a thing.
-	MaxReadings = 32
-	// DefaultMaxTracked bounds the rate limiter's memory (devices seen within
-	// MinInterval).
-	DefaultMaxTracked = 100_000
+	DefaultMaxBody       = protocol.DefaultMaxBody
+	MaxReadings          = protocol.MaxReadings
+	DefaultMaxTracked    = protocol.DefaultMaxTracked
 )
 
 // Units and classes of auto-registered sensors.
 const (
-	UnitTemperature = "C"
-	UnitHumidity    = "%"
-	UnitPressure    = "Pa"
+	UnitTemperature = protocol.UnitTemperature
+	UnitHumidity    = protocol.UnitHumidity
+	UnitPressure    = protocol.UnitPressure
 )
 
 // Results of a 202 answer.
@@ -91,29 +85,30 @@ const (
 	ResultDisabled    = "device disabled"
 )
 
-// Rejection reasons counted by Stats.
+// Rejection reasons counted by Stats; those of the checks the edge
+// adapter makes too are package protocol's.
 const (
-	ReasonMethod         = "method_not_allowed"
-	ReasonTooLarge       = "body_too_large"
-	ReasonRead           = "read_error"
-	ReasonBadLength      = "bad_cipher_length"
-	ReasonBadPadding     = "bad_padding"
-	ReasonBadJSON        = "bad_json"
-	ReasonEmptyDevice    = "empty_device"
-	ReasonInvalidName    = "invalid_name"
-	ReasonRateLimited    = "rate_limited"
+	ReasonMethod         = protocol.ReasonMethod
+	ReasonTooLarge       = protocol.ReasonTooLarge
+	ReasonRead           = protocol.ReasonRead
+	ReasonBadLength      = protocol.ReasonBadLength
+	ReasonBadPadding     = protocol.ReasonBadPadding
+	ReasonBadJSON        = protocol.ReasonBadJSON
+	ReasonEmptyDevice    = protocol.ReasonEmptyDevice
+	ReasonInvalidName    = protocol.ReasonInvalidName
+	ReasonRateLimited    = protocol.ReasonRateLimited
 	ReasonUnassignedCap  = "unassigned_cap"
-	ReasonTooManyReads   = "too_many_readings"
+	ReasonTooManyReads   = protocol.ReasonTooManyReads
 	ReasonNameConflict   = "name_conflict"
 	ReasonNotAssigned    = "not_assigned"
 	ReasonDisabled       = "disabled"
 	ReasonForeignOrg     = "foreign_org"
-	ReasonForeignDevice  = "foreign_device"
-	ReasonWrongKey       = "wrong_key"
+	ReasonForeignDevice  = protocol.ReasonForeignDevice
+	ReasonWrongKey       = protocol.ReasonWrongKey
 	ReasonPublishFailed  = "publish_failed"
 	ReasonStorageFull    = "storage_full"
 	ReasonInternal       = "internal_error"
-	ReasonLimiterTooBusy = "limiter_full"
+	ReasonLimiterTooBusy = protocol.ReasonLimiterTooBusy
 )
 
 // Config tunes the adapter.
@@ -121,7 +116,7 @@ type Config struct {
 	// AESKey is "" (plaintext only) or exactly 16 bytes (AES-128).
 	AESKey string
 	// DeviceKeys are devices' own AES-128 keys by piot id, for a checker
-	// without core (the edge adapter; New takes them from the things). A
+	// without core (NewChecker; New takes them from the things). A
 	// device listed is accepted only encrypted with its own key.
 	DeviceKeys map[string]string
 	// MinInterval between two accepted packets of one device; 0 means 1s,
@@ -147,7 +142,7 @@ type Deps struct {
 
 // Adapter serves the PIOT device protocol.
 type Adapter struct {
-	*Checker
+	*protocol.Checker
 	cfg     Config
 	core    *core.Core
 	publish Publisher
@@ -159,43 +154,13 @@ type Adapter struct {
 	rejected Rejections
 }
 
-// Checker decodes packets and applies the per-device rate limit, without
-// registering or publishing anything; the edge adapter checks packets
-// with it before it spools them.
-type Checker struct {
-	now     func() time.Time
-	key     []byte
-	limiter *limiter
-	// Devices' own keys; nil where they are not known (the edge).
-	devKey  func(piotID string) (string, bool)
-	devKeys func(fn func(piotID, key string) bool)
-}
+// packet is a decoded packet; package protocol decodes and checks it.
+type packet = protocol.Packet
 
-// NewChecker builds a checker (Core, Publish and MaxUnassigned unused).
-func NewChecker(cfg Config) (*Checker, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	c := &Checker{now: cfg.Now, limiter: newLimiter(cfg.MinInterval, cfg.MaxTracked)}
-	if cfg.AESKey != "" {
-		c.key = []byte(cfg.AESKey)
-	}
-	if len(cfg.DeviceKeys) > 0 {
-		keys := maps.Clone(cfg.DeviceKeys)
-		c.devKey = func(piotID string) (string, bool) {
-			k, ok := keys[piotID]
-			return k, ok
-		}
-		c.devKeys = func(fn func(piotID, key string) bool) {
-			for id, k := range keys {
-				if !fn(id, k) {
-					return
-				}
-			}
-		}
-	}
-	return c, nil
+// NewChecker builds the protocol's checker from the adapter's settings
+// (Core, Publish and MaxUnassigned unused).
+func NewChecker(cfg Config) (*protocol.Checker, error) {
+	return protocol.NewChecker(cfg.checker(nil))
 }
 
 // New checks the configuration and builds an adapter.
@@ -207,14 +172,9 @@ func New(cfg Config, deps Deps) (*Adapter, error) {
 	if deps.Core == nil || deps.Publish == nil {
 		return nil, errors.New("adapter: Core and Publish are required")
 	}
-	ch, err := NewChecker(cfg)
+	ch, err := protocol.NewChecker(cfg.checker(thingKeys{deps.Core}))
 	if err != nil {
 		return nil, err
-	}
-	ch.devKeys = deps.Core.DeviceKeys
-	ch.devKey = func(piotID string) (string, bool) {
-		t, ok := deps.Core.ThingByPiotID(piotID)
-		return t.AESKey, ok && t.AESKey != ""
 	}
 	return &Adapter{
 		Checker: ch,
@@ -227,32 +187,37 @@ func New(cfg Config, deps Deps) (*Adapter, error) {
 	}, nil
 }
 
+// checker is the part of cfg the protocol's checker takes; keys, if not
+// nil, are where the devices' own keys are looked up.
+func (cfg Config) checker(keys protocol.Keys) protocol.Config {
+	return protocol.Config{AESKey: cfg.AESKey, DeviceKeys: cfg.DeviceKeys, Keys: keys,
+		MinInterval: cfg.MinInterval, MaxTracked: cfg.MaxTracked, Now: cfg.Now}
+}
+
+// thingKeys are the devices' own keys as core's things hold them.
+type thingKeys struct{ c *core.Core }
+
+func (k thingKeys) Key(piotID string) (string, bool) {
+	t, ok := k.c.ThingByPiotID(piotID)
+	return t.AESKey, ok && t.AESKey != ""
+}
+
+func (k thingKeys) Each(fn func(piotID, key string) bool) { k.c.DeviceKeys(fn) }
+
 func (cfg Config) withDefaults() (Config, error) {
-	if cfg.AESKey != "" && len(cfg.AESKey) != 16 {
-		return cfg, fmt.Errorf("adapter: AES key must be exactly 16 bytes, got %d", len(cfg.AESKey))
+	pc, err := cfg.checker(nil).WithDefaults()
+	if err != nil {
+		return cfg, err
 	}
-	for id, k := range cfg.DeviceKeys {
-		if len(k) != 16 {
-			return cfg, fmt.Errorf("adapter: the AES key of device %s must be exactly 16 bytes, got %d", id, len(k))
-		}
-	}
-	if cfg.MinInterval == 0 {
-		cfg.MinInterval = DefaultMinInterval
-	}
+	cfg.MinInterval, cfg.MaxTracked, cfg.Now = pc.MinInterval, pc.MaxTracked, pc.Now
 	if cfg.MaxUnassigned <= 0 {
 		cfg.MaxUnassigned = DefaultMaxUnassigned
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
-	if cfg.MaxTracked <= 0 {
-		cfg.MaxTracked = DefaultMaxTracked
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	return cfg, nil
 }
@@ -266,7 +231,7 @@ func (a *Adapter) Handler() http.Handler {
 }
 
 func (a *Adapter) serve(w http.ResponseWriter, r *http.Request) {
-	body, ok := ReadPOST(w, r, a.cfg.MaxBody, &a.rejected)
+	body, ok := protocol.ReadPOST(w, r, a.cfg.MaxBody, &a.rejected)
 	if !ok {
 		return
 	}
@@ -284,7 +249,7 @@ func (a *Adapter) Handle(ctx context.Context, body []byte, src Source) Outcome {
 }
 
 func (a *Adapter) handle(ctx context.Context, body []byte, hint string, src Source) Outcome {
-	pkt, out := a.decode(body, hint)
+	pkt, out := a.Decode(body, hint)
 	if out.Status == 0 {
 		out = a.process(ctx, pkt, body, src)
 	}
@@ -294,153 +259,10 @@ func (a *Adapter) handle(ctx context.Context, body []byte, hint string, src Sour
 	return out
 }
 
-// Device returns the device id of a packet body, decrypting it if needed
-// (hint as in POST /adapter?device=ID); the edge adapter uses it to check
-// a packet and apply the rate limit before it spools.
-func (a *Checker) Device(body []byte, hint string) (string, Outcome) {
-	pkt, out := a.decode(body, hint)
-	if out.Status != 0 {
-		return "", out
-	}
-	if out := validate(pkt); out.Status != 0 {
-		return "", out
-	}
-	return pkt.Device, Outcome{}
-}
-
-// decode parses a packet, decrypting it with the device's own key or the
-// global one. hint, if not empty, names the sending device (POST
-// /adapter?device=ID), so its key is tried first; without it the own
-// keys are tried one by one, and a key only counts if the packet it
-// opens names the key's device. A device with its own key is accepted
-// only encrypted with that key: anyone could forge its plaintext, and
-// anyone with the global key its global-key packets.
-func (a *Checker) decode(body []byte, hint string) (*packet, Outcome) {
-	p, err := parsePacket(body)
-	if err == nil {
-		if a.ownKey(p.Device) != "" {
-			return nil, reject(http.StatusBadRequest, ReasonWrongKey, "this device's packets must be encrypted with its own key")
-		}
-		return p, Outcome{}
-	}
-	badJSON := reject(http.StatusBadRequest, ReasonBadJSON, "invalid packet: "+err.Error())
-	if len(body) == 0 || len(body)%aes.BlockSize != 0 || a.key == nil && a.devKeys == nil {
-		if a.key == nil || looksLikeJSON(body) {
-			// Not ciphertext, or no key to open it: a broken plaintext.
-			return nil, badJSON
-		}
-		return nil, reject(http.StatusBadRequest, ReasonBadLength, "invalid length of body for decryption")
-	}
-	if hint != "" {
-		if k := a.ownKey(hint); k != "" {
-			if p, out := open([]byte(k), body); out.Status == 0 && p.Device == hint {
-				return p, out
-			}
-		}
-	}
-	var failed Outcome
-	if a.key != nil {
-		p, out := open(a.key, body)
-		if out.Status == 0 {
-			if a.ownKey(p.Device) != "" {
-				return nil, reject(http.StatusBadRequest, ReasonWrongKey, "this device's packets must be encrypted with its own key")
-			}
-			return p, out
-		}
-		failed = out
-	}
-	var found *packet
-	if a.devKeys != nil {
-		a.devKeys(func(piotID, key string) bool {
-			if p, out := open([]byte(key), body); out.Status == 0 && p.Device == piotID {
-				found = p
-				return false
-			}
-			return true
-		})
-	}
-	if found != nil {
-		return found, Outcome{}
-	}
-	if looksLikeJSON(body) {
-		// No key opens it and it reads as JSON: the device sent
-		// plaintext, and what is wrong is its JSON.
-		return nil, badJSON
-	}
-	if failed.Status == 0 {
-		failed = reject(http.StatusBadRequest, ReasonBadPadding, "wrong PKCS#7 padding of encrypted content")
-	}
-	return nil, failed
-}
-
-// looksLikeJSON tells a plaintext packet (a JSON object, maybe after
-// white space) from ciphertext, which is random bytes.
-func looksLikeJSON(b []byte) bool {
-	b = bytes.TrimLeft(b, " \t\r\n")
-	return len(b) > 0 && b[0] == '{' && utf8.Valid(b)
-}
-
-// open decrypts and parses a packet with one key.
-func open(key, body []byte) (*packet, Outcome) {
-	plain, err := decryptECB(key, body)
-	if err != nil {
-		return nil, reject(http.StatusBadRequest, ReasonBadPadding, "wrong PKCS#7 padding of encrypted content")
-	}
-	p, err := parsePacket(plain)
-	if err != nil {
-		return nil, reject(http.StatusBadRequest, ReasonBadJSON, "invalid packet: "+err.Error())
-	}
-	return p, Outcome{}
-}
-
-// ownKey returns a device's own key ("" if none or unknown here).
-func (a *Checker) ownKey(piotID string) string {
-	if a.devKey == nil || piotID == "" {
-		return ""
-	}
-	k, _ := a.devKey(piotID)
-	return k
-}
-
-// validate checks the names a packet would register.
-func validate(p *packet) Outcome {
-	if p.Device == "" {
-		return reject(http.StatusBadRequest, ReasonEmptyDevice, "device name cannot be empty")
-	}
-	if err := core.ValidName("thing", p.Device); err != nil {
-		return reject(http.StatusBadRequest, ReasonInvalidName, "invalid device name: "+core.Message(err))
-	}
-	if len(p.Readings) > MaxReadings {
-		return reject(http.StatusBadRequest, ReasonTooManyReads, fmt.Sprintf("a packet may carry at most %d readings, this one has %d", MaxReadings, len(p.Readings)))
-	}
-	for _, rd := range p.Readings {
-		for _, m := range rd.measurements() {
-			if err := core.ValidName("thing", m.prefix+rd.Address); err != nil {
-				return reject(http.StatusBadRequest, ReasonInvalidName, "invalid reading address: "+core.Message(err))
-			}
-		}
-	}
-	return Outcome{}
-}
-
-// Limit applies the per-device minimum interval.
-func (a *Checker) Limit(device string) Outcome {
-	ok, wait, full := a.limiter.allow(device, a.now())
-	if ok {
-		return Outcome{}
-	}
-	out := reject(http.StatusTooManyRequests, ReasonRateLimited, "exceeded minimum interval between packets of a device")
-	if full {
-		out = reject(http.StatusTooManyRequests, ReasonLimiterTooBusy, "too many devices, try again later")
-	}
-	out.RetryAfter = max(wait, time.Second)
-	return out
-}
-
 // measuredAt is when a packet's readings were taken: the device's own
 // time if it has one that is not in the future, else when it arrived.
 func (a *Adapter) measuredAt(p *packet, src Source) time.Time {
-	now := a.now()
+	now := a.cfg.Now()
 	if p.Time > 0 {
 		if t := time.Unix(p.Time, 0); t.Before(now.Add(MaxClockAhead)) {
 			return t
@@ -453,7 +275,7 @@ func (a *Adapter) measuredAt(p *packet, src Source) time.Time {
 }
 
 func (a *Adapter) process(ctx context.Context, p *packet, body []byte, src Source) Outcome {
-	if out := validate(p); out.Status != 0 {
+	if out := p.Validate(); out.Status != 0 {
 		return out
 	}
 	if !src.Relayed() {
@@ -550,9 +372,9 @@ func (a *Adapter) register(ctx context.Context, p *packet, src Source) (core.Thi
 	}
 	var out []sensorReading
 	for _, rd := range p.Readings {
-		for _, m := range rd.measurements() {
-			class, unit := m.class, m.unit
-			s, rerr := a.reg.FindOrCreate(ctx, m.prefix+rd.Address, core.ThingSensor, src, func(t core.Thing) (core.Thing, error) {
+		for _, m := range rd.Measurements() {
+			class, unit := m.Class, m.Unit
+			s, rerr := a.reg.FindOrCreate(ctx, m.Prefix+rd.Address, core.ThingSensor, src, func(t core.Thing) (core.Thing, error) {
 				topic := "value"
 				return a.core.UpdateThingSensor(ctx, core.System, core.SensorUpdate{
 					ID: t.ID, Class: &class, Unit: &unit, MeasurementTopic: &topic,
@@ -572,7 +394,7 @@ func (a *Adapter) register(ctx context.Context, p *packet, src Source) (core.Thi
 			if u == "" {
 				u = unit
 			}
-			out = append(out, sensorReading{thing: s, value: m.value, unit: u})
+			out = append(out, sensorReading{thing: s, value: m.Value, unit: u})
 		}
 	}
 	return dev, out, nil

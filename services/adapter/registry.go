@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/piot-appliance/piot/services/adapter/protocol"
 	"github.com/piot-appliance/piot/services/core"
 )
 
@@ -38,8 +39,8 @@ func (r *Registry) deviceShare(dev core.Thing, p *packet, src Source) *RegError 
 	share := max(r.maxUnassigned/4, 1)
 	fresh := 0
 	for _, rd := range p.Readings {
-		for _, m := range rd.measurements() {
-			if _, ok := r.core.ThingByPiotID(m.prefix + rd.Address); !ok {
+		for _, m := range rd.Measurements() {
+			if _, ok := r.core.ThingByPiotID(m.Prefix + rd.Address); !ok {
 				fresh++
 			}
 		}
@@ -63,7 +64,7 @@ type RegError struct {
 
 // Outcome is the answer to a packet whose registration failed.
 func (e *RegError) Outcome() Outcome {
-	o := reject(e.Status, e.Reason, e.Msg)
+	o := protocol.Refused(e.Status, e.Reason, e.Msg)
 	if e.Status == http.StatusInsufficientStorage {
 		o.RetryAfter = retryStorageFull
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/piot-appliance/piot/services/names"
 	"github.com/piot-appliance/piot/services/store"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"golang.org/x/crypto/bcrypt"
@@ -25,7 +26,7 @@ type MQTTCredentials struct {
 
 // ThingUsernamePrefix starts the MQTT username of a device's own
 // credentials, "thing:<thing name>"; org usernames cannot contain ':'.
-const ThingUsernamePrefix = "thing:"
+const ThingUsernamePrefix = names.ThingUsernamePrefix
 
 // MQTTIdentity is who an MQTT client is after authentication.
 type MQTTIdentity struct {

@@ -3,13 +3,14 @@ package core
 import (
 	"net/mail"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/piot-appliance/piot/services/names"
 )
 
 // Limits on names and text fields; documented in the README.
 const (
-	MaxNameLen        = 64
+	MaxNameLen        = names.MaxLen
 	MaxTextLen        = 4096
 	MaxTopicLen       = 256
 	MinPasswordLen    = 8
@@ -18,40 +19,14 @@ const (
 	MaxLastSeenPeriod = 365 * 24 * 3600
 )
 
-// ValidName checks a name used as an MQTT topic level (org and thing names).
+// ValidName checks a name used as an MQTT topic level (org and thing
+// names); the rules are package names', which the edge adapter applies
+// without core.
 func ValidName(kind, name string) error {
-	switch {
-	case name == "":
-		return errf(CodeBadInput, "%s name must not be empty", kind)
-	case len(name) > MaxNameLen:
-		return errf(CodeBadInput, "%s name is longer than %d bytes", kind, MaxNameLen)
-	case !utf8.ValidString(name):
-		return errf(CodeBadInput, "%s name is not valid UTF-8", kind)
-	case strings.HasPrefix(name, "$"):
-		return errf(CodeBadInput, "%s name must not start with '$'", kind)
-	case strings.TrimSpace(name) != name:
-		return errf(CodeBadInput, "%s name must not start or end with spaces", kind)
-	}
-	for _, r := range name {
-		if r == '/' || r == '+' || r == '#' || unicode.IsControl(r) {
-			return errf(CodeBadInput, "%s name must not contain '/', '+', '#' or control characters", kind)
-		}
-		if invisible(r) {
-			return errf(CodeBadInput, "%s name must not contain invisible or direction-changing characters (U+%04X)", kind, r)
-		}
+	if err := names.Valid(kind, name); err != nil {
+		return &Error{Code: CodeBadInput, Msg: err.Error()}
 	}
 	return nil
-}
-
-// invisible reports characters that change how a name reads without
-// showing themselves: bidi controls (U+202E turns "gnp.exe" around),
-// zero-width characters, other format characters, line and paragraph
-// separators, private use, and spaces other than the plain one. Two names
-// that look alike on the console or in Grafana must not be two things.
-func invisible(r rune) bool {
-	return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Co, unicode.Cs) ||
-		unicode.IsSpace(r) && r != ' ' ||
-		r == '\u115F' || r == '\u1160' || r == '\u3164' || r == '\uFFA0' // Hangul fillers
 }
 
 // normEmail validates an address and returns its canonical (lower-case)
@@ -70,7 +45,7 @@ func normEmail(email string) (string, error) {
 	if err != nil || a.Name != "" || a.Address != email || strings.Count(email, "@") != 1 {
 		return "", errf(CodeBadInput, "email field has wrong format")
 	}
-	if strings.IndexFunc(email, invisible) >= 0 {
+	if strings.IndexFunc(email, names.Invisible) >= 0 {
 		return "", errf(CodeBadInput, "email must not contain invisible or direction-changing characters")
 	}
 	return strings.ToLower(email), nil

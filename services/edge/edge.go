@@ -3,8 +3,9 @@
 // packets to it as they would to the appliance; it checks each packet,
 // writes it to an on-disk spool before answering 200, and forwards the
 // packets, in order, to the appliance over MQTT (QoS 1) on the
-// organization's reserved topic (see package relay), deleting them from
-// the spool only once the appliance acknowledged them.
+// organization's reserved topic (package wire; package relay takes them
+// in the appliance), deleting them from the spool only once the
+// appliance acknowledged them.
 //
 // It relays, it does not translate: the appliance decodes, registers and
 // publishes exactly as for packets received on /adapter, keeping each
@@ -28,10 +29,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/piot-appliance/piot/services/adapter"
-	"github.com/piot-appliance/piot/services/adapter/vdgps"
-	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/adapter/protocol"
+	"github.com/piot-appliance/piot/services/adapter/vdgps/upload"
 	"github.com/piot-appliance/piot/services/fileutil"
+	"github.com/piot-appliance/piot/services/names"
 	"github.com/piot-appliance/piot/services/spool"
 )
 
@@ -87,10 +88,10 @@ type Edge struct {
 	log     *slog.Logger
 	id      string
 	spool   *spool.Spool
-	checker *adapter.Checker
+	checker *protocol.Checker
 	device  string // the thing of a device's own credentials, or ""
 
-	rejected adapter.Rejections
+	rejected protocol.Rejections
 	up       uplinkState
 
 	srv, vdSrv *http.Server
@@ -117,7 +118,7 @@ func New(cfg Config) (*Edge, error) {
 		cfg.BackoffMax = time.Minute
 	}
 	if cfg.MaxBody <= 0 {
-		cfg.MaxBody = adapter.DefaultMaxBody
+		cfg.MaxBody = protocol.DefaultMaxBody
 	}
 	if err := os.MkdirAll(cfg.SpoolDir, 0o700); err != nil {
 		return nil, fmt.Errorf("edge: spool directory: %w", err)
@@ -126,7 +127,7 @@ func New(cfg Config) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	checker, err := adapter.NewChecker(adapter.Config{AESKey: cfg.AESKey, DeviceKeys: cfg.DeviceKeys, MinInterval: cfg.MinInterval})
+	checker, err := protocol.NewChecker(protocol.Config{AESKey: cfg.AESKey, DeviceKeys: cfg.DeviceKeys, MinInterval: cfg.MinInterval})
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
@@ -143,7 +144,7 @@ func New(cfg Config) (*Edge, error) {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
 	e := &Edge{cfg: cfg, log: cfg.Logger.With("service", "edge"), id: id, spool: sp, checker: checker}
-	e.device, _ = strings.CutPrefix(cfg.Username, core.ThingUsernamePrefix)
+	e.device, _ = strings.CutPrefix(cfg.Username, names.ThingUsernamePrefix)
 	if e.device == cfg.Username {
 		e.device = ""
 	}
@@ -241,7 +242,7 @@ func (e *Edge) Stop(ctx context.Context) error {
 }
 
 func (e *Edge) servePIOT(w http.ResponseWriter, r *http.Request) {
-	body, ok := adapter.ReadPOST(w, r, e.cfg.MaxBody, &e.rejected)
+	body, ok := protocol.ReadPOST(w, r, e.cfg.MaxBody, &e.rejected)
 	if !ok {
 		return
 	}
@@ -258,11 +259,11 @@ func (e *Edge) servePIOT(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Edge) serveVDGPS(w http.ResponseWriter, r *http.Request) {
-	body, ok := adapter.ReadPOST(w, r, e.cfg.MaxBody, &e.rejected)
+	body, ok := protocol.ReadPOST(w, r, e.cfg.MaxBody, &e.rejected)
 	if !ok {
 		return
 	}
-	dev, out := vdgps.Device(body)
+	dev, out := upload.Device(body)
 	if out.Status == 0 {
 		out = e.check(dev)
 	}
@@ -276,11 +277,11 @@ func (e *Edge) serveVDGPS(w http.ResponseWriter, r *http.Request) {
 
 // check applies what the edge knows of a device before spooling its
 // packet: the credentials' device, and the minimum interval.
-func (e *Edge) check(dev string) adapter.Outcome {
+func (e *Edge) check(dev string) protocol.Outcome {
 	if e.device != "" && dev != e.device {
 		// The appliance would refuse it: better the device hears it now
 		// than a 200 for a packet that is never stored.
-		return adapter.Outcome{Status: http.StatusForbidden, Reason: adapter.ReasonForeignDevice,
+		return protocol.Outcome{Status: http.StatusForbidden, Reason: protocol.ReasonForeignDevice,
 			Msg: "this edge adapter forwards device " + e.device + " only"}
 	}
 	return e.checker.Limit(dev)
@@ -292,7 +293,7 @@ func (e *Edge) accept(w http.ResponseWriter, ctx context.Context, kind byte, bod
 	rec = append(append(rec, kind), body...)
 	_, err := e.spool.Append(ctx, rec)
 	if err != nil {
-		out := adapter.Outcome{Status: http.StatusServiceUnavailable, Reason: ReasonSpoolError, Msg: "cannot store the packet, try again later", RetryAfter: 10 * time.Second}
+		out := protocol.Outcome{Status: http.StatusServiceUnavailable, Reason: ReasonSpoolError, Msg: "cannot store the packet, try again later", RetryAfter: 10 * time.Second}
 		if errors.Is(err, spool.ErrFull) {
 			out.Reason, out.Msg, out.RetryAfter = ReasonSpoolFull, "spool full, try again later", time.Minute
 		} else {
@@ -302,5 +303,5 @@ func (e *Edge) accept(w http.ResponseWriter, ctx context.Context, kind byte, bod
 		out.Write(w)
 		return
 	}
-	adapter.Outcome{Status: http.StatusOK}.Write(w)
+	protocol.Outcome{Status: http.StatusOK}.Write(w)
 }

@@ -19,9 +19,9 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
-	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/adapter/devsim"
-	"github.com/piot-appliance/piot/services/adapter/relay"
+	"github.com/piot-appliance/piot/services/adapter/protocol"
+	"github.com/piot-appliance/piot/services/adapter/relay/wire"
 )
 
 const testKey = "0123456789abcdef"
@@ -34,7 +34,7 @@ type sink struct {
 	addr string
 
 	mu     sync.Mutex
-	envs   []relay.Envelope
+	envs   []wire.Envelope
 	topics []string
 	refuse int
 }
@@ -48,7 +48,7 @@ func (s *sink) OnPublish(_ *mqtt.Client, pk packets.Packet) (packets.Packet, err
 		s.refuse--
 		return pk, packets.ErrRejectPacket // no PUBACK
 	}
-	var e relay.Envelope
+	var e wire.Envelope
 	if err := json.Unmarshal(pk.Payload, &e); err == nil {
 		s.envs = append(s.envs, e)
 		s.topics = append(s.topics, pk.TopicName)
@@ -56,10 +56,10 @@ func (s *sink) OnPublish(_ *mqtt.Client, pk packets.Packet) (packets.Packet, err
 	return pk, nil
 }
 
-func (s *sink) received() ([]relay.Envelope, []string) {
+func (s *sink) received() ([]wire.Envelope, []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]relay.Envelope(nil), s.envs...), append([]string(nil), s.topics...)
+	return append([]wire.Envelope(nil), s.envs...), append([]string(nil), s.topics...)
 }
 
 func startSink(t *testing.T, addr string) *sink {
@@ -162,9 +162,9 @@ func TestForwardsInOrder(t *testing.T) {
 	waitFor(t, "11 envelopes", func() bool { envs, _ := s.received(); return len(envs) == 11 })
 	envs, topics := s.received()
 	for i, env := range envs {
-		want, topic := vd, relay.Topic("site", relay.ProtoVDGPS)
+		want, topic := vd, wire.Topic("site", wire.ProtoVDGPS)
 		if i < 10 {
-			want, topic = bodies[i], relay.Topic("site", relay.ProtoPIOT)
+			want, topic = bodies[i], wire.Topic("site", wire.ProtoPIOT)
 		}
 		if !bytes.Equal(env.Body, want) || topics[i] != topic || env.Edge != e.ID() ||
 			i > 0 && env.Seq <= envs[i-1].Seq || time.Since(time.UnixMilli(env.RX)) > time.Minute {
@@ -198,10 +198,10 @@ func TestDeviceCredentialsForwardOneDevice(t *testing.T) {
 		t.Fatalf("own packet: %d", st)
 	}
 	waitFor(t, "1 envelope", func() bool { envs, _ := s.received(); return len(envs) == 1 })
-	if _, topics := s.received(); topics[0] != relay.DeviceTopic("site", "dev1", relay.ProtoPIOT) {
+	if _, topics := s.received(); topics[0] != wire.DeviceTopic("site", "dev1", wire.ProtoPIOT) {
 		t.Fatalf("published to %s", topics[0])
 	}
-	if st := e.Status(); st.Rejected[adapter.ReasonForeignDevice] != 1 || st.Device != "dev1" {
+	if st := e.Status(); st.Rejected[protocol.ReasonForeignDevice] != 1 || st.Device != "dev1" {
 		t.Fatalf("status %+v", st)
 	}
 }
@@ -355,7 +355,7 @@ func TestDeviceOwnKeys(t *testing.T) {
 		}
 	}
 	waitFor(t, "3 envelopes", func() bool { envs, _ := s.received(); return len(envs) == 3 })
-	if st := e.Status(); st.Rejected[adapter.ReasonWrongKey] != 2 {
+	if st := e.Status(); st.Rejected[protocol.ReasonWrongKey] != 2 {
 		t.Fatalf("status %+v", st)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/names"
 )
 
 // LoadDeviceKeys reads devices' own AES-128 keys, one device per line:
@@ -40,7 +40,7 @@ func LoadDeviceKeys(path string) (map[string]string, error) {
 		switch {
 		case !ok:
 			return nil, fmt.Errorf("device keys: %s:%d: want \"<device id> <key>\"", path, n)
-		case core.ValidName("thing", id) != nil:
+		case names.Valid("thing", id) != nil:
 			return nil, fmt.Errorf("device keys: %s:%d: invalid device id %q", path, n, id)
 		case len(key) != 16:
 			return nil, fmt.Errorf("device keys: %s:%d: the key of %s must be exactly 16 bytes, got %d", path, n, id, len(key))

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/piot-appliance/piot/services/adapter/relay"
+	"github.com/piot-appliance/piot/services/adapter/relay/wire"
 	"github.com/piot-appliance/piot/services/spool"
 )
 
@@ -215,16 +215,16 @@ func (e *Edge) envelope(r spool.Record) ([]byte, string, error) {
 	if len(r.Data) < 2 {
 		return nil, "", fmt.Errorf("spool record %d is malformed", r.Seq)
 	}
-	proto := relay.ProtoPIOT
+	proto := wire.ProtoPIOT
 	if r.Data[0] == kindVDGPS {
-		proto = relay.ProtoVDGPS
+		proto = wire.ProtoVDGPS
 	}
-	payload, err := json.Marshal(relay.Envelope{Edge: e.id, Seq: r.Seq, RX: r.At.UnixMilli(), Body: r.Data[1:]})
+	payload, err := json.Marshal(wire.Envelope{Edge: e.id, Seq: r.Seq, RX: r.At.UnixMilli(), Body: r.Data[1:]})
 	if err != nil {
 		return nil, "", err
 	}
 	if e.device != "" {
-		return payload, relay.DeviceTopic(e.cfg.Org, e.device, proto), nil
+		return payload, wire.DeviceTopic(e.cfg.Org, e.device, proto), nil
 	}
-	return payload, relay.Topic(e.cfg.Org, proto), nil
+	return payload, wire.Topic(e.cfg.Org, proto), nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/piot-appliance/piot/services/adapter/relay/wire"
 )
 
 // Whatever an edge adapter publishes, the hook neither panics nor leaves
@@ -25,7 +26,7 @@ func FuzzEnvelope(f *testing.F) {
 	}
 	e := newEnv(f)
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		_, err := e.h.OnPublish(nil, packets.Packet{TopicName: Topic("acme", ProtoPIOT), Payload: payload,
+		_, err := e.h.OnPublish(nil, packets.Packet{TopicName: wire.Topic("acme", ProtoPIOT), Payload: payload,
 			FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}})
 		if !errors.Is(err, packets.CodeSuccessIgnore) {
 			t.Fatalf("payload %q: %v", payload, err)
@@ -35,7 +36,7 @@ func FuzzEnvelope(f *testing.F) {
 			!strings.ContainsAny(env.Edge, " \n") && len(env.Body) > 0 {
 			// A resend of what was just handled is a duplicate.
 			before := e.h.Stats()[ResultDuplicate]
-			if _, err := e.h.OnPublish(nil, packets.Packet{TopicName: Topic("acme", ProtoPIOT), Payload: payload}); !errors.Is(err, packets.CodeSuccessIgnore) {
+			if _, err := e.h.OnPublish(nil, packets.Packet{TopicName: wire.Topic("acme", ProtoPIOT), Payload: payload}); !errors.Is(err, packets.CodeSuccessIgnore) {
 				t.Fatalf("resend: %v", err)
 			}
 			if st := e.h.Stats(); st[ResultDuplicate] != before+1 {

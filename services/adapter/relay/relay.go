@@ -33,46 +33,24 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/piot-appliance/piot/services/adapter"
+	"github.com/piot-appliance/piot/services/adapter/relay/wire"
 	"github.com/piot-appliance/piot/services/core"
 )
 
-// Level is the topic level that marks relayed packets.
-const Level = "$adapter"
-
-// Protocols, the last topic level.
+// The topics and the envelope are package wire's, which the edge
+// adapter writes without core; the names stay here for the appliance.
 const (
-	ProtoPIOT  = "piot"
-	ProtoVDGPS = "vdgps"
+	Level      = wire.Level
+	ProtoPIOT  = wire.ProtoPIOT
+	ProtoVDGPS = wire.ProtoVDGPS
+	MaxEdgeID  = wire.MaxEdgeID
 )
 
-// Topic is where an edge adapter logged in with org's credentials
-// publishes packets of proto.
-func Topic(org, proto string) string { return "org/" + org + "/" + Level + "/" + proto }
-
-// DeviceTopic is where an edge adapter logged in with the own credentials
-// of thing (which reach only org/<org>/<thing>/…) publishes packets of
-// proto; only that device's packets are processed from it.
-func DeviceTopic(org, thing, proto string) string {
-	return "org/" + org + "/" + thing + "/" + Level + "/" + proto
-}
-
 // Envelope is one relayed device packet.
-type Envelope struct {
-	// Edge identifies the edge adapter (generated at its first start).
-	Edge string `json:"edge"`
-	// Seq grows with every packet the edge adapter accepted.
-	Seq uint64 `json:"seq"`
-	// RX is when the edge adapter received the packet, Unix milliseconds.
-	RX int64 `json:"rx"`
-	// Body is the packet as the device sent it (base64 in JSON).
-	Body []byte `json:"body"`
-}
+type Envelope = wire.Envelope
 
 // errRetry is why the relay cut an MQTT 3 connection.
 var errRetry = errors.New("relay: packet not taken; resend it")
-
-// MaxEdgeID bounds Envelope.Edge.
-const MaxEdgeID = 64
 
 // Handler processes one device packet (adapter.Adapter, vdgps.Handler).
 type Handler interface {

@@ -16,6 +16,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/adapter/devsim"
+	"github.com/piot-appliance/piot/services/adapter/relay/wire"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/core/coretest"
 	"github.com/piot-appliance/piot/services/ingest"
@@ -114,7 +115,7 @@ func (e *env) reopen() {
 // must not happen for envelopes).
 func (e *env) relay(org, edge string, seq uint64, body []byte) error {
 	e.t.Helper()
-	return e.relayTo(Topic(org, ProtoPIOT), edge, seq, body)
+	return e.relayTo(wire.Topic(org, ProtoPIOT), edge, seq, body)
 }
 
 // relayTo is relay to any topic.
@@ -226,7 +227,7 @@ func TestRelayRefusesAndRetries(t *testing.T) {
 
 	// Malformed envelopes are acknowledged and counted, never retried.
 	for _, p := range []string{`nope`, `{"edge":"","seq":1,"body":"eA=="}`, `{"edge":"e","seq":0,"body":"eA=="}`, `{"edge":"e","seq":3}`} {
-		_, err := e.h.OnPublish(nil, packets.Packet{TopicName: Topic("acme", ProtoPIOT), Payload: []byte(p)})
+		_, err := e.h.OnPublish(nil, packets.Packet{TopicName: wire.Topic("acme", ProtoPIOT), Payload: []byte(p)})
 		if !acked(err) {
 			t.Fatalf("%s: %v", p, err)
 		}
@@ -366,14 +367,14 @@ func TestDeviceCredentialsRelayOnlyTheirDevice(t *testing.T) {
 			}
 		}
 	}
-	own := DeviceTopic("acme", "dev1", ProtoPIOT)
+	own := wire.DeviceTopic("acme", "dev1", ProtoPIOT)
 	if err := e.relayTo(own, "gw", 1, e.packet("dev1", 2, now)); !acked(err) {
 		t.Fatalf("own packet: %v", err)
 	}
 	if err := e.relayTo(own, "gw", 2, e.packet("dev2", 2, now)); !acked(err) {
 		t.Fatalf("other device's packet: %v", err)
 	}
-	if err := e.relayTo(DeviceTopic("acme", "nosuch", ProtoPIOT), "gw2", 1, e.packet("dev1", 3, now)); !acked(err) {
+	if err := e.relayTo(wire.DeviceTopic("acme", "nosuch", ProtoPIOT), "gw2", 1, e.packet("dev1", 3, now)); !acked(err) {
 		t.Fatalf("unknown thing: %v", err)
 	}
 	if got := fmt.Sprint(e.sink.values("org/acme/" + devsim.SensorName("dev1") + "/value")); got != "[2]" {
@@ -403,7 +404,7 @@ func TestRetryCutsMQTT3Connections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pk := packets.Packet{TopicName: Topic("acme", ProtoPIOT), Payload: payload, FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}}
+	pk := packets.Packet{TopicName: wire.Topic("acme", ProtoPIOT), Payload: payload, FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}}
 	e.sink.mu.Lock()
 	e.sink.fail = true
 	e.sink.mu.Unlock()

@@ -29,7 +29,7 @@
 // ("location"), which is what the appliance's ingest matches (§12.14).
 //
 // Coordinates are unsigned in the device format, so trackers cannot report
-// southern latitudes or western longitudes; see Fix.
+// southern latitudes or western longitudes; see upload.Fix.
 package vdgps
 
 import (
@@ -43,6 +43,8 @@ import (
 	"time"
 
 	"github.com/piot-appliance/piot/services/adapter"
+	"github.com/piot-appliance/piot/services/adapter/protocol"
+	"github.com/piot-appliance/piot/services/adapter/vdgps/upload"
 	"github.com/piot-appliance/piot/services/core"
 )
 
@@ -54,7 +56,7 @@ const (
 
 // NamePrefix is prepended to the device id to form the thing's name and
 // piot_id.
-const NamePrefix = "VD"
+const NamePrefix = upload.NamePrefix
 
 // Location topic and JSON paths set on auto-registered trackers.
 const (
@@ -76,8 +78,8 @@ const (
 	ReasonMethod        = adapter.ReasonMethod
 	ReasonTooLarge      = adapter.ReasonTooLarge
 	ReasonRead          = adapter.ReasonRead
-	ReasonBadPacket     = "bad_packet"
-	ReasonInvalidName   = "invalid_name"
+	ReasonBadPacket     = upload.ReasonBadPacket
+	ReasonInvalidName   = adapter.ReasonInvalidName
 	ReasonUnassignedCap = "unassigned_cap"
 	ReasonNameConflict  = "name_conflict"
 	ReasonNotAssigned   = adapter.ReasonNotAssigned
@@ -158,7 +160,7 @@ type location struct {
 
 // ServeHTTP serves POST /adapter/vdgps.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, ok := adapter.ReadPOST(w, r, h.cfg.MaxBody, &h.rejected)
+	body, ok := protocol.ReadPOST(w, r, h.cfg.MaxBody, &h.rejected)
 	if !ok {
 		return
 	}
@@ -175,22 +177,8 @@ func (h *Handler) Handle(ctx context.Context, body []byte, src adapter.Source) a
 	return out
 }
 
-// Device returns the thing name of an upload; the edge adapter checks
-// uploads with it before it spools them.
-func Device(body []byte) (string, adapter.Outcome) {
-	p, err := Parse(body)
-	if err != nil {
-		return "", adapter.Outcome{Status: http.StatusBadRequest, Reason: ReasonBadPacket, Msg: "invalid packet: " + err.Error()}
-	}
-	name := NamePrefix + p.ID
-	if err := core.ValidName("thing", name); err != nil {
-		return "", adapter.Outcome{Status: http.StatusBadRequest, Reason: ReasonInvalidName, Msg: "invalid device id: " + core.Message(err)}
-	}
-	return name, adapter.Outcome{}
-}
-
 func (h *Handler) handle(ctx context.Context, body []byte, src adapter.Source) adapter.Outcome {
-	name, out := Device(body)
+	name, out := upload.Device(body)
 	if out.Status != 0 {
 		return out
 	}
@@ -203,7 +191,7 @@ func (h *Handler) handle(ctx context.Context, body []byte, src adapter.Source) a
 	if out := adapter.CheckDevice(h.core, name, src); out.Status != 0 {
 		return out
 	}
-	p, _ := Parse(body) // parsed fine in Device
+	p, _ := upload.Parse(body) // parsed fine in Device
 	dev, rerr := h.register(ctx, name, src)
 	if rerr != nil {
 		if rerr.Status == http.StatusInternalServerError {
@@ -228,7 +216,7 @@ func (h *Handler) handle(ctx context.Context, body []byte, src adapter.Source) a
 	topic := "org/" + org + "/" + dev.Name + "/" + LocTopic
 	msgs := make([]adapter.Message, 0, len(p.Fixes))
 	for _, f := range p.Fixes {
-		payload, err := json.Marshal(f.toLocation())
+		payload, err := json.Marshal(location(f))
 		if err != nil { // unreachable: finite floats and ints only
 			return adapter.Outcome{Status: http.StatusInternalServerError, Reason: ReasonInternal, Msg: "cannot encode fix"}
 		}
@@ -255,10 +243,6 @@ func (h *Handler) setVoltage(dev core.Thing, volt float64) {
 		t.Voltage = volt
 		return true
 	})
-}
-
-func (f Fix) toLocation() location {
-	return location(f)
 }
 
 // register finds the tracker by piot_id or registers it: name = piot_id =

@@ -194,7 +194,7 @@ func TestPublishFixesInOrder(t *testing.T) {
 		if err := json.Unmarshal([]byte(m.payload), &got); err != nil {
 			t.Fatal(err)
 		}
-		if got != p.Fixes[i].toLocation() {
+		if got != location(p.Fixes[i]) {
 			t.Fatalf("message %d: %+v, want %+v", i, got, p.Fixes[i])
 		}
 	}

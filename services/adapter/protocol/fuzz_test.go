@@ -1,4 +1,4 @@
-package adapter
+package protocol
 
 import (
 	"bytes"
@@ -17,20 +17,20 @@ func FuzzDecode(f *testing.F) {
 		``, `[]`, `{`, "\x10\x10",
 	} {
 		f.Add([]byte(s))
-		if ct, err := encryptECB(key, []byte(s)); err == nil {
+		if ct, err := EncryptECB(key, []byte(s)); err == nil {
 			f.Add(ct)
 		}
 	}
 	a := &Checker{key: key}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		p, out := a.decode(body, "")
+		p, out := a.Decode(body, "")
 		status := out.Status
 		if (p == nil) == (status == 0) {
 			t.Fatalf("packet %v with status %d", p, status)
 		}
 		if pt, err := parsePacket(body); err == nil {
-			ct, _ := encryptECB(key, body)
-			pe, o := a.decode(ct, "")
+			ct, _ := EncryptECB(key, body)
+			pe, o := a.Decode(ct, "")
 			st := o.Status
 			if st != 0 || pe.Device != pt.Device || len(pe.Readings) != len(pt.Readings) {
 				t.Fatalf("encrypted decode differs: %d", st)
@@ -38,7 +38,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		if len(body) > 0 && len(body)%16 == 0 {
 			if plain, err := decryptECB(key, body); err == nil {
-				ct, _ := encryptECB(key, plain)
+				ct, _ := EncryptECB(key, plain)
 				if !bytes.Equal(ct, body) {
 					t.Fatal("round trip")
 				}

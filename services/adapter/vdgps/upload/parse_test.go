@@ -1,4 +1,4 @@
-package vdgps
+package upload
 
 import (
 	"bytes"
@@ -7,7 +7,9 @@ import (
 	"time"
 )
 
-const fixture = "testdata/vdgps-capture-69-fixes.bin"
+// fixture is a real tracker's upload; package vdgps's handler tests post
+// it too.
+const fixture = "../testdata/vdgps-capture-69-fixes.bin"
 
 func readFixture(tb testing.TB) []byte {
 	tb.Helper()

@@ -1,4 +1,4 @@
-package adapter
+package protocol
 
 import (
 	"bytes"
@@ -7,40 +7,44 @@ import (
 	"errors"
 )
 
-// packet is a decoded device packet; short names are folded into the long
+// Packet is a decoded device packet; short names are folded into the long
 // ones with the reference's precedence (a non-empty short value wins).
-type packet struct {
+type Packet struct {
 	Device       string
 	IP           string
 	WifiSSID     string
 	WifiStrength *float32
 	// Time is the device's unix time of the packet, 0 if absent; the
-	// readings are stored as measured then (see Adapter.measuredAt).
+	// readings are stored as measured then (see Adapter.measuredAt in
+	// package adapter).
 	Time     int64
-	Readings []reading
+	Readings []Reading
 }
 
-type reading struct {
+// Reading is what one sensor address of a packet measured.
+type Reading struct {
 	Address string
 	T, H, P *float32
 }
 
-type measurement struct {
-	prefix, class, unit string
-	value               float32
+// Measurement is one value of a reading; its sensor is the thing named
+// Prefix+Address.
+type Measurement struct {
+	Prefix, Class, Unit string
+	Value               float32
 }
 
-// measurements lists a reading's values in the reference's order t, h, p.
-func (r reading) measurements() []measurement {
-	var out []measurement
+// Measurements lists a reading's values in the reference's order t, h, p.
+func (r Reading) Measurements() []Measurement {
+	var out []Measurement
 	if r.T != nil {
-		out = append(out, measurement{"T", "temperature", UnitTemperature, *r.T})
+		out = append(out, Measurement{"T", "temperature", UnitTemperature, *r.T})
 	}
 	if r.H != nil {
-		out = append(out, measurement{"H", "humidity", UnitHumidity, *r.H})
+		out = append(out, Measurement{"H", "humidity", UnitHumidity, *r.H})
 	}
 	if r.P != nil {
-		out = append(out, measurement{"P", "pressure", UnitPressure, *r.P})
+		out = append(out, Measurement{"P", "pressure", UnitPressure, *r.P})
 	}
 	return out
 }
@@ -68,7 +72,7 @@ var errNotObject = errors.New("packet is not a JSON object")
 
 // parsePacket decodes the first JSON value of b (trailing bytes are
 // ignored, as in the reference).
-func parsePacket(b []byte) (*packet, error) {
+func parsePacket(b []byte) (*Packet, error) {
 	trimmed := bytes.TrimLeft(b, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, errNotObject
@@ -77,7 +81,7 @@ func parsePacket(b []byte) (*packet, error) {
 	if err := json.NewDecoder(bytes.NewReader(trimmed)).Decode(&w); err != nil {
 		return nil, err
 	}
-	p := &packet{Device: w.Device, IP: w.IP, WifiSSID: w.WifiSSID, WifiStrength: w.WifiStrength}
+	p := &Packet{Device: w.Device, IP: w.IP, WifiSSID: w.WifiSSID, WifiStrength: w.WifiStrength}
 	if w.D != "" {
 		p.Device = w.D
 	}
@@ -92,7 +96,7 @@ func parsePacket(b []byte) (*packet, error) {
 		rs = w.R
 	}
 	for _, r := range rs {
-		rd := reading{Address: r.Address, T: r.T, H: r.H, P: r.P}
+		rd := Reading{Address: r.Address, T: r.T, H: r.H, P: r.P}
 		if r.A != "" {
 			rd.Address = r.A
 		}
@@ -126,9 +130,9 @@ func decryptECB(key, ct []byte) ([]byte, error) {
 	return out[:len(out)-n], nil
 }
 
-// encryptECB pads with PKCS#7 and encrypts with AES-128-ECB; devices and
+// EncryptECB pads with PKCS#7 and encrypts with AES-128-ECB; devices and
 // tests use it.
-func encryptECB(key, plain []byte) ([]byte, error) {
+func EncryptECB(key, plain []byte) ([]byte, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
