@@ -19,11 +19,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/piot-appliance/piot/services/store"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/piot-appliance/piot/services/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
