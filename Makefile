@@ -20,9 +20,14 @@ run: build
 generate:
 	go generate ./...
 
+# Besides gofmt, vet and staticcheck: go.mod and go.sum are what go mod tidy
+# makes of them, and imports stand standard library first, then a blank line,
+# then the rest (internal/lint/importgroups; gofmt does not check that).
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	@tidy=$$(go mod tidy -diff) || { echo "go mod tidy needed:"; echo "$$tidy"; exit 1; }
+	go run ./internal/lint/importgroups $$(git ls-files -co --exclude-standard '*.go')
 	go vet ./...
 	go tool staticcheck ./...
 

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/piot-appliance/piot/services/fileutil"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/fileutil"
 )
 
 // File names inside the data directory.

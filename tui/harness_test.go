@@ -10,7 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/store"
+	"github.com/piot-appliance/piot/services/core/coretest"
 )
 
 // world is a real core on a real embedded store, with an admin and a
@@ -26,38 +26,9 @@ var testNow = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	c, err := core.New(ctx, st, core.Config{BcryptCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := c.Bootstrap(ctx, "admin@piot.local", "admin-password"); !ok || err != nil {
-		t.Fatalf("bootstrap: %v %v", ok, err)
-	}
-	admin, err := c.Login(ctx, "admin@piot.local", "admin-password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	acme, err := c.CreateOrg(ctx, admin, "acme", "the first org")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := c.CreateUser(ctx, admin, "member@acme.test", "member-password", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.AddOrgUser(ctx, admin, acme.ID, u.ID); err != nil {
-		t.Fatal(err)
-	}
-	member, err := c.Login(ctx, "member@acme.test", "member-password")
-	if err != nil {
-		t.Fatal(err)
-	}
+	fx := coretest.Open(t, coretest.Options{AdminEmail: "admin@piot.local", AdminPassword: "admin-password", Org: "acme", OrgDescription: "the first org"})
+	c, admin, acme := fx.Core, fx.Admin, fx.Org
+	member := fx.Member(t, "member@acme.test", "member-password")
 	return &world{core: c, admin: admin, member: member, acme: acme}
 }
 

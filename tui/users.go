@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -161,153 +162,211 @@ func (s *usersScreen) current() (userInfo, bool) {
 }
 
 func (s *usersScreen) key(k tea.KeyPressMsg) tea.Cmd {
-	e := s.env
-	if s.open == "" {
-		if used, cmd := s.list.update(k, 10); used {
-			return cmd
-		}
-	} else if used, cmd := s.keysL.update(k, 10); used {
+	if s.open != "" {
+		return s.detailKey(k)
+	}
+	if used, cmd := s.list.update(k, 10); used {
 		return cmd
+	}
+	if key.Matches(k, keyNew) {
+		return s.createUser()
 	}
 	u, have := s.current()
 	switch {
-	case s.open != "" && key.Matches(k, keyListBack):
-		s.open = ""
-		return nil
-	case key.Matches(k, keyNew) && s.open == "":
-		f := newForm("New user").
-			text("email", "Email", "", "email").
-			secret("password", "Password", "password").
-			boolean("admin", "Admin", false)
-		return s.ov.open(f, func(a core.Actor, f *form) (string, error) {
-			u, err := e.core.CreateUser(e.ctx, a, strings.TrimSpace(f.value("email")), f.value("password"), f.value("admin") == "yes")
-			if err != nil {
-				return "", err
-			}
-			return "created user " + u.Email, nil
-		})
 	case !have:
 		return nil
-	case s.open == "" && key.Matches(k, keyUserOpen):
+	case key.Matches(k, keyUserOpen):
 		s.open = u.ID.Hex()
 		s.fillKeys()
 		return nil
 	case key.Matches(k, keyAdmin):
-		id, email, admin := u.ID, u.Email, !u.IsAdmin
-		verb := "Grant admin rights to"
-		if !admin {
-			verb = "Revoke admin rights of"
-		}
-		s.ov.ask(fmt.Sprintf("%s %s?", verb, email), func(a core.Actor) (string, error) {
-			if _, err := e.core.UpdateUser(e.ctx, a, core.UserUpdate{ID: id, IsAdmin: &admin}); err != nil {
-				return "", err
-			}
-			if admin {
-				return email + " is now an admin", nil
-			}
-			return email + " is no longer an admin", nil
-		})
-		return nil
+		return s.toggleAdmin(u)
 	case key.Matches(k, keyPassword):
-		f := newForm("Reset the password of "+u.Email).
-			secret("password", "New password", "password").
-			secret("again", "Repeat", "repeat")
-		f.note = "Their API tokens are revoked; console keys keep working."
-		id, email := u.ID, u.Email
-		return s.ov.open(f, func(a core.Actor, f *form) (string, error) {
-			pw := f.value("password")
-			if pw != f.value("again") {
-				return "", &core.Error{Code: core.CodeBadInput, Msg: "repeat: the two entries differ"}
-			}
-			if _, err := e.core.UpdateUser(e.ctx, a, core.UserUpdate{ID: id, Password: &pw}); err != nil {
-				return "", err
-			}
-			return "password of " + email + " changed", nil
-		})
-	case s.open == "" && key.Matches(k, keyDelete):
-		id, email := u.ID, u.Email
-		s.ov.ask(fmt.Sprintf("Delete user %s and their memberships?", email), func(a core.Actor) (string, error) {
-			if err := e.core.DeleteUser(e.ctx, a, id); err != nil {
-				return "", err
-			}
-			return "deleted user " + email, nil
-		})
-		return nil
-	case s.open != "" && key.Matches(k, keySSHAdd):
-		f := newForm("Add an SSH key for "+u.Email).
-			text("key", "Public key", "", "key", "OpenSSH public key")
-		f.note = "Paste one line of authorized_keys: ssh-ed25519 AAAA… comment"
-		id, email := u.ID, u.Email
-		return s.ov.open(f, func(a core.Actor, f *form) (string, error) {
-			k, err := e.core.AddSSHKey(e.ctx, a, id, f.value("key"))
-			if err != nil {
-				return "", err
-			}
-			return fmt.Sprintf("added key %s for %s", k.Fingerprint, email), nil
-		})
-	case s.open != "" && key.Matches(k, keySSHDel):
-		r, ok := s.keysL.selected()
-		if !ok {
-			return nil
-		}
-		id, fp := u.ID, r.key
-		s.ov.ask(fmt.Sprintf("Remove key %s?", fp), func(a core.Actor) (string, error) {
-			if err := e.core.RemoveSSHKey(e.ctx, a, id, fp); err != nil {
-				return "", err
-			}
-			return "removed key " + fp, nil
-		})
-		return nil
-	case s.open != "" && key.Matches(k, keyOrgAdd):
-		member := map[core.ID]bool{}
-		for _, o := range u.orgs {
-			member[o.ID] = true
-		}
-		var values, labels []string
-		for _, o := range s.orgs {
-			if !member[o.ID] {
-				values, labels = append(values, o.ID.Hex()), append(labels, o.Name)
-			}
-		}
-		if len(values) == 0 {
-			return func() tea.Msg { return statusMsg{text: "no organization left to add " + u.Email + " to"} }
-		}
-		f := newForm("Add "+u.Email+" to an organization").pick("org", "Organization", values, labels, "")
-		uid := u.ID
-		return s.ov.open(f, func(a core.Actor, f *form) (string, error) {
-			oid, err := core.ParseID(f.value("org"))
-			if err != nil {
-				return "", err
-			}
-			if err := e.core.AddOrgUser(e.ctx, a, oid, uid); err != nil {
-				return "", err
-			}
-			name, _ := e.core.OrgNameOf(oid)
-			return "added to " + name, nil
-		})
-	case s.open != "" && key.Matches(k, keyOrgDel):
-		if len(u.orgs) == 0 {
-			return func() tea.Msg { return statusMsg{text: u.Email + " belongs to no organization"} }
-		}
-		var values, labels []string
-		for _, o := range u.orgs {
-			values, labels = append(values, o.ID.Hex()), append(labels, o.Name)
-		}
-		f := newForm("Remove "+u.Email+" from an organization").pick("org", "Organization", values, labels, "")
-		uid := u.ID
-		return s.ov.open(f, func(a core.Actor, f *form) (string, error) {
-			oid, err := core.ParseID(f.value("org"))
-			if err != nil {
-				return "", err
-			}
-			if err := e.core.RemoveOrgUser(e.ctx, a, oid, uid); err != nil {
-				return "", err
-			}
-			name, _ := e.core.OrgNameOf(oid)
-			return "removed from " + name, nil
-		})
+		return s.resetPassword(u)
+	case key.Matches(k, keyDelete):
+		return s.deleteUser(u)
 	}
 	return nil
+}
+
+// detailKey handles keys in the view of one user: their organizations
+// and SSH keys.
+func (s *usersScreen) detailKey(k tea.KeyPressMsg) tea.Cmd {
+	if used, cmd := s.keysL.update(k, 10); used {
+		return cmd
+	}
+	if key.Matches(k, keyListBack) {
+		s.open = ""
+		return nil
+	}
+	u, have := s.current()
+	switch {
+	case !have:
+		return nil
+	case key.Matches(k, keyAdmin):
+		return s.toggleAdmin(u)
+	case key.Matches(k, keyPassword):
+		return s.resetPassword(u)
+	case key.Matches(k, keySSHAdd):
+		return s.addSSHKey(u)
+	case key.Matches(k, keySSHDel):
+		return s.removeSSHKey(u)
+	case key.Matches(k, keyOrgAdd):
+		return s.addToOrg(u)
+	case key.Matches(k, keyOrgDel):
+		return s.removeFromOrg(u)
+	}
+	return nil
+}
+
+func (s *usersScreen) createUser() tea.Cmd {
+	e := s.env
+	f := newForm("New user").
+		text("email", "Email", "", "email").
+		secret("password", "Password", "password").
+		boolean("admin", "Admin", false)
+	return s.ov.open(f, func(a core.Actor, f *form) (string, error) {
+		u, err := e.core.CreateUser(e.ctx, a, strings.TrimSpace(f.value("email")), f.value("password"), f.value("admin") == "yes")
+		if err != nil {
+			return "", err
+		}
+		return "created user " + u.Email, nil
+	})
+}
+
+func (s *usersScreen) toggleAdmin(u userInfo) tea.Cmd {
+	e := s.env
+	id, email, admin := u.ID, u.Email, !u.IsAdmin
+	verb := "Grant admin rights to"
+	if !admin {
+		verb = "Revoke admin rights of"
+	}
+	s.ov.ask(fmt.Sprintf("%s %s?", verb, email), func(a core.Actor) (string, error) {
+		if _, err := e.core.UpdateUser(e.ctx, a, core.UserUpdate{ID: id, IsAdmin: &admin}); err != nil {
+			return "", err
+		}
+		if admin {
+			return email + " is now an admin", nil
+		}
+		return email + " is no longer an admin", nil
+	})
+	return nil
+}
+
+func (s *usersScreen) resetPassword(u userInfo) tea.Cmd {
+	e := s.env
+	f := newForm("Reset the password of "+u.Email).
+		secret("password", "New password", "password").
+		secret("again", "Repeat", "repeat")
+	f.note = "Their API tokens are revoked; console keys keep working."
+	id, email := u.ID, u.Email
+	return s.ov.open(f, func(a core.Actor, f *form) (string, error) {
+		pw := f.value("password")
+		if pw != f.value("again") {
+			return "", &core.Error{Code: core.CodeBadInput, Msg: "repeat: the two entries differ"}
+		}
+		if _, err := e.core.UpdateUser(e.ctx, a, core.UserUpdate{ID: id, Password: &pw}); err != nil {
+			return "", err
+		}
+		return "password of " + email + " changed", nil
+	})
+}
+
+func (s *usersScreen) deleteUser(u userInfo) tea.Cmd {
+	e := s.env
+	id, email := u.ID, u.Email
+	s.ov.ask(fmt.Sprintf("Delete user %s and their memberships?", email), func(a core.Actor) (string, error) {
+		if err := e.core.DeleteUser(e.ctx, a, id); err != nil {
+			return "", err
+		}
+		return "deleted user " + email, nil
+	})
+	return nil
+}
+
+func (s *usersScreen) addSSHKey(u userInfo) tea.Cmd {
+	e := s.env
+	f := newForm("Add an SSH key for "+u.Email).
+		text("key", "Public key", "", "key", "OpenSSH public key")
+	f.note = "Paste one line of authorized_keys: ssh-ed25519 AAAA… comment"
+	id, email := u.ID, u.Email
+	return s.ov.open(f, func(a core.Actor, f *form) (string, error) {
+		k, err := e.core.AddSSHKey(e.ctx, a, id, f.value("key"))
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("added key %s for %s", k.Fingerprint, email), nil
+	})
+}
+
+// removeSSHKey removes the key selected in the user's list of keys.
+func (s *usersScreen) removeSSHKey(u userInfo) tea.Cmd {
+	e := s.env
+	r, ok := s.keysL.selected()
+	if !ok {
+		return nil
+	}
+	id, fp := u.ID, r.key
+	s.ov.ask(fmt.Sprintf("Remove key %s?", fp), func(a core.Actor) (string, error) {
+		if err := e.core.RemoveSSHKey(e.ctx, a, id, fp); err != nil {
+			return "", err
+		}
+		return "removed key " + fp, nil
+	})
+	return nil
+}
+
+func (s *usersScreen) addToOrg(u userInfo) tea.Cmd {
+	free := orgsOtherThan(s.orgs, u.orgs)
+	if len(free) == 0 {
+		return func() tea.Msg { return statusMsg{text: "no organization left to add " + u.Email + " to"} }
+	}
+	return s.pickOrg("Add "+u.Email+" to an organization", free, u.ID, s.env.core.AddOrgUser, "added to ")
+}
+
+func (s *usersScreen) removeFromOrg(u userInfo) tea.Cmd {
+	if len(u.orgs) == 0 {
+		return func() tea.Msg { return statusMsg{text: u.Email + " belongs to no organization"} }
+	}
+	return s.pickOrg("Remove "+u.Email+" from an organization", u.orgs, u.ID, s.env.core.RemoveOrgUser, "removed from ")
+}
+
+// pickOrg asks for one of orgs and applies change to it and user uid;
+// the status line then says done and the organization's name.
+func (s *usersScreen) pickOrg(title string, orgs []core.Org, uid core.ID, change func(context.Context, core.Actor, core.ID, core.ID) error, done string) tea.Cmd {
+	e := s.env
+	values, labels := make([]string, 0, len(orgs)), make([]string, 0, len(orgs))
+	for _, o := range orgs {
+		values, labels = append(values, o.ID.Hex()), append(labels, o.Name)
+	}
+	f := newForm(title).pick("org", "Organization", values, labels, "")
+	return s.ov.open(f, func(a core.Actor, f *form) (string, error) {
+		oid, err := core.ParseID(f.value("org"))
+		if err != nil {
+			return "", err
+		}
+		if err := change(e.ctx, a, oid, uid); err != nil {
+			return "", err
+		}
+		name, _ := e.core.OrgNameOf(oid)
+		return done + name, nil
+	})
+}
+
+// orgsOtherThan lists the organizations of all that are not in these, in
+// the order of all.
+func orgsOtherThan(all, these []core.Org) []core.Org {
+	in := map[core.ID]bool{}
+	for _, o := range these {
+		in[o.ID] = true
+	}
+	var out []core.Org
+	for _, o := range all {
+		if !in[o.ID] {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 func (s *usersScreen) view(width, height int) string {

@@ -12,6 +12,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/piot-appliance/piot/services/broker"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/core/coretest"
 	"github.com/piot-appliance/piot/services/history"
 	"github.com/piot-appliance/piot/services/ingest"
 	"github.com/piot-appliance/piot/services/store"
@@ -41,27 +42,13 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	st, err := store.Open(ctx, store.Config{DataDir: dir})
+	env, err := coretest.Setup(ctx, dir, coretest.Options{AdminEmail: "admin@x.test", AdminPassword: "password123", Logger: quiet})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "store:", err)
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer st.Close(context.Background())
-	c, err := core.New(ctx, st, core.Config{BcryptCost: 4, Logger: quiet})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "core:", err)
-		return 1
-	}
-	if _, err := c.Bootstrap(ctx, "admin@x.test", "password123"); err != nil {
-		fmt.Fprintln(os.Stderr, "bootstrap:", err)
-		return 1
-	}
-	admin, err := c.Login(ctx, "admin@x.test", "password123")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "login:", err)
-		return 1
-	}
-	fx.dir, fx.st, fx.c, fx.admin = dir, st, c, admin
+	defer env.Close()
+	fx.dir, fx.st, fx.c, fx.admin = dir, env.Store, env.Core, env.Admin
 	return m.Run()
 }
 

@@ -27,8 +27,10 @@ func TestInflightSharesAndTotal(t *testing.T) {
 	take("b", nil)
 	take("c", errBusy) // c's share is free but the total is not
 	// A request waiting for its share gets it when an earlier one ends.
-	go func() { time.Sleep(10 * time.Millisecond); held[0]() }()
+	released := make(chan struct{})
+	go func() { time.Sleep(10 * time.Millisecond); held[0](); close(released) }()
 	take("a", nil)
+	<-released // release gives the share back before it forgets the key
 	for _, rel := range held[1:] {
 		rel()
 	}

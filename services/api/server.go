@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/piot-appliance/piot/services/ratelimit"
 	"html/template"
 	"io"
 	"log/slog"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/piot-appliance/piot/services/api/graphiql"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/ratelimit"
 )
 
 // Limits, documented in the README.

@@ -20,7 +20,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/piot-appliance/piot/services/ratelimit"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -32,6 +31,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/durable"
+	"github.com/piot-appliance/piot/services/ratelimit"
 )
 
 // Config configures the broker. Zero limits take the Default* values.

@@ -18,6 +18,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	paho3 "github.com/eclipse/paho.mqtt.golang"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/core/coretest"
 	"github.com/piot-appliance/piot/services/store"
 )
 
@@ -56,27 +57,13 @@ func sharedCore(t *testing.T) (*core.Core, core.Actor) {
 			return
 		}
 		fixtureDir = dir
-		st, err := store.Open(ctx, store.Config{DataDir: dir})
+		fx, err := coretest.Setup(ctx, dir, coretest.Options{AdminEmail: "admin@x.test", AdminPassword: "password123"})
 		if err != nil {
 			fixture.err = err
 			return
 		}
-		fixtureStore = st
-		c, err := core.New(ctx, st, core.Config{BcryptCost: 4})
-		if err != nil {
-			fixture.err = err
-			return
-		}
-		if _, err := c.Bootstrap(ctx, "admin@x.test", "password123"); err != nil {
-			fixture.err = err
-			return
-		}
-		admin, err := c.Login(ctx, "admin@x.test", "password123")
-		if err != nil {
-			fixture.err = err
-			return
-		}
-		fixture.core, fixture.admin = c, admin
+		fixtureStore = fx.Store
+		fixture.core, fixture.admin = fx.Core, fx.Admin
 	})
 	if fixture.err != nil {
 		t.Fatalf("test store/core: %v", fixture.err)

@@ -2,11 +2,11 @@ package broker
 
 import (
 	"net"
-
-	paho3 "github.com/eclipse/paho.mqtt.golang"
 	"strings"
 	"testing"
 	"time"
+
+	paho3 "github.com/eclipse/paho.mqtt.golang"
 )
 
 // subscribePacket is a raw SUBSCRIBE of one filter at qos.

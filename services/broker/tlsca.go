@@ -9,12 +9,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/piot-appliance/piot/services/fileutil"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/piot-appliance/piot/services/fileutil"
 )
 
 // Lifetimes of the appliance's own certificates. The CA is what devices

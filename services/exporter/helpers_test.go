@@ -19,9 +19,9 @@ import (
 
 	"github.com/piot-appliance/piot/services/broker"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/core/coretest"
 	"github.com/piot-appliance/piot/services/history"
 	"github.com/piot-appliance/piot/services/ingest"
-	"github.com/piot-appliance/piot/services/store"
 )
 
 const (
@@ -43,22 +43,8 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	c, err := core.New(ctx, st, core.Config{BcryptCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := c.Bootstrap(ctx, "admin@piot.local", "admin-password"); !ok || err != nil {
-		t.Fatalf("bootstrap: %v %v", ok, err)
-	}
-	admin, err := c.Login(ctx, "admin@piot.local", "admin-password")
-	if err != nil {
-		t.Fatal(err)
-	}
+	fx := coretest.Open(t, coretest.Options{AdminEmail: "admin@piot.local", AdminPassword: "admin-password"})
+	c, admin := fx.Core, fx.Admin
 	f := &fixture{core: c, admin: admin, things: map[string]core.ID{}}
 	f.farm = f.org(t, "farm")
 	f.city = f.org(t, "city")

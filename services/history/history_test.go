@@ -7,10 +7,10 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/piot-appliance/piot/internal/testclock"
 	"github.com/piot-appliance/piot/services/store"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -28,22 +28,13 @@ func openStore(tb testing.TB) *store.Store {
 	return st
 }
 
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-
 var day0 = time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC).Unix()
 
-func newHistory(tb testing.TB, st *store.Store, cfg Config) (*Store, *clock) {
+func newHistory(tb testing.TB, st *store.Store, cfg Config) (*Store, *testclock.Clock) {
 	tb.Helper()
-	c := &clock{t: time.Unix(day0+3*daySecs, 0)}
+	c := testclock.New(time.Unix(day0+3*daySecs, 0))
 	if cfg.Now == nil {
-		cfg.Now = c.now
+		cfg.Now = c.Now
 	}
 	h, err := New(st, cfg)
 	if err != nil {
@@ -402,7 +393,7 @@ func TestRetentionByAge(t *testing.T) {
 	h, clk := newHistory(t, st, Config{Retention: 2 * 24 * time.Hour})
 	ctx := context.Background()
 	thing := primitive.NewObjectID()
-	clk.set(time.Unix(day0+3*daySecs+10, 0))
+	clk.Set(time.Unix(day0+3*daySecs+10, 0))
 	var pts []Point
 	for d := int64(0); d < 4; d++ {
 		pts = append(pts, Point{Thing: thing, Kind: KindSensor, TS: day0 + d*daySecs + 100, Value: fmt.Sprint(d)})
@@ -414,7 +405,7 @@ func TestRetentionByAge(t *testing.T) {
 	if s := h.Stats(); s.PointsExpired != 1 || s.Partitions != 3 {
 		t.Fatalf("stats %+v", s)
 	}
-	clk.set(time.Unix(day0+4*daySecs+10, 0))
+	clk.Set(time.Unix(day0+4*daySecs+10, 0))
 	dropped, err := h.Enforce(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -441,7 +432,7 @@ func TestRetentionBySize(t *testing.T) {
 	st := openStore(t)
 	h, clk := newHistory(t, st, Config{MaxBytes: 12_000})
 	ctx := context.Background()
-	clk.set(time.Unix(day0+3*daySecs, 0))
+	clk.Set(time.Unix(day0+3*daySecs, 0))
 	thing := primitive.NewObjectID()
 	var pts []Point
 	for d := int64(0); d < 3; d++ {

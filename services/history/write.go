@@ -72,6 +72,70 @@ func (s *Store) Append(ctx context.Context, points []Point) error {
 	cutoff := now - int64(s.cfg.Retention/time.Second)
 	s.sweepCache(now)
 
+	groups, order := s.groupByBucket(points, cutoff)
+	b := &appendBatch{byDay: map[int64]*dayWrites{}, lastKept: map[seriesKey]int64{}}
+	for _, k := range order {
+		if err := s.stage(ctx, b, k, points, groups[k]); err != nil {
+			return s.forget(b.touched, err)
+		}
+	}
+	written, err := s.writeDays(ctx, b.byDay)
+	if err != nil {
+		return s.forget(b.touched, err)
+	}
+	for sk, ts := range b.lastKept {
+		s.seriesLast[sk] = ts
+	}
+	s.written.Add(uint64(written))
+	s.trimCache(b.touched)
+	return nil
+}
+
+// appendBatch is what one Append writes, gathered per day partition
+// before anything is written.
+type appendBatch struct {
+	byDay map[int64]*dayWrites
+	// lastKept is the time of the last point kept per series in this
+	// batch, for thinning; it becomes s.seriesLast once the batch is
+	// written.
+	lastKept map[seriesKey]int64
+	// touched are the buckets whose cached state the batch changed.
+	touched []bucketKey
+}
+
+// dayWrites are the writes of one Append to one day partition.
+type dayWrites struct {
+	models      []mongo.WriteModel // the chunks' writes
+	keys        []bucketKey        // the buckets written
+	rollups     map[seriesKey]bson.D
+	rollupOrder []seriesKey
+	points      int64
+	bytes       int64
+}
+
+// day returns the writes to day's partition, creating them.
+func (b *appendBatch) day(day int64) *dayWrites {
+	dw := b.byDay[day]
+	if dw == nil {
+		dw = &dayWrites{}
+		b.byDay[day] = dw
+	}
+	return dw
+}
+
+// forget drops the cached state of the buckets touched by a failed
+// Append: it ran ahead of the store.
+func (s *Store) forget(touched []bucketKey, err error) error {
+	for _, k := range touched {
+		delete(s.cache, k)
+	}
+	return err
+}
+
+// groupByBucket sorts the points into their hour buckets, in the order
+// the buckets first appear, as indexes into points. Invalid points and
+// points older than cutoff or in a dropped day are counted and left out.
+func (s *Store) groupByBucket(points []Point, cutoff int64) (map[bucketKey][]int, []bucketKey) {
 	groups := map[bucketKey][]int{}
 	var order []bucketKey
 	for i, p := range points {
@@ -89,122 +153,137 @@ func (s *Store) Append(ctx context.Context, points []Point) error {
 		}
 		groups[k] = append(groups[k], i)
 	}
+	return groups, order
+}
 
-	type dayWrites struct {
-		models      []mongo.WriteModel
-		keys        []bucketKey
-		rollups     map[seriesKey]bson.D
-		rollupOrder []seriesKey
-		points      int64
-		bytes       int64
-	}
-	byDay := map[int64]*dayWrites{}
-	lastKept := map[seriesKey]int64{}
-	var touched []bucketKey
-	fail := func(err error) error {
-		// The in-memory state of unwritten buckets ran ahead of the store.
-		for _, k := range touched {
-			delete(s.cache, k)
-		}
+// stage adds the new points of bucket k (points[i] for i in idx) to the
+// batch: their chunk writes and the bucket's hour in its day's rollup.
+// A bucket loaded from the store after a crash gets its rollup rewritten
+// even without new points.
+func (s *Store) stage(ctx context.Context, b *appendBatch, k bucketKey, points []Point, idx []int) error {
+	bs, err := s.bucket(ctx, k)
+	if err != nil {
 		return err
 	}
-	for _, k := range order {
-		bs, err := s.bucket(ctx, k)
-		if err != nil {
-			return fail(err)
+	b.touched = append(b.touched, k)
+	wasEmpty := bs.st.N == 0
+	adds, seqs := s.newPoints(bs, k, points, idx, b.lastKept)
+	if len(adds) == 0 && !bs.rollupDirty {
+		return nil
+	}
+	day := floorDiv(k.hour*hourSecs, daySecs)
+	dw := b.day(day)
+	if len(adds) > 0 {
+		dw.points += int64(len(adds))
+		for _, a := range adds {
+			dw.bytes += int64(len(a)) + estPointOverhead
 		}
-		touched = append(touched, k)
-		hourStart := k.hour * hourSecs
-		base := bs.seq
-		wasEmpty := bs.st.N == 0
-		var adds []string
-		var seqs []uint64
-		for _, i := range groups[k] {
-			p := points[i]
-			if p.Seq != 0 && p.Seq <= base {
-				s.duplicate.Add(1)
-				continue
-			}
-			if p.Every > 0 {
-				sk := seriesKey{p.Thing, p.Kind}
-				last, ok := lastKept[sk]
-				if !ok {
-					last, ok = s.seriesLast[sk]
-				}
-				if ok && floorDiv(p.TS, p.Every) == floorDiv(last, p.Every) {
-					s.thinned.Add(1)
-					continue
-				}
-				lastKept[sk] = p.TS
-			}
-			adds = append(adds, encodePoint(p.TS, hourStart, p.Value))
-			bs.seq = max(bs.seq, p.Seq)
-			seqs = append(seqs, bs.seq)
-			bs.st.add(p.TS, p.Value)
+		if wasEmpty {
+			dw.bytes += estRollupHourSize
 		}
-		if len(adds) == 0 && !bs.rollupDirty {
+		dw.models = append(dw.models, s.chunkWrites(k, bs, adds, seqs, &dw.bytes)...)
+	}
+	dw.setRollupHour(k, day, bs.st.encode())
+	dw.keys = append(dw.keys, k)
+	return nil
+}
+
+// newPoints encodes the points of bucket k that are neither replayed
+// duplicates nor thinned away, with the running seq after each, and adds
+// them to the bucket's state.
+func (s *Store) newPoints(bs *bucketState, k bucketKey, points []Point, idx []int, lastKept map[seriesKey]int64) (adds []string, seqs []uint64) {
+	hourStart := k.hour * hourSecs
+	base := bs.seq
+	for _, i := range idx {
+		p := points[i]
+		if p.Seq != 0 && p.Seq <= base {
+			s.duplicate.Add(1)
 			continue
 		}
-		day := floorDiv(hourStart, daySecs)
-		dw := byDay[day]
-		if dw == nil {
-			dw = &dayWrites{}
-			byDay[day] = dw
+		if s.thinnedAway(p, lastKept) {
+			s.thinned.Add(1)
+			continue
 		}
-		if len(adds) > 0 {
-			dw.points += int64(len(adds))
-			for _, a := range adds {
-				dw.bytes += int64(len(a)) + estPointOverhead
-			}
-			if wasEmpty {
-				dw.bytes += estRollupHourSize
-			}
-			dw.models = append(dw.models, s.chunkWrites(k, bs, adds, seqs, &dw.bytes)...)
-		}
-		// One update per rollup document, however many of its hours changed.
-		rk := seriesKey{k.thing, k.kind}
-		if dw.rollups == nil {
-			dw.rollups = map[seriesKey]bson.D{}
-		}
-		if _, ok := dw.rollups[rk]; !ok {
-			dw.rollupOrder = append(dw.rollupOrder, rk)
-		}
-		dw.rollups[rk] = append(dw.rollups[rk], bson.E{Key: hourField(k.hour - day*24), Value: bs.st.encode()})
-		dw.keys = append(dw.keys, k)
+		adds = append(adds, encodePoint(p.TS, hourStart, p.Value))
+		bs.seq = max(bs.seq, p.Seq)
+		seqs = append(seqs, bs.seq)
+		bs.st.add(p.TS, p.Value)
 	}
-	for day, dw := range byDay {
-		for _, rk := range dw.rollupOrder {
-			dw.models = append(dw.models, mongo.NewUpdateOneModel().
-				SetFilter(bson.D{{Key: "_id", Value: rollupID(rk.thing, rk.kind, day)}}).
-				SetUpdate(bson.D{
-					{Key: "$setOnInsert", Value: bson.D{{Key: "thing", Value: rk.thing}, {Key: "kind", Value: rk.kind}, {Key: "day", Value: day * daySecs}}},
-					{Key: "$set", Value: dw.rollups[rk]},
-				}).
-				SetUpsert(true))
-		}
-	}
+	return adds, seqs
+}
 
+// thinnedAway reports whether p, of a series kept at one point per
+// p.Every seconds, falls in the same slot as the last point kept of its
+// series (in this batch, else before it); if not, p becomes that point.
+func (s *Store) thinnedAway(p Point, lastKept map[seriesKey]int64) bool {
+	if p.Every <= 0 {
+		return false
+	}
+	sk := seriesKey{p.Thing, p.Kind}
+	last, ok := lastKept[sk]
+	if !ok {
+		last, ok = s.seriesLast[sk]
+	}
+	if ok && floorDiv(p.TS, p.Every) == floorDiv(last, p.Every) {
+		return true
+	}
+	lastKept[sk] = p.TS
+	return false
+}
+
+// setRollupHour sets bucket k's hour of its series' rollup document;
+// there is one update per rollup document, however many of its hours
+// changed.
+func (dw *dayWrites) setRollupHour(k bucketKey, day int64, hour string) {
+	rk := seriesKey{k.thing, k.kind}
+	if dw.rollups == nil {
+		dw.rollups = map[seriesKey]bson.D{}
+	}
+	if _, ok := dw.rollups[rk]; !ok {
+		dw.rollupOrder = append(dw.rollupOrder, rk)
+	}
+	dw.rollups[rk] = append(dw.rollups[rk], bson.E{Key: hourField(k.hour - day*24), Value: hour})
+}
+
+// rollupWrites are the upserts of day's rollup documents.
+func (dw *dayWrites) rollupWrites(day int64) []mongo.WriteModel {
+	var models []mongo.WriteModel
+	for _, rk := range dw.rollupOrder {
+		models = append(models, mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: rollupID(rk.thing, rk.kind, day)}}).
+			SetUpdate(bson.D{
+				{Key: "$setOnInsert", Value: bson.D{{Key: "thing", Value: rk.thing}, {Key: "kind", Value: rk.kind}, {Key: "day", Value: day * daySecs}}},
+				{Key: "$set", Value: dw.rollups[rk]},
+			}).
+			SetUpsert(true))
+	}
+	return models
+}
+
+// writeDays writes the batch one day partition at a time, oldest day
+// first: the chunks, then the rollups, then the partition's counts. It
+// returns the points written.
+func (s *Store) writeDays(ctx context.Context, byDay map[int64]*dayWrites) (written int64, err error) {
 	days := make([]int64, 0, len(byDay))
 	for d := range byDay {
 		days = append(days, d)
 	}
 	sort.Slice(days, func(i, j int) bool { return days[i] < days[j] })
-	var written int64
 	for _, day := range days {
 		dw := byDay[day]
 		part, err := s.partitionFor(ctx, day)
 		if err != nil {
-			return fail(err)
+			return written, err
 		}
+		models := append(dw.models, dw.rollupWrites(day)...)
 		if dw.points > 0 {
-			dw.models = append(dw.models, mongo.NewUpdateOneModel().
+			models = append(models, mongo.NewUpdateOneModel().
 				SetFilter(bson.D{{Key: "_id", Value: metaID}}).
 				SetUpdate(bson.D{{Key: "$inc", Value: bson.D{{Key: "points", Value: dw.points}, {Key: "bytes", Value: dw.bytes}}}}).
 				SetUpsert(true))
 		}
-		err = s.bulkWrite(ctx, part.name, dw.models)
-		if err != nil {
-			return fail(fmt.Errorf("history: write %s: %w", part.name, err))
+		if err := s.bulkWrite(ctx, part.name, models); err != nil {
+			return written, fmt.Errorf("history: write %s: %w", part.name, err)
 		}
 		for _, k := range dw.keys {
 			if bs := s.cache[k]; bs != nil {
@@ -217,12 +296,7 @@ func (s *Store) Append(ctx context.Context, points []Point) error {
 		s.pmu.Unlock()
 		written += dw.points
 	}
-	for sk, ts := range lastKept {
-		s.seriesLast[sk] = ts
-	}
-	s.written.Add(uint64(written))
-	s.trimCache(touched)
-	return nil
+	return written, nil
 }
 
 // bucket returns the state of a bucket, loading it from the store on a

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/core/coretest"
 	"github.com/piot-appliance/piot/services/history"
 	"github.com/piot-appliance/piot/services/store"
 )
@@ -29,28 +30,13 @@ type env struct {
 
 func ptr[T any](v T) *T { return &v }
 
-const adminEmail, adminPassword = "admin@piot.local", "correct horse battery"
-
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	ctx := context.Background()
-	e := &env{t: t, dir: t.TempDir()}
-	st, err := store.Open(ctx, store.Config{DataDir: e.dir, Logger: quiet})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	e.st = st
+	fx := coretest.New(t)
+	e := &env{t: t, dir: fx.Dir, st: fx.Store, admin: fx.Admin, org: fx.Org}
+	// The ingest's core and history load what the fixture stored, as after
+	// a restart.
 	e.openCore()
-	if _, err := e.c.Bootstrap(ctx, adminEmail, adminPassword); err != nil {
-		t.Fatal(err)
-	}
-	if e.admin, err = e.c.Login(ctx, adminEmail, adminPassword); err != nil {
-		t.Fatal(err)
-	}
-	if e.org, err = e.c.CreateOrg(ctx, e.admin, "acme", ""); err != nil {
-		t.Fatal(err)
-	}
 	return e
 }
 

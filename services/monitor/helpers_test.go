@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/core/coretest"
 	"github.com/piot-appliance/piot/services/store"
 )
 
@@ -50,29 +51,9 @@ func testLogger(t *testing.T) *slog.Logger {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
 	log := testLogger(t)
-	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	c, err := core.New(ctx, st, core.Config{BcryptCost: 4, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Bootstrap(ctx, "admin@x.test", "password123"); err != nil {
-		t.Fatal(err)
-	}
-	admin, err := c.Login(ctx, "admin@x.test", "password123")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := c.CreateOrg(ctx, admin, "acme", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{ctx: ctx, st: st, c: c, admin: admin, org: o.ID, log: log}
+	fx := coretest.Open(t, coretest.Options{AdminEmail: "admin@x.test", AdminPassword: "password123", Org: "acme", Logger: log})
+	return &env{ctx: context.Background(), st: fx.Store, c: fx.Core, admin: fx.Admin, org: fx.Org.ID, log: log}
 }
 
 // thing creates a thing; org zero leaves it unassigned.

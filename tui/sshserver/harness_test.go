@@ -16,7 +16,7 @@ import (
 
 	"github.com/charmbracelet/x/vt"
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/store"
+	"github.com/piot-appliance/piot/services/core/coretest"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -35,37 +35,9 @@ type appliance struct {
 func newAppliance(t *testing.T) *appliance {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	c, err := core.New(ctx, st, core.Config{BcryptCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := c.Bootstrap(ctx, "admin@piot.local", "admin-password"); !ok || err != nil {
-		t.Fatalf("bootstrap: %v %v", ok, err)
-	}
-	admin, err := c.Login(ctx, "admin@piot.local", "admin-password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	acme, err := c.CreateOrg(ctx, admin, "acme", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := c.CreateUser(ctx, admin, "member@acme.test", "member-password", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.AddOrgUser(ctx, admin, acme.ID, u.ID); err != nil {
-		t.Fatal(err)
-	}
-	member, err := c.Login(ctx, "member@acme.test", "member-password")
-	if err != nil {
-		t.Fatal(err)
-	}
+	fx := coretest.Open(t, coretest.Options{AdminEmail: "admin@piot.local", AdminPassword: "admin-password", Org: "acme"})
+	c, admin, acme := fx.Core, fx.Admin, fx.Org
+	member := fx.Member(t, "member@acme.test", "member-password")
 	ap := &appliance{core: c, admin: admin, member: member, acme: acme, adminKey: newKey(t), memberKey: newKey(t), dataDir: t.TempDir()}
 	if _, err := c.AddSSHKey(ctx, admin, admin.UserID, authorized(ap.adminKey)); err != nil {
 		t.Fatal(err)

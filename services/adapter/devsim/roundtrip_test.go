@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/piot-appliance/piot/services/core/coretest"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/adapter/vdgps"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/core/coretest"
 )
 
 // The tests in this file send simulated packets to the real adapters over

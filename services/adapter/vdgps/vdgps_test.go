@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/piot-appliance/piot/services/adapter"
-	"github.com/piot-appliance/piot/services/core/coretest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/core/coretest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/piot-appliance/piot/services/api/graph"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/core/coretest"
 	"github.com/piot-appliance/piot/services/store"
 )
 
@@ -47,23 +48,8 @@ func (b *syncBuffer) String() string {
 
 func newEnv(t *testing.T, opts graph.Options) *env {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	c, err := core.New(ctx, st, core.Config{BcryptCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := c.Bootstrap(ctx, "admin@piot.local", "admin-password"); !ok || err != nil {
-		t.Fatalf("bootstrap: %v %v", ok, err)
-	}
-	admin, err := c.Login(ctx, "admin@piot.local", "admin-password")
-	if err != nil {
-		t.Fatal(err)
-	}
+	fx := coretest.Open(t, coretest.Options{AdminEmail: "admin@piot.local", AdminPassword: "admin-password"})
+	st, c, admin := fx.Store, fx.Core, fx.Admin
 	logs := &syncBuffer{}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(logs, nil))

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/piot-appliance/piot/services/history"
-	"github.com/piot-appliance/piot/services/monitor"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -19,6 +17,8 @@ import (
 	"github.com/piot-appliance/piot/services/api/graph/generated"
 	"github.com/piot-appliance/piot/services/api/graph/model"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/history"
+	"github.com/piot-appliance/piot/services/monitor"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )

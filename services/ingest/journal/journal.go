@@ -37,7 +37,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/piot-appliance/piot/services/fileutil"
 	"hash/crc32"
 	"io"
 	"log/slog"
@@ -49,6 +48,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/piot-appliance/piot/services/fileutil"
 )
 
 const (
