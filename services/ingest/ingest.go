@@ -328,7 +328,7 @@ func (i *Ingest) submit(topic string, payload []byte, at time.Time) (*durability
 		i.stats.inc(RuleMessage, IgnoredNotOrg)
 		return nil, nil
 	}
-	rec, err := i.prepare(topic, payload, at)
+	rec, rt, err := i.prepare(topic, payload, at)
 	if rec == nil || err != nil {
 		return nil, err
 	}
@@ -338,7 +338,7 @@ func (i *Ingest) submit(topic string, payload []byte, at time.Time) (*durability
 		i.stats.inc(RuleJournal, Failed)
 		return nil, refusal(err)
 	}
-	t, err := i.j.Append(rec)
+	t, err := i.j.AppendNoted([][]byte{rec}, []any{rt})
 	if err != nil {
 		i.stats.inc(RuleJournal, Failed)
 		return nil, writeRefusal(err)
@@ -347,28 +347,30 @@ func (i *Ingest) submit(topic string, payload []byte, at time.Time) (*durability
 	return &durability{i: i, t: t}, nil
 }
 
-// prepare returns the journal record for a message, or nil when there is
-// nothing to store (the message is counted the way the rules would).
-func (i *Ingest) prepare(topic string, payload []byte, at time.Time) ([]byte, error) {
+// prepare returns the journal record for a message and its routing, or
+// no record when there is nothing to store (the message is then counted
+// the way the rules would). Marks have no routing.
+func (i *Ingest) prepare(topic string, payload []byte, at time.Time) ([]byte, *routing, error) {
 	if !i.running.Load() {
 		i.stats.inc(RuleJournal, Failed)
-		return nil, ErrNotRunning
+		return nil, nil, ErrNotRunning
 	}
 	if IsMark(topic) {
 		if !validMarkKey(topic[len(markPrefix):]) {
-			return nil, fmt.Errorf("ingest: invalid mark %q", topic)
+			return nil, nil, fmt.Errorf("ingest: invalid mark %q", topic)
 		}
-		return encodeRecord(topic, payload, at), nil
+		return encodeRecord(topic, payload, at), nil, nil
 	}
 	if len(topic) < 4 || topic[:4] != "org/" {
 		i.stats.inc(RuleMessage, IgnoredNotOrg)
-		return nil, nil
+		return nil, nil, nil
 	}
-	if _, ms, outcome := i.route(topic, len(payload)); outcome != "" || !anyEnabled(ms) {
-		i.process(topic, payload, at.Unix(), 0)
-		return nil, nil
+	rt := i.route(topic, len(payload))
+	if !rt.journaled() {
+		i.process(rt, payload, at.Unix(), 0)
+		return nil, nil, nil
 	}
-	return encodeRecord(topic, payload, at), nil
+	return encodeRecord(topic, payload, at), rt, nil
 }
 
 // durability is a journaled record's claim on being on disk.
@@ -395,15 +397,6 @@ func (d *durability) wait() error {
 		return nil
 	}
 	return d.Wait()
-}
-
-func anyEnabled(ms []match) bool {
-	for _, m := range ms {
-		if m.thing.Enabled {
-			return true
-		}
-	}
-	return false
 }
 
 // Submit journals a message as if it had been published, waiting until
@@ -433,13 +426,15 @@ func (i *Ingest) LastMark(key string) uint64 { return i.mk.get(key) }
 // resend would store a second time.
 func (i *Ingest) SubmitAll(msgs []Message) error {
 	recs := make([][]byte, 0, len(msgs))
+	notes := make([]any, 0, len(msgs))
 	for _, m := range msgs {
-		rec, err := i.prepare(m.Topic, m.Payload, m.At)
+		rec, rt, err := i.prepare(m.Topic, m.Payload, m.At)
 		if err != nil {
 			return err
 		}
 		if rec != nil {
 			recs = append(recs, rec)
+			notes = append(notes, rt)
 		}
 	}
 	if len(recs) == 0 {
@@ -449,7 +444,7 @@ func (i *Ingest) SubmitAll(msgs []Message) error {
 		i.stats.add(RuleJournal, Failed, uint64(len(recs)))
 		return refusal(err)
 	}
-	t, err := i.j.AppendBatch(recs)
+	t, err := i.j.AppendNoted(recs, notes)
 	if err != nil {
 		i.stats.add(RuleJournal, Failed, uint64(len(recs)))
 		return writeRefusal(err)
@@ -479,7 +474,11 @@ func (i *Ingest) apply(r journal.Record) {
 			i.log.Error("skipping malformed journal record", "seq", r.Seq, "err", err)
 		}
 	default:
-		pts = i.process(topic, payload, at.Unix(), r.Seq).Points
+		rt, ok := r.Note.(*routing)
+		if !ok || rt == nil { // replayed: routed now
+			rt = i.route(topic, len(payload))
+		}
+		pts = i.process(rt, payload, at.Unix(), r.Seq).Points
 	}
 	i.enqueue(pts, r.Seq)
 	i.applied.Store(r.Seq)

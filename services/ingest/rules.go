@@ -66,7 +66,7 @@ type RuleResult struct {
 // reaches the store with the next flush), the returned points are not
 // stored. It is safe for concurrent use.
 func (i *Ingest) Process(topic string, payload []byte, at time.Time) Result {
-	return i.process(topic, payload, at.Unix(), 0)
+	return i.process(i.route(topic, len(payload)), payload, at.Unix(), 0)
 }
 
 // splitTopic returns the org name and the topic relative to org/<org>/.
@@ -79,25 +79,49 @@ func splitTopic(topic string) (org, rel string, ok bool) {
 	return org, rel, ok && org != "" && rel != ""
 }
 
-// route finds the things a message is for; outcome is empty if there are
-// any.
-func (i *Ingest) route(topic string, size int) (core.ID, []match, string) {
+// routing is where a message goes: the org it came from and the things
+// listening on its topic, or why there are none (outcome). A message is
+// routed once: the routing decided before journaling travels with the
+// record to the rules (journal.Record.Note); only replayed records, which
+// have no note, are routed after the journal.
+type routing struct {
+	org     core.ID
+	ms      []match
+	outcome string // empty if there are matches
+}
+
+// route finds the things a message is for.
+func (i *Ingest) route(topic string, size int) *routing {
 	org, rel, ok := splitTopic(topic)
 	if !ok {
-		return core.ID{}, nil, IgnoredNotOrg
+		return &routing{outcome: IgnoredNotOrg}
 	}
 	orgID, ok := i.core.OrgIDByName(org)
 	if !ok {
-		return core.ID{}, nil, IgnoredUnknownOrg
+		return &routing{outcome: IgnoredUnknownOrg}
 	}
 	if size > i.cfg.MaxPayload {
-		return orgID, nil, IgnoredTooLarge
+		return &routing{org: orgID, outcome: IgnoredTooLarge}
 	}
 	ms := i.idx.lookup(orgID, rel)
 	if len(ms) == 0 {
-		return orgID, nil, IgnoredNoMatch
+		return &routing{org: orgID, outcome: IgnoredNoMatch}
 	}
-	return orgID, ms, ""
+	return &routing{org: orgID, ms: ms}
+}
+
+// journaled reports whether a message so routed is worth journaling: some
+// enabled thing listens.
+func (r *routing) journaled() bool {
+	if r.outcome != "" {
+		return false
+	}
+	for _, m := range r.ms {
+		if m.thing.Enabled {
+			return true
+		}
+	}
+	return false
 }
 
 // message carries what the rules of one message share.
@@ -131,16 +155,16 @@ func (m *message) path(p string) (gjson.Result, string) {
 	return r, ""
 }
 
-func (i *Ingest) process(topic string, payload []byte, at int64, seq uint64) Result {
-	orgID, ms, outcome := i.route(topic, len(payload))
-	if outcome != "" {
-		i.stats.inc(RuleMessage, outcome)
-		return Result{Outcome: outcome}
+// process runs the rules of the things a message was routed to.
+func (i *Ingest) process(rt *routing, payload []byte, at int64, seq uint64) Result {
+	if rt.outcome != "" {
+		i.stats.inc(RuleMessage, rt.outcome)
+		return Result{Outcome: rt.outcome}
 	}
 	i.stats.inc(RuleMessage, Processed)
 	res := Result{Outcome: Processed}
-	m := &message{org: orgID, payload: payload, at: at, seq: seq}
-	for _, mt := range ms {
+	m := &message{org: rt.org, payload: payload, at: at, seq: seq}
+	for _, mt := range rt.ms {
 		var result string
 		var pt *history.Point
 		switch mt.role {

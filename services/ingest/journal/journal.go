@@ -91,6 +91,11 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 type Record struct {
 	Seq  uint64
 	Data []byte
+	// Note is what the appender passed along with the record to
+	// OnDurable (AppendNoted), so that work done before journaling is
+	// not done again after it. It lives in memory only: records from
+	// Replay and ReadFrom have none.
+	Note any
 }
 
 // Options tune a journal.
@@ -166,6 +171,7 @@ type recRef struct {
 	n    int // payload length
 	at   time.Time
 	more bool // the next record belongs to the same unit
+	note any
 }
 
 // batch is the group of records one fsync makes durable.
@@ -435,6 +441,15 @@ func (j *Journal) Append(data []byte) (Ticket, error) {
 // journal a device packet of several messages use it so that a shutdown
 // cannot journal half a packet, which a resend would then store twice.
 func (j *Journal) AppendBatch(records [][]byte) (Ticket, error) {
+	return j.AppendNoted(records, nil)
+}
+
+// AppendNoted is AppendBatch that hands notes[k] to OnDurable with
+// records[k] (Record.Note); notes may be nil or as long as records.
+func (j *Journal) AppendNoted(records [][]byte, notes []any) (Ticket, error) {
+	if notes != nil && len(notes) != len(records) {
+		return Ticket{}, fmt.Errorf("journal: %d notes for %d records", len(notes), len(records))
+	}
 	if len(records) == 0 {
 		return Ticket{}, ErrEmptyRecord
 	}
@@ -478,7 +493,11 @@ func (j *Journal) AppendBatch(records [][]byte) (Ticket, error) {
 		binary.LittleEndian.PutUint32(hdr[4:], checksum(hdr[:4], data))
 		b.buf = append(b.buf, hdr[:]...)
 		b.buf = append(b.buf, data...)
-		b.recs = append(b.recs, recRef{seq: seq, off: off, n: len(data), at: at, more: more})
+		var note any
+		if notes != nil {
+			note = notes[k]
+		}
+		b.recs = append(b.recs, recRef{seq: seq, off: off, n: len(data), at: at, more: more, note: note})
 	}
 	j.size.Add(total)
 	j.mu.Unlock()
@@ -577,7 +596,7 @@ func (j *Journal) commitLoop() {
 		if j.opt.OnDurable != nil {
 			recs := make([]Record, len(b.recs))
 			for i, r := range b.recs {
-				recs[i] = Record{Seq: r.seq, Data: b.buf[r.off+headerSize : r.off+headerSize+r.n : r.off+headerSize+r.n]}
+				recs[i] = Record{Seq: r.seq, Data: b.buf[r.off+headerSize : r.off+headerSize+r.n : r.off+headerSize+r.n], Note: r.note}
 			}
 			j.opt.OnDurable(recs)
 		}

@@ -552,3 +552,53 @@ func TestTornUnitIsCutWhole(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Notes reach OnDurable beside their records, in order, and never the
+// disk: a replay has none.
+func TestNotesTravelToOnDurableOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "journal")
+	var mu sync.Mutex
+	var seen []Record
+	j := open(t, dir, Options{OnDurable: func(rs []Record) {
+		mu.Lock()
+		seen = append(seen, rs...)
+		mu.Unlock()
+	}})
+	if _, err := j.AppendNoted([][]byte{[]byte("a")}, []any{"note-a", "extra"}); err == nil {
+		t.Fatal("more notes than records accepted")
+	}
+	tk, err := j.AppendNoted([][]byte{[]byte("a"), []byte("b")}, []any{"note-a", 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.AppendSync([]byte("c")); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []any{"note-a", 7, nil}
+	if len(seen) != len(want) {
+		t.Fatalf("OnDurable saw %d records, want %d", len(seen), len(want))
+	}
+	for k, r := range seen {
+		if r.Note != want[k] {
+			t.Fatalf("record %d (%q) note %v, want %v", k, r.Data, r.Note, want[k])
+		}
+	}
+	j2 := open(t, dir, Options{})
+	defer j2.Close()
+	if err := j2.Replay(0, func(r Record) error {
+		if r.Note != nil {
+			t.Fatalf("replayed record %q has note %v", r.Data, r.Note)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
