@@ -29,9 +29,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/piot-appliance/piot/internal/fileutil"
 	"github.com/piot-appliance/piot/services/adapter/protocol"
 	"github.com/piot-appliance/piot/services/adapter/vdgps/upload"
-	"github.com/piot-appliance/piot/services/fileutil"
 	"github.com/piot-appliance/piot/services/names"
 	"github.com/piot-appliance/piot/services/spool"
 )
