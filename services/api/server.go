@@ -21,9 +21,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/piot-appliance/piot/internal/ratelimit"
 	"github.com/piot-appliance/piot/services/api/graphiql"
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/ratelimit"
 )
 
 // Limits, documented in the README.
@@ -89,12 +89,12 @@ type Server struct {
 	deps   Deps
 	log    *slog.Logger
 	tokens tokenIssuer
-	logins *ratelimit.Addr
+	logins *ratelimit.Buckets
 	// failedLogins counts failed logins per source address and per
 	// account (email): scripts such as piot-cli log in before every
 	// command, so successes are never throttled, guessing is.
-	failedByAddr    *ratelimit.Addr
-	failedByAccount *ratelimit.Addr
+	failedByAddr    *ratelimit.Buckets
+	failedByAccount *ratelimit.Buckets
 	queries         *inflight
 	srv             *http.Server
 	ln              net.Listener
@@ -134,14 +134,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.QueryTimeout <= 0 {
 		cfg.QueryTimeout = DefaultQueryTimeout
 	}
+	loginLimit := ratelimit.BucketsConfig{Rate: ratelimit.PerMinute(cfg.LoginPerMinute), Burst: cfg.LoginBurst, MaxKeys: 10000, Now: cfg.Now}
 	s := &Server{
 		cfg:             cfg,
 		deps:            deps,
 		log:             cfg.Logger,
 		tokens:          tokenIssuer{key: cfg.JWTKey, ttl: cfg.JWTTTL, now: cfg.Now},
-		logins:          ratelimit.NewAddr(cfg.LoginPerMinute, cfg.LoginBurst, 10000, cfg.Now),
-		failedByAddr:    ratelimit.NewAddr(cfg.LoginPerMinute, cfg.LoginBurst, 10000, cfg.Now),
-		failedByAccount: ratelimit.NewAddr(cfg.LoginPerMinute, cfg.LoginBurst, 10000, cfg.Now),
+		logins:          ratelimit.NewBuckets(loginLimit),
+		failedByAddr:    ratelimit.NewBuckets(loginLimit),
+		failedByAccount: ratelimit.NewBuckets(loginLimit),
 		queries:         newInflight(cfg.MaxQueries, cfg.MaxQueriesPerCaller, cfg.QueryWait),
 		errc:            make(chan error, 1),
 	}
