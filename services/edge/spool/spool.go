@@ -1,7 +1,9 @@
 // Package spool is the edge adapter's store-and-forward buffer: a device
 // packet is on disk before the device gets its answer, and stays there
 // until the appliance has acknowledged it over the uplink, however long the
-// uplink is down and however often the adapter restarts meanwhile.
+// uplink is down and however often the adapter restarts meanwhile. It
+// sits with the edge adapter, its only user: the appliance's relay takes
+// what the uplink delivers straight into ingest's journal.
 //
 // A spool is a journal (internal/journal) used as a queue. Append is
 // a durable journal append, so concurrent appenders share fsyncs; Next reads
