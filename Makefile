@@ -39,7 +39,7 @@ test: lint
 	# The device adapters, the relay, the spool and the broker's write
 	# holds take concurrent packets, and piot init runs its services,
 	# consoles and clock side by side: again under the race detector.
-	CGO_ENABLED=1 go test -race -count=1 -timeout 10m ./services/adapter/... ./services/spool/ ./services/edge/ ./services/broker/ ./appliance/initd/...
+	CGO_ENABLED=1 go test -race -count=1 -timeout 10m ./services/adapter/... ./services/edge/... ./services/broker/ ./appliance/initd/...
 
 bench:
 	go test -run '^$$' -bench . -benchtime 2000x ./services/store/

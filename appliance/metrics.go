@@ -7,9 +7,9 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/piot-appliance/piot/appliance/config"
+	"github.com/piot-appliance/piot/internal/httpx"
 	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/adapter/relay"
 	"github.com/piot-appliance/piot/services/adapter/vdgps"
@@ -99,19 +99,19 @@ func grafanaAlerts(c *core.Core, token string, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")
-			jsonError(w, http.StatusMethodNotAllowed, core.CodeBadInput, "only POST method is allowed")
+			httpx.WriteError(w, http.StatusMethodNotAllowed, core.CodeBadInput, "only POST method is allowed")
 			return
 		}
-		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		tok, ok := httpx.BearerToken(r)
 		got := sha256.Sum256([]byte(tok))
-		if token == "" || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		if token == "" || !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="piot alerts"`)
-			jsonError(w, http.StatusUnauthorized, core.CodeUnauthenticated, "invalid or missing alert token")
+			httpx.WriteError(w, http.StatusUnauthorized, core.CodeUnauthenticated, "invalid or missing alert token")
 			return
 		}
 		var body grafanaAlert
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAlertBody)).Decode(&body); err != nil {
-			jsonError(w, http.StatusBadRequest, core.CodeBadInput, "malformed JSON body")
+			httpx.WriteError(w, http.StatusBadRequest, core.CodeBadInput, "malformed JSON body")
 			return
 		}
 		applied, unknown := 0, 0
@@ -126,7 +126,7 @@ func grafanaAlerts(c *core.Core, token string, log *slog.Logger) http.Handler {
 			}
 			if _, err := c.SetThingAlarm(r.Context(), core.System, id, al.Status == "firing"); err != nil {
 				log.Error("grafana alert not applied", "org", al.Labels["org"], "thing", al.Labels["thing"], "err", err)
-				jsonError(w, http.StatusInternalServerError, core.CodeInternal, "alert not applied")
+				httpx.WriteError(w, http.StatusInternalServerError, core.CodeInternal, "alert not applied")
 				return
 			}
 			applied++
@@ -134,12 +134,6 @@ func grafanaAlerts(c *core.Core, token string, log *slog.Logger) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]int{"applied": applied, "unknown": unknown})
 	})
-}
-
-func jsonError(w http.ResponseWriter, status int, code core.Code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": msg, "result": "", "code": code})
 }
 
 // publishReadings is how the device adapters publish (Ingest.Publish).

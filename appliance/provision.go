@@ -13,8 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/piot-appliance/piot/internal/fileutil"
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/fileutil"
 )
 
 // File names inside the data directory.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
-	"github.com/piot-appliance/piot/services/fileutil/testdisk"
+	"github.com/piot-appliance/piot/internal/fileutil/testdisk"
 )
 
 // dialV5 connects an MQTT 5 client (paho.golang) with a clean start.

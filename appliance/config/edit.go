@@ -8,7 +8,7 @@ import (
 	"os"
 	"sort"
 
-	"github.com/piot-appliance/piot/services/fileutil"
+	"github.com/piot-appliance/piot/internal/fileutil"
 	"go.yaml.in/yaml/v3"
 )
 

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/piot-appliance/piot/appliance/osctl"
+	"github.com/piot-appliance/piot/internal/fileutil"
 	"github.com/piot-appliance/piot/services/broker"
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/fileutil"
 	"github.com/piot-appliance/piot/tui"
 	"go.mongodb.org/mongo-driver/bson"
 	gossh "golang.org/x/crypto/ssh"

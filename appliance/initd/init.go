@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/piot-appliance/piot/appliance/config"
-	"github.com/piot-appliance/piot/services/fileutil"
+	"github.com/piot-appliance/piot/internal/fileutil"
 	"golang.org/x/sys/unix"
 )
 

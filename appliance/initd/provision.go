@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/piot-appliance/piot/appliance/config"
-	"github.com/piot-appliance/piot/services/fileutil"
+	"github.com/piot-appliance/piot/internal/fileutil"
 )
 
 // provision creates /data/piot.yaml from the image's defaults at first

@@ -129,6 +129,14 @@ func (ts *testServer) query(a core.Actor, query string, opts ...requestOption) *
 	return ts.serve(http.MethodPost, "/query", map[string]string{"query": query}, opts...)
 }
 
+// errorBody is the API's answer envelope (httpx.CodedAnswer) as a client
+// decodes it.
+type errorBody struct {
+	Error  string    `json:"error"`
+	Result string    `json:"result"`
+	Code   core.Code `json:"code"`
+}
+
 // envelope decodes the JSON error envelope and checks that it has exactly
 // its three keys and the headers every JSON answer carries.
 func envelope(t *testing.T, w *httptest.ResponseRecorder) errorBody {

@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -70,15 +69,4 @@ func (t tokenIssuer) parse(s string) (*claims, error) {
 		return nil, errors.New("token is not valid")
 	}
 	return &c, nil
-}
-
-// bearer extracts the token from the Authorization header, the only place
-// a token is accepted (URLs end up in logs and browser history).
-func bearer(h string) (string, bool) {
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	tok = strings.TrimSpace(tok)
-	return tok, tok != ""
 }

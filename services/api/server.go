@@ -21,9 +21,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/piot-appliance/piot/internal/httpx"
+	"github.com/piot-appliance/piot/internal/ratelimit"
 	"github.com/piot-appliance/piot/services/api/graphiql"
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/ratelimit"
 )
 
 // Limits, documented in the README.
@@ -89,12 +90,12 @@ type Server struct {
 	deps   Deps
 	log    *slog.Logger
 	tokens tokenIssuer
-	logins *ratelimit.Addr
+	logins *ratelimit.Buckets
 	// failedLogins counts failed logins per source address and per
 	// account (email): scripts such as piot-cli log in before every
 	// command, so successes are never throttled, guessing is.
-	failedByAddr    *ratelimit.Addr
-	failedByAccount *ratelimit.Addr
+	failedByAddr    *ratelimit.Buckets
+	failedByAccount *ratelimit.Buckets
 	queries         *inflight
 	srv             *http.Server
 	ln              net.Listener
@@ -134,14 +135,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.QueryTimeout <= 0 {
 		cfg.QueryTimeout = DefaultQueryTimeout
 	}
+	loginLimit := ratelimit.BucketsConfig{Rate: ratelimit.PerMinute(cfg.LoginPerMinute), Burst: cfg.LoginBurst, MaxKeys: 10000, Now: cfg.Now}
 	s := &Server{
 		cfg:             cfg,
 		deps:            deps,
 		log:             cfg.Logger,
 		tokens:          tokenIssuer{key: cfg.JWTKey, ttl: cfg.JWTTTL, now: cfg.Now},
-		logins:          ratelimit.NewAddr(cfg.LoginPerMinute, cfg.LoginBurst, 10000, cfg.Now),
-		failedByAddr:    ratelimit.NewAddr(cfg.LoginPerMinute, cfg.LoginBurst, 10000, cfg.Now),
-		failedByAccount: ratelimit.NewAddr(cfg.LoginPerMinute, cfg.LoginBurst, 10000, cfg.Now),
+		logins:          ratelimit.NewBuckets(loginLimit),
+		failedByAddr:    ratelimit.NewBuckets(loginLimit),
+		failedByAccount: ratelimit.NewBuckets(loginLimit),
 		queries:         newInflight(cfg.MaxQueries, cfg.MaxQueriesPerCaller, cfg.QueryWait),
 		errc:            make(chan error, 1),
 	}
@@ -318,23 +320,18 @@ func limitBody(h http.Handler) http.Handler {
 	})
 }
 
-// errorBody keeps the original envelope ({"error","result"}) and adds the
-// machine-readable code.
-type errorBody struct {
-	Error  string    `json:"error"`
-	Result string    `json:"result"`
-	Code   core.Code `json:"code"`
-}
-
+// writeJSON answers with v, which no cache keeps: answers carry tokens and
+// account data.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	httpx.WriteJSON(w, status, v)
 }
 
+// writeError answers a failure in the original envelope ({"error",
+// "result"}) with the machine-readable code added.
 func writeError(w http.ResponseWriter, status int, code core.Code, msg string) {
-	writeJSON(w, status, errorBody{Error: msg, Code: code})
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteError(w, status, code, msg)
 }
 
 // writeGraphQLError answers /query failures that happen before GraphQL
@@ -549,12 +546,12 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, statusOf(code), code, core.Message(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, errorBody{Result: "Registration successful"})
+	writeJSON(w, http.StatusOK, httpx.CodedAnswer{Result: "Registration successful"})
 }
 
 // actorOf authenticates a request by its bearer token.
 func (s *Server) actorOf(r *http.Request) (core.Actor, error) {
-	tok, ok := bearer(r.Header.Get("Authorization"))
+	tok, ok := httpx.BearerToken(r)
 	if !ok {
 		return core.Anonymous, errors.New("invalid or missing authorization header")
 	}

@@ -10,8 +10,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/piot-appliance/piot/internal/ratelimit"
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/ratelimit"
 )
 
 // policy is the broker's only authentication and authorization hook. mochi
@@ -29,7 +29,7 @@ type policy struct {
 	maxKeepalive    uint16
 	strictKeepalive bool
 	maxRetained     int
-	failures        *ratelimit.Addr // failed logins per source address
+	failures        *ratelimit.Buckets // failed logins per source address
 	ids             *identities
 	log             *slog.Logger
 	// expire removes a session and its persisted state; set by the broker

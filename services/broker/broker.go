@@ -29,9 +29,9 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/piot-appliance/piot/internal/ratelimit"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/durable"
-	"github.com/piot-appliance/piot/services/ratelimit"
 )
 
 // Config configures the broker. Zero limits take the Default* values.
@@ -154,7 +154,7 @@ func New(cfg Config, deps Deps) (*Broker, error) {
 		maxKeepalive:    cfg.MaxKeepalive,
 		strictKeepalive: cfg.StrictKeepalive,
 		maxRetained:     cfg.MaxRetained,
-		failures:        ratelimit.NewAddr(cfg.FailedLogins, cfg.FailedLogins, 10000, nil),
+		failures:        ratelimit.NewBuckets(ratelimit.BucketsConfig{Rate: ratelimit.PerMinute(cfg.FailedLogins), Burst: cfg.FailedLogins, MaxKeys: 10000}),
 		ids:             newIdentities(),
 		log:             log,
 		expire:          b.expireSession,

@@ -15,7 +15,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/piot-appliance/piot/services/fileutil"
+	"github.com/piot-appliance/piot/internal/fileutil"
 )
 
 // Lifetimes of the appliance's own certificates. The CA is what devices

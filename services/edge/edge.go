@@ -29,11 +29,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/piot-appliance/piot/internal/fileutil"
 	"github.com/piot-appliance/piot/services/adapter/protocol"
 	"github.com/piot-appliance/piot/services/adapter/vdgps/upload"
-	"github.com/piot-appliance/piot/services/fileutil"
+	"github.com/piot-appliance/piot/services/edge/spool"
 	"github.com/piot-appliance/piot/services/names"
-	"github.com/piot-appliance/piot/services/spool"
 )
 
 // Record kinds: the first byte of a spool record says the protocol.

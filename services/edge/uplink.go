@@ -11,7 +11,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/piot-appliance/piot/services/adapter/relay/wire"
-	"github.com/piot-appliance/piot/services/spool"
+	"github.com/piot-appliance/piot/services/edge/spool"
 )
 
 // Uplink states in /status.

@@ -4,8 +4,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
-	"strings"
 
+	"github.com/piot-appliance/piot/internal/httpx"
 	"github.com/piot-appliance/piot/services/core"
 )
 
@@ -26,8 +26,8 @@ func BearerAuthorizer(global string, orgToken func(token string) (core.ID, bool)
 		want = sha256.Sum256([]byte(global))
 	}
 	return func(r *http.Request) (Scope, bool) {
-		tok, ok := bearerToken(r)
-		if !ok {
+		tok, ok := httpx.BearerToken(r)
+		if !ok || len(tok) > maxTokenLen {
 			return Scope{}, false
 		}
 		got := sha256.Sum256([]byte(tok))
@@ -41,19 +41,4 @@ func BearerAuthorizer(global string, orgToken func(token string) (core.ID, bool)
 		}
 		return Scope{}, false
 	}
-}
-
-// bearerToken returns the token of an Authorization header with the Bearer
-// scheme (matched case-insensitively, RFC 7235).
-func bearerToken(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	tok = strings.TrimSpace(tok)
-	if tok == "" || len(tok) > maxTokenLen {
-		return "", false
-	}
-	return tok, true
 }

@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 
+	"github.com/piot-appliance/piot/internal/journal"
 	"github.com/piot-appliance/piot/services/core"
-	"github.com/piot-appliance/piot/services/ingest/journal"
 )
 
 // Stages whose writes can fail, the keys of WriteFailures.

@@ -34,9 +34,9 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/piot-appliance/piot/internal/journal"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/history"
-	"github.com/piot-appliance/piot/services/ingest/journal"
 )
 
 // Defaults.

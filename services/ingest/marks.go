@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/piot-appliance/piot/services/fileutil"
+	"github.com/piot-appliance/piot/internal/fileutil"
 )
 
 // Marks let a producer that resends (the edge adapter relay) tell a

@@ -112,3 +112,23 @@ func TestCoreAndStoreDependOnNothingAbove(t *testing.T) {
 		}
 	}
 }
+
+// TestInternalIsGeneric: internal/ holds machinery both the appliance and
+// the edge adapter build on, so it imports nothing of the program outside
+// internal/ (else the edge adapter could reach core through it).
+func TestInternalIsGeneric(t *testing.T) {
+	mod := modulePath(t)
+	var offenders []string
+	for _, line := range goList(t, "-f", "{{.ImportPath}} {{join .Imports \" \"}}", mod+"/internal/...") {
+		pkg, imports, _ := strings.Cut(line, " ")
+		for _, imp := range strings.Fields(imports) {
+			rel, ok := strings.CutPrefix(imp, mod+"/")
+			if ok && !under(rel, "internal") {
+				offenders = append(offenders, strings.TrimPrefix(pkg, mod+"/")+" imports "+rel)
+			}
+		}
+	}
+	if len(offenders) > 0 {
+		t.Errorf("internal/ must not import the rest of the program:\n  %s", strings.Join(offenders, "\n  "))
+	}
+}

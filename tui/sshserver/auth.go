@@ -63,7 +63,7 @@ func (s *Server) acceptKey(perms *gossh.Permissions, key gossh.PublicKey) bool {
 // enabled, a few attempts per address at a time.
 func (s *Server) passwordHandler(ctx ssh.Context, password string) bool {
 	host := hostOf(ctx.RemoteAddr())
-	if !s.pwLimit.allow(host) {
+	if ok, _ := s.pwLimit.Allow(host); !ok {
 		s.log.Warn("ssh password attempts rate limited", "remote", host)
 		return false
 	}

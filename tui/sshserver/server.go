@@ -18,6 +18,7 @@ import (
 
 	"charm.land/ssh"
 	"charm.land/wish/v2"
+	"github.com/piot-appliance/piot/internal/ratelimit"
 	"github.com/piot-appliance/piot/tui"
 	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/time/rate"
@@ -77,9 +78,9 @@ type Server struct {
 	srv    *ssh.Server
 	signer gossh.Signer
 
-	connLimit *addrLimiter
+	connLimit *ratelimit.Buckets
 	preAuth   preAuthSlots
-	pwLimit   *addrLimiter
+	pwLimit   *ratelimit.Buckets
 	conns     atomic.Int64
 
 	mu      sync.Mutex
@@ -138,8 +139,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		deps:      deps,
 		log:       cfg.Logger.With("service", "ssh"),
 		signer:    signer,
-		connLimit: newAddrLimiter(rate.Limit(cfg.ConnRate), cfg.ConnBurst),
-		pwLimit:   newAddrLimiter(rate.Every(10*time.Second), 5),
+		connLimit: newAddrLimit(rate.Limit(cfg.ConnRate), cfg.ConnBurst),
+		pwLimit:   newAddrLimit(rate.Every(10*time.Second), 5),
 		errc:      make(chan error, 1),
 		served:    make(chan struct{}),
 	}
@@ -293,7 +294,7 @@ func (s *Server) HostKey() gossh.PublicKey { return s.signer.PublicKey() }
 // handshake; a nil result closes the connection.
 func (s *Server) admit(ctx ssh.Context, c net.Conn) net.Conn {
 	host := hostOf(c.RemoteAddr())
-	if !s.connLimit.allow(host) {
+	if ok, _ := s.connLimit.Allow(host); !ok {
 		s.log.Warn("ssh connection rate limited", "remote", host)
 		return nil
 	}
@@ -328,6 +329,16 @@ func loggedIn(ctx ssh.Context) {
 	if release, ok := ctx.Value(ctxKeyPreAuthRelease).(func()); ok {
 		release()
 	}
+}
+
+// maxLimitedAddrs bounds the tables of the per-address limits.
+const maxLimitedAddrs = 4096
+
+// newAddrLimit is a token bucket per source address. A table full of busy
+// addresses refuses newcomers rather than forget (and so reset) the
+// limits of the busy ones.
+func newAddrLimit(limit rate.Limit, burst int) *ratelimit.Buckets {
+	return ratelimit.NewBuckets(ratelimit.BucketsConfig{Rate: limit, Burst: burst, MaxKeys: maxLimitedAddrs, WhenFull: ratelimit.Refuse})
 }
 
 // preAuthSlots counts connections per address that have not logged in.

@@ -15,7 +15,7 @@ import (
 	"github.com/piot-appliance/piot/appliance"
 	"github.com/piot-appliance/piot/appliance/config"
 	"github.com/piot-appliance/piot/services/edge"
-	"github.com/piot-appliance/piot/services/spool"
+	"github.com/piot-appliance/piot/services/edge/spool"
 	"github.com/spf13/cobra"
 )
 

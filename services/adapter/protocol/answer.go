@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"maps"
@@ -9,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/piot-appliance/piot/internal/httpx"
 )
 
 // Rejections counts refused requests by reason; every device protocol
@@ -38,22 +39,12 @@ func (r *Rejections) Snapshot() map[string]uint64 {
 }
 
 // Answer is the original protocol's answer envelope.
-type Answer struct {
-	Error  string `json:"error"`
-	Result string `json:"result"`
-}
-
-// WriteAnswer writes the original protocol's answer envelope.
-func WriteAnswer(w http.ResponseWriter, status int, errMsg, result string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(Answer{Error: errMsg, Result: result})
-}
+type Answer = httpx.Answer
 
 // Reject counts a rejection and answers it.
 func (r *Rejections) Reject(w http.ResponseWriter, status int, reason, msg string) {
 	r.Add(reason)
-	WriteAnswer(w, status, msg, "")
+	httpx.WriteAnswer(w, status, Answer{Error: msg})
 }
 
 // ReadPOST accepts only POST and reads a body of at most max bytes; on
@@ -101,5 +92,5 @@ func (o Outcome) Write(w http.ResponseWriter) {
 	if o.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt(int64((o.RetryAfter+time.Second-1)/time.Second), 10))
 	}
-	WriteAnswer(w, o.Status, o.Msg, o.Result)
+	httpx.WriteAnswer(w, o.Status, Answer{Error: o.Msg, Result: o.Result})
 }

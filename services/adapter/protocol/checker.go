@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/piot-appliance/piot/internal/ratelimit"
 	"github.com/piot-appliance/piot/services/names"
 )
 
@@ -84,9 +85,8 @@ func (cfg Config) WithDefaults() (Config, error) {
 // with it before it spools them, the appliance's adapter before it
 // registers and publishes.
 type Checker struct {
-	now     func() time.Time
 	key     []byte
-	limiter *limiter
+	limiter *ratelimit.Interval // the per-device minimum interval
 	// Devices' own keys; nil where none are known.
 	keys Keys
 }
@@ -97,7 +97,7 @@ func NewChecker(cfg Config) (*Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Checker{now: cfg.Now, limiter: newLimiter(cfg.MinInterval, cfg.MaxTracked), keys: cfg.Keys}
+	c := &Checker{limiter: ratelimit.NewInterval(cfg.MinInterval, cfg.MaxTracked, cfg.Now), keys: cfg.Keys}
 	if cfg.AESKey != "" {
 		c.key = []byte(cfg.AESKey)
 	}
@@ -238,7 +238,7 @@ func (p *Packet) Validate() Outcome {
 
 // Limit applies the per-device minimum interval.
 func (a *Checker) Limit(device string) Outcome {
-	ok, wait, full := a.limiter.allow(device, a.now())
+	ok, wait, full := a.limiter.Allow(device)
 	if ok {
 		return Outcome{}
 	}

@@ -1,5 +1,10 @@
-// Package journal is the ingest write-ahead log: an append-only sequence
-// of checksummed records in segment files, made durable by group commit.
+// Package journal is a write-ahead log: an append-only sequence of
+// checksummed records in segment files, made durable by group commit.
+//
+// It lives under internal/ because it has two users and neither may own
+// it: ingest (services/ingest) journals every message before it is
+// acknowledged, and the edge adapter's spool, which runs without the
+// appliance and so must not import ingest, uses it as an on-disk queue.
 //
 // Every record gets a sequence number. Writers append to an in-memory batch
 // and, if they need durability, wait on their ticket; one committer
@@ -49,7 +54,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/piot-appliance/piot/services/fileutil"
+	"github.com/piot-appliance/piot/internal/fileutil"
 )
 
 const (

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/piot-appliance/piot/services/fileutil/testdisk"
+	"github.com/piot-appliance/piot/internal/fileutil/testdisk"
 )
 
 type lockedBuf struct {

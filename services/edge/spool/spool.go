@@ -1,9 +1,11 @@
 // Package spool is the edge adapter's store-and-forward buffer: a device
 // packet is on disk before the device gets its answer, and stays there
 // until the appliance has acknowledged it over the uplink, however long the
-// uplink is down and however often the adapter restarts meanwhile.
+// uplink is down and however often the adapter restarts meanwhile. It
+// sits with the edge adapter, its only user: the appliance's relay takes
+// what the uplink delivers straight into ingest's journal.
 //
-// A spool is a journal (services/ingest/journal) used as a queue. Append is
+// A spool is a journal (internal/journal) used as a queue. Append is
 // a durable journal append, so concurrent appenders share fsyncs; Next reads
 // records back from the segment files rather than from memory, so a long
 // outage costs disk, not RAM; Ack moves the journal checkpoint, which
@@ -28,7 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/piot-appliance/piot/services/ingest/journal"
+	"github.com/piot-appliance/piot/internal/journal"
 )
 
 // Policy says what Append does when the spool is at MaxBytes.

@@ -1,5 +1,10 @@
 // Package fileutil writes small state files so that a crash leaves either
 // the old content or the new, never a mix.
+//
+// It lives under internal/ because the appliance (its config, provisioning,
+// the broker's CA, ingest's marks, the journal) and the edge adapter all
+// save state this way, and the edge adapter must not depend on the
+// appliance's services.
 package fileutil
 
 import (
