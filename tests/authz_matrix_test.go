@@ -57,7 +57,7 @@ func (e *mxEnv) sshKeysOf(t *testing.T, user string) []string {
 //
 // What front ends do without GraphQL has tables of its own over the same
 // core rules: the console backend's operations in
-// appliance/consoledeps/authz_matrix_test.go, the device adapters'
+// tui/backend/authz_matrix_test.go, the device adapters'
 // decisions in services/adapter/decisions_test.go.
 
 // Actors of the matrix.
