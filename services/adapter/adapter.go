@@ -86,7 +86,8 @@ const (
 )
 
 // Rejection reasons counted by Stats; those of the checks the edge
-// adapter makes too are package protocol's.
+// adapter makes too are package protocol's, those of core's device rules
+// are the rules' names (Refusal counts a refusal by its rule).
 const (
 	ReasonMethod         = protocol.ReasonMethod
 	ReasonTooLarge       = protocol.ReasonTooLarge
@@ -97,12 +98,12 @@ const (
 	ReasonEmptyDevice    = protocol.ReasonEmptyDevice
 	ReasonInvalidName    = protocol.ReasonInvalidName
 	ReasonRateLimited    = protocol.ReasonRateLimited
-	ReasonUnassignedCap  = "unassigned_cap"
+	ReasonUnassignedCap  = string(core.RuleUnassignedCap)
 	ReasonTooManyReads   = protocol.ReasonTooManyReads
 	ReasonNameConflict   = "name_conflict"
-	ReasonNotAssigned    = "not_assigned"
-	ReasonDisabled       = "disabled"
-	ReasonForeignOrg     = "foreign_org"
+	ReasonNotAssigned    = string(core.RuleNotAssigned)
+	ReasonDisabled       = string(core.RuleDisabled)
+	ReasonForeignOrg     = string(core.RuleForeignOrg)
 	ReasonForeignDevice  = protocol.ReasonForeignDevice
 	ReasonWrongKey       = protocol.ReasonWrongKey
 	ReasonPublishFailed  = "publish_failed"

@@ -16,8 +16,10 @@ import (
 	"testing"
 )
 
-// adminCheckName matches the names of hand-written admin checks.
-var adminCheckName = regexp.MustCompile(`(?i)^(require|check|must|ensure|is)_?admin`)
+// adminCheckName matches the names of hand-written admin checks
+// (requireAdmin, checkAdmin, mustAdmin, isAdmin), not longer names that
+// merely start alike (ensureAdminUser, isAdminScreen).
+var adminCheckName = regexp.MustCompile(`(?i)^(require|check|must|is)_?admins?$`)
 
 // checker type-checks the module's packages from the compiler's export
 // data of their dependencies (go list -export), so that a selector is
