@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/piot-appliance/piot/appliance/config"
-	"github.com/piot-appliance/piot/appliance/consoledeps"
 	"github.com/piot-appliance/piot/appliance/osctl"
 	"github.com/piot-appliance/piot/appliance/supervisor"
 	"github.com/piot-appliance/piot/services/adapter"
@@ -31,6 +30,7 @@ import (
 	"github.com/piot-appliance/piot/services/ingest"
 	"github.com/piot-appliance/piot/services/store"
 	"github.com/piot-appliance/piot/tui"
+	consoledeps "github.com/piot-appliance/piot/tui/backend"
 	"github.com/piot-appliance/piot/tui/sshserver"
 )
 

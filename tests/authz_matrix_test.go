@@ -54,6 +54,11 @@ func (e *mxEnv) sshKeysOf(t *testing.T, user string) []string {
 //   - everything else is FORBIDDEN, anonymous callers get 401
 //     UNAUTHENTICATED, nonexistent ids give admins NOT_FOUND;
 //   - secrets are never readable.
+//
+// What front ends do without GraphQL has tables of its own over the same
+// core rules: the console backend's operations in
+// tui/backend/authz_matrix_test.go, the device adapters'
+// decisions in services/adapter/decisions_test.go.
 
 // Actors of the matrix.
 const (

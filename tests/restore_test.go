@@ -4,9 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/piot-appliance/piot/appliance/consoledeps"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/store"
+	"github.com/piot-appliance/piot/tui/backend"
 )
 
 // A console backup restored through the console: scheduled while the
@@ -31,7 +31,7 @@ func TestBackupAndScheduledRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin := core.Actor{UserID: core.System.UserID, Email: "test@x", Admin: true}
-	sys := consoledeps.NewSystem(consoledeps.SystemConfig{DataDir: dir, Core: offline})
+	sys := backend.NewSystem(backend.SystemConfig{DataDir: dir, Core: offline})
 	backup, err := sys.Backup(ctx, admin, "")
 	if err != nil {
 		t.Fatal(err)

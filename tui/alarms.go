@@ -74,7 +74,7 @@ func (s *alarmsScreen) refresh() tea.Cmd {
 			}
 			return alarmsMsg{active: act, recent: rec}, nil
 		}
-		page, err := e.core.Things(a, core.ThingQuery{All: a.Admin})
+		page, err := e.core.Things(a, core.ThingQuery{All: a.IsAdministrator()})
 		if err != nil {
 			return nil, err
 		}

@@ -77,6 +77,11 @@ func (e *env) errMsg(err error, admin bool) tea.Msg {
 	}
 }
 
+// refuse shows core's refusal of an action in the status line.
+func (e *env) refuse(err error) tea.Cmd {
+	return func() tea.Msg { return e.errMsg(err, false) }
+}
+
 // run makes a command that resolves the caller and runs fn off the UI
 // goroutine; an error becomes the status line.
 func (e *env) run(fn func(a core.Actor) (tea.Msg, error)) tea.Cmd {
@@ -87,7 +92,7 @@ func (e *env) run(fn func(a core.Actor) (tea.Msg, error)) tea.Cmd {
 		}
 		msg, err := fn(a)
 		if err != nil {
-			return e.errMsg(err, a.Admin)
+			return e.errMsg(err, a.IsAdministrator())
 		}
 		return msg
 	}
@@ -224,7 +229,7 @@ func (m *Model) Init() tea.Cmd {
 
 // visible reports whether the current user may see screen i.
 func (m *Model) visible(i int) bool {
-	return !m.screens[i].adminOnly() || m.env.actor.Admin
+	return !m.screens[i].adminOnly() || m.env.actor.IsAdministrator()
 }
 
 func (m *Model) switchTo(i int) tea.Cmd {
@@ -374,7 +379,7 @@ func (m *Model) tabs(w int) string {
 
 func (m *Model) footer(w int) string {
 	who := m.env.actor.Email
-	if m.env.actor.Admin {
+	if m.env.actor.IsAdministrator() {
 		who += " (admin)"
 	}
 	const always = "? help • q quit"

@@ -55,10 +55,10 @@ func (d *dashboard) sample() tea.Cmd {
 	e := d.env
 	return e.run(func(a core.Actor) (tea.Msg, error) {
 		s := dashSample{at: e.now()}
-		if a.Admin {
-			s.stats = e.core.Stats()
+		if st, err := e.core.StatsFor(a); err == nil {
+			s.stats = st
 		}
-		q := core.ThingQuery{All: a.Admin}
+		q := core.ThingQuery{All: a.IsAdministrator()}
 		if page, err := e.core.Things(a, q); err == nil {
 			s.things = page.TotalCount
 			for _, t := range page.Items {
@@ -129,11 +129,11 @@ func (d *dashboard) view(width, height int) string {
 		left = append(left, kv("uptime", duration(s.at.Sub(e.deps.Started))))
 	}
 	who := e.actor.Email
-	if e.actor.Admin {
+	if e.actor.IsAdministrator() {
 		who += " (admin)"
 	}
 	left = append(left, kv("user", who))
-	if e.actor.Admin {
+	if e.actor.IsAdministrator() {
 		left = append(left, kv("objects", fmt.Sprintf("%d things, %d orgs, %d users", s.stats.Things, s.stats.Orgs, s.stats.Users)))
 	} else {
 		left = append(left, kv("org", orDash(s.activeOrg)))

@@ -112,8 +112,9 @@ type Alarm struct {
 
 // SystemInfo is the System screen's view of the appliance and its
 // maintenance actions. The console shows the screen to admins only, and
-// implementations must check a.Admin again on every action. Actions the
-// appliance cannot do return ErrUnsupported.
+// implementations must have core authorize every action again
+// (core.AuthorizeAdmin, or core operations that check themselves).
+// Actions the appliance cannot do return ErrUnsupported.
 type SystemInfo interface {
 	Listeners() []Listener
 	LogTail(n int) []string

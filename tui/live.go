@@ -94,7 +94,7 @@ func (s *liveScreen) subscribe(filter string) tea.Cmd {
 		}
 		if filter == "" {
 			filter = "org/#"
-			if !a.Admin {
+			if !a.IsAdministrator() {
 				org := e.core.ActiveOrg(a)
 				name, ok := e.core.OrgNameOf(org)
 				if org.IsZero() || !ok {
@@ -151,7 +151,7 @@ func (s *liveScreen) update(msg tea.Msg) tea.Cmd {
 	case liveFailedMsg:
 		if msg.gen == s.gen {
 			s.state = "refused"
-			return func() tea.Msg { return s.env.errMsg(msg.err, s.env.actor.Admin) }
+			return func() tea.Msg { return s.env.errMsg(msg.err, s.env.actor.IsAdministrator()) }
 		}
 	case liveBatchMsg:
 		if msg.gen != s.gen {

@@ -70,7 +70,7 @@ func (s *orgsScreen) capturing() bool {
 }
 
 func (s *orgsScreen) keys() []key.Binding {
-	admin := s.env.actor.Admin
+	admin := s.env.actor.IsAdministrator()
 	if s.open != "" {
 		ks := []key.Binding{keyListBack}
 		if admin {
@@ -99,7 +99,7 @@ func (s *orgsScreen) refresh() tea.Cmd {
 				msg.members[o.ID] = len(us)
 			}
 		}
-		if a.Admin {
+		if a.IsAdministrator() {
 			if page, err := e.core.Things(a, core.ThingQuery{All: true}); err == nil {
 				for _, t := range page.Items {
 					msg.things[t.OrgID]++
@@ -204,8 +204,8 @@ func (s *orgsScreen) key(k tea.KeyPressMsg) tea.Cmd {
 	o, have := s.selected()
 	switch {
 	case key.Matches(k, keyNew):
-		if !e.actor.Admin {
-			return deny("only admins may create organizations")
+		if err := core.AuthorizeAdmin(e.actor, core.ActCreateOrg); err != nil {
+			return e.refuse(err)
 		}
 		f := newForm("New organization").
 			text("name", "Name", "", "organization name", "organization of such name").
@@ -234,8 +234,8 @@ func (s *orgsScreen) key(k tea.KeyPressMsg) tea.Cmd {
 			return "now working in " + name, nil
 		}, nil)
 	case key.Matches(k, keyEdit):
-		if !e.actor.Admin {
-			return deny("only admins may change organizations")
+		if err := core.AuthorizeAdmin(e.actor, core.ActChangeOrg); err != nil {
+			return e.refuse(err)
 		}
 		f := newForm("Edit organization "+o.Name).
 			text("name", "Name", o.Name, "organization name", "organization of such name").
@@ -250,8 +250,8 @@ func (s *orgsScreen) key(k tea.KeyPressMsg) tea.Cmd {
 			return "saved organization " + n.Name, nil
 		})
 	case key.Matches(k, keyMQTT):
-		if !e.actor.Admin {
-			return deny("only admins may set MQTT credentials")
+		if err := core.AuthorizeAdmin(e.actor, core.ActSetOrgMQTT); err != nil {
+			return e.refuse(err)
 		}
 		user := o.MQTTUsername
 		title := "Set MQTT credentials of " + o.Name
@@ -275,8 +275,8 @@ func (s *orgsScreen) key(k tea.KeyPressMsg) tea.Cmd {
 			}, nil
 		})
 	case key.Matches(k, keyDelete):
-		if !e.actor.Admin {
-			return deny("only admins may delete organizations")
+		if err := core.AuthorizeAdmin(e.actor, core.ActDeleteOrg); err != nil {
+			return e.refuse(err)
 		}
 		id, name := o.ID, o.Name
 		s.ov.ask(fmt.Sprintf("Delete organization %q? Its things become unassigned.", name), func(a core.Actor) (string, error) {
@@ -305,8 +305,8 @@ func (s *orgsScreen) memberKey(k tea.KeyPressMsg) tea.Cmd {
 		s.open = ""
 		return nil
 	case key.Matches(k, keyAddMem):
-		if !e.actor.Admin {
-			return deny("only admins may add members")
+		if err := core.AuthorizeAdmin(e.actor, core.ActAddMember); err != nil {
+			return e.refuse(err)
 		}
 		in := map[core.ID]bool{}
 		for _, u := range s.memberList {
@@ -342,8 +342,8 @@ func (s *orgsScreen) memberKey(k tea.KeyPressMsg) tea.Cmd {
 			return "added a member to " + name, nil
 		})
 	case key.Matches(k, keyDelMem):
-		if !e.actor.Admin {
-			return deny("only admins may remove members")
+		if err := core.AuthorizeAdmin(e.actor, core.ActRemoveMember); err != nil {
+			return e.refuse(err)
 		}
 		r, ok := s.members.selected()
 		if !ok {

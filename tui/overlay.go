@@ -88,7 +88,7 @@ func (o *overlay) update(msg tea.Msg) (handled bool, cmd tea.Cmd) {
 				o.form.fail(d.err)
 				return true, nil
 			}
-			return true, func() tea.Msg { return o.env.errMsg(d.err, o.env.actor.Admin) }
+			return true, func() tea.Msg { return o.env.errMsg(d.err, o.env.actor.IsAdministrator()) }
 		}
 		o.form, o.confirm = nil, nil
 		if d.reveal != nil {

@@ -49,12 +49,12 @@ func (s *systemScreen) keys() []key.Binding {
 
 func (s *systemScreen) refresh() tea.Cmd {
 	e := s.env
-	if !e.actor.Admin {
+	if !e.actor.IsAdministrator() {
 		return nil
 	}
 	return e.run(func(a core.Actor) (tea.Msg, error) {
-		if !a.Admin {
-			return nil, &core.Error{Code: core.CodeForbidden, Msg: "not allowed"}
+		if err := core.AuthorizeAdmin(a, core.ActAdminister); err != nil {
+			return nil, err
 		}
 		msg := systemMsg{addrs: interfaceAddrs()}
 		if e.deps.System != nil {
@@ -117,7 +117,7 @@ func (s *systemScreen) key(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, keyOS):
 		cur, err := sys.OSSettings(e.ctx, e.actor)
 		if err != nil {
-			return func() tea.Msg { return e.errMsg(err, e.actor.Admin) }
+			return func() tea.Msg { return e.errMsg(err, e.actor.IsAdministrator()) }
 		}
 		f := newForm("Operating system").
 			text("hostname", "Host name", cur.Hostname, "hostname").
@@ -188,7 +188,7 @@ func (s *systemScreen) view(width, height int) string {
 	if s.ov.form != nil || s.ov.shown != nil {
 		return s.ov.view(width, height)
 	}
-	if !s.env.actor.Admin {
+	if !s.env.actor.IsAdministrator() {
 		return "Only admins see the system screen."
 	}
 	if !s.loaded {

@@ -76,7 +76,7 @@ func (s *thingsScreen) adminOnly() bool { return false }
 func (s *thingsScreen) capturing() bool { return s.ov.active() || s.list.capturing() }
 
 func (s *thingsScreen) keys() []key.Binding {
-	admin := s.env.actor.Admin
+	admin := s.env.actor.IsAdministrator()
 	var ks []key.Binding
 	if s.detail != "" {
 		ks = append(ks, keyGroupL, keyEdit, keyListBack)
@@ -99,7 +99,7 @@ func (s *thingsScreen) keys() []key.Binding {
 func (s *thingsScreen) refresh() tea.Cmd {
 	e := s.env
 	cmds := []tea.Cmd{e.run(func(a core.Actor) (tea.Msg, error) {
-		page, err := e.core.Things(a, core.ThingQuery{All: a.Admin, SortBy: "name", SortSet: true})
+		page, err := e.core.Things(a, core.ThingQuery{All: a.IsAdministrator(), SortBy: "name", SortSet: true})
 		if err != nil {
 			return nil, err
 		}
@@ -290,8 +290,8 @@ func (s *thingsScreen) key(k tea.KeyPressMsg) tea.Cmd {
 		s.history, s.historyErr = nil, ""
 		return s.loadHistory(s.detail)
 	case key.Matches(k, keyNew):
-		if !e.actor.Admin {
-			return deny("only admins may create things")
+		if err := core.AuthorizeAdmin(e.actor, core.ActCreateThing); err != nil {
+			return e.refuse(err)
 		}
 		f := newForm("New thing").
 			text("name", "Name", "", "thing name", "thing of such name").
@@ -313,8 +313,8 @@ func (s *thingsScreen) key(k tea.KeyPressMsg) tea.Cmd {
 		}
 		return s.edit(t, group)
 	case key.Matches(k, keyAssign):
-		if !e.actor.Admin {
-			return deny("only admins may assign things to organizations")
+		if err := core.AuthorizeAdmin(e.actor, core.ActAssignThing); err != nil {
+			return e.refuse(err)
 		}
 		values, labels := []string{""}, []string{"(none: unassigned)"}
 		for _, o := range s.orgs {
@@ -372,8 +372,8 @@ func (s *thingsScreen) key(k tea.KeyPressMsg) tea.Cmd {
 			return fmt.Sprintf("%s switched %s", n.Name, thingValue(n)), nil
 		}, nil)
 	case key.Matches(k, keyDelete):
-		if !e.actor.Admin {
-			return deny("only admins may delete things")
+		if err := core.AuthorizeAdmin(e.actor, core.ActDeleteThing); err != nil {
+			return e.refuse(err)
 		}
 		id, name := t.ID, t.Name
 		s.ov.ask(fmt.Sprintf("Delete thing %q? Its children lose their parent.", name), func(a core.Actor) (string, error) {
@@ -385,10 +385,6 @@ func (s *thingsScreen) key(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	return nil
-}
-
-func deny(text string) tea.Cmd {
-	return func() tea.Msg { return statusMsg{text: text + " (FORBIDDEN)", err: true} }
 }
 
 // edit opens the form of one settings group.
@@ -514,7 +510,7 @@ func (s *thingsScreen) view(width, height int) string {
 		body = s.detailView(width, bodyH)
 	} else {
 		scope := "all things"
-		if !s.env.actor.Admin {
+		if !s.env.actor.IsAdministrator() {
 			scope = "things of your organization"
 		}
 		head := styleDim.Render(cut(fmt.Sprintf("%d %s", s.list.len(), scope), width))

@@ -77,7 +77,7 @@ func (s *usersScreen) keys() []key.Binding {
 
 func (s *usersScreen) refresh() tea.Cmd {
 	e := s.env
-	if !e.actor.Admin {
+	if !e.actor.IsAdministrator() {
 		return nil
 	}
 	return e.run(func(a core.Actor) (tea.Msg, error) {
@@ -373,7 +373,7 @@ func (s *usersScreen) view(width, height int) string {
 	if s.ov.form != nil || s.ov.shown != nil {
 		return s.ov.view(width, height)
 	}
-	if !s.env.actor.Admin {
+	if !s.env.actor.IsAdministrator() {
 		return "Only admins manage users."
 	}
 	if !s.loaded {

@@ -86,7 +86,8 @@ const (
 )
 
 // Rejection reasons counted by Stats; those of the checks the edge
-// adapter makes too are package protocol's.
+// adapter makes too are package protocol's, those of core's device rules
+// are the rules' names (Refusal counts a refusal by its rule).
 const (
 	ReasonMethod         = protocol.ReasonMethod
 	ReasonTooLarge       = protocol.ReasonTooLarge
@@ -97,12 +98,12 @@ const (
 	ReasonEmptyDevice    = protocol.ReasonEmptyDevice
 	ReasonInvalidName    = protocol.ReasonInvalidName
 	ReasonRateLimited    = protocol.ReasonRateLimited
-	ReasonUnassignedCap  = "unassigned_cap"
+	ReasonUnassignedCap  = string(core.RuleUnassignedCap)
 	ReasonTooManyReads   = protocol.ReasonTooManyReads
 	ReasonNameConflict   = "name_conflict"
-	ReasonNotAssigned    = "not_assigned"
-	ReasonDisabled       = "disabled"
-	ReasonForeignOrg     = "foreign_org"
+	ReasonNotAssigned    = string(core.RuleNotAssigned)
+	ReasonDisabled       = string(core.RuleDisabled)
+	ReasonForeignOrg     = string(core.RuleForeignOrg)
 	ReasonForeignDevice  = protocol.ReasonForeignDevice
 	ReasonWrongKey       = protocol.ReasonWrongKey
 	ReasonPublishFailed  = "publish_failed"
@@ -183,7 +184,7 @@ func New(cfg Config, deps Deps) (*Adapter, error) {
 		publish: deps.Publish,
 		last:    NewLastPackets(cfg.MaxTracked),
 		log:     cfg.Logger,
-		reg:     NewRegistry(deps.Core, cfg.MaxUnassigned, cfg.Logger),
+		reg:     NewRegistry(deps.Core, cfg.MaxUnassigned),
 	}, nil
 }
 
@@ -286,12 +287,13 @@ func (a *Adapter) process(ctx context.Context, p *packet, body []byte, src Sourc
 	if out := CheckDevice(a.core, p.Device, src); out.Status != 0 {
 		return out
 	}
-	dev, sensors, rerr := a.register(ctx, p, src)
-	if rerr != nil {
-		if rerr.Status == http.StatusInternalServerError {
-			a.log.Error("adapter: registration failed", "device", p.Device, "err", rerr.Err)
+	dev, sensors, err := a.register(ctx, p, src)
+	if err != nil {
+		out := Refusal(err)
+		if out.Status == http.StatusInternalServerError {
+			a.log.Error("adapter: registration failed", "device", p.Device, "err", err)
 		}
-		return rerr.Outcome()
+		return out
 	}
 	devOrg, out := DeliveryOrg(a.core, dev, src)
 	if out.Status != 0 {
@@ -334,14 +336,12 @@ func (a *Adapter) publications(org string, dev core.Thing, p *packet, sensors []
 		out = append(out, message{base + "net/wifi/strength", fmt.Sprintf("%f", *p.WifiStrength)})
 	}
 	for _, s := range sensors {
-		if s.thing.OrgID.IsZero() || !s.thing.Enabled || !src.mayDeliver(s.thing) {
+		// A sensor publishes only when it is itself assigned and enabled.
+		d, err := a.core.DeviceDelivery(s.thing, src.core())
+		if err != nil || !d.Delivers() {
 			continue
 		}
-		org, ok := a.core.OrgNameOf(s.thing.OrgID)
-		if !ok {
-			continue
-		}
-		sb := "org/" + org + "/" + s.thing.Name + "/"
+		sb := "org/" + d.Org + "/" + s.thing.Name + "/"
 		out = append(out,
 			message{sb + "available", "yes"},
 			message{sb + "value", strconv.FormatFloat(float64(s.value), 'f', -1, 32)},
@@ -357,38 +357,27 @@ type sensorReading struct {
 	unit  string
 }
 
-func (a *Adapter) register(ctx context.Context, p *packet, src Source) (core.Thing, []sensorReading, *RegError) {
+func (a *Adapter) register(ctx context.Context, p *packet, src Source) (core.Thing, []sensorReading, error) {
 	a.reg.mu.Lock()
 	defer a.reg.mu.Unlock()
-	dev, rerr := a.reg.FindOrCreate(ctx, p.Device, core.ThingDevice, src, func(t core.Thing) (core.Thing, error) {
-		avail := "available"
-		return a.core.UpdateThing(ctx, core.System, core.ThingUpdate{ID: t.ID, AvailabilityTopic: &avail})
+	dev, err := a.reg.FindOrCreate(ctx, p.Device, core.ThingDevice, src, nil, func(t *core.Thing) {
+		t.AvailabilityTopic = "available"
 	})
-	if rerr != nil {
-		return dev, nil, rerr
+	if err != nil {
+		return dev, nil, err
 	}
-	if rerr := a.reg.deviceShare(dev, p, src); rerr != nil {
-		return dev, nil, rerr
+	if err := a.reg.sensorShare(dev, p, src); err != nil {
+		return dev, nil, err
 	}
 	var out []sensorReading
 	for _, rd := range p.Readings {
 		for _, m := range rd.Measurements() {
 			class, unit := m.Class, m.Unit
-			s, rerr := a.reg.FindOrCreate(ctx, m.Prefix+rd.Address, core.ThingSensor, src, func(t core.Thing) (core.Thing, error) {
-				topic := "value"
-				return a.core.UpdateThingSensor(ctx, core.System, core.SensorUpdate{
-					ID: t.ID, Class: &class, Unit: &unit, MeasurementTopic: &topic,
-				})
+			s, err := a.reg.FindOrCreate(ctx, m.Prefix+rd.Address, core.ThingSensor, src, &dev, func(t *core.Thing) {
+				t.Sensor.Class, t.Sensor.Unit, t.Sensor.MeasurementTopic = class, unit, "value"
 			})
-			if rerr != nil {
-				return dev, nil, rerr
-			}
-			if s.ParentID != dev.ID && s.OrgID == dev.OrgID && core.MayAdoptSensor(src.Device, s) {
-				var err error
-				s, err = a.core.UpdateThing(ctx, core.System, core.ThingUpdate{ID: s.ID, SetParent: true, ParentID: dev.ID})
-				if err != nil {
-					return dev, nil, regFailed("cannot set sensor parent", err)
-				}
+			if err != nil {
+				return dev, nil, err
 			}
 			u := s.Sensor.Unit
 			if u == "" {

@@ -1,6 +1,7 @@
 package adapter
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -37,20 +38,59 @@ type Source struct {
 // Relayed reports whether an edge adapter relayed the packet.
 func (s Source) Relayed() bool { return !s.OrgID.IsZero() }
 
-func (s Source) mayDeliver(t core.Thing) bool {
-	return !s.Relayed() || core.MayRelayTo(s.OrgID, s.Device, t)
-}
+// core is the source as core's device rules see it.
+func (s Source) core() core.DeviceSource { return core.DeviceSource{Org: s.OrgID, Device: s.Device} }
 
 // CheckDevice refuses, before anything is registered, a packet relayed
 // with a device's own credentials that is not that device's.
 func CheckDevice(c *core.Core, piotID string, src Source) Outcome {
-	if src.Device.IsZero() {
+	return Refusal(c.CheckRelayedDevice(piotID, src.core()))
+}
+
+// statusOf is where core's codes become the device protocols' HTTP
+// statuses, for every refusal core decides.
+func statusOf(code core.Code) int {
+	switch code {
+	case core.CodeBadInput:
+		return http.StatusBadRequest
+	case core.CodeForbidden, core.CodeUnauthenticated:
+		return http.StatusForbidden
+	case core.CodeConflict:
+		return http.StatusConflict
+	case core.CodeRateLimited:
+		return http.StatusTooManyRequests
+	case core.CodeUnavailable, core.CodeTimeout:
+		return http.StatusServiceUnavailable
+	case core.CodeStorageFull:
+		return http.StatusInsufficientStorage
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// Refusal answers a packet core refused (nil: no answer yet, go on): the
+// status by the code, the reason counted by the rule core names (or the
+// code), core's message.
+func Refusal(err error) Outcome {
+	if err == nil {
 		return Outcome{}
 	}
-	if t, ok := c.ThingByPiotID(piotID); !ok || t.ID != src.Device {
-		return protocol.Refused(http.StatusForbidden, ReasonForeignDevice, "packet of another device than the credentials'")
+	code := core.CodeOf(err)
+	reason := ReasonInternal
+	var rule core.DeviceRule
+	switch {
+	case errors.As(err, &rule):
+		reason = string(rule)
+	case code == core.CodeConflict:
+		reason = ReasonNameConflict
+	case code == core.CodeStorageFull:
+		reason = ReasonStorageFull
 	}
-	return Outcome{}
+	o := protocol.Refused(statusOf(code), reason, core.Message(err))
+	if code == core.CodeStorageFull {
+		o.RetryAfter = retryStorageFull
+	}
+	return o
 }
 
 // Retry-After of the answers to packets the appliance could not store:
@@ -74,23 +114,19 @@ func PublishRefused(err error) Outcome {
 }
 
 // DeliveryOrg is the gate every device protocol applies after
-// registration: an unassigned or disabled device is answered 202 with the
-// reason (its data is not published), a device of another organization
-// than the relaying edge adapter's is refused; otherwise the org to
-// publish under is returned.
+// registration, core's DeviceDelivery: an unassigned or disabled device is
+// answered 202 with the reason (its data is not published), a device of
+// another organization than the relaying edge adapter's is refused;
+// otherwise the org to publish under is returned.
 func DeliveryOrg(c *core.Core, dev core.Thing, src Source) (string, Outcome) {
-	if !src.mayDeliver(dev) {
-		if src.Device.IsZero() {
-			return "", protocol.Refused(http.StatusForbidden, ReasonForeignOrg, "device belongs to another organization")
-		}
-		return "", protocol.Refused(http.StatusForbidden, ReasonForeignDevice, "packet of another device than the credentials'")
-	}
-	if !dev.OrgID.IsZero() && !dev.Enabled {
+	d, err := c.DeviceDelivery(dev, src.core())
+	switch {
+	case err != nil:
+		return "", Refusal(err)
+	case d.Held == core.RuleDisabled:
 		return "", Outcome{Status: http.StatusAccepted, Reason: ReasonDisabled, Result: ResultDisabled}
-	}
-	org, ok := c.OrgNameOf(dev.OrgID)
-	if !ok {
+	case !d.Delivers():
 		return "", Outcome{Status: http.StatusAccepted, Reason: ReasonNotAssigned, Result: ResultNotAssigned}
 	}
-	return org, Outcome{}
+	return d.Org, Outcome{}
 }

@@ -99,18 +99,59 @@ func requireAuth(a Actor) error {
 	return nil
 }
 
-// RequireAdmin is the rule of the appliance's maintenance actions (the
-// console's System screen: backups, restores, certificates, OS settings,
-// power): admins only; what names the action in the refusal.
-func RequireAdmin(a Actor, what string) error {
+// AdminAction is something only admins may do outside core's own
+// operations: the appliance's maintenance (the console's System screen)
+// and the console's admin actions, refused before their forms open (the
+// operations refuse them again). Its text completes "only admins may …".
+type AdminAction string
+
+// The admin actions.
+const (
+	// ActAdminister is any of them; its refusal says only "not allowed".
+	ActAdminister AdminAction = ""
+
+	ActRegenerateTLS    AdminAction = "regenerate the TLS certificate"
+	ActBackup           AdminAction = "back up the appliance"
+	ActRestore          AdminAction = "restore the appliance"
+	ActReboot           AdminAction = "reboot the appliance"
+	ActPowerOff         AdminAction = "power the appliance off"
+	ActSeeOSSettings    AdminAction = "see the OS settings"
+	ActChangeOSSettings AdminAction = "change the OS settings"
+	// ActConsolePassword: logging in to the console with a password
+	// rather than an SSH key.
+	ActConsolePassword AdminAction = "log in to the console with a password"
+
+	ActCreateOrg    AdminAction = "create organizations"
+	ActChangeOrg    AdminAction = "change organizations"
+	ActSetOrgMQTT   AdminAction = "set MQTT credentials"
+	ActAddMember    AdminAction = "add members"
+	ActRemoveMember AdminAction = "remove members"
+	ActCreateThing  AdminAction = "create things"
+	ActAssignThing  AdminAction = "assign things to organizations"
+	ActDeleteThing  AdminAction = "delete things"
+	ActDeleteOrg    AdminAction = "delete organizations"
+)
+
+// AuthorizeAdmin is the rule of the admin actions: admins only; the
+// refusal names the action.
+func AuthorizeAdmin(a Actor, act AdminAction) error {
 	if !a.Authenticated() {
 		return NewError(CodeUnauthenticated, "authentication required")
 	}
 	if !a.Admin {
-		return NewError(CodeForbidden, "only admins may "+what)
+		if act == ActAdminister {
+			return errForbidden
+		}
+		return NewError(CodeForbidden, "only admins may "+string(act))
 	}
 	return nil
 }
+
+// IsAdministrator reports whether front ends should show the actor the
+// admin's views: admin screens and keys, appliance-wide counts, the
+// details of internal errors. It allows nothing: the operations refuse by
+// themselves, and AuthorizeAdmin refuses the admin actions.
+func (a Actor) IsAdministrator() bool { return a.Authenticated() && a.Admin }
 
 // requireAdmin rejects everybody but admins.
 func requireAdmin(a Actor) error {

@@ -22,7 +22,7 @@ type BackupHeader struct {
 // anything loads it into memory. It returns how many collections and
 // documents it wrote.
 func (c *Core) Backup(ctx context.Context, a Actor, w io.Writer, h BackupHeader) (colls, docs int, err error) {
-	if err := RequireAdmin(a, "back up the appliance"); err != nil {
+	if err := AuthorizeAdmin(a, ActBackup); err != nil {
 		return 0, 0, err
 	}
 	meta := bson.D{

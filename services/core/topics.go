@@ -67,18 +67,3 @@ func underThing(topic, org, thing string) bool {
 	level, _, found := strings.Cut(rest, "/")
 	return found && level == thing
 }
-
-// MayRelayTo says whether an edge adapter may feed thing t (publish its
-// readings): one logged in with an organization's credentials only that
-// organization's things; one logged in with a device's own credentials
-// (device not zero) only that device and its sensors (children).
-func MayRelayTo(org, device ID, t Thing) bool {
-	if t.OrgID != org {
-		return false
-	}
-	return device.IsZero() || t.ID == device || t.ParentID == device
-}
-
-// MayAdoptSensor says whether a packet relayed for device may make sensor
-// s its child: a device's own credentials take only sensors nobody owns.
-func MayAdoptSensor(device ID, s Thing) bool { return device.IsZero() || s.ParentID.IsZero() }

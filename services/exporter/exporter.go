@@ -92,12 +92,7 @@ type Config struct {
 }
 
 // Scope is what an authorized scraper may see.
-type Scope struct {
-	// All: every metric (the appliance token).
-	All bool
-	// OrgID: only the thing metrics of this organisation (an org token).
-	OrgID core.ID
-}
+type Scope = core.MetricsScope
 
 // Authorizer decides who may scrape; false means unauthorized.
 type Authorizer func(r *http.Request) (Scope, bool)

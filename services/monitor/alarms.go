@@ -147,23 +147,14 @@ func (m *Monitor) Alarms(active *bool) []Alarm {
 // AlarmsFor lists the alarms the caller may see: all for admins, those
 // of their orgs (the org the thing belonged to when raised) for members.
 func (m *Monitor) AlarmsFor(a core.Actor, active *bool) ([]Alarm, error) {
-	if !a.Authenticated() {
-		return nil, core.NewError(core.CodeUnauthenticated, "Not logged in")
+	scope, err := m.core.AlarmScope(a)
+	if err != nil {
+		return nil, err
 	}
 	all := m.Alarms(active)
-	if a.Admin {
-		return all, nil
-	}
-	visible := map[core.ID]bool{}
 	out := all[:0]
 	for _, al := range all {
-		ok, seen := visible[al.OrgID]
-		if !seen {
-			_, err := m.core.Org(a, al.OrgID)
-			ok = err == nil
-			visible[al.OrgID] = ok
-		}
-		if ok {
+		if scope.Includes(al.OrgID) {
 			out = append(out, al)
 		}
 	}
@@ -196,18 +187,9 @@ func (m *Monitor) lookup(id string) (Alarm, error) {
 }
 
 // authorize lets admins and members of the alarm's thing's org act on
-// it: core decides who may see the thing.
+// it: core decides.
 func (m *Monitor) authorize(a core.Actor, al Alarm) error {
-	if !a.Authenticated() {
-		return core.NewError(core.CodeUnauthenticated, "Not logged in")
-	}
-	if a.Admin {
-		return nil
-	}
-	if _, err := m.core.Thing(a, al.ThingID); err != nil {
-		return core.NewError(core.CodeForbidden, "Not allowed")
-	}
-	return nil
+	return m.core.MayHandleAlarm(a, al.ThingID)
 }
 
 // Acknowledge records that somebody has seen the alarm (admins and

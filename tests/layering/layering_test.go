@@ -132,3 +132,23 @@ func TestInternalIsGeneric(t *testing.T) {
 		t.Errorf("internal/ must not import the rest of the program:\n  %s", strings.Join(offenders, "\n  "))
 	}
 }
+
+// TestConsoleBackendTalksToCoreAndServices: the console's backend
+// (tui/backend) builds on core, the services and the generic machinery
+// under internal/, never on the composition root; its one exception is
+// osctl, the client of piot init's control channel, a leaf of the
+// standard library only.
+func TestConsoleBackendTalksToCoreAndServices(t *testing.T) {
+	mod := modulePath(t)
+	allowed := []string{"services", "internal", "tui", "appliance/osctl"}
+	var offenders []string
+	for _, imp := range goList(t, "-f", "{{join .Imports \"\\n\"}}", mod+"/tui/backend") {
+		rel, ok := strings.CutPrefix(imp, mod+"/")
+		if ok && !slices.ContainsFunc(allowed, func(tree string) bool { return under(rel, tree) }) {
+			offenders = append(offenders, rel)
+		}
+	}
+	if len(offenders) > 0 {
+		t.Errorf("tui/backend imports %s; it may build on %s only", strings.Join(offenders, ", "), strings.Join(allowed, ", "))
+	}
+}

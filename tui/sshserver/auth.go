@@ -68,7 +68,10 @@ func (s *Server) passwordHandler(ctx ssh.Context, password string) bool {
 		return false
 	}
 	a, err := s.deps.Core.Login(ctx, ctx.User(), password)
-	if err != nil || !a.Admin {
+	if err == nil {
+		err = core.AuthorizeAdmin(a, core.ActConsolePassword)
+	}
+	if err != nil {
 		s.log.Info("ssh password refused", "remote", host, "user", ctx.User())
 		return false
 	}
@@ -188,7 +191,7 @@ func (s *Server) verify(perms map[string]string, pub gossh.PublicKey) (tui.Ident
 			if err != nil {
 				return core.Anonymous, err
 			}
-			if !a.Admin {
+			if core.AuthorizeAdmin(a, core.ActConsolePassword) != nil {
 				return core.Anonymous, errors.New("password logins are for admins only")
 			}
 			return a, nil

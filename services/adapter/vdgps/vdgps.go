@@ -143,7 +143,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		limit:   deps.Limit,
 		last:    adapter.NewLastPackets(0),
 		log:     cfg.Logger,
-		reg:     adapter.NewRegistry(deps.Core, cfg.MaxUnassigned, cfg.Logger),
+		reg:     adapter.NewRegistry(deps.Core, cfg.MaxUnassigned),
 	}, nil
 }
 
@@ -192,12 +192,13 @@ func (h *Handler) handle(ctx context.Context, body []byte, src adapter.Source) a
 		return out
 	}
 	p, _ := upload.Parse(body) // parsed fine in Device
-	dev, rerr := h.register(ctx, name, src)
-	if rerr != nil {
-		if rerr.Status == http.StatusInternalServerError {
-			h.log.Error("vdgps: registration failed", "device", name, "err", rerr.Err)
+	dev, err := h.register(ctx, name, src)
+	if err != nil {
+		out := adapter.Refusal(err)
+		if out.Status == http.StatusInternalServerError {
+			h.log.Error("vdgps: registration failed", "device", name, "err", err)
 		}
-		return rerr.Outcome()
+		return out
 	}
 	org, out := adapter.DeliveryOrg(h.core, dev, src)
 	if out.Status != 0 {
@@ -248,15 +249,11 @@ func (h *Handler) setVoltage(dev core.Thing, volt float64) {
 // register finds the tracker by piot_id or registers it: name = piot_id =
 // "VD"+ID, type device, unassigned and disabled, location topic "location"
 // with paths lat/lng/sat/ts.
-func (h *Handler) register(ctx context.Context, name string, src adapter.Source) (core.Thing, *adapter.RegError) {
+func (h *Handler) register(ctx context.Context, name string, src adapter.Source) (core.Thing, error) {
 	h.reg.Lock()
 	defer h.reg.Unlock()
-	return h.reg.FindOrCreate(ctx, name, core.ThingDevice, src, func(t core.Thing) (core.Thing, error) {
-		topic, lat, lng, sat, ts := LocTopic, LocLat, LocLng, LocSat, LocTs
-		return h.core.UpdateThing(ctx, core.System, core.ThingUpdate{
-			ID:           t.ID,
-			LocMQTTTopic: &topic, LocMQTTLatValue: &lat, LocMQTTLngValue: &lng,
-			LocMQTTSatValue: &sat, LocMQTTTsValue: &ts,
-		})
+	return h.reg.FindOrCreate(ctx, name, core.ThingDevice, src, nil, func(t *core.Thing) {
+		t.LocMQTTTopic, t.LocMQTTLatValue, t.LocMQTTLngValue = LocTopic, LocLat, LocLng
+		t.LocMQTTSatValue, t.LocMQTTTsValue = LocSat, LocTs
 	})
 }

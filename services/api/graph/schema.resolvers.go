@@ -487,32 +487,35 @@ func (r *queryResolver) Readings(ctx context.Context, thingID string, from *int6
 	if err != nil {
 		return nil, err
 	}
-	t, err := r.Core.Thing(core.ActorFrom(ctx), tid)
+	var out []*model.Reading
+	err = r.Core.ReadThingHistory(core.ActorFrom(ctx), tid, func(t core.Thing) error {
+		if r.History == nil {
+			return core.NewError(core.CodeInternal, "history is not available")
+		}
+		q, err := readingsQuery(t, from, to, step, fn, first, kind)
+		if err != nil {
+			return err
+		}
+		giveBack, err := reserveRows(ctx, q.first)
+		if err != nil {
+			return err
+		}
+		rs, err := r.History.Query(ctx, t.ID, q.kind, q.from, q.to, q.step, q.fn, q.first)
+		giveBack(len(rs))
+		if errors.Is(err, history.ErrBadQuery) {
+			return core.NewError(core.CodeBadInput, err.Error())
+		}
+		if err != nil {
+			return err
+		}
+		out = make([]*model.Reading, len(rs))
+		for i, x := range rs {
+			out[i] = &model.Reading{Ts: x.TS, Value: x.Value}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	if r.History == nil {
-		return nil, core.NewError(core.CodeInternal, "history is not available")
-	}
-	q, err := readingsQuery(t, from, to, step, fn, first, kind)
-	if err != nil {
-		return nil, err
-	}
-	giveBack, err := reserveRows(ctx, q.first)
-	if err != nil {
-		return nil, err
-	}
-	rs, err := r.History.Query(ctx, t.ID, q.kind, q.from, q.to, q.step, q.fn, q.first)
-	giveBack(len(rs))
-	if errors.Is(err, history.ErrBadQuery) {
-		return nil, core.NewError(core.CodeBadInput, err.Error())
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*model.Reading, len(rs))
-	for i, x := range rs {
-		out[i] = &model.Reading{Ts: x.TS, Value: x.Value}
 	}
 	return out, nil
 }

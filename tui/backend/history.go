@@ -1,4 +1,4 @@
-package consoledeps
+package backend
 
 import (
 	"context"
@@ -39,30 +39,32 @@ func NewHistory(c *core.Core, st *history.Store, now func() time.Time) *History 
 // ending now, averaged into at most points buckets (oldest first);
 // buckets without a numeric value are left out.
 func (h *History) Recent(ctx context.Context, a core.Actor, thing core.ID, kind string, span time.Duration, points int) ([]float64, error) {
-	if _, err := h.core.Thing(a, thing); err != nil {
-		return nil, err
-	}
-	if !history.ValidKind(kind) || kind == history.KindLocation {
-		return nil, core.NewError(core.CodeBadInput, "unknown numeric series "+strconv.Quote(kind))
-	}
-	if points <= 0 {
-		points = DefaultHistoryPoints
-	}
-	points = min(points, MaxHistoryPoints)
-	if span <= 0 {
-		span = DefaultHistorySpan
-	}
-	span = min(span, MaxHistorySpan)
-	to := h.now().Unix()
-	secs := max(int64(span/time.Second), 1)
-	step := max((secs+int64(points)-1)/int64(points), 1)
-	// Buckets are aligned to the epoch, so the span may touch points+1 of
-	// them; ask for all and keep the newest (first would keep the oldest).
-	rs, err := h.store.Query(ctx, thing, kind, to-secs, to, step, history.FnAvg, 0)
-	if err != nil {
-		if errors.Is(err, history.ErrBadQuery) {
-			return nil, core.NewError(core.CodeBadInput, "invalid history query")
+	var rs []history.Reading
+	err := h.core.ReadThingHistory(a, thing, func(core.Thing) error {
+		if !history.ValidKind(kind) || kind == history.KindLocation {
+			return core.NewError(core.CodeBadInput, "unknown numeric series "+strconv.Quote(kind))
 		}
+		if points <= 0 {
+			points = DefaultHistoryPoints
+		}
+		points = min(points, MaxHistoryPoints)
+		if span <= 0 {
+			span = DefaultHistorySpan
+		}
+		span = min(span, MaxHistorySpan)
+		to := h.now().Unix()
+		secs := max(int64(span/time.Second), 1)
+		step := max((secs+int64(points)-1)/int64(points), 1)
+		// Buckets are aligned to the epoch, so the span may touch points+1 of
+		// them; ask for all and keep the newest (first would keep the oldest).
+		var err error
+		rs, err = h.store.Query(ctx, thing, kind, to-secs, to, step, history.FnAvg, 0)
+		if errors.Is(err, history.ErrBadQuery) {
+			return core.NewError(core.CodeBadInput, "invalid history query")
+		}
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	out := make([]float64, 0, len(rs))

@@ -1,13 +1,10 @@
-// Package consoledeps implements the console's optional collaborators
-// (tui.Deps: Metrics, Health, Live, History, System) on top of the
-// appliance's services. The console authorizes nothing by itself beyond
-// hiding screens: every adapter here that exposes data of orgs or acts on
-// the appliance checks the actor again, with core as the source of rules.
-//
-// Alarms are not implemented: there is no monitor service yet, and the
-// console falls back to the things' alarm flags when tui.Deps.Alarms is
-// nil.
-package consoledeps
+// Package backend is the console's backend: its optional collaborators
+// (tui.Deps: Metrics, Health, Live, History, Alarms, System) on top of
+// core and the appliance's services. The console decides nothing by
+// itself beyond hiding screens: every operation here that exposes data of
+// orgs or acts on the appliance has core decide for the actor again
+// (authz_matrix_test.go runs each as every kind of actor).
+package backend
 
 import (
 	"sync"

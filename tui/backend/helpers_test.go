@@ -1,4 +1,4 @@
-package consoledeps
+package backend
 
 import (
 	"context"
@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "consoledeps-test-")
+	dir, err := os.MkdirTemp("", "backend-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -1,4 +1,4 @@
-package consoledeps
+package backend
 
 import (
 	"context"

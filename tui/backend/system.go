@@ -1,4 +1,4 @@
-package consoledeps
+package backend
 
 import (
 	"context"
@@ -93,7 +93,7 @@ func unsupported(why string) error { return fmt.Errorf("%w: %s", tui.ErrUnsuppor
 // trust it are not affected; a certificate configured from files cannot
 // be regenerated (replace the files and send SIGHUP).
 func (s *System) RegenerateTLS(_ context.Context, a core.Actor) error {
-	if err := core.RequireAdmin(a, "regenerate the TLS certificate"); err != nil {
+	if err := core.AuthorizeAdmin(a, core.ActRegenerateTLS); err != nil {
 		return err
 	}
 	if s.cfg.TLS == nil {
@@ -119,7 +119,7 @@ func (s *System) RegenerateTLS(_ context.Context, a core.Actor) error {
 // while the appliance runs, so it is not a point-in-time snapshot, and
 // thing state changed in the last flush interval may be missing.
 func (s *System) Backup(ctx context.Context, a core.Actor, path string) (string, error) {
-	if err := core.RequireAdmin(a, "back up the appliance"); err != nil {
+	if err := core.AuthorizeAdmin(a, core.ActBackup); err != nil {
 		return "", err
 	}
 	if s.cfg.Core == nil {
@@ -188,7 +188,7 @@ const RestorePendingFile = "restore-pending.jsonl"
 // checked now, copied to <data-dir>/restore-pending.jsonl (0600) and
 // applied by the next start before anything loads the store.
 func (s *System) Restore(ctx context.Context, a core.Actor, path string) error {
-	if err := core.RequireAdmin(a, "restore the appliance"); err != nil {
+	if err := core.AuthorizeAdmin(a, core.ActRestore); err != nil {
 		return err
 	}
 	if path == "" {
@@ -225,7 +225,7 @@ func (s *System) Restore(ctx context.Context, a core.Actor, path string) error {
 
 // Reboot implements tui.SystemInfo; only the appliance image may reboot.
 func (s *System) Reboot(ctx context.Context, a core.Actor) error {
-	if err := core.RequireAdmin(a, "reboot the appliance"); err != nil {
+	if err := core.AuthorizeAdmin(a, core.ActReboot); err != nil {
 		return err
 	}
 	return s.osAction(ctx, a, osctl.Reboot, "reboot")
@@ -234,7 +234,7 @@ func (s *System) Reboot(ctx context.Context, a core.Actor) error {
 // PowerOff implements tui.SystemInfo; only the appliance image may power
 // off.
 func (s *System) PowerOff(ctx context.Context, a core.Actor) error {
-	if err := core.RequireAdmin(a, "power the appliance off"); err != nil {
+	if err := core.AuthorizeAdmin(a, core.ActPowerOff); err != nil {
 		return err
 	}
 	return s.osAction(ctx, a, osctl.PowerOff, "power off")
@@ -250,7 +250,7 @@ func (s *System) osAction(ctx context.Context, a core.Actor, act osctl.Action, w
 
 // OSSettings implements tui.SystemInfo.
 func (s *System) OSSettings(ctx context.Context, a core.Actor) (tui.OSSettings, error) {
-	if err := core.RequireAdmin(a, "see the OS settings"); err != nil {
+	if err := core.AuthorizeAdmin(a, core.ActSeeOSSettings); err != nil {
 		return tui.OSSettings{}, err
 	}
 	if s.cfg.OS == nil {
@@ -271,7 +271,7 @@ func (s *System) OSSettings(ctx context.Context, a core.Actor) (tui.OSSettings, 
 // SetOSSettings implements tui.SystemInfo; piot init validates, stores
 // and applies them.
 func (s *System) SetOSSettings(ctx context.Context, a core.Actor, o tui.OSSettings) error {
-	if err := core.RequireAdmin(a, "change the OS settings"); err != nil {
+	if err := core.AuthorizeAdmin(a, core.ActChangeOSSettings); err != nil {
 		return err
 	}
 	if s.cfg.OS == nil {

@@ -1,12 +1,26 @@
-package consoledeps
+package backend
 
 import (
 	"context"
 	"sync"
 
-	"github.com/piot-appliance/piot/appliance/supervisor"
 	"github.com/piot-appliance/piot/tui"
 )
+
+// Service is a supervised service, as the appliance's supervisor runs
+// it; declared here so that the console's backend does not depend on the
+// composition root.
+type Service interface {
+	Name() string
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+}
+
+// failer is a service that can fail while running (the supervisor's
+// Failer).
+type failer interface {
+	Err() <-chan error
+}
 
 // Probe reports how a running service is doing beyond having started:
 // the store answering its pings, the broker's listeners bound. It is only
@@ -38,7 +52,7 @@ const (
 
 type tracked struct {
 	t     *Tracker
-	inner supervisor.Service
+	inner Service
 	probe Probe
 
 	// guarded by t.mu
@@ -46,18 +60,19 @@ type tracked struct {
 	err   error
 }
 
-// trackedFailer keeps supervisor.Failer visible through the wrapper.
+// trackedFailer keeps the supervisor's Failer visible through the
+// wrapper.
 type trackedFailer struct{ *tracked }
 
-func (f trackedFailer) Err() <-chan error { return f.inner.(supervisor.Failer).Err() }
+func (f trackedFailer) Err() <-chan error { return f.inner.(failer).Err() }
 
 // Track wraps s so that its state is recorded; probe may be nil.
-func (t *Tracker) Track(s supervisor.Service, probe Probe) supervisor.Service {
+func (t *Tracker) Track(s Service, probe Probe) Service {
 	w := &tracked{t: t, inner: s, probe: probe}
 	t.mu.Lock()
 	t.services = append(t.services, w)
 	t.mu.Unlock()
-	if _, ok := s.(supervisor.Failer); ok {
+	if _, ok := s.(failer); ok {
 		return trackedFailer{w}
 	}
 	return w

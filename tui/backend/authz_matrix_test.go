@@ -1,0 +1,211 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/piot-appliance/piot/services/broker"
+	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/history"
+	"github.com/piot-appliance/piot/services/monitor"
+	"github.com/piot-appliance/piot/tui"
+)
+
+// The console backend's authorization matrix, the counterpart of
+// tests/authz_matrix_test.go for what the console does without GraphQL:
+// every operation of this package that takes an actor, run by every kind
+// of caller against org A's objects. Outcomes: cmOK, cmHidden (the call
+// succeeds but org A's object is not in its answer), cmUnsupported (allowed,
+// but this test's appliance cannot do it: no OS control, no broker TLS),
+// or core's error code.
+const (
+	cmOK          = "ok"
+	cmHidden      = "hidden"
+	cmUnsupported = "unsupported"
+	cmForbidden   = string(core.CodeForbidden)
+	cmUnauth      = string(core.CodeUnauthenticated)
+)
+
+// Actors of the console matrix, in the order of cmWant's fields.
+var cmActors = []string{"admin", "memberA", "memberB", "nonmember", "anonymous"}
+
+type cmWant [5]string
+
+var (
+	cmAdminOnly   = cmWant{cmOK, cmForbidden, cmForbidden, cmForbidden, cmUnauth}
+	cmAdminOnlyNA = cmWant{cmUnsupported, cmForbidden, cmForbidden, cmForbidden, cmUnauth}
+	cmOrgA        = cmWant{cmOK, cmOK, cmForbidden, cmForbidden, cmUnauth}
+	cmOrgAListed  = cmWant{cmOK, cmOK, cmHidden, cmHidden, cmUnauth}
+)
+
+type cmRow struct {
+	op   string // Type.Method
+	what string
+	want cmWant
+	run  func(ctx context.Context, a core.Actor) (string, error)
+}
+
+// idleFollower is a broker that accepts every follow and sends nothing:
+// the live feed authorizes before it follows.
+type idleFollower struct{}
+
+func (idleFollower) Follow(ctx context.Context, _ string, _ int) (<-chan broker.Message, error) {
+	ch := make(chan broker.Message)
+	go func() { <-ctx.Done(); close(ch) }()
+	return ch, nil
+}
+
+func outcome(found bool) string {
+	if found {
+		return cmOK
+	}
+	return cmHidden
+}
+
+func TestConsoleAuthorizationMatrix(t *testing.T) {
+	ctx := context.Background()
+	a, b := newTenant(t, "cma"), newTenant(t, "cmb")
+	actors := map[string]core.Actor{
+		"admin": fx.admin, "memberA": newMember(t, a.org.ID), "memberB": newMember(t, b.org.ID),
+		"nonmember": newMember(t), "anonymous": core.Anonymous,
+	}
+
+	// Org A's thing, silent for longer than its interval: it has an alarm.
+	th := sensorThing(t, nil, a, "cmthing")
+	interval := int64(1)
+	if _, err := fx.c.UpdateThing(ctx, fx.admin, core.ThingUpdate{ID: th.ID, LastSeenInterval: &interval}); err != nil {
+		t.Fatal(err)
+	}
+	fx.c.UpdateThingState(th.ID, func(t *core.Thing) bool { t.LastSeen = time.Now().Unix() - 10; return true })
+	mon, err := monitor.New(monitor.Config{Logger: quiet}, monitor.Deps{Core: fx.c, Store: fx.st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mon.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mon.Stop(context.Background()) })
+	var alarmID string
+	eventually(t, 10*time.Second, "the alarm of org A's thing", func() bool {
+		for _, al := range mon.Alarms(nil) {
+			if al.ThingID == th.ID {
+				alarmID = al.ID
+				return true
+			}
+		}
+		return false
+	})
+	alarms := NewAlarms(mon)
+	listed := func(als []tui.Alarm, err error) (string, error) {
+		return outcome(slices.ContainsFunc(als, func(al tui.Alarm) bool { return al.ID == alarmID })), err
+	}
+
+	hist, err := history.New(fx.st, history.Config{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := NewHistory(fx.c, hist, nil)
+	live := NewLive(fx.c, idleFollower{}, 0, 0)
+	follow := func(ctx context.Context, who core.Actor, filter string) (string, error) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		_, err := live.Subscribe(ctx, who, filter)
+		return cmOK, err
+	}
+	dir := t.TempDir()
+	sys := NewSystem(SystemConfig{DataDir: dir, Version: "test", Core: fx.c, Logger: quiet})
+	backup, err := sys.Backup(ctx, fx.admin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := func(err error) (string, error) { return cmOK, err }
+
+	rows := []cmRow{
+		{"Alarms.Active", "lists org A's alarm", cmOrgAListed, func(ctx context.Context, who core.Actor) (string, error) {
+			return listed(alarms.Active(ctx, who))
+		}},
+		{"Alarms.Recent", "lists org A's alarm", cmOrgAListed, func(ctx context.Context, who core.Actor) (string, error) {
+			return listed(alarms.Recent(ctx, who, 100))
+		}},
+		{"Alarms.Acknowledge", "org A's alarm", cmOrgA, func(ctx context.Context, who core.Actor) (string, error) {
+			return done(alarms.Acknowledge(ctx, who, alarmID))
+		}},
+		{"History.Recent", "org A's thing", cmOrgA, func(ctx context.Context, who core.Actor) (string, error) {
+			_, err := hs.Recent(ctx, who, th.ID, history.KindSensor, time.Hour, 10)
+			return cmOK, err
+		}},
+		{"Live.Subscribe", "org A's topics", cmOrgA, func(ctx context.Context, who core.Actor) (string, error) {
+			return follow(ctx, who, a.topic("#"))
+		}},
+		{"Live.Subscribe", "every topic", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
+			return follow(ctx, who, "#")
+		}},
+		{"System.Backup", "", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
+			// A name of its own: the default one has only seconds.
+			_, err := sys.Backup(ctx, who, fmt.Sprintf("matrix-%d.jsonl", fx.seq.Add(1)))
+			return cmOK, err
+		}},
+		{"System.Restore", "", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
+			return done(sys.Restore(ctx, who, backup))
+		}},
+		{"System.RegenerateTLS", "", cmAdminOnlyNA, func(ctx context.Context, who core.Actor) (string, error) {
+			return done(sys.RegenerateTLS(ctx, who))
+		}},
+		{"System.Reboot", "", cmAdminOnlyNA, func(ctx context.Context, who core.Actor) (string, error) {
+			return done(sys.Reboot(ctx, who))
+		}},
+		{"System.PowerOff", "", cmAdminOnlyNA, func(ctx context.Context, who core.Actor) (string, error) {
+			return done(sys.PowerOff(ctx, who))
+		}},
+		{"System.OSSettings", "", cmAdminOnlyNA, func(ctx context.Context, who core.Actor) (string, error) {
+			_, err := sys.OSSettings(ctx, who)
+			return cmOK, err
+		}},
+		{"System.SetOSSettings", "", cmAdminOnlyNA, func(ctx context.Context, who core.Actor) (string, error) {
+			return done(sys.SetOSSettings(ctx, who, tui.OSSettings{Hostname: "piot"}))
+		}},
+	}
+
+	// Every method of the backend that takes an actor has a row.
+	covered := map[string]bool{}
+	for _, r := range rows {
+		covered[r.op] = true
+	}
+	actorType := reflect.TypeFor[core.Actor]()
+	for _, v := range []any{alarms, hs, live, sys, NewTracker(), &Metrics{}, &LogRing{}} {
+		typ := reflect.TypeOf(v)
+		for i := range typ.NumMethod() {
+			m := typ.Method(i)
+			takesActor := false
+			for j := range m.Type.NumIn() {
+				takesActor = takesActor || m.Type.In(j) == actorType
+			}
+			if name := typ.Elem().Name() + "." + m.Name; takesActor && !covered[name] {
+				t.Errorf("%s takes an actor but has no row in the console's authorization matrix", name)
+			}
+		}
+	}
+
+	for _, r := range rows {
+		t.Run(strings.TrimSpace(r.op+" "+r.what), func(t *testing.T) {
+			for i, name := range cmActors {
+				got, err := r.run(ctx, actors[name])
+				switch {
+				case errors.Is(err, tui.ErrUnsupported):
+					got = cmUnsupported
+				case err != nil:
+					got = string(core.CodeOf(err))
+				}
+				if got != r.want[i] {
+					t.Errorf("%s: %s (%v), want %s", name, got, err, r.want[i])
+				}
+			}
+		})
+	}
+}
