@@ -14,8 +14,11 @@ const DefaultMaxRows = 2 * MaxReadings
 
 // rowBudget is what one request may still read from history. Root query
 // fields run concurrently, so it is shared under a lock; each readings
-// field reserves its `first` before it queries and gives back what it did
-// not use, so the request never holds more than its budget in memory.
+// field reserves its `first` before it queries, so the request never
+// holds more than its budget in memory. Reservations are not given back
+// when a query returns fewer rows: whether a request passes then depends
+// only on what it asks for, not on the data or on the order its fields
+// happen to run in.
 type rowBudget struct {
 	mu   sync.Mutex
 	left int
@@ -31,24 +34,19 @@ func withRowBudget(max int) graphql.OperationMiddleware {
 	}
 }
 
-// reserveRows takes n rows from the request's budget; the returned func
-// gives back those of them that were not used. Without a budget (resolver
-// tests) nothing is limited.
-func reserveRows(ctx context.Context, n int) (giveBack func(used int), err error) {
+// reserveRows takes n rows from the request's budget. Without a budget
+// (resolver tests) nothing is limited.
+func reserveRows(ctx context.Context, n int) error {
 	b, _ := ctx.Value(budgetKey{}).(*rowBudget)
 	if b == nil {
-		return func(int) {}, nil
+		return nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if n > b.left {
-		return nil, core.NewError(core.CodeBadInput, fmt.Sprintf(
+		return core.NewError(core.CodeBadInput, fmt.Sprintf(
 			"this request reads more than %d history rows; ask for fewer (first:) or split it", b.max))
 	}
 	b.left -= n
-	return func(used int) {
-		b.mu.Lock()
-		b.left += n - min(used, n)
-		b.mu.Unlock()
-	}, nil
+	return nil
 }

@@ -55,9 +55,9 @@ type Options struct {
 	MaxComplexity int
 	// MaxRows bounds the history rows one request may read over all its
 	// readings fields (0: DefaultMaxRows). Each readings field reserves
-	// its first (default MaxReadings) before it runs and gives back what
-	// it did not use; one that finds the budget spent fails with
-	// BAD_USER_INPUT instead of reading.
+	// its first (default MaxReadings) before it runs, whatever it then
+	// returns; one that finds the budget spent fails with BAD_USER_INPUT
+	// instead of reading.
 	MaxRows int
 	// Logger receives internal errors and recovered panics; nil means
 	// slog.Default().
