@@ -1,7 +1,6 @@
 package appliance
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -15,7 +14,6 @@ import (
 	"github.com/piot-appliance/piot/services/adapter/vdgps"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/exporter"
-	"github.com/piot-appliance/piot/services/ingest"
 	"github.com/piot-appliance/piot/services/store"
 )
 
@@ -142,28 +140,6 @@ func jsonError(w http.ResponseWriter, status int, code core.Code, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": msg, "result": "", "code": code})
 }
 
-// publishReadings is how the device adapters publish (Ingest.Publish).
-func (a *Appliance) publishReadings(ctx context.Context, msgs []adapter.Message) error {
-	in := make([]ingest.Message, len(msgs))
-	for k, m := range msgs {
-		in[k] = ingest.Message(m)
-	}
-	return a.ingest.ing.Publish(ctx, in)
-}
-
-// relayMarks keeps the relay's marks in the ingest journal.
-type relayMarks struct{ ing *ingest.Ingest }
-
-func (m relayMarks) Last(key string) uint64 { return m.ing.LastMark(key) }
-
-func (m relayMarks) Message(key string, seq uint64) adapter.Message {
-	return adapter.Message(ingest.Mark(key, seq))
-}
-
-func (m relayMarks) Record(key string, seq uint64) error {
-	return m.ing.SubmitAll([]ingest.Message{ingest.Mark(key, seq)})
-}
-
 // newAdapters builds the device adapters and the relay hook that feeds
 // them edge adapters' packets.
 func (s *brokerService) newAdapters() error {
@@ -172,18 +148,18 @@ func (s *brokerService) newAdapters() error {
 	s.piot, err = adapter.New(adapter.Config{
 		AESKey: a.cfg.AdapterAESKey, MinInterval: config.AdapterMinInterval(a.cfg.AdapterMinInterval),
 		MaxUnassigned: a.cfg.AdapterMaxUnassigned, Logger: a.log.With("service", "adapter"),
-	}, adapter.Deps{Core: a.core.c, Publish: a.publishReadings})
+	}, adapter.Deps{Core: a.core.c, Publish: a.ingest.ing})
 	if err != nil {
 		return err
 	}
 	s.vd, err = vdgps.New(vdgps.Config{MaxUnassigned: a.cfg.AdapterMaxUnassigned, Logger: a.log.With("service", "vdgps")},
-		vdgps.Deps{Core: a.core.c, Publish: a.publishReadings, Limit: s.piot.Limit})
+		vdgps.Deps{Core: a.core.c, Publish: a.ingest.ing, Limit: s.piot.Limit})
 	if err != nil {
 		return err
 	}
 	s.relay, err = relay.New(relay.Config{Logger: a.log}, relay.Deps{
 		Core:     a.core.c,
-		Marks:    relayMarks{a.ingest.ing},
+		Marks:    a.ingest.ing.RelayMarks(),
 		Handlers: map[string]relay.Handler{relay.ProtoPIOT: s.piot, relay.ProtoVDGPS: s.vd},
 	})
 	return err
