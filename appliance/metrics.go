@@ -1,12 +1,7 @@
 package appliance
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/json"
-	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/piot-appliance/piot/appliance/config"
 	"github.com/piot-appliance/piot/services/adapter"
@@ -21,8 +16,6 @@ import (
 const (
 	metricsTokenFile = "metrics-token"
 	alertTokenFile   = "alert-token"
-	// maxAlertBody bounds a Grafana webhook notification.
-	maxAlertBody = 1 << 20
 )
 
 // secretOrFile returns the configured secret, or the one generated at first
@@ -61,7 +54,9 @@ func (a *Appliance) metricsRoutes(metricsToken, alertToken string) (map[string]h
 	return map[string]http.Handler{
 		"/metrics":        exp.Handler(auth),
 		"/grafana.tar.gz": exporter.GrafanaBundle(),
-		"/alerts/grafana": grafanaAlerts(a.core.c, alertToken, a.log),
+		"/alerts/grafana": a.monitor.m.GrafanaAlerts(alertToken, func(org, thing string) (core.ID, bool) {
+			return exporter.ThingByLabels(a.core.c, org, thing)
+		}),
 		// The PIOT device protocol, as devices send it today.
 		"/adapter": a.broker.piot.Handler(),
 		// VD GPS trackers upload batches of fixes.
@@ -80,64 +75,6 @@ func storeOps(ops []store.OpStat) []exporter.StoreOp {
 		}
 	}
 	return out
-}
-
-// grafanaAlert is the part of Grafana's webhook payload PIOT reads.
-type grafanaAlert struct {
-	Alerts []struct {
-		Status string            `json:"status"`
-		Labels map[string]string `json:"labels"`
-	} `json:"alerts"`
-}
-
-// grafanaAlerts sets and clears things' alarms from Grafana's "thing not
-// seen" notifications: the Grafana → PIOT arrow of the original design.
-func grafanaAlerts(c *core.Core, token string, log *slog.Logger) http.Handler {
-	want := sha256.Sum256([]byte(token))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", "POST")
-			jsonError(w, http.StatusMethodNotAllowed, core.CodeBadInput, "only POST method is allowed")
-			return
-		}
-		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		got := sha256.Sum256([]byte(tok))
-		if token == "" || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="piot alerts"`)
-			jsonError(w, http.StatusUnauthorized, core.CodeUnauthenticated, "invalid or missing alert token")
-			return
-		}
-		var body grafanaAlert
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAlertBody)).Decode(&body); err != nil {
-			jsonError(w, http.StatusBadRequest, core.CodeBadInput, "malformed JSON body")
-			return
-		}
-		applied, unknown := 0, 0
-		for _, al := range body.Alerts {
-			if al.Labels["piot_alert"] != "thing_not_seen" {
-				continue
-			}
-			id, ok := exporter.ThingByLabels(c, al.Labels["org"], al.Labels["thing"])
-			if !ok {
-				unknown++
-				continue
-			}
-			if _, err := c.SetThingAlarm(r.Context(), core.System, id, al.Status == "firing"); err != nil {
-				log.Error("grafana alert not applied", "org", al.Labels["org"], "thing", al.Labels["thing"], "err", err)
-				jsonError(w, http.StatusInternalServerError, core.CodeInternal, "alert not applied")
-				return
-			}
-			applied++
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]int{"applied": applied, "unknown": unknown})
-	})
-}
-
-func jsonError(w http.ResponseWriter, status int, code core.Code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": msg, "result": "", "code": code})
 }
 
 // newAdapters builds the device adapters and the relay hook that feeds
