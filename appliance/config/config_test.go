@@ -33,7 +33,7 @@ func TestPrecedenceDefaultsYAMLEnvFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != ":9000" || c.JWTTTL != 2*time.Hour {
+	if c.HTTP.Addr != ":9000" || c.API.JWTTTL != 2*time.Hour {
 		t.Errorf("yaml not applied: %+v", c)
 	}
 	if c.LogLevel != "warn" {
@@ -42,8 +42,8 @@ func TestPrecedenceDefaultsYAMLEnvFlags(t *testing.T) {
 	if c.DataDir != "/from/flag" {
 		t.Errorf("flag should override env: data-dir = %q", c.DataDir)
 	}
-	if c.BcryptCost != 12 {
-		t.Errorf("default lost: %d", c.BcryptCost)
+	if c.Core.BcryptCost != 12 {
+		t.Errorf("default lost: %d", c.Core.BcryptCost)
 	}
 }
 
