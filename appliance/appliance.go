@@ -139,7 +139,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	if err != nil {
 		return nil, prefixed("http", fmt.Errorf("alert token: %w", err))
 	}
-	jwtKey, err := jwtKey(cfg)
+	jwtKey, err := loadJWTKey(cfg)
 	if err != nil {
 		return nil, prefixed("http", err)
 	}

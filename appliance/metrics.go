@@ -78,9 +78,9 @@ func secretOrFile(dataDir, configured, file string) (string, error) {
 	return string(b), err
 }
 
-// jwtKey is the configured API signing key, or the one generated at first
+// loadJWTKey is the configured API signing key, or the one generated at first
 // start.
-func jwtKey(cfg config.Config) ([]byte, error) {
+func loadJWTKey(cfg config.Config) ([]byte, error) {
 	if cfg.API.JWTKey != "" {
 		return []byte(cfg.API.JWTKey), nil
 	}
