@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/piot-appliance/piot/appliance/config"
@@ -68,7 +67,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
-		return nil, prefixed("store", err)
+		return nil, supervisor.Named("store", err)
 	}
 	undo = append(undo, func() { _ = st.Close(context.Background()) })
 	storeSvc := newStoreService(st, log)
@@ -77,23 +76,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	coreCfg.Logger = log
 	c, err := core.New(ctx, st, coreCfg)
 	if err != nil {
-		return nil, prefixed("core", err)
+		return nil, supervisor.Named("core", err)
 	}
 	if err := provisionAdmin(ctx, c, cfg.DataDir, cfg.Admin.Email, cfg.Admin.Password, log); err != nil {
-		return nil, prefixed("core", err)
+		return nil, supervisor.Named("core", err)
 	}
 
 	histCfg := cfg.History
 	histCfg.Logger = log
 	hist, err := history.New(st, histCfg)
 	if err != nil {
-		return nil, prefixed("ingest", err)
+		return nil, supervisor.Named("ingest", err)
 	}
 	ingCfg := cfg.Ingest
 	ingCfg.DataDir, ingCfg.Logger = cfg.DataDir, log
 	ing, err := ingest.New(ingCfg, ingest.Deps{Core: c, History: hist})
 	if err != nil {
-		return nil, prefixed("ingest", err)
+		return nil, supervisor.Named("ingest", err)
 	}
 	undo = append(undo, func() { _ = ing.Stop(context.Background()) })
 
@@ -101,30 +100,30 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	brokerCfg.DataDir, brokerCfg.Logger = cfg.DataDir, log
 	b, err := broker.New(brokerCfg, broker.Deps{Core: c, StoreHealthy: storeSvc.healthy.Load})
 	if err != nil {
-		return nil, prefixed("broker", err)
+		return nil, supervisor.Named("broker", err)
 	}
 	dev, err := newDevices(cfg.Adapter, c, ing, log)
 	if err != nil {
-		return nil, prefixed("broker", err)
+		return nil, supervisor.Named("broker", err)
 	}
 	undo = append(undo, func() { _ = dev.relay.Close() })
 	// The relay processes edge adapters' packets before the ingest sees
 	// any publish.
 	if err := b.AddHook(dev.relay, nil); err != nil {
-		return nil, prefixed("broker", err)
+		return nil, supervisor.Named("broker", err)
 	}
 	if err := b.AddHook(ing.Hook(), nil); err != nil {
-		return nil, prefixed("broker", err)
+		return nil, supervisor.Named("broker", err)
 	}
 
 	smtp, err := smtpConfig(cfg.Monitor.SMTP)
 	if err != nil {
-		return nil, prefixed("monitor", err)
+		return nil, supervisor.Named("monitor", err)
 	}
 	mon, err := monitor.New(monitor.Config{SMTP: smtp, WebhookTimeout: cfg.Monitor.NotifyTimeout, Logger: log},
 		monitor.Deps{Core: c, Store: st})
 	if err != nil {
-		return nil, prefixed("monitor", err)
+		return nil, supervisor.Named("monitor", err)
 	}
 
 	// /readyz asks the supervisor, which exists only once every service
@@ -133,19 +132,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	ready := func(ctx context.Context) error { return readiness(ctx, sup, st, ing) }
 	metrics, err := newExporter(cfg, c, st, hist, ing, b, dev, version, log)
 	if err != nil {
-		return nil, prefixed("http", err)
+		return nil, supervisor.Named("http", err)
 	}
 	alertToken, err := secretOrFile(cfg.DataDir, cfg.Monitor.AlertToken, alertTokenFile)
 	if err != nil {
-		return nil, prefixed("http", fmt.Errorf("alert token: %w", err))
+		return nil, supervisor.Named("http", fmt.Errorf("alert token: %w", err))
 	}
 	jwtKey, err := loadJWTKey(cfg)
 	if err != nil {
-		return nil, prefixed("http", err)
+		return nil, supervisor.Named("http", err)
 	}
 	proxies, err := cfg.HTTP.TrustedProxyPrefixes()
 	if err != nil {
-		return nil, prefixed("http", err)
+		return nil, supervisor.Named("http", err)
 	}
 	gql := graph.NewHandler(c, graph.Options{
 		History: hist, Monitor: mon,
@@ -161,7 +160,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		Version: version, Logger: log,
 	}, api.Deps{Core: c, GraphQL: gql, Ready: ready, Routes: routes(c, metrics, mon, alertToken, dev, b)})
 	if err != nil {
-		return nil, prefixed("http", err)
+		return nil, supervisor.Named("http", err)
 	}
 
 	health := consoledeps.NewTracker()
@@ -185,7 +184,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 			}),
 		})
 		if err != nil {
-			return nil, prefixed("ssh", err)
+			return nil, supervisor.Named("ssh", err)
 		}
 		sshSvc = &sshService{Server: sshSrv, metrics: consoleMetrics}
 	}
@@ -246,15 +245,6 @@ func readiness(ctx context.Context, sup *supervisor.Supervisor, st *store.Store,
 	}
 	// A full disk: what arrives is refused until writing works again.
 	return ing.Health()
-}
-
-// prefixed names the service an error of New belongs to, as the
-// supervisor names the errors of Start, unless the error names it already.
-func prefixed(service string, err error) error {
-	if strings.HasPrefix(err.Error(), service+": ") {
-		return err
-	}
-	return fmt.Errorf("%s: %w", service, err)
 }
 
 // NewLogger builds the process logger from the configuration.
