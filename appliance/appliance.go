@@ -1,89 +1,217 @@
-// Package appliance is the composition root: it turns a Config into the
-// running set of services, in dependency order (store → core → http).
+// Package appliance is the composition root: New builds the services of
+// `piot run` from explicit values, in dependency order (store → core →
+// history → ingest → broker → adapters → monitor → api, ssh), and Run
+// hands them to the supervisor, which starts them in that order and stops
+// them in reverse.
 package appliance
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/piot-appliance/piot/appliance/config"
 	"github.com/piot-appliance/piot/appliance/osctl"
 	"github.com/piot-appliance/piot/appliance/supervisor"
-	"github.com/piot-appliance/piot/services/adapter"
-	"github.com/piot-appliance/piot/services/adapter/relay"
-	"github.com/piot-appliance/piot/services/adapter/vdgps"
 	"github.com/piot-appliance/piot/services/api"
 	"github.com/piot-appliance/piot/services/api/graph"
 	"github.com/piot-appliance/piot/services/broker"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/history"
 	"github.com/piot-appliance/piot/services/ingest"
+	"github.com/piot-appliance/piot/services/monitor"
 	"github.com/piot-appliance/piot/services/store"
 	"github.com/piot-appliance/piot/tui"
-	consoledeps "github.com/piot-appliance/piot/tui/backend"
+	"github.com/piot-appliance/piot/tui/backend"
 	"github.com/piot-appliance/piot/tui/sshserver"
 )
 
 // Appliance is everything `piot run` runs.
 type Appliance struct {
-	cfg     config.Config
-	log     *slog.Logger
-	version string
-	sup     *supervisor.Supervisor
-
-	store   *storeService
-	core    *coreService
-	monitor *monitorService
-	ingest  *ingestService
-	broker  *brokerService
-	ssh     *sshService
-	http    *httpService
-	start   time.Time
-
-	// For the console: the state of the services and the recent log.
-	health *consoledeps.Tracker
-	logs   *consoledeps.LogRing
+	sup    *supervisor.Supervisor
+	broker *broker.Broker
+	http   *api.Server
+	ssh    *sshserver.Server // nil when the console is disabled
 }
 
-// New wires the services; nothing starts until Run.
-func New(cfg config.Config, log *slog.Logger, version string) (*Appliance, error) {
+// New opens the store and builds every service; nothing listens until
+// Run.
+//
+// The store is opened here, not in a supervised service's Start, because
+// everything after it is built from what it holds (core loads users, orgs
+// and things, the history its partitions), and a restore the console
+// scheduled must replace its contents before core loads them. Opening it
+// first lets every service below be built once, from values it is handed,
+// instead of filling itself in from an earlier service's Start. If New
+// fails it closes what it opened; otherwise Run closes everything.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, version string) (_ *Appliance, err error) {
+	started := time.Now()
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
 	// The console's System screen shows the recent log, at info level
 	// whatever the process logs.
-	logs := consoledeps.NewLogRing(consoledeps.DefaultLogLines, slog.LevelInfo)
-	log = slog.New(consoledeps.Tee(log.Handler(), logs))
-	a := &Appliance{cfg: cfg, log: log, version: version, start: time.Now(),
-		health: consoledeps.NewTracker(), logs: logs}
-	a.store = &storeService{cfg: cfg, log: log}
-	a.core = &coreService{cfg: cfg, log: log, store: a.store}
-	a.monitor = &monitorService{app: a}
-	a.ingest = &ingestService{app: a}
-	a.broker = &brokerService{app: a}
-	a.ssh = &sshService{app: a}
-	a.http = &httpService{app: a}
-	track := a.health.Track
+	logs := backend.NewLogRing(backend.DefaultLogLines, slog.LevelInfo)
+	log = slog.New(backend.Tee(log.Handler(), logs))
+
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, supervisor.Named("store", err)
+	}
+	undo = append(undo, func() { _ = st.Close(context.Background()) })
+	storeSvc := newStoreService(st, log)
+
+	coreCfg := cfg.Core
+	coreCfg.Logger = log
+	c, err := core.New(ctx, st, coreCfg)
+	if err != nil {
+		return nil, supervisor.Named("core", err)
+	}
+	if err := provisionAdmin(ctx, c, cfg.DataDir, cfg.Admin.Email, cfg.Admin.Password, log); err != nil {
+		return nil, supervisor.Named("core", err)
+	}
+
+	histCfg := cfg.History
+	histCfg.Logger = log
+	hist, err := history.New(st, histCfg)
+	if err != nil {
+		return nil, supervisor.Named("ingest", err)
+	}
+	ingCfg := cfg.Ingest
+	ingCfg.DataDir, ingCfg.Logger = cfg.DataDir, log
+	ing, err := ingest.New(ingCfg, ingest.Deps{Core: c, History: hist})
+	if err != nil {
+		return nil, supervisor.Named("ingest", err)
+	}
+	undo = append(undo, func() { _ = ing.Stop(context.Background()) })
+
+	brokerCfg := cfg.Broker
+	brokerCfg.DataDir, brokerCfg.Logger = cfg.DataDir, log
+	b, err := broker.New(brokerCfg, broker.Deps{Core: c, StoreHealthy: storeSvc.healthy.Load})
+	if err != nil {
+		return nil, supervisor.Named("broker", err)
+	}
+	dev, err := newDevices(cfg.Adapter, c, ing, log)
+	if err != nil {
+		return nil, supervisor.Named("broker", err)
+	}
+	undo = append(undo, func() { _ = dev.relay.Close() })
+	// The relay processes edge adapters' packets before the ingest sees
+	// any publish.
+	if err := b.AddHook(dev.relay, nil); err != nil {
+		return nil, supervisor.Named("broker", err)
+	}
+	if err := b.AddHook(ing.Hook(), nil); err != nil {
+		return nil, supervisor.Named("broker", err)
+	}
+
+	smtp, err := smtpConfig(cfg.Monitor.SMTP)
+	if err != nil {
+		return nil, supervisor.Named("monitor", err)
+	}
+	mon, err := monitor.New(monitor.Config{SMTP: smtp, WebhookTimeout: cfg.Monitor.NotifyTimeout, Logger: log},
+		monitor.Deps{Core: c, Store: st})
+	if err != nil {
+		return nil, supervisor.Named("monitor", err)
+	}
+
+	// /readyz asks the supervisor, which exists only once every service
+	// it supervises does; nothing serves /readyz before Run.
+	var sup *supervisor.Supervisor
+	ready := func(ctx context.Context) error { return readiness(ctx, sup, st, ing) }
+	metrics, err := newExporter(cfg, c, st, hist, ing, b, dev, version, log)
+	if err != nil {
+		return nil, supervisor.Named("http", err)
+	}
+	alertToken, err := secretOrFile(cfg.DataDir, cfg.Monitor.AlertToken, alertTokenFile)
+	if err != nil {
+		return nil, supervisor.Named("http", fmt.Errorf("alert token: %w", err))
+	}
+	jwtKey, err := loadJWTKey(cfg)
+	if err != nil {
+		return nil, supervisor.Named("http", err)
+	}
+	proxies, err := cfg.HTTP.TrustedProxyPrefixes()
+	if err != nil {
+		return nil, supervisor.Named("http", err)
+	}
+	gql := graph.NewHandler(c, graph.Options{
+		History: hist, Monitor: mon,
+		MaxDepth: cfg.API.GraphQL.MaxDepth, MaxComplexity: cfg.API.GraphQL.MaxComplexity, MaxRows: cfg.API.GraphQL.MaxRows,
+		Logger: log,
+	})
+	httpSrv, err := api.New(api.Config{
+		Addr: cfg.HTTP.Addr, HTTPSAddr: cfg.HTTP.HTTPSAddr, TLS: b.TLSConfig(),
+		JWTKey: jwtKey, JWTTTL: cfg.API.JWTTTL,
+		AllowRegistration: cfg.API.AllowRegistration, TrustedProxies: proxies, CORSOrigins: cfg.HTTP.CORSOrigins,
+		LoginPerMinute: cfg.API.LoginRate, LoginBurst: cfg.API.LoginBurst,
+		MaxQueries: cfg.API.MaxQueries, MaxQueriesPerCaller: cfg.API.MaxQueriesPerCaller, QueryTimeout: cfg.API.QueryTimeout,
+		Version: version, Logger: log,
+	}, api.Deps{Core: c, GraphQL: gql, Ready: ready, Routes: routes(c, metrics, mon, alertToken, dev, b)})
+	if err != nil {
+		return nil, supervisor.Named("http", err)
+	}
+
+	health := backend.NewTracker()
+	var sshSvc *sshService
+	if cfg.SSH.Addr != "" {
+		var sshSrv *sshserver.Server // set before any session can ask for the listeners
+		consoleMetrics := backend.NewMetrics(b, ing, 0)
+		sshCfg := cfg.SSH
+		sshCfg.DataDir, sshCfg.Version, sshCfg.Logger = cfg.DataDir, version, log
+		sshSrv, err = sshserver.New(sshCfg, tui.Deps{
+			Core: c, Version: version, Started: started, DataDir: cfg.DataDir,
+			Metrics: consoleMetrics,
+			Health:  health,
+			Live:    backend.NewLive(c, b, 0, 0),
+			History: backend.NewHistory(c, hist, nil),
+			Alarms:  backend.NewAlarms(mon),
+			System: backend.NewSystem(backend.SystemConfig{
+				DataDir: cfg.DataDir, Version: version, Core: c,
+				TLS: b, Logs: logs, Logger: log, OS: osctl.FromEnv(),
+				Listeners: func() []tui.Listener { return listeners(health, httpSrv, b, sshSrv) },
+			}),
+		})
+		if err != nil {
+			return nil, supervisor.Named("ssh", err)
+		}
+		sshSvc = &sshService{Server: sshSrv, metrics: consoleMetrics}
+	}
+
+	// Ingest starts before the broker so the journal is replayed before
+	// any client can publish, and stops after it so everything
+	// acknowledged is applied. The monitor starts after core and stops
+	// before the store, because it writes alarms until it returns.
+	track := health.Track
 	services := []supervisor.Service{
-		track(a.store, a.store.probe), track(a.core, a.core.probe),
-		track(a.monitor, a.monitor.probe),
-		track(a.ingest, a.ingest.probe), track(a.broker, a.broker.probe),
+		track(storeSvc, storeSvc.probe),
+		track(coreService{}, coreProbe(c)),
+		track(mon, monitorProbe(mon)),
+		track(ing, ingestProbe(ing)),
+		track(&brokerService{Broker: b, core: c, ing: ing, relay: dev.relay}, brokerProbe(b)),
 	}
-	if cfg.SSHAddr != "" {
-		services = append(services, track(a.ssh, a.ssh.probe))
+	if sshSvc != nil {
+		services = append(services, track(sshSvc, sshProbe(sshSvc.Server)))
 	}
-	services = append(services, track(a.http, a.http.probe))
-	a.sup = supervisor.New(log, cfg.ShutdownTimeout, services...)
+	httpSvc := &httpService{Server: httpSrv, vd: newVDGPSListener(cfg.Adapter.VDGPSAddr, dev.vd, log)}
+	services = append(services, track(httpSvc, httpProbe(httpSrv)))
+	sup = supervisor.New(log, cfg.ShutdownTimeout, services...)
+
+	a := &Appliance{sup: sup, broker: b, http: httpSrv}
+	if sshSvc != nil {
+		a.ssh = sshSvc.Server
+	}
 	return a, nil
 }
 
@@ -91,436 +219,33 @@ func New(cfg config.Config, log *slog.Logger, version string) (*Appliance, error
 func (a *Appliance) Run(ctx context.Context) error { return a.sup.Run(ctx) }
 
 // HTTPAddr is the bound HTTP address once running.
-func (a *Appliance) HTTPAddr() string {
-	if a.http.srv == nil {
-		return ""
-	}
-	return a.http.srv.Addr()
-}
+func (a *Appliance) HTTPAddr() string { return a.http.Addr() }
 
 // ReloadTLS re-reads the MQTT TLS certificate (SIGHUP).
-func (a *Appliance) ReloadTLS() error {
-	if a.broker.b == nil {
-		return errors.New("broker not running")
-	}
-	return a.broker.b.ReloadTLS()
-}
+func (a *Appliance) ReloadTLS() error { return a.broker.ReloadTLS() }
 
 // MQTTAddrs are the bound MQTT listener addresses by kind (tcp, tls, ws).
-func (a *Appliance) MQTTAddrs() map[string]string {
-	if a.broker.b == nil {
-		return nil
-	}
-	return a.broker.b.Addrs()
-}
-
-// ready is /readyz: every service started and the store answering.
-func (a *Appliance) ready(ctx context.Context) error {
-	if err := a.sup.Ready(); err != nil {
-		return err
-	}
-	if a.store.st == nil {
-		return errors.New("store not open")
-	}
-	if err := a.store.st.Ping(ctx); err != nil {
-		return errors.New("store not reachable")
-	}
-	if a.ingest.ing != nil {
-		// A full disk: what arrives is refused until writing works again.
-		if err := a.ingest.ing.Health(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// storeHealthInterval is how often the store is pinged for the broker's
-// fail-closed check, which must be cheap because it runs on every ACL check.
-const storeHealthInterval = 2 * time.Second
-
-type storeService struct {
-	cfg     config.Config
-	log     *slog.Logger
-	st      *store.Store
-	healthy atomic.Bool
-	stop    context.CancelFunc
-	done    chan struct{}
-}
-
-func (s *storeService) Name() string { return "store" }
-
-func (s *storeService) Start(ctx context.Context) error {
-	st, err := store.Open(ctx, store.Config{
-		DataDir: s.cfg.DataDir, URI: s.cfg.StoreURI,
-		ConnectTimeout: s.cfg.StoreTimeout, Logger: s.log,
-	})
-	if err != nil {
-		return err
-	}
-	s.st = st
-	if err := s.applyPendingRestore(ctx); err != nil {
-		_ = st.Close(ctx)
-		return err
-	}
-	s.healthy.Store(true)
-	hctx, cancel := context.WithCancel(context.Background())
-	s.stop, s.done = cancel, make(chan struct{})
-	go s.watchHealth(hctx)
-	mode := "embedded FerretDB (SQLite)"
-	if !st.Embedded() {
-		mode = "external"
-	}
-	s.log.Info("store open", "mode", mode)
-	return nil
-}
-
-// watchHealth keeps healthy current so that readers never wait on the
-// database.
-func (s *storeService) watchHealth(ctx context.Context) {
-	defer close(s.done)
-	t := time.NewTicker(storeHealthInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			pctx, cancel := context.WithTimeout(ctx, time.Second)
-			err := s.st.Ping(pctx)
-			cancel()
-			if ok := err == nil; ok != s.healthy.Swap(ok) {
-				if ok {
-					s.log.Info("store reachable again")
-				} else {
-					s.log.Error("store not reachable; MQTT access is denied until it is back", "err", err)
-				}
-			}
-		}
-	}
-}
-
-// probe is the store's line on the console dashboard.
-func (s *storeService) probe() (bool, string) {
-	mode := "embedded"
-	if !s.st.Embedded() {
-		mode = "external"
-	}
-	if !s.healthy.Load() {
-		return false, mode + ", not reachable"
-	}
-	return true, mode + ", reachable"
-}
-
-func (s *storeService) Stop(ctx context.Context) error {
-	s.stop()
-	<-s.done
-	return s.st.Close(ctx)
-}
-
-// ingestService turns MQTT traffic into thing state and history. It
-// starts before the broker so the journal is replayed before any client
-// can publish, and stops after it so everything acknowledged is applied.
-type ingestService struct {
-	app  *Appliance
-	hist *history.Store
-	ing  *ingest.Ingest
-}
-
-func (s *ingestService) Name() string { return "ingest" }
-
-func (s *ingestService) Start(ctx context.Context) error {
-	a := s.app
-	h, err := history.New(a.store.st, history.Config{
-		Retention: a.cfg.HistoryRetention, MaxBytes: int64(a.cfg.HistoryMaxBytes), Logger: a.log,
-	})
-	if err != nil {
-		return err
-	}
-	ing, err := ingest.New(ingest.Config{
-		DataDir: a.cfg.DataDir, FlushInterval: a.cfg.IngestFlushInterval, Logger: a.log,
-	}, ingest.Deps{Core: a.core.c, History: h})
-	if err != nil {
-		return err
-	}
-	if err := ing.Start(ctx); err != nil {
-		return err
-	}
-	s.hist, s.ing = h, ing
-	return nil
-}
-
-func (s *ingestService) Stop(ctx context.Context) error { return s.ing.Stop(ctx) }
-
-func (s *ingestService) probe() (bool, string) {
-	if !s.ing.Running() {
-		return false, "not running"
-	}
-	return true, fmt.Sprintf("running, journal %d pending", s.ing.JournalDepth())
-}
-
-type brokerService struct {
-	app *Appliance
-	b   *broker.Broker
-	// The device adapters: served on the HTTP listener, and fed packets
-	// relayed by edge adapters through the relay hook.
-	piot  *adapter.Adapter
-	vd    *vdgps.Handler
-	relay *relay.Hook
-}
-
-func (s *brokerService) Name() string { return "broker" }
-
-func (s *brokerService) Start(ctx context.Context) error {
-	a := s.app
-	c := a.cfg
-	b, err := broker.New(broker.Config{
-		DataDir: c.DataDir, MQTTAddr: c.MQTTAddr, MQTTSAddr: c.MQTTSAddr, WSAddr: c.MQTTWSAddr,
-		TLSCertFile: c.TLSCert, TLSKeyFile: c.TLSKey, TLSNames: c.TLSNames,
-		MonitorPassword: c.MQTTMonitorPassword,
-		MaxPacketSize:   c.MQTTMaxPacketSize, MaxClients: c.MQTTMaxClients, MaxInflight: c.MQTTMaxInflight,
-		MaxQueuedBytes: c.MQTTMaxQueuedBytes,
-		MaxRetained:    c.MQTTMaxRetained, MaxKeepalive: uint16(c.MQTTMaxKeepalive), StrictKeepalive: c.MQTTStrictKeepalive, SessionExpiry: c.MQTTSessionExpiry,
-		Logger: a.log,
-	}, broker.Deps{Core: a.core.c, StoreHealthy: a.store.healthy.Load})
-	if err != nil {
-		return err
-	}
-	if err := s.newAdapters(); err != nil {
-		return err
-	}
-	// The relay processes edge adapters' packets before the ingest sees
-	// any publish.
-	if err := b.AddHook(s.relay, nil); err != nil {
-		return err
-	}
-	if err := b.AddHook(a.ingest.ing.Hook(), nil); err != nil {
-		return err
-	}
-	s.b = b
-	if err := b.Start(ctx); err != nil {
-		s.relay.Close()
-		return err
-	}
-	a.core.c.SetCommandPublisher(b.Publish)
-	a.ingest.ing.SetDeliverer(b.PublishIngested)
-	return nil
-}
-
-func (s *brokerService) Err() <-chan error { return s.b.Err() }
-
-func (s *brokerService) probe() (bool, string) {
-	addrs := s.b.Addrs()
-	if !s.b.Running() || len(addrs) == 0 {
-		return false, "not listening"
-	}
-	var l []string
-	for _, k := range []string{broker.ListenerTCP, broker.ListenerTLS, broker.ListenerWS} {
-		if addr, ok := addrs[k]; ok {
-			l = append(l, k+" "+addr)
-		}
-	}
-	return true, "listening on " + strings.Join(l, ", ")
-}
-
-func (s *brokerService) Stop(ctx context.Context) error {
-	s.app.core.c.SetCommandPublisher(nil)
-	s.app.ingest.ing.SetDeliverer(nil)
-	err := s.b.Stop(ctx)
-	return errors.Join(err, s.relay.Close())
-}
-
-type coreService struct {
-	cfg   config.Config
-	log   *slog.Logger
-	store *storeService
-	c     *core.Core
-}
-
-func (s *coreService) Name() string { return "core" }
-
-func (s *coreService) Start(ctx context.Context) error {
-	c, err := core.New(ctx, s.store.st, core.Config{BcryptCost: s.cfg.BcryptCost, Logger: s.log})
-	if err != nil {
-		return err
-	}
-	s.c = c
-	return provisionAdmin(ctx, c, s.cfg.DataDir, s.cfg.AdminEmail, s.cfg.AdminPassword, s.log)
-}
-
-func (s *coreService) Stop(context.Context) error { return nil }
-
-func (s *coreService) probe() (bool, string) {
-	st := s.c.Stats()
-	return true, fmt.Sprintf("%d users, %d orgs, %d things", st.Users, st.Orgs, st.Things)
-}
-
-// sshService is the console over SSH.
-type sshService struct {
-	app     *Appliance
-	srv     *sshserver.Server
-	metrics *consoledeps.Metrics
-}
-
-func (s *sshService) Name() string { return "ssh" }
-
-func (s *sshService) Start(ctx context.Context) error {
-	a := s.app
-	var srv *sshserver.Server // set before any session can ask for the listeners
-	metrics := consoledeps.NewMetrics(a.broker.b, a.ingest.ing, 0)
-	deps := tui.Deps{
-		Core: a.core.c, Version: a.version, Started: a.start, DataDir: a.cfg.DataDir,
-		Metrics: metrics,
-		Health:  a.health,
-		Live:    consoledeps.NewLive(a.core.c, a.broker.b, 0, 0),
-		History: consoledeps.NewHistory(a.core.c, a.ingest.hist, nil),
-		Alarms:  consoledeps.NewAlarms(a.monitor.m),
-		System: consoledeps.NewSystem(consoledeps.SystemConfig{
-			DataDir: a.cfg.DataDir, Version: a.version, Core: a.core.c,
-			TLS: a.broker.b, Logs: a.logs, Logger: a.log, OS: osctl.FromEnv(),
-			Listeners: func() []tui.Listener { return a.listeners(srv) },
-		}),
-	}
-	srv, err := sshserver.New(sshserver.Config{
-		Addr: a.cfg.SSHAddr, DataDir: a.cfg.DataDir,
-		IdleTimeout: a.cfg.SSHIdleTimeout, MaxTimeout: a.cfg.SSHMaxTimeout,
-		PasswordAuth: a.cfg.SSHPasswordAuth, Version: a.version, Logger: a.log,
-	}, deps)
-	if err != nil {
-		return err
-	}
-	metrics.Start()
-	if err := srv.Start(ctx); err != nil {
-		metrics.Stop()
-		return err
-	}
-	s.srv, s.metrics = srv, metrics
-	return nil
-}
-
-func (s *sshService) probe() (bool, string) { return true, "listening on " + s.srv.Addr() }
-
-// listeners are the appliance's endpoints for the console's System
-// screen; the HTTP server starts after the console, so it is read only
-// once the tracker says it runs.
-func (a *Appliance) listeners(ssh *sshserver.Server) []tui.Listener {
-	var out []tui.Listener
-	if a.health.Running("http") {
-		out = append(out, tui.Listener{Name: "http", Addr: a.http.srv.Addr()})
-		if addr := a.http.srv.HTTPSAddr(); addr != "" {
-			out = append(out, tui.Listener{Name: "https", Addr: addr, TLS: true})
-		}
-	}
-	if b := a.broker.b; b != nil {
-		out = append(out, consoledeps.BrokerListeners(b.Addrs(), b.ServerCertificate())...)
-	}
-	if ssh != nil {
-		out = append(out, consoledeps.SSHListener(ssh.Addr(), ssh.HostKey()))
-	}
-	return out
-}
-
-func (s *sshService) Err() <-chan error { return s.srv.Err() }
-
-func (s *sshService) Stop(ctx context.Context) error {
-	defer s.metrics.Stop()
-	return s.srv.Stop(ctx)
-}
+func (a *Appliance) MQTTAddrs() map[string]string { return a.broker.Addrs() }
 
 // SSHAddr is the bound console address once running.
 func (a *Appliance) SSHAddr() string {
-	if a.ssh.srv == nil {
+	if a.ssh == nil {
 		return ""
 	}
-	return a.ssh.srv.Addr()
+	return a.ssh.Addr()
 }
 
-type httpService struct {
-	app *Appliance
-	srv *api.Server
-	// vd serves legacy VD GPS trackers that post to any path.
-	vd *http.Server
+// readiness is /readyz: every service started and the store answering.
+func readiness(ctx context.Context, sup *supervisor.Supervisor, st *store.Store, ing *ingest.Ingest) error {
+	if err := sup.Ready(); err != nil {
+		return err
+	}
+	if err := st.Ping(ctx); err != nil {
+		return errors.New("store not reachable")
+	}
+	// A full disk: what arrives is refused until writing works again.
+	return ing.Health()
 }
-
-func (s *httpService) Name() string { return "http" }
-
-func (s *httpService) Start(ctx context.Context) error {
-	a := s.app
-	key := []byte(a.cfg.JWTKey)
-	if len(key) == 0 {
-		k, err := loadOrCreateSecret(a.cfg.DataDir, jwtKeyFile, 32)
-		if err != nil {
-			return fmt.Errorf("JWT key: %w", err)
-		}
-		key = k
-	}
-	gql := graph.NewHandler(a.core.c, graph.Options{
-		History:  a.ingest.hist,
-		Monitor:  a.monitor.m,
-		MaxDepth: a.cfg.GraphQLMaxDepth, MaxComplexity: a.cfg.GraphQLMaxCost, MaxRows: a.cfg.GraphQLMaxRows,
-		Logger: a.log,
-	})
-	metricsToken, err := a.secretOrFile(a.cfg.MetricsToken, metricsTokenFile)
-	if err != nil {
-		return fmt.Errorf("metrics token: %w", err)
-	}
-	alertToken, err := a.secretOrFile(a.cfg.AlertToken, alertTokenFile)
-	if err != nil {
-		return fmt.Errorf("alert token: %w", err)
-	}
-	routes, err := a.metricsRoutes(metricsToken, alertToken)
-	if err != nil {
-		return err
-	}
-	routes["/ca.crt"] = caHandler(a.broker.b.CACertPEM)
-	proxies, err := a.cfg.TrustedProxyPrefixes()
-	if err != nil {
-		return err
-	}
-	srv, err := api.New(api.Config{
-		Addr: a.cfg.HTTPAddr, HTTPSAddr: a.cfg.HTTPSAddr, TLS: a.broker.b.TLSConfig(),
-		JWTKey: key, JWTTTL: a.cfg.JWTTTL,
-		AllowRegistration: a.cfg.AllowRegistration, TrustedProxies: proxies, CORSOrigins: a.cfg.CORSOrigins,
-		LoginPerMinute: a.cfg.LoginRate, LoginBurst: a.cfg.LoginBurst,
-		MaxQueries: a.cfg.APIMaxQueries, MaxQueriesPerCaller: a.cfg.APIMaxPerCaller, QueryTimeout: a.cfg.APIQueryTimeout,
-		Version: a.version, Logger: a.log,
-	}, api.Deps{Core: a.core.c, GraphQL: gql, Ready: a.ready, Routes: routes})
-	if err != nil {
-		return err
-	}
-	if a.cfg.AdapterVDGPSAddr != "" {
-		ln, err := net.Listen("tcp", a.cfg.AdapterVDGPSAddr)
-		if err != nil {
-			return fmt.Errorf("listen %s: %w", a.cfg.AdapterVDGPSAddr, err)
-		}
-		s.vd = &http.Server{Handler: a.broker.vd, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
-			ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)}
-		go func() {
-			if err := s.vd.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				a.log.Error("VD GPS listener failed", "err", err)
-			}
-		}()
-	}
-	s.srv = srv
-	if err := srv.Start(ctx); err != nil {
-		if s.vd != nil {
-			s.vd.Close()
-		}
-		return err
-	}
-	return nil
-}
-
-func (s *httpService) Err() <-chan error { return s.srv.Err() }
-
-func (s *httpService) Stop(ctx context.Context) error {
-	var err error
-	if s.vd != nil {
-		err = s.vd.Shutdown(ctx)
-	}
-	return errors.Join(err, s.srv.Stop(ctx))
-}
-
-func (s *httpService) probe() (bool, string) { return true, "listening on " + s.srv.Addr() }
 
 // NewLogger builds the process logger from the configuration.
 func NewLogger(cfg config.Config, w interface{ Write([]byte) (int, error) }) *slog.Logger {
@@ -536,43 +261,4 @@ func NewLoggerFor(level, format string, w interface{ Write([]byte) (int, error) 
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// caHandler serves the appliance CA so devices can pin it; it is public
-// by nature.
-func caHandler(pem func() []byte) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "only GET method is allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		w.Header().Set("Content-Type", "application/x-pem-file")
-		w.Header().Set("Content-Disposition", `attachment; filename="piot-ca.crt"`)
-		_, _ = w.Write(pem())
-	})
-}
-
-// applyPendingRestore replaces the store's contents with a backup the
-// console scheduled, before core or anything else loads them.
-func (s *storeService) applyPendingRestore(ctx context.Context) error {
-	path := filepath.Join(s.cfg.DataDir, consoledeps.RestorePendingFile)
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("pending restore: %w", err)
-	}
-	defer f.Close()
-	n, err := s.st.Restore(ctx, f, consoledeps.BackupFormat)
-	if err != nil {
-		return fmt.Errorf("pending restore %s failed (remove the file to start without it): %w", path, err)
-	}
-	done := filepath.Join(s.cfg.DataDir, "restore-done-"+time.Now().UTC().Format("20060102T150405Z")+".jsonl")
-	if err := os.Rename(path, done); err != nil {
-		return fmt.Errorf("pending restore: %w", err)
-	}
-	s.log.Warn("store restored from the scheduled backup", "documents", n, "kept_as", done)
-	return nil
 }

@@ -1,74 +1,58 @@
 package appliance
 
 import (
-	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/json"
+	"fmt"
 	"log/slog"
-	"net/http"
 
 	"github.com/piot-appliance/piot/appliance/config"
-	"github.com/piot-appliance/piot/internal/httpx"
-	"github.com/piot-appliance/piot/services/adapter"
 	"github.com/piot-appliance/piot/services/adapter/relay"
-	"github.com/piot-appliance/piot/services/adapter/vdgps"
+	"github.com/piot-appliance/piot/services/broker"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/exporter"
+	"github.com/piot-appliance/piot/services/history"
 	"github.com/piot-appliance/piot/services/ingest"
 	"github.com/piot-appliance/piot/services/store"
 )
 
-// File names of the generated scrape and alert tokens in the data dir.
+// File names of the generated secrets in the data dir.
 const (
+	jwtKeyFile       = "jwt.key"
 	metricsTokenFile = "metrics-token"
 	alertTokenFile   = "alert-token"
-	// maxAlertBody bounds a Grafana webhook notification.
-	maxAlertBody = 1 << 20
 )
 
-// secretOrFile returns the configured secret, or the one generated at first
-// start into the data directory (0600).
-func (a *Appliance) secretOrFile(configured, file string) (string, error) {
-	if configured != "" {
-		return configured, nil
-	}
-	b, err := loadOrCreateSecret(a.cfg.DataDir, file, 32)
-	return string(b), err
+// metrics is /metrics: the exporter and who may scrape it.
+type metrics struct {
+	exp  *exporter.Exporter
+	auth exporter.Authorizer
 }
 
-// metricsRoutes are /metrics (global or per-org bearer token),
-// /grafana.tar.gz (the provisioning bundle, no secrets inside) and
-// /alerts/grafana (Grafana's webhook, bearer alert token).
-func (a *Appliance) metricsRoutes(metricsToken, alertToken string) (map[string]http.Handler, error) {
-	exp, err := exporter.New(exporter.Sources{
-		Core:           a.core.c,
-		Broker:         a.broker.b.Stats,
-		Ingest:         a.ingest.ing.Stats,
-		JournalLatency: a.ingest.ing.JournalLatency, JournalBatchSize: a.ingest.ing.JournalBatchSize,
-		IngestFailing: a.ingest.ing.WriteFailures,
-		History:       a.ingest.hist.Stats,
-		StorePing:     a.store.st.Ping,
-		StoreOps:      func() []exporter.StoreOp { return storeOps(a.store.st.OpStats()) },
-		AdapterRefused: map[string]func() map[string]uint64{
-			relay.ProtoPIOT: a.broker.piot.Stats, relay.ProtoVDGPS: a.broker.vd.Stats,
-		},
-		Relay:   a.broker.relay.Stats,
-		Version: a.version,
-	}, exporter.Config{Logger: a.log.With("service", "exporter")})
+// newExporter collects every service's counters for Prometheus.
+func newExporter(cfg config.Config, c *core.Core, st *store.Store, hist *history.Store, ing *ingest.Ingest,
+	b *broker.Broker, dev devices, version string, log *slog.Logger) (metrics, error) {
+	token, err := secretOrFile(cfg.DataDir, cfg.Exporter.Token, metricsTokenFile)
 	if err != nil {
-		return nil, err
+		return metrics{}, fmt.Errorf("metrics token: %w", err)
 	}
-	auth := exporter.BearerAuthorizer(metricsToken, a.core.c.OrgByMetricsToken)
-	return map[string]http.Handler{
-		"/metrics":        exp.Handler(auth),
-		"/grafana.tar.gz": exporter.GrafanaBundle(),
-		"/alerts/grafana": grafanaAlerts(a.core.c, alertToken, a.log),
-		// The PIOT device protocol, as devices send it today.
-		"/adapter": a.broker.piot.Handler(),
-		// VD GPS trackers upload batches of fixes.
-		"/adapter/vdgps": a.broker.vd,
-	}, nil
+	exp, err := exporter.New(exporter.Sources{
+		Core:           c,
+		Broker:         b.Stats,
+		Ingest:         ing.Stats,
+		JournalLatency: ing.JournalLatency, JournalBatchSize: ing.JournalBatchSize,
+		IngestFailing: ing.WriteFailures,
+		History:       hist.Stats,
+		StorePing:     st.Ping,
+		StoreOps:      func() []exporter.StoreOp { return storeOps(st.OpStats()) },
+		AdapterRefused: map[string]func() map[string]uint64{
+			relay.ProtoPIOT: dev.piot.Stats, relay.ProtoVDGPS: dev.vd.Stats,
+		},
+		Relay:   dev.relay.Stats,
+		Version: version,
+	}, exporter.Config{Logger: log.With("service", "exporter")})
+	if err != nil {
+		return metrics{}, err
+	}
+	return metrics{exp: exp, auth: exporter.BearerAuthorizer(token, c.OrgByMetricsToken)}, nil
 }
 
 // storeOps hands the store's command statistics to the exporter, which
@@ -84,101 +68,25 @@ func storeOps(ops []store.OpStat) []exporter.StoreOp {
 	return out
 }
 
-// grafanaAlert is the part of Grafana's webhook payload PIOT reads.
-type grafanaAlert struct {
-	Alerts []struct {
-		Status string            `json:"status"`
-		Labels map[string]string `json:"labels"`
-	} `json:"alerts"`
-}
-
-// grafanaAlerts sets and clears things' alarms from Grafana's "thing not
-// seen" notifications: the Grafana → PIOT arrow of the original design.
-func grafanaAlerts(c *core.Core, token string, log *slog.Logger) http.Handler {
-	want := sha256.Sum256([]byte(token))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", "POST")
-			httpx.WriteError(w, http.StatusMethodNotAllowed, core.CodeBadInput, "only POST method is allowed")
-			return
-		}
-		tok, ok := httpx.BearerToken(r)
-		got := sha256.Sum256([]byte(tok))
-		if token == "" || !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="piot alerts"`)
-			httpx.WriteError(w, http.StatusUnauthorized, core.CodeUnauthenticated, "invalid or missing alert token")
-			return
-		}
-		var body grafanaAlert
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAlertBody)).Decode(&body); err != nil {
-			httpx.WriteError(w, http.StatusBadRequest, core.CodeBadInput, "malformed JSON body")
-			return
-		}
-		applied, unknown := 0, 0
-		for _, al := range body.Alerts {
-			if al.Labels["piot_alert"] != "thing_not_seen" {
-				continue
-			}
-			id, ok := exporter.ThingByLabels(c, al.Labels["org"], al.Labels["thing"])
-			if !ok {
-				unknown++
-				continue
-			}
-			if _, err := c.SetThingAlarm(r.Context(), core.System, id, al.Status == "firing"); err != nil {
-				log.Error("grafana alert not applied", "org", al.Labels["org"], "thing", al.Labels["thing"], "err", err)
-				httpx.WriteError(w, http.StatusInternalServerError, core.CodeInternal, "alert not applied")
-				return
-			}
-			applied++
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]int{"applied": applied, "unknown": unknown})
-	})
-}
-
-// publishReadings is how the device adapters publish (Ingest.Publish).
-func (a *Appliance) publishReadings(ctx context.Context, msgs []adapter.Message) error {
-	in := make([]ingest.Message, len(msgs))
-	for k, m := range msgs {
-		in[k] = ingest.Message(m)
+// secretOrFile returns the configured secret, or the one generated at first
+// start into the data directory (0600).
+func secretOrFile(dataDir, configured, file string) (string, error) {
+	if configured != "" {
+		return configured, nil
 	}
-	return a.ingest.ing.Publish(ctx, in)
+	b, err := loadOrCreateSecret(dataDir, file, 32)
+	return string(b), err
 }
 
-// relayMarks keeps the relay's marks in the ingest journal.
-type relayMarks struct{ ing *ingest.Ingest }
-
-func (m relayMarks) Last(key string) uint64 { return m.ing.LastMark(key) }
-
-func (m relayMarks) Message(key string, seq uint64) adapter.Message {
-	return adapter.Message(ingest.Mark(key, seq))
-}
-
-func (m relayMarks) Record(key string, seq uint64) error {
-	return m.ing.SubmitAll([]ingest.Message{ingest.Mark(key, seq)})
-}
-
-// newAdapters builds the device adapters and the relay hook that feeds
-// them edge adapters' packets.
-func (s *brokerService) newAdapters() error {
-	a := s.app
-	var err error
-	s.piot, err = adapter.New(adapter.Config{
-		AESKey: a.cfg.AdapterAESKey, MinInterval: config.AdapterMinInterval(a.cfg.AdapterMinInterval),
-		MaxUnassigned: a.cfg.AdapterMaxUnassigned, Logger: a.log.With("service", "adapter"),
-	}, adapter.Deps{Core: a.core.c, Publish: a.publishReadings})
+// loadJWTKey is the configured API signing key, or the one generated at first
+// start.
+func loadJWTKey(cfg config.Config) ([]byte, error) {
+	if cfg.API.JWTKey != "" {
+		return []byte(cfg.API.JWTKey), nil
+	}
+	k, err := loadOrCreateSecret(cfg.DataDir, jwtKeyFile, 32)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("JWT key: %w", err)
 	}
-	s.vd, err = vdgps.New(vdgps.Config{MaxUnassigned: a.cfg.AdapterMaxUnassigned, Logger: a.log.With("service", "vdgps")},
-		vdgps.Deps{Core: a.core.c, Publish: a.publishReadings, Limit: s.piot.Limit})
-	if err != nil {
-		return err
-	}
-	s.relay, err = relay.New(relay.Config{Logger: a.log}, relay.Deps{
-		Core:     a.core.c,
-		Marks:    relayMarks{a.ingest.ing},
-		Handlers: map[string]relay.Handler{relay.ProtoPIOT: s.piot, relay.ProtoVDGPS: s.vd},
-	})
-	return err
+	return k, nil
 }

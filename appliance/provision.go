@@ -17,11 +17,9 @@ import (
 	"github.com/piot-appliance/piot/services/core"
 )
 
-// File names inside the data directory.
-const (
-	jwtKeyFile        = "jwt.key"
-	adminPasswordFile = "admin-password"
-)
+// adminPasswordFile keeps a generated first admin password in the data
+// directory.
+const adminPasswordFile = "admin-password"
 
 // prepareDataDir creates the data directory (0700) and proves it is
 // writable, so a bad directory stops start-up with a clear reason.

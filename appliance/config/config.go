@@ -22,83 +22,130 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/piot-appliance/piot/services/broker"
+	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/history"
+	"github.com/piot-appliance/piot/services/ingest"
+	"github.com/piot-appliance/piot/tui/sshserver"
 )
 
 // EnvPrefix starts every environment variable of the appliance.
 const EnvPrefix = "PIOT_"
 
-// Config is the configuration of `piot run`.
+// Config is the configuration of `piot run`, one block per service.
+// Where a service's own Config holds the options as users give them
+// (broker, ingest, history, the SSH console, core) the block is that
+// type, so nothing is copied field by field; the composition root only
+// adds what the process decides (data directory, logger, version). The
+// other blocks are declared here because the service wants a different
+// form (parsed prefixes, a key as bytes, a CA pool read from a file, 0
+// meaning "off" rather than "default") or, for the store, because only
+// core and the root may import it.
 type Config struct {
-	DataDir           string
-	HTTPAddr          string
-	HTTPSAddr         string
-	StoreURI          string
-	LogLevel          string
-	LogFormat         string
-	JWTTTL            time.Duration
-	JWTKey            string
-	AllowRegistration bool
-	TrustedProxies    []string
-	CORSOrigins       []string
-	AdminEmail        string
-	AdminPassword     string
-	ShutdownTimeout   time.Duration
-	StoreTimeout      time.Duration
-	LoginRate         int
-	LoginBurst        int
-	BcryptCost        int
-	GraphQLMaxDepth   int
-	GraphQLMaxCost    int
-	GraphQLMaxRows    int
-	APIMaxQueries     int
-	APIMaxPerCaller   int
-	APIQueryTimeout   time.Duration
+	DataDir         string
+	LogLevel        string
+	LogFormat       string
+	ShutdownTimeout time.Duration
 
-	MQTTAddr            string
-	MQTTSAddr           string
-	MQTTWSAddr          string
-	TLSCert             string
-	TLSKey              string
-	TLSNames            []string
-	MQTTMonitorPassword string
-	MQTTMaxPacketSize   int
-	MQTTMaxClients      int
-	MQTTMaxInflight     int
-	MQTTMaxQueuedBytes  int
-	MQTTMaxRetained     int
-	MQTTMaxKeepalive    int
-	MQTTStrictKeepalive bool
-	MQTTSessionExpiry   time.Duration
-
-	MetricsToken string
-	AlertToken   string
-
-	AdapterAESKey        string
-	AdapterMinInterval   time.Duration
-	AdapterMaxUnassigned int
-	AdapterVDGPSAddr     string
-
-	SMTPHost      string
-	SMTPPort      int
-	SMTPUsername  string
-	SMTPPassword  string
-	SMTPFrom      string
-	SMTPStartTLS  bool
-	SMTPCAFile    string
-	NotifyTimeout time.Duration
-
-	SSHAddr         string
-	SSHIdleTimeout  time.Duration
-	SSHMaxTimeout   time.Duration
-	SSHPasswordAuth bool
-
-	IngestFlushInterval time.Duration
-	HistoryRetention    time.Duration
-	HistoryMaxBytes     int
+	Store    Store
+	Core     core.Config
+	Admin    Admin
+	HTTP     HTTP
+	API      API
+	Broker   broker.Config
+	Ingest   ingest.Config
+	History  history.Config
+	Adapter  Adapter
+	Exporter Exporter
+	Monitor  Monitor
+	SSH      sshserver.Config
 
 	// OS is applied by `piot init` in the appliance image; `piot run`
 	// only checks it, so one file configures the whole appliance.
 	OS OS
+}
+
+// Store is where the configuration lives (services/store).
+type Store struct {
+	// URI is an external MongoDB-compatible store; empty runs FerretDB
+	// embedded in the data directory.
+	URI     string
+	Timeout time.Duration
+}
+
+// Admin is the first admin, created when the store has no users.
+type Admin struct {
+	Email string
+	// Password empty generates one into <data-dir>/admin-password.
+	Password string
+}
+
+// HTTP is the listener of the API, the web pages, the device adapters and
+// /metrics.
+type HTTP struct {
+	Addr      string
+	HTTPSAddr string
+	// TrustedProxies are addresses or CIDRs (TrustedProxyPrefixes).
+	TrustedProxies []string
+	CORSOrigins    []string
+}
+
+// API is the GraphQL API and its logins.
+type API struct {
+	JWTTTL time.Duration
+	// JWTKey empty uses <data-dir>/jwt.key, generated at first start.
+	JWTKey              string
+	AllowRegistration   bool
+	LoginRate           int
+	LoginBurst          int
+	MaxQueries          int
+	MaxQueriesPerCaller int
+	QueryTimeout        time.Duration
+	GraphQL             GraphQL
+}
+
+// GraphQL bounds what one GraphQL request may ask for.
+type GraphQL struct {
+	MaxDepth      int
+	MaxComplexity int
+	MaxRows       int
+}
+
+// Adapter is the device adapters (PIOT at /adapter, VD GPS).
+type Adapter struct {
+	AESKey string
+	// MinInterval 0 disables the limit (AdapterMinInterval).
+	MinInterval   time.Duration
+	MaxUnassigned int
+	// VDGPSAddr is an extra listener for legacy VD GPS firmware.
+	VDGPSAddr string
+}
+
+// Exporter is /metrics.
+type Exporter struct {
+	// Token empty uses <data-dir>/metrics-token, generated at first start.
+	Token string
+}
+
+// Monitor is the alarms' notifications and Grafana's alert webhook.
+type Monitor struct {
+	SMTP          SMTP
+	NotifyTimeout time.Duration
+	// AlertToken empty uses <data-dir>/alert-token, generated at first
+	// start.
+	AlertToken string
+}
+
+// SMTP is the mail relay of alarm e-mails; CAFile is read at start.
+type SMTP struct {
+	Host     string
+	Port     int
+	Username string
+	Password string
+	From     string
+	StartTLS bool
+	CAFile   string
 }
 
 // OS are the operating system settings of the appliance image.
@@ -119,48 +166,47 @@ type OS struct {
 func Default() Config {
 	return Config{
 		DataDir:         "/var/lib/piot",
-		HTTPAddr:        ":8080",
 		LogLevel:        "info",
 		LogFormat:       "text",
-		JWTTTL:          4 * time.Hour,
-		AdminEmail:      "admin@piot.local",
 		ShutdownTimeout: 15 * time.Second,
-		StoreTimeout:    10 * time.Second,
-		LoginRate:       10,
-		LoginBurst:      5,
-		BcryptCost:      12,
-		GraphQLMaxDepth: 10,
-		GraphQLMaxCost:  1000,
-		GraphQLMaxRows:  20000,
-		APIMaxQueries:   8,
-		APIMaxPerCaller: 4,
-		APIQueryTimeout: 30 * time.Second,
 
-		MQTTAddr:           ":1883",
-		MQTTSAddr:          ":8883",
-		MQTTWSAddr:         ":8083",
-		MQTTMaxPacketSize:  256 << 10,
-		MQTTMaxClients:     1000,
-		MQTTMaxInflight:    100,
-		MQTTMaxQueuedBytes: 1 << 20,
-		MQTTMaxRetained:    10000,
-		MQTTMaxKeepalive:   3600,
-		MQTTSessionExpiry:  24 * time.Hour,
-
-		AdapterMinInterval:   time.Second,
-		AdapterMaxUnassigned: 100,
-
-		SMTPPort:      587,
-		SMTPStartTLS:  true,
-		NotifyTimeout: 10 * time.Second,
-
-		SSHAddr:        ":2222",
-		SSHIdleTimeout: 15 * time.Minute,
-		SSHMaxTimeout:  12 * time.Hour,
-
-		IngestFlushInterval: time.Second,
-		HistoryRetention:    30 * 24 * time.Hour,
-		HistoryMaxBytes:     1 << 30,
+		Store: Store{Timeout: 10 * time.Second},
+		Core:  core.Config{BcryptCost: 12},
+		Admin: Admin{Email: "admin@piot.local"},
+		HTTP:  HTTP{Addr: ":8080"},
+		API: API{
+			JWTTTL:              4 * time.Hour,
+			LoginRate:           10,
+			LoginBurst:          5,
+			MaxQueries:          8,
+			MaxQueriesPerCaller: 4,
+			QueryTimeout:        30 * time.Second,
+			GraphQL:             GraphQL{MaxDepth: 10, MaxComplexity: 1000, MaxRows: 20000},
+		},
+		Broker: broker.Config{
+			MQTTAddr:       ":1883",
+			MQTTSAddr:      ":8883",
+			WSAddr:         ":8083",
+			MaxPacketSize:  256 << 10,
+			MaxClients:     1000,
+			MaxInflight:    100,
+			MaxQueuedBytes: 1 << 20,
+			MaxRetained:    10000,
+			MaxKeepalive:   3600,
+			SessionExpiry:  24 * time.Hour,
+		},
+		Ingest:  ingest.Config{FlushInterval: time.Second},
+		History: history.Config{Retention: 30 * 24 * time.Hour, MaxBytes: 1 << 30},
+		Adapter: Adapter{MinInterval: time.Second, MaxUnassigned: 100},
+		Monitor: Monitor{
+			SMTP:          SMTP{Port: 587, StartTLS: true},
+			NotifyTimeout: 10 * time.Second,
+		},
+		SSH: sshserver.Config{
+			Addr:        ":2222",
+			IdleTimeout: 15 * time.Minute,
+			MaxTimeout:  12 * time.Hour,
+		},
 
 		OS: OS{
 			Hostname:   "piot",
@@ -176,7 +222,7 @@ type option struct {
 	name   string // flag and YAML key
 	help   string
 	secret bool // never printed
-	ptr    any  // *string, *bool, *int, *time.Duration
+	ptr    any  // *string, *bool, *int, *int64, *time.Duration, *[]string
 }
 
 func (o option) env(prefix string) string {
@@ -186,65 +232,65 @@ func (o option) env(prefix string) string {
 func (c *Config) options() []option {
 	return []option{
 		{name: "data-dir", ptr: &c.DataDir, help: "directory for all state (store, secrets, TLS); created 0700"},
-		{name: "http-addr", ptr: &c.HTTPAddr, help: "HTTP listener (API, GraphiQL, health) as host:port"},
-		{name: "store-uri", ptr: &c.StoreURI, help: "external MongoDB-compatible store (mongodb://host:port/database, database piot when omitted); empty runs FerretDB embedded in <data-dir>/store"},
+		{name: "http-addr", ptr: &c.HTTP.Addr, help: "HTTP listener (API, GraphiQL, health) as host:port"},
+		{name: "store-uri", ptr: &c.Store.URI, help: "external MongoDB-compatible store (mongodb://host:port/database, database piot when omitted); empty runs FerretDB embedded in <data-dir>/store"},
 		{name: "log-level", ptr: &c.LogLevel, help: "debug, info, warn or error"},
 		{name: "log-format", ptr: &c.LogFormat, help: "text or json"},
-		{name: "jwt-ttl", ptr: &c.JWTTTL, help: "lifetime of API tokens (1m to 720h)"},
-		{name: "jwt-key", ptr: &c.JWTKey, secret: true, help: "JWT signing key (at least 32 bytes); empty uses <data-dir>/jwt.key, generated at first start"},
-		{name: "trusted-proxies", ptr: &c.TrustedProxies, help: "reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For names the client for login limits and logs; empty trusts none"},
-		{name: "cors-origins", ptr: &c.CORSOrigins, help: "origins (scheme://host[:port], comma-separated) whose pages may call the API from a browser; empty allows the appliance's own pages only"},
-		{name: "allow-registration", ptr: &c.AllowRegistration, help: "enable self-registration at POST /register"},
-		{name: "admin-email", ptr: &c.AdminEmail, help: "email of the admin created at first start"},
-		{name: "admin-password", ptr: &c.AdminPassword, secret: true, help: "password of the admin created at first start; empty generates one into <data-dir>/admin-password"},
+		{name: "jwt-ttl", ptr: &c.API.JWTTTL, help: "lifetime of API tokens (1m to 720h)"},
+		{name: "jwt-key", ptr: &c.API.JWTKey, secret: true, help: "JWT signing key (at least 32 bytes); empty uses <data-dir>/jwt.key, generated at first start"},
+		{name: "trusted-proxies", ptr: &c.HTTP.TrustedProxies, help: "reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For names the client for login limits and logs; empty trusts none"},
+		{name: "cors-origins", ptr: &c.HTTP.CORSOrigins, help: "origins (scheme://host[:port], comma-separated) whose pages may call the API from a browser; empty allows the appliance's own pages only"},
+		{name: "allow-registration", ptr: &c.API.AllowRegistration, help: "enable self-registration at POST /register"},
+		{name: "admin-email", ptr: &c.Admin.Email, help: "email of the admin created at first start"},
+		{name: "admin-password", ptr: &c.Admin.Password, secret: true, help: "password of the admin created at first start; empty generates one into <data-dir>/admin-password"},
 		{name: "shutdown-timeout", ptr: &c.ShutdownTimeout, help: "how long services may take to stop"},
-		{name: "store-timeout", ptr: &c.StoreTimeout, help: "how long to wait for the store at start"},
-		{name: "login-rate", ptr: &c.LoginRate, help: "failed logins allowed per source address and per account per minute (successful logins are not counted)"},
-		{name: "login-burst", ptr: &c.LoginBurst, help: "failed logins allowed in a burst per source address and per account"},
-		{name: "bcrypt-cost", ptr: &c.BcryptCost, help: "bcrypt cost of password hashes (10 to 16)"},
-		{name: "graphql-max-depth", ptr: &c.GraphQLMaxDepth, help: "maximum nesting depth of a GraphQL query"},
-		{name: "graphql-max-complexity", ptr: &c.GraphQLMaxCost, help: "maximum complexity of a GraphQL query (one point per field; readings fields once per 100 rows of first)"},
-		{name: "graphql-max-rows", ptr: &c.GraphQLMaxRows, help: "history rows one GraphQL request may read over all its readings fields"},
-		{name: "api-max-queries", ptr: &c.APIMaxQueries, help: "GraphQL requests running at once; more wait up to 5s, then get 503 with Retry-After"},
-		{name: "api-max-queries-per-caller", ptr: &c.APIMaxPerCaller, help: "GraphQL requests running at once per user (anonymous: per address); more wait up to 5s, then get 429 with Retry-After"},
-		{name: "api-query-timeout", ptr: &c.APIQueryTimeout, help: "GraphQL requests running longer are stopped (extensions.code TIMEOUT)"},
-		{name: "mqtt-addr", ptr: &c.MQTTAddr, help: "MQTT over TCP listener; empty disables"},
-		{name: "mqtts-addr", ptr: &c.MQTTSAddr, help: "MQTT over TLS listener; empty disables"},
-		{name: "mqtt-ws-addr", ptr: &c.MQTTWSAddr, help: "MQTT over WebSocket listener; empty disables"},
-		{name: "tls-cert", ptr: &c.TLSCert, help: "PEM certificate for MQTT over TLS; empty uses one signed by the appliance's own CA (<data-dir>/tls)"},
-		{name: "tls-key", ptr: &c.TLSKey, help: "PEM key for --tls-cert"},
-		{name: "tls-names", ptr: &c.TLSNames, help: "extra DNS names and IP addresses for the generated server certificate (comma-separated)"},
-		{name: "mqtt-monitor-password", ptr: &c.MQTTMonitorPassword, secret: true, help: "enables the read-only MQTT user \"monitor\" for $SYS/# with this password"},
-		{name: "mqtt-max-packet-size", ptr: &c.MQTTMaxPacketSize, help: "largest MQTT packet accepted, in bytes"},
-		{name: "mqtt-max-clients", ptr: &c.MQTTMaxClients, help: "most MQTT clients connected at once"},
-		{name: "mqtt-max-inflight", ptr: &c.MQTTMaxInflight, help: "most unacknowledged QoS 1/2 messages per client"},
-		{name: "mqtt-max-queued-bytes", ptr: &c.MQTTMaxQueuedBytes, help: "bytes waiting to be sent to one client; beyond half QoS 0 deliveries are dropped, beyond all the client is disconnected as too slow (at least two maximum-size packets)"},
-		{name: "mqtt-max-retained", ptr: &c.MQTTMaxRetained, help: "most retained messages kept"},
-		{name: "mqtt-max-keepalive", ptr: &c.MQTTMaxKeepalive, help: "longest keepalive a client may ask for, in seconds"},
-		{name: "mqtt-strict-keepalive", ptr: &c.MQTTStrictKeepalive, help: "refuse MQTT 3.1.1 clients that ask for no keepalive (0); by default they are accepted, as mosquitto does"},
-		{name: "mqtt-session-expiry", ptr: &c.MQTTSessionExpiry, help: "how long a disconnected persistent session is kept"},
-		{name: "metrics-token", ptr: &c.MetricsToken, secret: true, help: "bearer token for GET /metrics (sees everything; at least 32 bytes); empty uses <data-dir>/metrics-token, generated at first start"},
-		{name: "alert-token", ptr: &c.AlertToken, secret: true, help: "bearer token Grafana sends to POST /alerts/grafana (at least 32 bytes); empty uses <data-dir>/alert-token, generated at first start"},
-		{name: "adapter-aes-key", ptr: &c.AdapterAESKey, secret: true, help: "16-byte AES-128 key of the PIOT device protocol at POST /adapter (legacy devices); empty accepts plaintext only"},
-		{name: "adapter-min-interval", ptr: &c.AdapterMinInterval, help: "least time between two packets of one device at POST /adapter and /adapter/vdgps (429 sooner); 0 disables the limit"},
-		{name: "adapter-max-unassigned", ptr: &c.AdapterMaxUnassigned, help: "most unassigned things auto-registration may create (403 beyond)"},
-		{name: "adapter-vdgps-addr", ptr: &c.AdapterVDGPSAddr, help: "extra HTTP listener where VD GPS trackers may POST to any path (legacy firmware); empty disables"},
-		{name: "smtp-host", ptr: &c.SMTPHost, help: "mail relay for alarm e-mails; empty disables e-mail"},
-		{name: "smtp-port", ptr: &c.SMTPPort, help: "mail relay port"},
-		{name: "smtp-username", ptr: &c.SMTPUsername, help: "AUTH PLAIN user name (only over TLS)"},
-		{name: "smtp-password", ptr: &c.SMTPPassword, secret: true, help: "AUTH PLAIN password"},
-		{name: "smtp-from", ptr: &c.SMTPFrom, help: "sender address of alarm e-mails"},
-		{name: "smtp-starttls", ptr: &c.SMTPStartTLS, help: "require STARTTLS (it is used when offered anyway)"},
-		{name: "smtp-ca-file", ptr: &c.SMTPCAFile, help: "PEM CA certificates to verify the mail relay (default: system roots)"},
-		{name: "notify-timeout", ptr: &c.NotifyTimeout, help: "timeout of one e-mail or webhook delivery"},
-		{name: "ssh-addr", ptr: &c.SSHAddr, help: "SSH listener of the console; empty disables"},
-		{name: "ssh-idle-timeout", ptr: &c.SSHIdleTimeout, help: "console sessions without keyboard input are closed after this long"},
-		{name: "ssh-max-timeout", ptr: &c.SSHMaxTimeout, help: "console sessions are closed after this long"},
-		{name: "ssh-password-auth", ptr: &c.SSHPasswordAuth, help: "allow admins to log in to the console with email and password (rate-limited)"},
-		{name: "ingest-flush-interval", ptr: &c.IngestFlushInterval, help: "how often thing state and history are written to the store"},
-		{name: "history-retention", ptr: &c.HistoryRetention, help: "how long history is kept"},
-		{name: "history-max-bytes", ptr: &c.HistoryMaxBytes, help: "size cap of history; the oldest data is dropped first"},
-		{name: "https-addr", ptr: &c.HTTPSAddr, help: "HTTPS listener (the HTTP routes with the appliance's TLS certificate); empty disables"},
+		{name: "store-timeout", ptr: &c.Store.Timeout, help: "how long to wait for the store at start"},
+		{name: "login-rate", ptr: &c.API.LoginRate, help: "failed logins allowed per source address and per account per minute (successful logins are not counted)"},
+		{name: "login-burst", ptr: &c.API.LoginBurst, help: "failed logins allowed in a burst per source address and per account"},
+		{name: "bcrypt-cost", ptr: &c.Core.BcryptCost, help: "bcrypt cost of password hashes (10 to 16)"},
+		{name: "graphql-max-depth", ptr: &c.API.GraphQL.MaxDepth, help: "maximum nesting depth of a GraphQL query"},
+		{name: "graphql-max-complexity", ptr: &c.API.GraphQL.MaxComplexity, help: "maximum complexity of a GraphQL query (one point per field; readings fields once per 100 rows of first)"},
+		{name: "graphql-max-rows", ptr: &c.API.GraphQL.MaxRows, help: "history rows one GraphQL request may read over all its readings fields"},
+		{name: "api-max-queries", ptr: &c.API.MaxQueries, help: "GraphQL requests running at once; more wait up to 5s, then get 503 with Retry-After"},
+		{name: "api-max-queries-per-caller", ptr: &c.API.MaxQueriesPerCaller, help: "GraphQL requests running at once per user (anonymous: per address); more wait up to 5s, then get 429 with Retry-After"},
+		{name: "api-query-timeout", ptr: &c.API.QueryTimeout, help: "GraphQL requests running longer are stopped (extensions.code TIMEOUT)"},
+		{name: "mqtt-addr", ptr: &c.Broker.MQTTAddr, help: "MQTT over TCP listener; empty disables"},
+		{name: "mqtts-addr", ptr: &c.Broker.MQTTSAddr, help: "MQTT over TLS listener; empty disables"},
+		{name: "mqtt-ws-addr", ptr: &c.Broker.WSAddr, help: "MQTT over WebSocket listener; empty disables"},
+		{name: "tls-cert", ptr: &c.Broker.TLSCertFile, help: "PEM certificate for MQTT over TLS; empty uses one signed by the appliance's own CA (<data-dir>/tls)"},
+		{name: "tls-key", ptr: &c.Broker.TLSKeyFile, help: "PEM key for --tls-cert"},
+		{name: "tls-names", ptr: &c.Broker.TLSNames, help: "extra DNS names and IP addresses for the generated server certificate (comma-separated)"},
+		{name: "mqtt-monitor-password", ptr: &c.Broker.MonitorPassword, secret: true, help: "enables the read-only MQTT user \"monitor\" for $SYS/# with this password"},
+		{name: "mqtt-max-packet-size", ptr: &c.Broker.MaxPacketSize, help: "largest MQTT packet accepted, in bytes"},
+		{name: "mqtt-max-clients", ptr: &c.Broker.MaxClients, help: "most MQTT clients connected at once"},
+		{name: "mqtt-max-inflight", ptr: &c.Broker.MaxInflight, help: "most unacknowledged QoS 1/2 messages per client"},
+		{name: "mqtt-max-queued-bytes", ptr: &c.Broker.MaxQueuedBytes, help: "bytes waiting to be sent to one client; beyond half QoS 0 deliveries are dropped, beyond all the client is disconnected as too slow (at least two maximum-size packets)"},
+		{name: "mqtt-max-retained", ptr: &c.Broker.MaxRetained, help: "most retained messages kept"},
+		{name: "mqtt-max-keepalive", ptr: &c.Broker.MaxKeepalive, help: "longest keepalive a client may ask for, in seconds"},
+		{name: "mqtt-strict-keepalive", ptr: &c.Broker.StrictKeepalive, help: "refuse MQTT 3.1.1 clients that ask for no keepalive (0); by default they are accepted, as mosquitto does"},
+		{name: "mqtt-session-expiry", ptr: &c.Broker.SessionExpiry, help: "how long a disconnected persistent session is kept"},
+		{name: "metrics-token", ptr: &c.Exporter.Token, secret: true, help: "bearer token for GET /metrics (sees everything; at least 32 bytes); empty uses <data-dir>/metrics-token, generated at first start"},
+		{name: "alert-token", ptr: &c.Monitor.AlertToken, secret: true, help: "bearer token Grafana sends to POST /alerts/grafana (at least 32 bytes); empty uses <data-dir>/alert-token, generated at first start"},
+		{name: "adapter-aes-key", ptr: &c.Adapter.AESKey, secret: true, help: "16-byte AES-128 key of the PIOT device protocol at POST /adapter (legacy devices); empty accepts plaintext only"},
+		{name: "adapter-min-interval", ptr: &c.Adapter.MinInterval, help: "least time between two packets of one device at POST /adapter and /adapter/vdgps (429 sooner); 0 disables the limit"},
+		{name: "adapter-max-unassigned", ptr: &c.Adapter.MaxUnassigned, help: "most unassigned things auto-registration may create (403 beyond)"},
+		{name: "adapter-vdgps-addr", ptr: &c.Adapter.VDGPSAddr, help: "extra HTTP listener where VD GPS trackers may POST to any path (legacy firmware); empty disables"},
+		{name: "smtp-host", ptr: &c.Monitor.SMTP.Host, help: "mail relay for alarm e-mails; empty disables e-mail"},
+		{name: "smtp-port", ptr: &c.Monitor.SMTP.Port, help: "mail relay port"},
+		{name: "smtp-username", ptr: &c.Monitor.SMTP.Username, help: "AUTH PLAIN user name (only over TLS)"},
+		{name: "smtp-password", ptr: &c.Monitor.SMTP.Password, secret: true, help: "AUTH PLAIN password"},
+		{name: "smtp-from", ptr: &c.Monitor.SMTP.From, help: "sender address of alarm e-mails"},
+		{name: "smtp-starttls", ptr: &c.Monitor.SMTP.StartTLS, help: "require STARTTLS (it is used when offered anyway)"},
+		{name: "smtp-ca-file", ptr: &c.Monitor.SMTP.CAFile, help: "PEM CA certificates to verify the mail relay (default: system roots)"},
+		{name: "notify-timeout", ptr: &c.Monitor.NotifyTimeout, help: "timeout of one e-mail or webhook delivery"},
+		{name: "ssh-addr", ptr: &c.SSH.Addr, help: "SSH listener of the console; empty disables"},
+		{name: "ssh-idle-timeout", ptr: &c.SSH.IdleTimeout, help: "console sessions without keyboard input are closed after this long"},
+		{name: "ssh-max-timeout", ptr: &c.SSH.MaxTimeout, help: "console sessions are closed after this long"},
+		{name: "ssh-password-auth", ptr: &c.SSH.PasswordAuth, help: "allow admins to log in to the console with email and password (rate-limited)"},
+		{name: "ingest-flush-interval", ptr: &c.Ingest.FlushInterval, help: "how often thing state and history are written to the store"},
+		{name: "history-retention", ptr: &c.History.Retention, help: "how long history is kept"},
+		{name: "history-max-bytes", ptr: &c.History.MaxBytes, help: "size cap of history; the oldest data is dropped first"},
+		{name: "https-addr", ptr: &c.HTTP.HTTPSAddr, help: "HTTPS listener (the HTTP routes with the appliance's TLS certificate); empty disables"},
 		{name: "hostname", ptr: &c.OS.Hostname, help: "image: host name of the appliance"},
 		{name: "network", ptr: &c.OS.Network, help: "image: dhcp, or static (net-address on net-interface, DHCP on the other interfaces)"},
 		{name: "net-interface", ptr: &c.OS.NetInterface, help: "image: interface of the static address; empty is the first Ethernet interface"},
@@ -284,6 +330,8 @@ func registerFlags(fs *pflag.FlagSet, opts []option, prefix string) {
 			fs.Bool(o.name, *p, help)
 		case *int:
 			fs.Int(o.name, *p, help)
+		case *int64:
+			fs.Int64(o.name, *p, help)
 		case *time.Duration:
 			fs.Duration(o.name, *p, help)
 		case *[]string:
@@ -382,6 +430,12 @@ func set(o option, v string) error {
 			return fmt.Errorf("%q is not an integer", v)
 		}
 		*p = n
+	case *int64:
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", v)
+		}
+		*p = n
 	case *time.Duration:
 		d, err := time.ParseDuration(strings.TrimSpace(v))
 		if err != nil {
@@ -404,26 +458,26 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		return errors.New("data-dir must not be empty")
 	}
-	if err := validAddr(c.HTTPAddr); err != nil {
+	if err := validAddr(c.HTTP.Addr); err != nil {
 		return fmt.Errorf("http-addr: %w", err)
 	}
-	if c.HTTPSAddr != "" {
-		if err := validAddr(c.HTTPSAddr); err != nil {
+	if c.HTTP.HTTPSAddr != "" {
+		if err := validAddr(c.HTTP.HTTPSAddr); err != nil {
 			return fmt.Errorf("https-addr: %w", err)
 		}
 	}
 	if err := c.OS.Validate(); err != nil {
 		return err
 	}
-	if _, err := c.TrustedProxyPrefixes(); err != nil {
+	if _, err := c.HTTP.TrustedProxyPrefixes(); err != nil {
 		return err
 	}
-	for _, o := range c.CORSOrigins {
+	for _, o := range c.HTTP.CORSOrigins {
 		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" && u.Path != "/" {
 			return fmt.Errorf("cors-origins %q: want scheme://host[:port]", o)
 		}
 	}
-	if c.StoreURI != "" && !strings.HasPrefix(c.StoreURI, "mongodb://") && !strings.HasPrefix(c.StoreURI, "mongodb+srv://") {
+	if c.Store.URI != "" && !strings.HasPrefix(c.Store.URI, "mongodb://") && !strings.HasPrefix(c.Store.URI, "mongodb+srv://") {
 		return errors.New("store-uri must start with mongodb:// or mongodb+srv://")
 	}
 	switch c.LogLevel {
@@ -436,56 +490,56 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("log-format %q: want text or json", c.LogFormat)
 	}
-	if c.JWTTTL < time.Minute || c.JWTTTL > 720*time.Hour {
-		return fmt.Errorf("jwt-ttl %s: must be between 1m and 720h", c.JWTTTL)
+	if c.API.JWTTTL < time.Minute || c.API.JWTTTL > 720*time.Hour {
+		return fmt.Errorf("jwt-ttl %s: must be between 1m and 720h", c.API.JWTTTL)
 	}
-	if c.JWTKey != "" && len(c.JWTKey) < 32 {
+	if c.API.JWTKey != "" && len(c.API.JWTKey) < 32 {
 		return errors.New("jwt-key must have at least 32 bytes")
 	}
-	if c.AdminPassword != "" && len(c.AdminPassword) < 8 {
+	if c.Admin.Password != "" && len(c.Admin.Password) < 8 {
 		return errors.New("admin-password must have at least 8 characters")
 	}
-	if c.ShutdownTimeout <= 0 || c.StoreTimeout <= 0 {
+	if c.ShutdownTimeout <= 0 || c.Store.Timeout <= 0 {
 		return errors.New("shutdown-timeout and store-timeout must be positive")
 	}
-	if c.LoginRate < 1 || c.LoginBurst < 1 {
+	if c.API.LoginRate < 1 || c.API.LoginBurst < 1 {
 		return errors.New("login-rate and login-burst must be at least 1")
 	}
-	if c.BcryptCost < 4 || c.BcryptCost > 16 {
-		return fmt.Errorf("bcrypt-cost %d: must be between 4 and 16", c.BcryptCost)
+	if c.Core.BcryptCost < 4 || c.Core.BcryptCost > 16 {
+		return fmt.Errorf("bcrypt-cost %d: must be between 4 and 16", c.Core.BcryptCost)
 	}
-	if c.GraphQLMaxDepth < 2 || c.GraphQLMaxCost < 10 {
+	if c.API.GraphQL.MaxDepth < 2 || c.API.GraphQL.MaxComplexity < 10 {
 		return errors.New("graphql-max-depth must be at least 2 and graphql-max-complexity at least 10")
 	}
-	if c.GraphQLMaxRows < 1 || c.APIMaxQueries < 1 || c.APIMaxPerCaller < 1 || c.APIQueryTimeout < time.Second {
+	if c.API.GraphQL.MaxRows < 1 || c.API.MaxQueries < 1 || c.API.MaxQueriesPerCaller < 1 || c.API.QueryTimeout < time.Second {
 		return errors.New("graphql-max-rows, api-max-queries and api-max-queries-per-caller must be at least 1 and api-query-timeout at least 1s")
 	}
-	if c.MetricsToken != "" && len(c.MetricsToken) < 32 || c.AlertToken != "" && len(c.AlertToken) < 32 {
+	if c.Exporter.Token != "" && len(c.Exporter.Token) < 32 || c.Monitor.AlertToken != "" && len(c.Monitor.AlertToken) < 32 {
 		return errors.New("metrics-token and alert-token must have at least 32 bytes")
 	}
-	if c.AdapterAESKey != "" && len(c.AdapterAESKey) != 16 {
-		return fmt.Errorf("adapter-aes-key must be exactly 16 bytes, got %d", len(c.AdapterAESKey))
+	if c.Adapter.AESKey != "" && len(c.Adapter.AESKey) != 16 {
+		return fmt.Errorf("adapter-aes-key must be exactly 16 bytes, got %d", len(c.Adapter.AESKey))
 	}
-	if c.AdapterVDGPSAddr != "" {
-		if err := validAddr(c.AdapterVDGPSAddr); err != nil {
+	if c.Adapter.VDGPSAddr != "" {
+		if err := validAddr(c.Adapter.VDGPSAddr); err != nil {
 			return fmt.Errorf("adapter-vdgps-addr: %w", err)
 		}
 	}
-	if c.AdapterMinInterval < 0 || c.AdapterMaxUnassigned < 0 {
+	if c.Adapter.MinInterval < 0 || c.Adapter.MaxUnassigned < 0 {
 		return errors.New("adapter-min-interval and adapter-max-unassigned must not be negative")
 	}
-	if c.NotifyTimeout < time.Second || c.NotifyTimeout > 5*time.Minute {
+	if c.Monitor.NotifyTimeout < time.Second || c.Monitor.NotifyTimeout > 5*time.Minute {
 		return errors.New("notify-timeout must be between 1s and 5m")
 	}
-	if c.SMTPCAFile != "" {
-		if _, err := os.Stat(c.SMTPCAFile); err != nil {
+	if c.Monitor.SMTP.CAFile != "" {
+		if _, err := os.Stat(c.Monitor.SMTP.CAFile); err != nil {
 			return fmt.Errorf("smtp-ca-file: %w", err)
 		}
 	}
-	if c.SSHIdleTimeout < time.Minute || c.SSHMaxTimeout < time.Minute {
+	if c.SSH.IdleTimeout < time.Minute || c.SSH.MaxTimeout < time.Minute {
 		return errors.New("ssh-idle-timeout and ssh-max-timeout must be at least 1m")
 	}
-	for name, a := range map[string]string{"mqtt-addr": c.MQTTAddr, "mqtts-addr": c.MQTTSAddr, "mqtt-ws-addr": c.MQTTWSAddr, "ssh-addr": c.SSHAddr} {
+	for name, a := range map[string]string{"mqtt-addr": c.Broker.MQTTAddr, "mqtts-addr": c.Broker.MQTTSAddr, "mqtt-ws-addr": c.Broker.WSAddr, "ssh-addr": c.SSH.Addr} {
 		if a == "" {
 			continue
 		}
@@ -493,13 +547,13 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
+	if (c.Broker.TLSCertFile == "") != (c.Broker.TLSKeyFile == "") {
 		return errors.New("tls-cert and tls-key must be given together")
 	}
 	for _, f := range []struct {
 		name string
 		path string
-	}{{"tls-cert", c.TLSCert}, {"tls-key", c.TLSKey}} {
+	}{{"tls-cert", c.Broker.TLSCertFile}, {"tls-key", c.Broker.TLSKeyFile}} {
 		if f.path == "" {
 			continue
 		}
@@ -507,29 +561,29 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s: %w", f.name, err)
 		}
 	}
-	if c.MQTTMonitorPassword != "" && len(c.MQTTMonitorPassword) < 12 {
+	if c.Broker.MonitorPassword != "" && len(c.Broker.MonitorPassword) < 12 {
 		return errors.New("mqtt-monitor-password must have at least 12 characters")
 	}
 	switch {
-	case c.MQTTMaxPacketSize < 1024 || c.MQTTMaxPacketSize > 256<<20:
+	case c.Broker.MaxPacketSize < 1024 || c.Broker.MaxPacketSize > 256<<20:
 		return errors.New("mqtt-max-packet-size must be between 1 KiB and 256 MiB")
-	case c.MQTTMaxClients < 1:
+	case c.Broker.MaxClients < 1:
 		return errors.New("mqtt-max-clients must be at least 1")
-	case c.MQTTMaxInflight < 1 || c.MQTTMaxInflight > 65535:
+	case c.Broker.MaxInflight < 1 || c.Broker.MaxInflight > 65535:
 		return errors.New("mqtt-max-inflight must be between 1 and 65535")
-	case c.MQTTMaxQueuedBytes < 64<<10:
+	case c.Broker.MaxQueuedBytes < 64<<10:
 		return errors.New("mqtt-max-queued-bytes must be at least 64 KiB")
-	case c.MQTTMaxRetained < 0:
+	case c.Broker.MaxRetained < 0:
 		return errors.New("mqtt-max-retained must not be negative")
-	case c.MQTTMaxKeepalive < 10 || c.MQTTMaxKeepalive > 65535:
+	case c.Broker.MaxKeepalive < 10 || c.Broker.MaxKeepalive > 65535:
 		return errors.New("mqtt-max-keepalive must be between 10 and 65535 seconds")
-	case c.MQTTSessionExpiry < 0:
+	case c.Broker.SessionExpiry < 0:
 		return errors.New("mqtt-session-expiry must not be negative")
-	case c.IngestFlushInterval < 10*time.Millisecond || c.IngestFlushInterval > time.Minute:
+	case c.Ingest.FlushInterval < 10*time.Millisecond || c.Ingest.FlushInterval > time.Minute:
 		return errors.New("ingest-flush-interval must be between 10ms and 1m")
-	case c.HistoryRetention < time.Hour:
+	case c.History.Retention < time.Hour:
 		return errors.New("history-retention must be at least 1h")
-	case c.HistoryMaxBytes < 1<<20:
+	case c.History.MaxBytes < 1<<20:
 		return errors.New("history-max-bytes must be at least 1 MiB")
 	}
 	return nil
@@ -584,9 +638,9 @@ func LoadFile(path string) (Config, error) {
 
 // TrustedProxyPrefixes parses trusted-proxies; a bare address is a /32
 // (or /128).
-func (c *Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+func (h *HTTP) TrustedProxyPrefixes() ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	for _, v := range c.TrustedProxies {
+	for _, v := range h.TrustedProxies {
 		if p, err := netip.ParsePrefix(v); err == nil {
 			out = append(out, p.Masked())
 			continue

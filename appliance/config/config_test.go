@@ -33,7 +33,7 @@ func TestPrecedenceDefaultsYAMLEnvFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != ":9000" || c.JWTTTL != 2*time.Hour {
+	if c.HTTP.Addr != ":9000" || c.API.JWTTTL != 2*time.Hour {
 		t.Errorf("yaml not applied: %+v", c)
 	}
 	if c.LogLevel != "warn" {
@@ -42,8 +42,8 @@ func TestPrecedenceDefaultsYAMLEnvFlags(t *testing.T) {
 	if c.DataDir != "/from/flag" {
 		t.Errorf("flag should override env: data-dir = %q", c.DataDir)
 	}
-	if c.BcryptCost != 12 {
-		t.Errorf("default lost: %d", c.BcryptCost)
+	if c.Core.BcryptCost != 12 {
+		t.Errorf("default lost: %d", c.Core.BcryptCost)
 	}
 }
 
@@ -99,5 +99,34 @@ func TestUnknownEnvReported(t *testing.T) {
 	got := c.UnknownEnv([]string{"PIOT_HTTP_ADDR=:1", "PIOT_HTTP_ADRR=:2", "HOME=/root"})
 	if len(got) != 1 || got[0] != "PIOT_HTTP_ADRR" {
 		t.Fatalf("unknown = %v", got)
+	}
+}
+
+// Each option lands in its service's block, so the composition root hands
+// the block over as it is.
+func TestOptionsFillServiceBlocks(t *testing.T) {
+	c, err := load(t, []string{"--mqtt-max-keepalive", "120", "--history-max-bytes", "2147483648",
+		"--ssh-addr", ":2022", "--ingest-flush-interval", "2s", "--graphql-max-rows", "50", "--smtp-host", "mail.test"},
+		[]string{"PIOT_STORE_URI=mongodb://db.test/piot", "PIOT_ADAPTER_VDGPS_ADDR=:9001", "PIOT_BCRYPT_COST=10"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, ok := range map[string]bool{
+		"broker":  c.Broker.MaxKeepalive == 120 && c.Broker.MQTTAddr == ":1883",
+		"history": c.History.MaxBytes == 2<<30 && c.History.Retention == 30*24*time.Hour,
+		"ssh":     c.SSH.Addr == ":2022" && c.SSH.IdleTimeout == 15*time.Minute,
+		"ingest":  c.Ingest.FlushInterval == 2*time.Second,
+		"api":     c.API.GraphQL.MaxRows == 50 && c.API.MaxQueries == 8,
+		"monitor": c.Monitor.SMTP.Host == "mail.test" && c.Monitor.SMTP.Port == 587,
+		"store":   c.Store.URI == "mongodb://db.test/piot" && c.Store.Timeout == 10*time.Second,
+		"adapter": c.Adapter.VDGPSAddr == ":9001",
+		"core":    c.Core.BcryptCost == 10,
+	} {
+		if !ok {
+			t.Errorf("%s block: %+v", name, c)
+		}
+	}
+	if _, err := load(t, []string{"--history-max-bytes", "lots"}, nil); err == nil || !strings.Contains(err.Error(), "history-max-bytes") {
+		t.Errorf("bad int64: %v", err)
 	}
 }

@@ -20,8 +20,8 @@ func TestUpdateKeepsOtherKeysAndComments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.OS.Hostname != "barn-1" || c.OS.Timezone != "Europe/Prague" || c.HTTPAddr != ":80" {
-		t.Fatalf("got hostname %q timezone %q http %q", c.OS.Hostname, c.OS.Timezone, c.HTTPAddr)
+	if c.OS.Hostname != "barn-1" || c.OS.Timezone != "Europe/Prague" || c.HTTP.Addr != ":80" {
+		t.Fatalf("got hostname %q timezone %q http %q", c.OS.Hostname, c.OS.Timezone, c.HTTP.Addr)
 	}
 	raw, _ := os.ReadFile(path)
 	for _, want := range []string{"# the appliance", "# plain HTTP"} {

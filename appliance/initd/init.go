@@ -130,7 +130,7 @@ func (in *Init) run() error {
 // logReady notes when the appliance answers /readyz: the boot time.
 func (in *Init) logReady() {
 	in.mu.Lock()
-	addr := in.cfg.HTTPAddr
+	addr := in.cfg.HTTP.Addr
 	in.mu.Unlock()
 	if strings.HasPrefix(addr, ":") {
 		addr = "127.0.0.1" + addr

@@ -25,15 +25,18 @@ type Service interface {
 	Stop(ctx context.Context) error
 }
 
-// named prefixes a service's error with its name, unless the error starts
+// Named prefixes a service's error with its name, unless the error starts
 // with it already, as the errors of a package named like its service do
-// ("store: store: …" helped nobody).
-func named(svc Service, err error) error {
-	if strings.HasPrefix(err.Error(), svc.Name()+": ") {
+// ("store: store: …" helped nobody). The composition root names the
+// errors of building a service the same way.
+func Named(service string, err error) error {
+	if strings.HasPrefix(err.Error(), service+": ") {
 		return err
 	}
-	return fmt.Errorf("%s: %w", svc.Name(), err)
+	return fmt.Errorf("%s: %w", service, err)
 }
+
+func named(svc Service, err error) error { return Named(svc.Name(), err) }
 
 // Failer is implemented by services that can fail while running.
 type Failer interface {

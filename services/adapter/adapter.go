@@ -48,19 +48,25 @@ import (
 
 	"github.com/piot-appliance/piot/services/adapter/protocol"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/ingest"
 )
 
-// Publisher publishes the messages of one packet, in order; it returns
-// once all are journaled (the appliance journals them in the ingest with
-// their measurement time, then delivers them to subscribers).
-type Publisher func(ctx context.Context, msgs []Message) error
-
-// Message is one MQTT message a device packet turns into.
-type Message struct {
-	Topic   string
-	Payload []byte
-	At      time.Time // when it was measured
+// Publisher publishes the messages of one packet, in order, and returns
+// once all are journaled: the ingest's "journal, then deliver"
+// (*ingest.Ingest), so a 200 to the device means the readings are durable.
+type Publisher interface {
+	Publish(ctx context.Context, msgs []Message) error
 }
+
+// PublisherFunc lets a function be a Publisher (a test's recorder).
+type PublisherFunc func(ctx context.Context, msgs []Message) error
+
+// Publish calls f.
+func (f PublisherFunc) Publish(ctx context.Context, msgs []Message) error { return f(ctx, msgs) }
+
+// Message is one MQTT message a device packet turns into, with the time
+// it was measured; it is the ingest's message, which journals it as is.
+type Message = ingest.Message
 
 // Defaults of Config; those the edge adapter shares are package
 // protocol's.
@@ -309,7 +315,7 @@ func (a *Adapter) process(ctx context.Context, p *packet, body []byte, src Sourc
 		msgs[i] = Message{Topic: m.topic, Payload: []byte(m.payload), At: at}
 	}
 	msgs = append(msgs, src.With...)
-	if err := a.publish(ctx, msgs); err != nil {
+	if err := a.publish.Publish(ctx, msgs); err != nil {
 		a.log.Debug("adapter: publish failed", "device", dev.Name, "err", err)
 		return PublishRefused(err)
 	}

@@ -97,7 +97,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 	e := &env{t: t, c: c, admin: admin, org: org, rec: &recorder{}, clk: &clock{t: time.Unix(1_700_000_000, 0)}}
 	cfg.Logger = quiet
 	cfg.Now = e.clk.now
-	a, err := New(cfg, Deps{Core: c, Publish: e.rec.publish})
+	a, err := New(cfg, Deps{Core: c, Publish: PublisherFunc(e.rec.publish)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ func TestDeviceDecisionMatrix(t *testing.T) {
 	}
 	// capped refuses new unassigned things once one exists, and gives a
 	// device a share of one sensor.
-	capped, err := New(Config{MaxUnassigned: 1, Logger: quiet, Now: e.clk.now}, Deps{Core: e.c, Publish: e.rec.publish})
+	capped, err := New(Config{MaxUnassigned: 1, Logger: quiet, Now: e.clk.now}, Deps{Core: e.c, Publish: PublisherFunc(e.rec.publish)})
 	if err != nil {
 		t.Fatal(err)
 	}

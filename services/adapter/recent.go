@@ -58,7 +58,7 @@ func (l *LastPackets) Stored(device string, body []byte) {
 // mark).
 func AckResend(ctx context.Context, publish Publisher, src Source) Outcome {
 	if len(src.With) > 0 {
-		if err := publish(ctx, src.With); err != nil {
+		if err := publish.Publish(ctx, src.With); err != nil {
 			return PublishRefused(err)
 		}
 	}

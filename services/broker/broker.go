@@ -57,7 +57,9 @@ type Config struct {
 	// MaxQueuedBytes bounds each client's outbound queue (see
 	// DefaultMaxQueuedBytes).
 	MaxQueuedBytes int
-	MaxKeepalive   uint16
+	// MaxKeepalive is in seconds; an int like the other limits, so a
+	// configuration holds it as given, and clamped to MQTT's 16 bits.
+	MaxKeepalive int
 	// StrictKeepalive refuses MQTT 3.1.1 clients that ask for no
 	// keepalive (0), which many device firmwares send and mosquitto
 	// accepts.
@@ -151,7 +153,7 @@ func New(cfg Config, deps Deps) (*Broker, error) {
 		core:            deps.Core,
 		healthy:         healthy,
 		monitorPassword: []byte(cfg.MonitorPassword),
-		maxKeepalive:    cfg.MaxKeepalive,
+		maxKeepalive:    uint16(cfg.MaxKeepalive),
 		strictKeepalive: cfg.StrictKeepalive,
 		maxRetained:     cfg.MaxRetained,
 		failures:        ratelimit.NewBuckets(ratelimit.BucketsConfig{Rate: ratelimit.PerMinute(cfg.FailedLogins), Burst: cfg.FailedLogins, MaxKeys: 10000}),

@@ -30,7 +30,7 @@ const (
 	// asking for more (or for none) are told this value in CONNACK; MQTT
 	// 3.1.1 cannot be told, so such clients are refused with return code 2
 	// "identifier rejected", as mosquitto does.
-	DefaultMaxKeepalive uint16 = 3600
+	DefaultMaxKeepalive = 3600
 	// DefaultSessionExpiry is how long a disconnected persistent session
 	// (clean session false / session expiry > 0) keeps its subscriptions
 	// and queued messages.
@@ -95,9 +95,10 @@ func (c Config) withDefaults() Config {
 	if c.MaxInflight > math.MaxUint16 {
 		c.MaxInflight = math.MaxUint16
 	}
-	if c.MaxKeepalive == 0 {
+	if c.MaxKeepalive <= 0 {
 		c.MaxKeepalive = DefaultMaxKeepalive
 	}
+	c.MaxKeepalive = min(c.MaxKeepalive, math.MaxUint16)
 	if c.SessionExpiry <= 0 {
 		c.SessionExpiry = DefaultSessionExpiry
 	}

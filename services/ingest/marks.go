@@ -111,3 +111,23 @@ func (mk *marks) save() error {
 	}
 	return nil
 }
+
+// RelayMarks are the marks as the relay keeps them (relay.Marks): one
+// edge adapter's highest processed sequence number, journaled with the
+// packet's messages or alone.
+type RelayMarks struct{ ing *Ingest }
+
+// RelayMarks returns the marks of this ingest for the relay.
+func (i *Ingest) RelayMarks() RelayMarks { return RelayMarks{i} }
+
+// Last is the highest sequence number journaled for key (0: none).
+func (m RelayMarks) Last(key string) uint64 { return m.ing.LastMark(key) }
+
+// Message is the mark to journal with a packet's messages.
+func (m RelayMarks) Message(key string, seq uint64) Message { return Mark(key, seq) }
+
+// Record journals the mark alone, durably, for a packet that stored
+// nothing.
+func (m RelayMarks) Record(key string, seq uint64) error {
+	return m.ing.SubmitAll([]Message{Mark(key, seq)})
+}

@@ -316,3 +316,29 @@ func TestMarksSurviveCrashAndCheckpoint(t *testing.T) {
 		t.Fatalf("after a clean stop: mark %d, replayed %d", got, ing3.Stats()[Key{RuleJournal, Replayed}])
 	}
 }
+
+// The relay's view of the marks: Record journals a mark alone, Message is
+// the mark to journal with a packet, and Last reads back both.
+func TestRelayMarks(t *testing.T) {
+	e := newEnv(t)
+	ing := e.start(Config{}, nil)
+	m := ing.RelayMarks()
+	if got := m.Last("edge-r"); got != 0 {
+		t.Fatalf("no mark yet: %d", got)
+	}
+	if err := m.Record("edge-r", 5); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { return m.Last("edge-r") == 5 })
+	msg := m.Message("edge-r", 6)
+	if !IsMark(msg.Topic) {
+		t.Fatalf("Message is not a mark: %q", msg.Topic)
+	}
+	if err := ing.Publish(context.Background(), []Message{msg}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { return m.Last("edge-r") == 6 })
+	if err := m.Record("bad key", 7); err == nil {
+		t.Fatal("a mark with a space in its key was journaled")
+	}
+}

@@ -113,12 +113,18 @@ defaults < YAML < environment < flags. A bad value stops start-up.`,
 			for _, k := range cfg.UnknownEnv(os.Environ(), "PIOT_URL", "PIOT_TOKEN", "PIOT_EMAIL", "PIOT_PASSWORD") {
 				log.Warn("ignoring unknown environment variable", "name", k)
 			}
-			app, err := appliance.New(cfg, log, version)
+			// New already opens the store, which a signal may interrupt.
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			log.Info("starting piot", "version", version, "data_dir", cfg.DataDir)
+			app, err := appliance.New(ctx, cfg, log, version)
+			if errors.Is(err, context.Canceled) {
+				log.Info("piot stopped")
+				return nil
+			}
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
@@ -131,7 +137,6 @@ defaults < YAML < environment < flags. A bad value stops start-up.`,
 					}
 				}
 			}()
-			log.Info("starting piot", "version", version, "data_dir", cfg.DataDir)
 			if err := app.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				return err
 			}

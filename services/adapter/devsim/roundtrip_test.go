@@ -77,11 +77,11 @@ func newAppliance(t *testing.T, aesKey string) *appliance {
 	// A short interval: the simulator's pacing, not the limiter, is under
 	// test here.
 	ad, err := adapter.New(adapter.Config{AESKey: aesKey, MinInterval: time.Millisecond, Logger: quiet},
-		adapter.Deps{Core: c, Publish: a.pubs.publish})
+		adapter.Deps{Core: c, Publish: adapter.PublisherFunc(a.pubs.publish)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	vd, err := vdgps.New(vdgps.Config{Logger: quiet}, vdgps.Deps{Core: c, Publish: a.pubs.publish})
+	vd, err := vdgps.New(vdgps.Config{Logger: quiet}, vdgps.Deps{Core: c, Publish: adapter.PublisherFunc(a.pubs.publish)})
 	if err != nil {
 		t.Fatal(err)
 	}

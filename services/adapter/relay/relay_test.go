@@ -89,7 +89,7 @@ func newEnv(t testing.TB) *env {
 	ce := coretest.New(t)
 	e := &env{t: t, ce: ce, sink: &sink{marks: map[string]uint64{}}}
 	var err error
-	e.ad, err = adapter.New(adapter.Config{}, adapter.Deps{Core: ce.Core, Publish: e.sink.publish})
+	e.ad, err = adapter.New(adapter.Config{}, adapter.Deps{Core: ce.Core, Publish: adapter.PublisherFunc(e.sink.publish)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -228,7 +228,7 @@ func (h *Handler) handle(ctx context.Context, body []byte, src adapter.Source) a
 		msgs = append(msgs, adapter.Message{Topic: topic, Payload: payload, At: at})
 	}
 	msgs = append(msgs, src.With...)
-	if err := h.publish(ctx, msgs); err != nil {
+	if err := h.publish.Publish(ctx, msgs); err != nil {
 		h.log.Debug("vdgps: publish failed", "topic", topic, "err", err)
 		return adapter.PublishRefused(err)
 	}

@@ -75,7 +75,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 	e := &env{t: t, c: c, admin: admin, org: org, rec: &recorder{}}
 	cfg.Logger = quiet
 	var err error
-	if e.h, err = New(cfg, Deps{Core: c, Publish: e.rec.publish}); err != nil {
+	if e.h, err = New(cfg, Deps{Core: c, Publish: adapter.PublisherFunc(e.rec.publish)}); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -348,7 +348,7 @@ func TestMinimumInterval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Config{Logger: quiet}, Deps{Core: ce.Core, Publish: rec.publish, Limit: checker.Limit})
+	h, err := New(Config{Logger: quiet}, Deps{Core: ce.Core, Publish: adapter.PublisherFunc(rec.publish), Limit: checker.Limit})
 	if err != nil {
 		t.Fatal(err)
 	}
