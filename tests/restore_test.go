@@ -30,7 +30,7 @@ func TestBackupAndScheduledRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := core.Actor{UserID: core.System.UserID, Email: "test@x", Admin: true}
+	admin := core.Actor{UserID: core.System().UserID, Email: "test@x", Admin: true}
 	sys := backend.NewSystem(backend.SystemConfig{DataDir: dir, Core: offline})
 	backup, err := sys.Backup(ctx, admin, "")
 	if err != nil {

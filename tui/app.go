@@ -25,7 +25,7 @@ func ProfileIdentity(c *core.Core, a core.Actor) Identity {
 	return func() (core.Actor, error) {
 		p, err := c.Profile(a)
 		if err != nil {
-			return core.Anonymous, fmt.Errorf("your account no longer exists: %w", err)
+			return core.Anonymous(), fmt.Errorf("your account no longer exists: %w", err)
 		}
 		return core.Actor{UserID: p.ID, Email: p.Email, Admin: p.IsAdmin, TokenVersion: a.TokenVersion}, nil
 	}

@@ -203,7 +203,7 @@ func TestRunLocal(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("RunLocal did not end with its context")
 	}
-	if err := RunLocal(context.Background(), Deps{Core: w.core}, core.Anonymous); err == nil {
+	if err := RunLocal(context.Background(), Deps{Core: w.core}, core.Anonymous()); err == nil {
 		t.Fatal("RunLocal ran without a user")
 	}
 }

@@ -553,19 +553,19 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 func (s *Server) actorOf(r *http.Request) (core.Actor, error) {
 	tok, ok := httpx.BearerToken(r)
 	if !ok {
-		return core.Anonymous, errors.New("invalid or missing authorization header")
+		return core.Anonymous(), errors.New("invalid or missing authorization header")
 	}
 	claims, err := s.tokens.parse(tok)
 	if err != nil {
-		return core.Anonymous, err
+		return core.Anonymous(), err
 	}
 	id, err := core.ParseID(claims.Subject)
 	if err != nil {
-		return core.Anonymous, errors.New("token is not valid")
+		return core.Anonymous(), errors.New("token is not valid")
 	}
 	a, err := s.deps.Core.ActorFor(id, claims.Version)
 	if err != nil {
-		return core.Anonymous, errors.New(core.Message(err))
+		return core.Anonymous(), errors.New(core.Message(err))
 	}
 	return a, nil
 }

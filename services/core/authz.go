@@ -18,8 +18,9 @@ type Actor struct {
 	TokenVersion int64
 }
 
-// Anonymous is the actor of unauthenticated calls.
-var Anonymous = Actor{}
+// Anonymous is the actor of unauthenticated calls. A function rather
+// than a variable, so that no package can redefine who is anonymous.
+func Anonymous() Actor { return Actor{} }
 
 // Authenticated reports whether the actor is a logged-in user.
 func (a Actor) Authenticated() bool { return !a.UserID.IsZero() }
@@ -30,7 +31,7 @@ func (c *Core) Login(_ context.Context, email, password string) (Actor, error) {
 	norm, err := normEmail(email)
 	if err != nil || password == "" {
 		_ = bcrypt.CompareHashAndPassword(c.dummyHash(), []byte(password))
-		return Anonymous, bad
+		return Anonymous(), bad
 	}
 	c.mu.RLock()
 	var hash []byte
@@ -43,10 +44,10 @@ func (c *Core) Login(_ context.Context, email, password string) (Actor, error) {
 	c.mu.RUnlock()
 	if hash == nil {
 		_ = bcrypt.CompareHashAndPassword(c.dummyHash(), []byte(password))
-		return Anonymous, bad
+		return Anonymous(), bad
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
-		return Anonymous, bad
+		return Anonymous(), bad
 	}
 	return actor, nil
 }
@@ -59,10 +60,10 @@ func (c *Core) ActorFor(userID ID, version int64) (Actor, error) {
 	defer c.mu.RUnlock()
 	u, ok := c.users[userID]
 	if !ok {
-		return Anonymous, errf(CodeUnauthenticated, "the user of this token no longer exists")
+		return Anonymous(), errf(CodeUnauthenticated, "the user of this token no longer exists")
 	}
 	if version != u.TokenVersion {
-		return Anonymous, errf(CodeUnauthenticated, "token was revoked by a password change")
+		return Anonymous(), errf(CodeUnauthenticated, "token was revoked by a password change")
 	}
 	return Actor{UserID: u.ID, Email: u.Email, Admin: u.IsAdmin, TokenVersion: u.TokenVersion}, nil
 }

@@ -144,7 +144,7 @@ func (c *Core) RegisterDevice(ctx context.Context, r DeviceRegistration) (Thing,
 	if t.ParentID == r.Parent.ID || t.OrgID != r.Parent.OrgID || !MayAdoptSensor(r.Source.Device, t) {
 		return t, nil
 	}
-	if t, err = c.UpdateThing(ctx, System, ThingUpdate{ID: t.ID, SetParent: true, ParentID: r.Parent.ID}); err != nil {
+	if t, err = c.UpdateThing(ctx, System(), ThingUpdate{ID: t.ID, SetParent: true, ParentID: r.Parent.ID}); err != nil {
 		return t, registrationFailed("cannot set sensor parent", err)
 	}
 	return t, nil

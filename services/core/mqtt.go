@@ -11,7 +11,6 @@ import (
 
 	"github.com/piot-appliance/piot/services/names"
 	"github.com/piot-appliance/piot/services/store"
-	"go.mongodb.org/mongo-driver/bson/primitive"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -250,5 +249,11 @@ func (c *Core) MQTTIdentityOf(username string) (MQTTIdentity, bool) {
 }
 
 // System is the actor of the appliance's own services (ingest, adapters,
-// monitor). It is never persisted and cannot log in.
-var System = Actor{UserID: primitive.ObjectID{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, Email: "system@piot.internal", Admin: true}
+// monitor). It is never persisted and cannot log in. A function rather
+// than a variable: an assignment to a package variable anywhere in the
+// program would have changed what every service may do.
+func System() Actor {
+	// An ID no stored user can have.
+	id := ID{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}
+	return Actor{UserID: id, Email: "system@piot.internal", Admin: true}
+}

@@ -46,7 +46,7 @@ func TestDecisionsForServices(t *testing.T) {
 		a    Actor
 	}{
 		{"admin", admin}, {"memberA", user("a@x.test", orgA.ID)}, {"memberB", user("b@x.test", orgB.ID)},
-		{"nonmember", user("n@x.test")}, {"anonymous", Anonymous},
+		{"nonmember", user("n@x.test")}, {"anonymous", Anonymous()},
 	}
 	code := func(err error) string {
 		if err == nil {

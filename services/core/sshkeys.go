@@ -140,7 +140,7 @@ func (c *Core) ActorBySSHKey(pub ssh.PublicKey) (Actor, bool) {
 	defer c.mu.RUnlock()
 	id, ok := c.userBySSHKey(fp)
 	if !ok {
-		return Anonymous, false
+		return Anonymous(), false
 	}
 	u := c.users[id]
 	return Actor{UserID: u.ID, Email: u.Email, Admin: u.IsAdmin, TokenVersion: u.TokenVersion}, true
@@ -158,7 +158,7 @@ func (c *Core) FirstAdmin() (Actor, bool) {
 		}
 	}
 	if best == nil {
-		return Anonymous, false
+		return Anonymous(), false
 	}
 	return Actor{UserID: best.ID, Email: best.Email, Admin: true, TokenVersion: best.TokenVersion}, true
 }

@@ -610,7 +610,7 @@ func (i *Ingest) onEvent(e core.Event) {
 	<-i.ready
 	switch e.Kind {
 	case core.ThingChanged:
-		t, err := i.core.Thing(core.System, e.ID)
+		t, err := i.core.Thing(core.System(), e.ID)
 		if err != nil {
 			i.idx.remove(e.ID)
 			return

@@ -60,7 +60,7 @@ func (m *Monitor) GrafanaAlerts(token string, things ThingFinder) http.Handler {
 				unknown++
 				continue
 			}
-			if _, err := m.core.SetThingAlarm(r.Context(), core.System, id, al.Status == "firing"); err != nil {
+			if _, err := m.core.SetThingAlarm(r.Context(), core.System(), id, al.Status == "firing"); err != nil {
 				m.log.Error("grafana alert not applied", "org", al.Labels["org"], "thing", al.Labels["thing"], "err", err)
 				httpx.WriteError(w, http.StatusInternalServerError, core.CodeInternal, "alert not applied")
 				return

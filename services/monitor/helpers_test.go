@@ -101,7 +101,7 @@ func (e *env) user(t *testing.T, email string, org core.ID, notify bool) core.Ac
 
 func (e *env) state(t *testing.T, id core.ID) core.Thing {
 	t.Helper()
-	th, err := e.c.Thing(core.System, id)
+	th, err := e.c.Thing(core.System(), id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -321,7 +321,7 @@ func eligible(t *core.Thing) bool {
 
 // evaluate brings one thing up to date: raise, clear, or (re)schedule.
 func (m *Monitor) evaluate(ctx context.Context, id core.ID) {
-	t, err := m.core.Thing(core.System, id)
+	t, err := m.core.Thing(core.System(), id)
 	found := err == nil
 	m.mu.Lock()
 	al := m.active[id]
@@ -409,7 +409,7 @@ func (m *Monitor) raise(ctx context.Context, t *core.Thing) {
 	m.log.Warn("thing not available", "org", orgName, "thing", t.Name, "id", t.ID.Hex(), "last_seen", t.LastSeen, "interval", t.LastSeenInterval, "alarm", al.ID)
 	m.notifier.enqueue(notification{event: EventRaised, alarm: *al, at: now})
 	// a report that raced with the raise clears it at once
-	if cur, err := m.core.Thing(core.System, t.ID); err == nil && cur.LastSeen > al.LastSeen {
+	if cur, err := m.core.Thing(core.System(), t.ID); err == nil && cur.LastSeen > al.LastSeen {
 		m.obsMu.Lock()
 		m.pending[t.ID] = true
 		m.obsMu.Unlock()

@@ -253,12 +253,12 @@ func TestRestartKeepsAlarm(t *testing.T) {
 	if len(act) != 1 || act[0].ID != alarmID {
 		t.Fatalf("active alarms after restart %+v", act)
 	}
-	if th, _ := c2.Thing(core.System, id); !th.AlarmActive || th.Available {
+	if th, _ := c2.Thing(core.System(), id); !th.AlarmActive || th.Available {
 		t.Fatalf("thing state after restart: alarm=%v available=%v", th.AlarmActive, th.Available)
 	}
 	c2.UpdateThingState(id, func(t *core.Thing) bool { t.LastSeen = time.Now().Unix(); return true })
 	waitFor(t, slack, "cleared after restart", func() bool { return hook.count(EventCleared) == 1 })
-	if th, _ := c2.Thing(core.System, id); th.AlarmActive || !th.Available {
+	if th, _ := c2.Thing(core.System(), id); th.AlarmActive || !th.Available {
 		t.Fatalf("thing state after recovery: alarm=%v available=%v", th.AlarmActive, th.Available)
 	}
 	if n := len(hook.received()); n != 2 {
@@ -298,7 +298,7 @@ func TestAcknowledgeAndUnmonitor(t *testing.T) {
 	if _, err := m.Acknowledge(e.ctx, outsider, al.ID); core.CodeOf(err) != core.CodeForbidden {
 		t.Fatalf("outsider: %v", err)
 	}
-	if _, err := m.Acknowledge(e.ctx, core.Anonymous, al.ID); core.CodeOf(err) != core.CodeUnauthenticated {
+	if _, err := m.Acknowledge(e.ctx, core.Anonymous(), al.ID); core.CodeOf(err) != core.CodeUnauthenticated {
 		t.Fatalf("anonymous: %v", err)
 	}
 	if _, err := m.Acknowledge(e.ctx, member, "nothex"); core.CodeOf(err) != core.CodeBadInput {

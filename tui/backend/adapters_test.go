@@ -152,7 +152,7 @@ func TestHistoryAuthorization(t *testing.T) {
 		(core.CodeOf(err) != core.CodeForbidden && core.CodeOf(err) != core.CodeNotFound) {
 		t.Errorf("foreign thing: %v, want FORBIDDEN or NOT_FOUND", err)
 	}
-	if _, err := h.Recent(ctx, core.Anonymous, mine.ID, history.KindSensor, time.Hour, 10); err == nil {
+	if _, err := h.Recent(ctx, core.Anonymous(), mine.ID, history.KindSensor, time.Hour, 10); err == nil {
 		t.Error("anonymous read history")
 	}
 	if _, err := h.Recent(ctx, member, mine.ID, "location", time.Hour, 10); core.CodeOf(err) != core.CodeBadInput {

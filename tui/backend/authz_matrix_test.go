@@ -73,7 +73,7 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 	a, b := newTenant(t, "cma"), newTenant(t, "cmb")
 	actors := map[string]core.Actor{
 		"admin": fx.admin, "memberA": newMember(t, a.org.ID), "memberB": newMember(t, b.org.ID),
-		"nonmember": newMember(t), "anonymous": core.Anonymous,
+		"nonmember": newMember(t), "anonymous": core.Anonymous(),
 	}
 
 	// Org A's thing, silent for longer than its interval: it has an alarm.

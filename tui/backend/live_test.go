@@ -84,7 +84,7 @@ func TestLiveFeedTenancy(t *testing.T) {
 			t.Errorf("member following %q: %v, want FORBIDDEN", f, err)
 		}
 	}
-	if _, err := live.Subscribe(ctx, core.Anonymous, a.topic("#")); core.CodeOf(err) != core.CodeUnauthenticated {
+	if _, err := live.Subscribe(ctx, core.Anonymous(), a.topic("#")); core.CodeOf(err) != core.CodeUnauthenticated {
 		t.Errorf("anonymous: %v", err)
 	}
 	if _, err := live.Subscribe(ctx, fx.admin, "org/#/x"); core.CodeOf(err) != core.CodeBadInput {

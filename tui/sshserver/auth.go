@@ -92,10 +92,10 @@ func (s *Server) passwordHandler(ctx ssh.Context, password string) bool {
 // accepted.
 func (s *Server) actorForKey(key gossh.PublicKey) (core.Actor, bool) {
 	if key == nil {
-		return core.Anonymous, false
+		return core.Anonymous(), false
 	}
 	if _, isCert := key.(*gossh.Certificate); isCert {
-		return core.Anonymous, false
+		return core.Anonymous(), false
 	}
 	if a, ok := s.deps.Core.ActorBySSHKey(key); ok {
 		return a, true
@@ -103,7 +103,7 @@ func (s *Server) actorForKey(key gossh.PublicKey) (core.Actor, bool) {
 	if s.inAuthorizedKeys(key) {
 		return s.deps.Core.FirstAdmin()
 	}
-	return core.Anonymous, false
+	return core.Anonymous(), false
 }
 
 // inAuthorizedKeys reads <data-dir>/authorized_keys on every check, so
@@ -157,50 +157,50 @@ func (s *Server) verify(perms map[string]string, pub gossh.PublicKey) (tui.Ident
 	switch perms[extMethod] {
 	case "publickey":
 		if pub == nil {
-			return nil, core.Anonymous, fmt.Errorf("%w: no public key", errNotVerified)
+			return nil, core.Anonymous(), fmt.Errorf("%w: no public key", errNotVerified)
 		}
 		if fp := gossh.FingerprintSHA256(pub); fp != perms[extFingerprint] {
-			return nil, core.Anonymous, fmt.Errorf("%w: session key %s is not the accepted key %s", errNotVerified, fp, perms[extFingerprint])
+			return nil, core.Anonymous(), fmt.Errorf("%w: session key %s is not the accepted key %s", errNotVerified, fp, perms[extFingerprint])
 		}
 		who := func() (core.Actor, error) {
 			a, ok := s.actorForKey(pub)
 			if !ok {
-				return core.Anonymous, errors.New("your SSH key is no longer registered")
+				return core.Anonymous(), errors.New("your SSH key is no longer registered")
 			}
 			if a.UserID.Hex() != uid {
-				return core.Anonymous, errors.New("your SSH key now belongs to another account")
+				return core.Anonymous(), errors.New("your SSH key now belongs to another account")
 			}
 			return a, nil
 		}
 		a, err := who()
 		if err != nil {
-			return nil, core.Anonymous, fmt.Errorf("%w: %v", errNotVerified, err)
+			return nil, core.Anonymous(), fmt.Errorf("%w: %v", errNotVerified, err)
 		}
 		return who, a, nil
 	case "password":
 		if pub != nil {
-			return nil, core.Anonymous, fmt.Errorf("%w: password session with a public key", errNotVerified)
+			return nil, core.Anonymous(), fmt.Errorf("%w: password session with a public key", errNotVerified)
 		}
 		id, err := core.ParseID(uid)
 		if err != nil {
-			return nil, core.Anonymous, fmt.Errorf("%w: bad user id", errNotVerified)
+			return nil, core.Anonymous(), fmt.Errorf("%w: bad user id", errNotVerified)
 		}
 		profile := tui.ProfileIdentity(s.deps.Core, core.Actor{UserID: id})
 		who := func() (core.Actor, error) {
 			a, err := profile()
 			if err != nil {
-				return core.Anonymous, err
+				return core.Anonymous(), err
 			}
 			if core.AuthorizeAdmin(a, core.ActConsolePassword) != nil {
-				return core.Anonymous, errors.New("password logins are for admins only")
+				return core.Anonymous(), errors.New("password logins are for admins only")
 			}
 			return a, nil
 		}
 		a, err := who()
 		if err != nil {
-			return nil, core.Anonymous, fmt.Errorf("%w: %v", errNotVerified, err)
+			return nil, core.Anonymous(), fmt.Errorf("%w: %v", errNotVerified, err)
 		}
 		return who, a, nil
 	}
-	return nil, core.Anonymous, fmt.Errorf("%w: unknown authentication method", errNotVerified)
+	return nil, core.Anonymous(), fmt.Errorf("%w: unknown authentication method", errNotVerified)
 }

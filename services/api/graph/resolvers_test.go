@@ -522,7 +522,7 @@ func TestMemberCannotSeeOtherOrgsThing(t *testing.T) {
 	e.fails(memberB, `mutation($id: ID!) { updateThing(thing: {id: $id, name: "mine"}) { name } }`, map[string]any{"id": thingA}, "FORBIDDEN")
 	e.fails(memberB, `query($id: ID!) { org(id: $id) { name } }`, map[string]any{"id": orgA}, "FORBIDDEN")
 	e.fails(memberB, `{ users { email } }`, nil, "FORBIDDEN")
-	e.fails(core.Anonymous, `{ things { name } }`, nil, "UNAUTHENTICATED")
+	e.fails(core.Anonymous(), `{ things { name } }`, nil, "UNAUTHENTICATED")
 }
 
 func TestBadIDs(t *testing.T) {

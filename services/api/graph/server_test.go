@@ -40,7 +40,7 @@ func TestDepthLimit(t *testing.T) {
 		t.Fatalf("message %q", resp.Errors[0].Message)
 	}
 	// The depth is checked for everybody, before anything runs.
-	small.fails(core.Anonymous, viaFragments, nil, "BAD_USER_INPUT")
+	small.fails(core.Anonymous(), viaFragments, nil, "BAD_USER_INPUT")
 }
 
 func TestComplexityLimit(t *testing.T) {
@@ -97,7 +97,7 @@ func TestIntrospectionNeedsAuthentication(t *testing.T) {
 		`query { ...F } fragment F on Query { __schema { queryType { name } } }`,
 		introspectionQuery,
 	} {
-		resp := e.fails(core.Anonymous, q, nil, "UNAUTHENTICATED")
+		resp := e.fails(core.Anonymous(), q, nil, "UNAUTHENTICATED")
 		if resp.Errors[0].Message != "introspection requires authentication" {
 			t.Fatalf("message %q", resp.Errors[0].Message)
 		}
@@ -115,8 +115,8 @@ func TestIntrospectionNeedsAuthentication(t *testing.T) {
 	member := e.user("m@example.com")
 	e.data(member, `{ __type(name: "ThingConnection") { name } }`, nil, nil)
 	// __typename is not introspection.
-	e.fails(core.Anonymous, `{ __typename userProfile { email } }`, nil, "UNAUTHENTICATED")
-	e.data(core.Anonymous, `{ __typename }`, nil, nil)
+	e.fails(core.Anonymous(), `{ __typename userProfile { email } }`, nil, "UNAUTHENTICATED")
+	e.data(core.Anonymous(), `{ __typename }`, nil, nil)
 }
 
 func TestErrorCodes(t *testing.T) {
@@ -124,7 +124,7 @@ func TestErrorCodes(t *testing.T) {
 	e.fails(e.admin, `{ things {`, nil, "GRAPHQL_PARSE_FAILED")
 	e.fails(e.admin, `{ things { nope } }`, nil, "GRAPHQL_VALIDATION_FAILED")
 	e.fails(e.admin, `{ things(sort: {field: size, order: asc}) { id } }`, nil, "GRAPHQL_VALIDATION_FAILED")
-	e.fails(core.Anonymous, `{ users { email } }`, nil, "UNAUTHENTICATED")
+	e.fails(core.Anonymous(), `{ users { email } }`, nil, "UNAUTHENTICATED")
 
 	// Only POST with a JSON body is served.
 	for _, r := range []*http.Request{
