@@ -115,11 +115,11 @@ func (ts *testServer) login(email, password string, opts ...requestOption) *http
 // token is a valid bearer token of a.
 func (ts *testServer) token(a core.Actor) string {
 	ts.t.Helper()
-	tok, _, err := ts.srv.tokens.issue(a)
+	tok, err := ts.srv.tokens.Issue(a)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	return tok
+	return tok.Value
 }
 
 // query posts a GraphQL query with a's token.

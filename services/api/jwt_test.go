@@ -24,8 +24,8 @@ func signed(t *testing.T, method jwt.SigningMethod, key any, c jwt.Claims) strin
 func TestTokensRefused(t *testing.T) {
 	ts := newTestServer(t, nil)
 	now := ts.clock.Now()
-	valid := func(edit func(*claims)) claims {
-		c := claims{RegisteredClaims: jwt.RegisteredClaims{
+	valid := func(edit func(*Claims)) Claims {
+		c := Claims{RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    issuer,
 			Subject:   ts.member.UserID.Hex(),
 			IssuedAt:  jwt.NewNumericDate(now.Add(-time.Minute)),
@@ -36,26 +36,26 @@ func TestTokensRefused(t *testing.T) {
 		}
 		return c
 	}
-	hs256 := func(edit func(*claims)) string { return signed(t, jwt.SigningMethodHS256, testKey, valid(edit)) }
+	hs256 := func(edit func(*Claims)) string { return signed(t, jwt.SigningMethodHS256, testKey, valid(edit)) }
 	unknownUser := core.ID{1, 2, 3}
 	for _, tc := range []struct {
 		name, token, msg string
 	}{
-		{"expired", hs256(func(c *claims) { c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Second)) }), "token is expired"},
+		{"expired", hs256(func(c *Claims) { c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Second)) }), "token is expired"},
 		{"wrong key", signed(t, jwt.SigningMethodHS256, []byte("another key of at least 32 bytes!"), valid(nil)), "token signature is invalid"},
 		{"other HMAC", signed(t, jwt.SigningMethodHS512, testKey, valid(nil)), "token signature is invalid"},
 		{"alg none", signed(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid(nil)), "token signature is invalid"},
 		{"tampered", hs256(nil) + "x", "token signature is invalid"},
 		{"not a JWT", "abc", "token is not valid"},
 		{"three dots of nothing", "..", "token is not valid"},
-		{"no expiry", hs256(func(c *claims) { c.ExpiresAt = nil }), "token is not valid"},
-		{"no issue time", hs256(func(c *claims) { c.IssuedAt = nil }), "token is not valid"},
-		{"issued in the future", hs256(func(c *claims) { c.IssuedAt = jwt.NewNumericDate(now.Add(time.Hour)) }), "token is not valid"},
-		{"other issuer", hs256(func(c *claims) { c.Issuer = "someone" }), "token is not valid"},
-		{"no subject", hs256(func(c *claims) { c.Subject = "" }), "token is not valid"},
-		{"subject not an ID", hs256(func(c *claims) { c.Subject = "admin" }), "token is not valid"},
-		{"unknown user", hs256(func(c *claims) { c.Subject = unknownUser.Hex() }), "the user of this token no longer exists"},
-		{"old version", hs256(func(c *claims) { c.Version-- }), "token was revoked by a password change"},
+		{"no expiry", hs256(func(c *Claims) { c.ExpiresAt = nil }), "token is not valid"},
+		{"no issue time", hs256(func(c *Claims) { c.IssuedAt = nil }), "token is not valid"},
+		{"issued in the future", hs256(func(c *Claims) { c.IssuedAt = jwt.NewNumericDate(now.Add(time.Hour)) }), "token is not valid"},
+		{"other issuer", hs256(func(c *Claims) { c.Issuer = "someone" }), "token is not valid"},
+		{"no subject", hs256(func(c *Claims) { c.Subject = "" }), "token is not valid"},
+		{"subject not an ID", hs256(func(c *Claims) { c.Subject = "admin" }), "token is not valid"},
+		{"unknown user", hs256(func(c *Claims) { c.Subject = unknownUser.Hex() }), "the user of this token no longer exists"},
+		{"old version", hs256(func(c *Claims) { c.Version-- }), "token was revoked by a password change"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			wantError(t, ts.serve(http.MethodPost, "/refresh", nil, bearerToken(tc.token)),
@@ -125,5 +125,26 @@ func TestNewChecksTheKeyAndTTL(t *testing.T) {
 	}
 	if _, err := New(Config{JWTKey: testKey}, Deps{}); err == nil {
 		t.Fatal("a zero TTL was accepted")
+	}
+}
+
+// A token signed out in core (the web manager's /logout) is refused by
+// the API too, and every token names itself for that.
+func TestRevokedTokenRefused(t *testing.T) {
+	ts := newTestServer(t, nil)
+	tok := ts.token(ts.member)
+	c, err := ts.srv.tokens.Parse(tok)
+	if err != nil || c.ID == "" {
+		t.Fatalf("claims %+v, %v: want a jti", c, err)
+	}
+	if err := ts.env.Core.RevokeToken(context.Background(), ts.member, c.ID, c.ExpiresAt.Time); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, ts.serve(http.MethodPost, "/refresh", nil, bearerToken(tok)),
+		http.StatusUnauthorized, core.CodeUnauthenticated, "token was revoked by signing out")
+	w := ts.serve(http.MethodPost, "/query", `{"query":"{ userProfile { email } }"}`, bearerToken(tok))
+	wantGraphQLError(t, w, http.StatusUnauthorized, core.CodeUnauthenticated, "token was revoked by signing out")
+	if w := ts.serve(http.MethodPost, "/refresh", nil, bearerToken(ts.token(ts.member))); w.Code != http.StatusOK {
+		t.Fatalf("another token of the same user: %d %s", w.Code, w.Body.String())
 	}
 }

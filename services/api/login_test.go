@@ -35,7 +35,7 @@ func TestLoginAnswersAToken(t *testing.T) {
 	if want := ts.clock.Now().Add(time.Hour).Unix(); got.ExpiresAt != want {
 		t.Fatalf("expires_at %d, want %d", got.ExpiresAt, want)
 	}
-	c, err := ts.srv.tokens.parse(got.Token)
+	c, err := ts.srv.tokens.Parse(got.Token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestRegisterWhenAllowed(t *testing.T) {
 	}
 	var tok tokenAnswer
 	decode(t, w, &tok)
-	if c, err := ts.srv.tokens.parse(tok.Token); err != nil {
+	if c, err := ts.srv.tokens.Parse(tok.Token); err != nil {
 		t.Fatal(err)
 	} else if a, err := ts.env.Core.ActorFor(mustID(t, c.Subject), c.Version); err != nil || a.Admin {
 		t.Fatalf("registered user %+v, %v: must not be an administrator", a, err)

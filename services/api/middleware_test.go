@@ -122,10 +122,10 @@ func TestCORSWithOrigins(t *testing.T) {
 }
 
 func TestClientAddress(t *testing.T) {
-	s := &Server{cfg: Config{TrustedProxies: []netip.Prefix{
+	s := ClientAddr{Trusted: []netip.Prefix{
 		netip.MustParsePrefix("192.0.2.0/28"),
 		netip.MustParsePrefix("2001:db8::/64"),
-	}}}
+	}}
 	for _, tc := range []struct {
 		name, peer string
 		forwarded  []string
@@ -151,7 +151,7 @@ func TestClientAddress(t *testing.T) {
 			for _, v := range tc.forwarded {
 				r.Header.Add("X-Forwarded-For", v)
 			}
-			if got := s.clientAddr(r); got != tc.want {
+			if got := s.Of(r); got != tc.want {
 				t.Fatalf("clientAddr = %q, want %q", got, tc.want)
 			}
 		})

@@ -39,8 +39,12 @@ const (
 type Config struct {
 	Addr string
 	// HTTPSAddr, when set, serves the same routes over TLS with TLS.
-	HTTPSAddr         string
-	TLS               *tls.Config
+	HTTPSAddr string
+	TLS       *tls.Config
+	// Tokens signs and checks session tokens; nil builds one from JWTKey
+	// and JWTTTL. The composition root hands the same one to the web
+	// manager.
+	Tokens            *Tokens
 	JWTKey            []byte
 	JWTTTL            time.Duration
 	AllowRegistration bool
@@ -64,9 +68,13 @@ type Config struct {
 	// DefaultQueryTimeout); what did not finish is answered with
 	// extensions.code TIMEOUT.
 	QueryTimeout time.Duration
-	// LoginPerMinute and LoginBurst limit login attempts per source address.
+	// LoginPerMinute and LoginBurst limit login attempts per source
+	// address: registrations all, logins the failed ones (LoginGuard; nil
+	// builds one from these, the composition root shares its own with the
+	// web manager).
 	LoginPerMinute int
 	LoginBurst     int
+	LoginGuard     *LoginGuard
 	Version        string
 	Logger         *slog.Logger
 	Now            func() time.Time
@@ -82,6 +90,9 @@ type Deps struct {
 	Ready func(context.Context) error
 	// Extra routes mounted by other services (metrics, adapters, ...).
 	Routes map[string]http.Handler
+	// Root serves "/" and every path nothing else claims (the web
+	// manager); nil serves a small landing page.
+	Root http.Handler
 }
 
 // Server is the HTTP service.
@@ -89,33 +100,36 @@ type Server struct {
 	cfg    Config
 	deps   Deps
 	log    *slog.Logger
-	tokens tokenIssuer
-	logins *ratelimit.Buckets
-	// failedLogins counts failed logins per source address and per
-	// account (email): scripts such as piot-cli log in before every
-	// command, so successes are never throttled, guessing is.
-	failedByAddr    *ratelimit.Buckets
-	failedByAccount *ratelimit.Buckets
-	queries         *inflight
-	srv             *http.Server
-	ln              net.Listener
-	tlsLn           net.Listener
-	errc            chan error
+	tokens *Tokens
+	// logins limits registrations per address; failed logins are the
+	// guard's.
+	logins  *ratelimit.Buckets
+	guard   *LoginGuard
+	addrs   ClientAddr
+	queries *inflight
+	srv     *http.Server
+	ln      net.Listener
+	tlsLn   net.Listener
+	errc    chan error
 }
 
 // New builds the server; Start listens.
 func New(cfg Config, deps Deps) (*Server, error) {
-	if len(cfg.JWTKey) < 32 {
-		return nil, errors.New("api: JWT key must have at least 32 bytes")
-	}
-	if cfg.JWTTTL <= 0 {
-		return nil, errors.New("api: JWT TTL must be positive")
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Tokens == nil {
+		t, err := NewTokens(cfg.JWTKey, cfg.JWTTTL, cfg.Now)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Tokens = t
+	}
+	if cfg.LoginGuard == nil {
+		cfg.LoginGuard = NewLoginGuard(cfg.LoginPerMinute, cfg.LoginBurst, cfg.Now)
 	}
 	if cfg.LoginPerMinute <= 0 {
 		cfg.LoginPerMinute = 10
@@ -137,15 +151,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	loginLimit := ratelimit.BucketsConfig{Rate: ratelimit.PerMinute(cfg.LoginPerMinute), Burst: cfg.LoginBurst, MaxKeys: 10000, Now: cfg.Now}
 	s := &Server{
-		cfg:             cfg,
-		deps:            deps,
-		log:             cfg.Logger,
-		tokens:          tokenIssuer{key: cfg.JWTKey, ttl: cfg.JWTTTL, now: cfg.Now},
-		logins:          ratelimit.NewBuckets(loginLimit),
-		failedByAddr:    ratelimit.NewBuckets(loginLimit),
-		failedByAccount: ratelimit.NewBuckets(loginLimit),
-		queries:         newInflight(cfg.MaxQueries, cfg.MaxQueriesPerCaller, cfg.QueryWait),
-		errc:            make(chan error, 1),
+		cfg:     cfg,
+		deps:    deps,
+		log:     cfg.Logger,
+		tokens:  cfg.Tokens,
+		logins:  ratelimit.NewBuckets(loginLimit),
+		guard:   cfg.LoginGuard,
+		addrs:   ClientAddr{Trusted: cfg.TrustedProxies},
+		queries: newInflight(cfg.MaxQueries, cfg.MaxQueriesPerCaller, cfg.QueryWait),
+		errc:    make(chan error, 1),
 	}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
@@ -245,7 +259,11 @@ func (s *Server) Handler() http.Handler {
 	for p, h := range s.deps.Routes {
 		mux.Handle(p, h)
 	}
-	mux.HandleFunc("/", s.root)
+	if s.deps.Root != nil {
+		mux.Handle("/", s.deps.Root)
+	} else {
+		mux.HandleFunc("/", s.root)
+	}
 	return s.recoverer(s.cors(limitBody(mux)))
 }
 
@@ -427,43 +445,8 @@ func requirePOST(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// clientAddr is the client's address: the TCP peer, or, when the peer is
-// a trusted proxy, the last address in X-Forwarded-For that is not one of
-// the trusted proxies (the ones before it could be made up by the client).
-func (s *Server) clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	if !s.trusted(host) {
-		return host
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		hop := strings.TrimSpace(hops[i])
-		if _, err := netip.ParseAddr(hop); err != nil {
-			break // a garbled header: the proxy itself is all we know
-		}
-		if !s.trusted(hop) {
-			return hop
-		}
-	}
-	return host
-}
-
-func (s *Server) trusted(ip string) bool {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return false
-	}
-	a = a.Unmap()
-	for _, p := range s.cfg.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+// clientAddr is the client's address (ClientAddr).
+func (s *Server) clientAddr(r *http.Request) string { return s.addrs.Of(r) }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if !requirePOST(w, r) {
@@ -475,20 +458,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, core.CodeBadInput, err.Error())
 		return
 	}
-	account := strings.ToLower(strings.TrimSpace(c.Email))
-	ok, wait := s.failedByAddr.Check(addr)
-	if okAccount, waitAccount := s.failedByAccount.Check(account); !okAccount {
-		ok, wait = false, max(wait, waitAccount)
-	}
-	if !ok {
+	if ok, wait := s.guard.Check(addr, c.Email); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
 		writeError(w, http.StatusTooManyRequests, core.CodeRateLimited, "too many failed login attempts, try again later")
 		return
 	}
 	actor, err := s.deps.Core.Login(r.Context(), c.Email, c.Password)
 	if err != nil {
-		s.failedByAddr.Allow(addr)
-		s.failedByAccount.Allow(account)
+		s.guard.Failed(addr, c.Email)
 		s.log.Info("login failed", "remote", addr)
 		writeError(w, http.StatusUnauthorized, core.CodeUnauthenticated, core.Message(err))
 		return
@@ -497,13 +474,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) sendToken(w http.ResponseWriter, a core.Actor) {
-	tok, exp, err := s.tokens.issue(a)
+	tok, err := s.tokens.Issue(a)
 	if err != nil {
 		s.log.Error("cannot sign token", "err", err)
 		writeError(w, http.StatusInternalServerError, core.CodeInternal, "error while encrypting token, try again")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"token": tok, "expires_at": exp.Unix()})
+	writeJSON(w, http.StatusOK, map[string]any{"token": tok.Value, "expires_at": tok.Expires.Unix()})
 }
 
 // refresh trades a valid token for a fresh one, so clients need not keep
@@ -549,25 +526,17 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, httpx.CodedAnswer{Result: "Registration successful"})
 }
 
-// actorOf authenticates a request by its bearer token.
+// actorOf authenticates a request by its bearer token. The web
+// manager's session cookie is not accepted here: /query stays
+// bearer-only, so a page of another site can never make a browser spend
+// the cookie on the API.
 func (s *Server) actorOf(r *http.Request) (core.Actor, error) {
 	tok, ok := httpx.BearerToken(r)
 	if !ok {
 		return core.Anonymous(), errors.New("invalid or missing authorization header")
 	}
-	claims, err := s.tokens.parse(tok)
-	if err != nil {
-		return core.Anonymous(), err
-	}
-	id, err := core.ParseID(claims.Subject)
-	if err != nil {
-		return core.Anonymous(), errors.New("token is not valid")
-	}
-	a, err := s.deps.Core.ActorFor(id, claims.Version)
-	if err != nil {
-		return core.Anonymous(), errors.New(core.Message(err))
-	}
-	return a, nil
+	a, _, err := s.tokens.Actor(s.deps.Core, tok)
+	return a, err
 }
 
 // authenticate puts the caller into the request context; GraphQL requires

@@ -75,6 +75,8 @@ type Core struct {
 	// (by id), computed on change: the broker asks on every ACL check.
 	credVersions map[ID]string
 	dirty        map[ID]struct{} // things whose state awaits FlushState
+	// revoked are signed-out tokens (by jti) with their expiry.
+	revoked map[ID]int64
 }
 
 // New loads the in-memory indexes from the store.
@@ -98,6 +100,7 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Core, error) {
 		keyed:        map[ID]struct{}{},
 		credVersions: map[ID]string{},
 		mqttOK:       map[[32]byte]string{},
+		revoked:      map[ID]int64{},
 	}
 	if c.cost == 0 {
 		c.cost = bcrypt.DefaultCost + 2
@@ -130,6 +133,9 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Core, error) {
 	}
 	if err := st.Things.Each(ctx, func(d *store.Thing) error { c.putThing(thingFromDoc(d)); return nil }); err != nil {
 		return nil, fmt.Errorf("core: load things: %w", err)
+	}
+	if err := c.loadRevoked(ctx); err != nil {
+		return nil, fmt.Errorf("core: load revoked tokens: %w", err)
 	}
 	c.log.Info("core loaded", "users", len(c.users), "orgs", len(c.orgs), "things", len(c.things))
 	return c, nil

@@ -12,7 +12,17 @@ const (
 	CollOrgs    = "orgs"
 	CollMembers = "orgusers"
 	CollThings  = "things"
+	// CollRevokedTokens is PIOT's own: the ids of signed-out sessions.
+	CollRevokedTokens = "revoked_tokens"
 )
+
+// RevokedToken is a token signed out before it expired. Until is its
+// expiry (Unix seconds): after it the signature check refuses the token
+// anyway, so the entry can go.
+type RevokedToken struct {
+	ID    ID    `bson:"_id"`
+	Until int64 `bson:"until"`
+}
 
 // User is a person who can log in. Timestamps are Unix seconds (int64).
 type User struct {

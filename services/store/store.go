@@ -58,6 +58,7 @@ type Store struct {
 	Orgs    Repo[Org]
 	Members Repo[Membership]
 	Things  Repo[Thing]
+	Revoked Repo[RevokedToken]
 }
 
 // Open starts the embedded engine if needed, connects, and makes sure the
@@ -122,6 +123,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.Orgs = newRepo[Org](s.db.Collection(CollOrgs))
 	s.Members = newRepo[Membership](s.db.Collection(CollMembers))
 	s.Things = newRepo[Thing](s.db.Collection(CollThings))
+	s.Revoked = newRepo[RevokedToken](s.db.Collection(CollRevokedTokens))
 
 	if err := s.ensureSchema(cctx); err != nil {
 		_ = s.Close(context.Background())
@@ -204,7 +206,7 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 	for _, n := range existing {
 		have[n] = true
 	}
-	for _, c := range []string{CollUsers, CollOrgs, CollMembers, CollThings} {
+	for _, c := range []string{CollUsers, CollOrgs, CollMembers, CollThings, CollRevokedTokens} {
 		if have[c] {
 			continue
 		}
