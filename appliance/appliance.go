@@ -23,6 +23,7 @@ import (
 	"github.com/piot-appliance/piot/services/ingest"
 	"github.com/piot-appliance/piot/services/monitor"
 	"github.com/piot-appliance/piot/services/store"
+	"github.com/piot-appliance/piot/services/web"
 	"github.com/piot-appliance/piot/tui"
 	"github.com/piot-appliance/piot/tui/backend"
 	"github.com/piot-appliance/piot/tui/sshserver"
@@ -151,14 +152,31 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		MaxDepth: cfg.API.GraphQL.MaxDepth, MaxComplexity: cfg.API.GraphQL.MaxComplexity, MaxRows: cfg.API.GraphQL.MaxRows,
 		Logger: log,
 	})
+	// One token issuer and one failed-login guard for the API and the
+	// web manager: a session cookie is an API token, and a guesser gains
+	// nothing by switching between /login and /signin.
+	tokens, err := api.NewTokens(jwtKey, cfg.API.JWTTTL, nil)
+	if err != nil {
+		return nil, supervisor.Named("http", err)
+	}
+	guard := api.NewLoginGuard(cfg.API.LoginRate, cfg.API.LoginBurst, nil)
+	csrfKey, err := loadOrCreateSecret(cfg.DataDir, webCSRFKeyFile, 32)
+	if err != nil {
+		return nil, supervisor.Named("http", fmt.Errorf("web CSRF key: %w", err))
+	}
+	manager, err := web.New(web.Config{Version: version, Logger: log},
+		web.Deps{Core: c, Tokens: tokens, Guard: guard, ClientAddr: api.ClientAddr{Trusted: proxies}, CSRFKey: csrfKey})
+	if err != nil {
+		return nil, supervisor.Named("http", err)
+	}
 	httpSrv, err := api.New(api.Config{
 		Addr: cfg.HTTP.Addr, HTTPSAddr: cfg.HTTP.HTTPSAddr, TLS: b.TLSConfig(),
-		JWTKey: jwtKey, JWTTTL: cfg.API.JWTTTL,
+		Tokens:            tokens,
 		AllowRegistration: cfg.API.AllowRegistration, TrustedProxies: proxies, CORSOrigins: cfg.HTTP.CORSOrigins,
-		LoginPerMinute: cfg.API.LoginRate, LoginBurst: cfg.API.LoginBurst,
+		LoginPerMinute: cfg.API.LoginRate, LoginBurst: cfg.API.LoginBurst, LoginGuard: guard,
 		MaxQueries: cfg.API.MaxQueries, MaxQueriesPerCaller: cfg.API.MaxQueriesPerCaller, QueryTimeout: cfg.API.QueryTimeout,
 		Version: version, Logger: log,
-	}, api.Deps{Core: c, GraphQL: gql, Ready: ready, Routes: routes(c, metrics, mon, alertToken, dev, b)})
+	}, api.Deps{Core: c, GraphQL: gql, Ready: ready, Routes: routes(c, metrics, mon, alertToken, dev, b), Root: manager})
 	if err != nil {
 		return nil, supervisor.Named("http", err)
 	}

@@ -17,6 +17,7 @@ import (
 // File names of the generated secrets in the data dir.
 const (
 	jwtKeyFile       = "jwt.key"
+	webCSRFKeyFile   = "web-csrf.key"
 	metricsTokenFile = "metrics-token"
 	alertTokenFile   = "alert-token"
 )

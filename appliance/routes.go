@@ -19,7 +19,9 @@ import (
 //	/query                      GraphQL (graph.NewHandler)
 //	/api/…                      the same four, for the original manager behind a proxy
 //	/gql/                       GraphiQL
-//	/                           the landing page
+//	/                           the web manager (services/web): /, /signin,
+//	                            /logout, /orgs…, /users…, /events, /static/…;
+//	                            every path not listed here
 //
 // The legacy VD GPS listener (--adapter-vdgps-addr) serves /adapter/vdgps's
 // handler on every path of its own address (httpService).

@@ -33,6 +33,7 @@ var aboveCore = []string{
 	"services/history",
 	"services/ingest",
 	"services/monitor",
+	"services/web",
 	"tui",
 }
 

@@ -1,0 +1,105 @@
+package web
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/piot-appliance/piot/services/api"
+	"github.com/piot-appliance/piot/services/core"
+)
+
+// Config tunes the web manager.
+type Config struct {
+	Version string
+	Logger  *slog.Logger
+	// KeepAlive is how often an idle event stream sends a comment and
+	// re-checks its session (0: 25 s).
+	KeepAlive time.Duration
+}
+
+// Deps are what the pages stand on. Tokens and Guard are the API's own,
+// built once by the composition root, so a session cookie is the same
+// token an API client gets and failed sign-ins count with failed API
+// logins.
+type Deps struct {
+	Core       *core.Core
+	Tokens     *api.Tokens
+	Guard      *api.LoginGuard
+	ClientAddr api.ClientAddr
+	// CSRFKey binds form tokens to sessions (at least 32 bytes, secret,
+	// kept in the data directory so forms survive a restart).
+	CSRFKey []byte
+}
+
+// Server is the web manager: an http.Handler for "/" and its pages.
+type Server struct {
+	cfg    Config
+	deps   Deps
+	log    *slog.Logger
+	pages  pages
+	assets *assets
+	mux    *http.ServeMux
+	// streams counts the open event streams per user.
+	streams streams
+}
+
+// New parses the templates and hashes the assets once.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if deps.Core == nil || deps.Tokens == nil || deps.Guard == nil {
+		return nil, errors.New("web: core, tokens and login guard are required")
+	}
+	if len(deps.CSRFKey) < 32 {
+		return nil, errors.New("web: CSRF key must have at least 32 bytes")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = 25 * time.Second
+	}
+	as, err := loadAssets()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger, assets: as, mux: http.NewServeMux()}
+	if s.pages, err = parsePages(as); err != nil {
+		return nil, err
+	}
+	s.routes()
+	return s, nil
+}
+
+// routes is the web manager's whole route table. s.page wraps what needs
+// a signed-in user (and checks CSRF on every POST); the API's paths
+// (/login, /query, …) never reach this mux, api.Server claims them first.
+func (s *Server) routes() {
+	m := s.mux
+	m.Handle("GET /static/{file}", s.assets)
+	m.HandleFunc("GET /signin", s.signinForm)
+	m.HandleFunc("POST /signin", s.signin)
+	m.Handle("POST /logout", s.page(s.logout))
+	m.Handle("GET /{$}", s.page(s.home))
+	m.Handle("POST /org/active", s.page(s.switchOrg))
+	m.Handle("GET /events", s.page(s.events))
+
+	m.HandleFunc("/", s.notFound)
+}
+
+// ServeHTTP sets the headers every answer of the manager carries, then
+// routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("X-Frame-Options", "DENY")
+	s.mux.ServeHTTP(w, r)
+}
+
+// contentSecurityPolicy allows only the appliance's own files: no inline
+// script or style, no other origin, no framing. A template that needs an
+// inline handler is wrong, not this policy.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
