@@ -60,6 +60,8 @@ type view struct {
 	// the layout then shows no navigation.
 	Signed bool
 	Email  string
+	// Self is the signed-in user's id, for the link to their own page.
+	Self core.ID
 	// Admin shows the admin-only navigation (Actor.IsAdministrator);
 	// it decides nothing, core refuses what is not allowed.
 	Admin     bool
@@ -103,6 +105,7 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, v view) 
 func (s *Server) show(w http.ResponseWriter, r *http.Request, sess *session, status int, name, title, nav string, data any) {
 	v := s.layout(sess)
 	v.Title, v.Nav, v.Data = title, nav, data
+	v.Live = livePage(name)
 	v.Notice = notice(r.URL.Query().Get("done"))
 	s.render(w, status, name, v)
 }
@@ -110,7 +113,7 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request, sess *session, sta
 // layout fills what every signed-in page shows: the org switcher lists
 // the orgs core lets the user see, the active one as core says.
 func (s *Server) layout(sess *session) view {
-	v := view{Signed: true, Email: sess.actor.Email, Admin: sess.actor.IsAdministrator(), CSRF: sess.csrf}
+	v := view{Signed: true, Email: sess.actor.Email, Self: sess.actor.UserID, Admin: sess.actor.IsAdministrator(), CSRF: sess.csrf}
 	if orgs, err := s.deps.Core.Orgs(sess.actor); err == nil {
 		v.Orgs = orgs
 	}
@@ -145,4 +148,15 @@ func notice(code string) string {
 		return "User deleted."
 	}
 	return ""
+}
+
+// livePage says which pages refresh themselves on server events: lists
+// and the overview, never forms, which a refresh would reset under the
+// user's fingers.
+func livePage(name string) bool {
+	switch name {
+	case "home", "orgs", "users":
+		return true
+	}
+	return false
 }

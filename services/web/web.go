@@ -84,6 +84,26 @@ func (s *Server) routes() {
 	m.Handle("POST /org/active", s.page(s.switchOrg))
 	m.Handle("GET /events", s.page(s.events))
 
+	m.Handle("GET /orgs", s.page(s.orgList))
+	m.Handle("GET /orgs/new", s.page(s.orgNew))
+	m.Handle("POST /orgs", s.page(s.orgCreate))
+	m.Handle("GET /orgs/{id}", s.page(s.orgEdit))
+	m.Handle("POST /orgs/{id}", s.page(s.orgUpdate))
+	m.Handle("POST /orgs/{id}/mqtt", s.page(s.orgMQTT))
+	m.Handle("GET /orgs/{id}/delete", s.page(s.orgDeleteForm))
+	m.Handle("POST /orgs/{id}/delete", s.page(s.orgDelete))
+	m.Handle("POST /orgs/{id}/members", s.page(s.orgAddMember))
+	m.Handle("POST /orgs/{id}/members/{user}/delete", s.page(s.orgRemoveMember))
+
+	m.Handle("GET /users", s.page(s.userList))
+	m.Handle("GET /users/new", s.page(s.userNew))
+	m.Handle("POST /users", s.page(s.userCreate))
+	m.Handle("GET /users/{id}", s.page(s.userEdit))
+	m.Handle("POST /users/{id}", s.page(s.userUpdate))
+	m.Handle("GET /users/{id}/delete", s.page(s.userDeleteForm))
+	m.Handle("POST /users/{id}/delete", s.page(s.userDelete))
+	m.Handle("POST /users/{id}/orgs", s.page(s.userAddOrg))
+
 	m.HandleFunc("/", s.notFound)
 }
 
