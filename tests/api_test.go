@@ -64,7 +64,8 @@ func TestRefreshRegistrationAndRoutes(t *testing.T) {
 	if st, out := post(t, a.url+"/api/login", "", map[string]string{"email": "admin@piot.local", "password": a.adminPassword()}); st != http.StatusOK || out["token"] == nil {
 		t.Fatalf("/api/login: %d %v", st, out)
 	}
-	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/gql/": "graphiql", "/": "PIOT appliance"} {
+	// "/" is the web manager, which sends a visitor to its sign-in page.
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/gql/": "graphiql", "/": "Sign in"} {
 		st, body := get(t, a.url+path)
 		if st != http.StatusOK || !strings.Contains(strings.ToLower(body), strings.ToLower(want)) {
 			t.Errorf("GET %s: %d %.80q", path, st, body)

@@ -54,9 +54,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session) {
 	}
 	defer s.streams.release(sess.actor.UserID)
 	rc := http.NewResponseController(w)
-	// The server's write timeout is for ordinary answers; a stream lives
+	// The server's timeouts are for ordinary answers; a stream lives
 	// until the page closes.
 	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
