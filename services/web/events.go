@@ -108,8 +108,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session) {
 }
 
 // visible reports whether a change concerns something core lets the actor
-// read now. What was deleted cannot be asked about any more; a bare
-// reload hint for it tells nothing but that something changed.
+// read now. What was deleted cannot be asked about any more, and a
+// membership event names the membership, which core does not show; a
+// bare reload hint for those tells nothing but that something changed.
 func (s *Server) visible(a core.Actor, e core.Event) bool {
 	c := s.deps.Core
 	switch e.Kind {
