@@ -118,6 +118,9 @@ const (
 	ActPowerOff         AdminAction = "power the appliance off"
 	ActSeeOSSettings    AdminAction = "see the OS settings"
 	ActChangeOSSettings AdminAction = "change the OS settings"
+	// ActSeeStatus: the appliance's services, listeners and disk (the
+	// web manager's status page).
+	ActSeeStatus AdminAction = "see the appliance's status"
 	// ActConsolePassword: logging in to the console with a password
 	// rather than an SSH key.
 	ActConsolePassword AdminAction = "log in to the console with a password"
