@@ -143,6 +143,12 @@ func notice(code string) string {
 		return "User saved."
 	case "user-deleted":
 		return "User deleted."
+	case "token-revoked":
+		return "Metrics token revoked: scrapes with it are refused from now on."
+	case "webhook-saved":
+		return "Webhook saved."
+	case "webhook-deleted":
+		return "Webhook removed."
 	}
 	return ""
 }

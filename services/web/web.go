@@ -31,6 +31,9 @@ type Deps struct {
 	// CSRFKey binds form tokens to sessions (at least 32 bytes, secret,
 	// kept in the data directory so forms survive a restart).
 	CSRFKey []byte
+	// Appliance is what the onboarding and status pages show of the
+	// running appliance (system.go).
+	Appliance Appliance
 }
 
 // Server is the web manager: an http.Handler for "/" and its pages.
@@ -83,6 +86,18 @@ func (s *Server) routes() {
 	m.Handle("GET /{$}", s.page(s.home))
 	m.Handle("POST /org/active", s.page(s.switchOrg))
 	m.Handle("GET /events", s.page(s.events))
+
+	// Device onboarding, metrics tokens, webhooks, the appliance's status
+	// (onboarding.go, tokens.go, webhooks.go, status.go).
+	m.Handle("GET /onboarding", s.page(s.onboarding))
+	m.Handle("GET /tokens", s.page(s.tokenList))
+	m.Handle("POST /tokens", s.page(s.tokenCreate))
+	m.Handle("POST /tokens/revoke", s.page(s.tokenRevoke))
+	m.Handle("GET /webhooks", s.page(s.webhookList))
+	m.Handle("GET /webhooks/{org}", s.page(s.webhookForm))
+	m.Handle("POST /webhooks/{org}", s.page(s.webhookSave))
+	m.Handle("POST /webhooks/{org}/delete", s.page(s.webhookDelete))
+	m.Handle("GET /status", s.page(s.status))
 
 	m.HandleFunc("/", s.notFound)
 }
