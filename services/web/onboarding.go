@@ -59,6 +59,8 @@ func (s *Server) onboarding(w http.ResponseWriter, r *http.Request, sess *sessio
 	if l, ok := s.listener("vdgps"); ok {
 		d.VDGPSPort = portOf(l.Addr)
 	}
+	n := core.MaxPageSize
+	q := core.ThingQuery{SortBy: "name", SortSet: true, First: &n}
 	if id := c.ActiveOrg(sess.actor); !id.IsZero() {
 		o, err := c.Org(sess.actor, id)
 		if err != nil {
@@ -66,8 +68,13 @@ func (s *Server) onboarding(w http.ResponseWriter, r *http.Request, sess *sessio
 			return
 		}
 		d.Org = o
-		n := core.MaxPageSize
-		page, err := c.Things(sess.actor, core.ThingQuery{SortBy: "name", SortSet: true, First: &n})
+	} else {
+		// No active org (an admin in none): an admin's chooser offers
+		// every thing; core refuses "all" to anybody else.
+		q.All = sess.actor.IsAdministrator()
+	}
+	if !d.Org.ID.IsZero() || q.All {
+		page, err := c.Things(sess.actor, q)
 		if err != nil {
 			s.fail(w, r, sess, err)
 			return
