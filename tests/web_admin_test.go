@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
@@ -270,6 +271,15 @@ func TestWebAdminPages(t *testing.T) {
 		t.Errorf("a service is failing:\n%s", services)
 	}
 	waShots(t, ctx, "status")
+	// The same page in the dark scheme (prefers-color-scheme: dark).
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}); err != nil {
+		t.Fatal(err)
+	}
+	waShots(t, ctx, "status-dark")
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
+		t.Fatal(err)
+	}
 
 	// A member typing the admin URLs is refused.
 	_, data, code = a.gql(tok, `mutation { createUser(email: "bob@farm.example", password: "bob's long password") { id } }`, nil)

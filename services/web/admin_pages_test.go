@@ -215,3 +215,37 @@ func TestStatusPage(t *testing.T) {
 		}
 	}
 }
+
+// The admin pages keep the CSP's rules (no inline script, style or
+// handler) and show what a device named as text.
+func TestAdminPagesAreInert(t *testing.T) {
+	tw := waWeb(t)
+	ctx, c, admin := context.Background(), tw.env.Core, tw.env.Admin
+	th, err := c.CreateThing(ctx, admin, "<img src=x onerror=alert(1)>", core.ThingSensor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UpdateThing(ctx, admin, core.ThingUpdate{ID: th.ID, SetOrg: true, OrgID: tw.env.Org.ID}); err != nil {
+		t.Fatal(err)
+	}
+	topic := "value"
+	if _, err := c.UpdateThingSensor(ctx, admin, core.SensorUpdate{ID: th.ID, MeasurementTopic: &topic}); err != nil {
+		t.Fatal(err)
+	}
+	cookie, _ := tw.signIn()
+	org := tw.env.Org.ID.Hex()
+	for _, p := range []string{"/onboarding", "/onboarding?thing=" + th.ID.Hex(), "/tokens", "/tokens?org=" + org, "/webhooks", "/webhooks/" + org, "/status"} {
+		w := tw.do(http.MethodGet, p, nil, withCookie(cookie))
+		body := w.Body.String()
+		if w.Code != http.StatusOK || w.Header().Get("Content-Security-Policy") == "" {
+			t.Errorf("%s: %d, CSP %q", p, w.Code, w.Header().Get("Content-Security-Policy"))
+		}
+		if regexp.MustCompile(`(?i)<script>|<style|<img|<[^>]*\s(style|on[a-z]+)=`).MatchString(body) {
+			t.Errorf("%s: inline script, style, handler or a device's markup:\n%s", p, body)
+		}
+	}
+	w := tw.do(http.MethodGet, "/onboarding?thing="+th.ID.Hex(), nil, withCookie(cookie))
+	if !strings.Contains(w.Body.String(), "&lt;img src=x onerror=alert(1)&gt;") {
+		t.Error("the thing's name is not shown as text")
+	}
+}
