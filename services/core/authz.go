@@ -121,6 +121,8 @@ const (
 	// ActSeeStatus: the appliance's services, listeners and disk (the
 	// web manager's status page).
 	ActSeeStatus AdminAction = "see the appliance's status"
+	// ActTestWebhook: send a test request to an org's webhook.
+	ActTestWebhook AdminAction = "send test webhooks"
 	// ActConsolePassword: logging in to the console with a password
 	// rather than an SSH key.
 	ActConsolePassword AdminAction = "log in to the console with a password"
