@@ -2,7 +2,12 @@ package tests
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,12 +232,25 @@ func TestWebAdminPages(t *testing.T) {
 		t.Fatalf("scrape with the revoked token: %d", st)
 	}
 
-	// Webhook of farm, added in the browser, as GraphQL reads it.
+	// Webhook of farm, added in the browser, as GraphQL reads it; its
+	// test request reaches a receiver here, signed with the secret.
+	type waHook struct {
+		body []byte
+		sig  string
+	}
+	hooks := make(chan waHook, 4)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		hooks <- waHook{b, r.Header.Get("X-PIOT-Signature")}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer receiver.Close()
+	hookURL := receiver.URL + "/piot-alarms"
 	waRun(t, ctx, "webhooks", chromedp.Navigate(a.url+"/webhooks"), chromedp.WaitVisible(chromedp.CSS(`a[href="/webhooks/`+farm+`"]`)))
 	waRun(t, ctx, "add a webhook",
 		chromedp.Click(chromedp.CSS(`a[href="/webhooks/`+farm+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#wh-url")),
-		chromedp.SendKeys(chromedp.CSS("#wh-url"), "http://127.0.0.1:9/piot-alarms"),
+		chromedp.SendKeys(chromedp.CSS("#wh-url"), hookURL),
 		chromedp.SendKeys(chromedp.CSS("#wh-secret"), "a signing secret"))
 	waShots(t, ctx, "webhooks-edit")
 	waRun(t, ctx, "save the webhook",
@@ -242,14 +260,32 @@ func TestWebAdminPages(t *testing.T) {
 	if code != "" {
 		t.Fatal(code)
 	}
-	if n := data["orgNotifications"].(map[string]any); n["webhook_url"] != "http://127.0.0.1:9/piot-alarms" || n["webhook_secret_set"] != true {
+	if n := data["orgNotifications"].(map[string]any); n["webhook_url"] != hookURL || n["webhook_secret_set"] != true {
 		t.Fatalf("webhook through GraphQL: %v", n)
 	}
 	html = waHTML(t, ctx, "main")
-	if !strings.Contains(html, "http://127.0.0.1:9/piot-alarms") || strings.Contains(html, "a signing secret") {
+	if !strings.Contains(html, hookURL) || strings.Contains(html, "a signing secret") {
 		t.Fatal("the list lacks the URL or shows the secret")
 	}
 	waShots(t, ctx, "webhooks")
+	waRun(t, ctx, "test the webhook",
+		chromedp.Click(chromedp.CSS(`a[href="/webhooks/`+farm+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#wh-test")),
+		chromedp.Click(chromedp.CSS("#wh-test")),
+		chromedp.WaitVisible(chromedp.CSS(".notice")))
+	select {
+	case h := <-hooks:
+		mac := hmac.New(sha256.New, []byte("a signing secret"))
+		mac.Write(h.body)
+		if h.sig != "sha256="+hex.EncodeToString(mac.Sum(nil)) || !strings.Contains(string(h.body), `"event":"webhook_test"`) || !strings.Contains(string(h.body), `"org":"farm"`) {
+			t.Fatalf("test request %s, signature %q", h.body, h.sig)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the test request never arrived")
+	}
+	if n := waText(t, ctx, ".notice"); !strings.Contains(n, "accepted") {
+		t.Fatalf("after the test: %q", n)
+	}
 
 	// Status: the version and every supervised service.
 	waRun(t, ctx, "status", chromedp.Navigate(a.url+"/status"), chromedp.WaitVisible(chromedp.CSS("#st-version")))

@@ -149,6 +149,8 @@ func notice(code string) string {
 		return "Webhook saved."
 	case "webhook-deleted":
 		return "Webhook removed."
+	case "webhook-tested":
+		return "The webhook accepted the test request."
 	}
 	return ""
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -34,6 +35,9 @@ type Deps struct {
 	// Appliance is what the onboarding and status pages show of the
 	// running appliance (system.go).
 	Appliance Appliance
+	// WebhookTest sends a test request to an org's webhook (the monitor's
+	// TestWebhook, which asks core who may); nil: the page offers none.
+	WebhookTest func(ctx context.Context, a core.Actor, org core.ID) error
 }
 
 // Server is the web manager: an http.Handler for "/" and its pages.
@@ -97,6 +101,7 @@ func (s *Server) routes() {
 	m.Handle("GET /webhooks/{org}", s.page(s.webhookForm))
 	m.Handle("POST /webhooks/{org}", s.page(s.webhookSave))
 	m.Handle("POST /webhooks/{org}/delete", s.page(s.webhookDelete))
+	m.Handle("POST /webhooks/{org}/test", s.page(s.webhookTest))
 	m.Handle("GET /status", s.page(s.status))
 
 	m.HandleFunc("/", s.notFound)

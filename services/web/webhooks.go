@@ -23,6 +23,8 @@ type webhookData struct {
 	Error string
 	// URL is what the form shows (the refused input after an error).
 	URL string
+	// CanTest: the appliance can send a test request.
+	CanTest bool
 }
 
 type memberNotify struct {
@@ -68,7 +70,7 @@ func (s *Server) webhookOrg(r *http.Request, sess *session) (webhookData, error)
 	if err != nil {
 		return webhookData{}, err
 	}
-	d := webhookData{Org: o, Settings: st, URL: st.WebhookURL}
+	d := webhookData{Org: o, Settings: st, URL: st.WebhookURL, CanTest: s.deps.WebhookTest != nil}
 	if users, err := c.OrgUsers(sess.actor, id); err == nil {
 		for _, u := range users {
 			on, err := c.UserNotify(sess.actor, u.ID)
@@ -133,4 +135,28 @@ func (s *Server) webhookDelete(w http.ResponseWriter, r *http.Request, sess *ses
 		return
 	}
 	http.Redirect(w, r, "/webhooks?done=webhook-deleted", http.StatusSeeOther)
+}
+
+// webhookTest sends one test request now and says how the receiver
+// answered: accepted, or why not, with the form.
+func (s *Server) webhookTest(w http.ResponseWriter, r *http.Request, sess *session) {
+	d, err := s.webhookOrg(r, sess)
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	if s.deps.WebhookTest == nil {
+		s.refuse(w, r, sess, http.StatusNotFound, "This appliance cannot send test webhooks.")
+		return
+	}
+	if err := s.deps.WebhookTest(r.Context(), sess.actor, d.Org.ID); err != nil {
+		if code := core.CodeOf(err); code != core.CodeUnavailable && code != core.CodeBadInput {
+			s.fail(w, r, sess, err)
+			return
+		}
+		d.Error = core.Message(err)
+		s.show(w, r, sess, statusOf(core.CodeOf(err)), "webhook", "Webhook of "+d.Org.Name, "/webhooks", d)
+		return
+	}
+	http.Redirect(w, r, "/webhooks/"+d.Org.ID.Hex()+"?done=webhook-tested", http.StatusSeeOther)
 }
