@@ -164,12 +164,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	if err != nil {
 		return nil, supervisor.Named("http", fmt.Errorf("web CSRF key: %w", err))
 	}
+	// The health tracker, the HTTP and the SSH servers are read by the
+	// web manager's status page only once they run.
+	health := backend.NewTracker()
+	var httpSrv *api.Server
+	var sshSrv *sshserver.Server // set before any session can ask for the listeners
 	manager, err := web.New(web.Config{Version: version, Logger: log},
-		web.Deps{Core: c, Tokens: tokens, Guard: guard, ClientAddr: api.ClientAddr{Trusted: proxies}, CSRFKey: csrfKey})
+		web.Deps{Core: c, Tokens: tokens, Guard: guard, ClientAddr: api.ClientAddr{Trusted: proxies}, CSRFKey: csrfKey,
+			Appliance:   webAppliance(cfg, started, health, st, ready, func() []tui.Listener { return listeners(health, httpSrv, b, sshSrv) }),
+			WebhookTest: mon.TestWebhook})
 	if err != nil {
 		return nil, supervisor.Named("http", err)
 	}
-	httpSrv, err := api.New(api.Config{
+	httpSrv, err = api.New(api.Config{
 		Addr: cfg.HTTP.Addr, HTTPSAddr: cfg.HTTP.HTTPSAddr, TLS: b.TLSConfig(),
 		Tokens:            tokens,
 		AllowRegistration: cfg.API.AllowRegistration, TrustedProxies: proxies, CORSOrigins: cfg.HTTP.CORSOrigins,
@@ -181,10 +188,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		return nil, supervisor.Named("http", err)
 	}
 
-	health := backend.NewTracker()
 	var sshSvc *sshService
 	if cfg.SSH.Addr != "" {
-		var sshSrv *sshserver.Server // set before any session can ask for the listeners
 		consoleMetrics := backend.NewMetrics(b, ing, 0)
 		sshCfg := cfg.SSH
 		sshCfg.DataDir, sshCfg.Version, sshCfg.Logger = cfg.DataDir, version, log

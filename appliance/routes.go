@@ -20,7 +20,8 @@ import (
 //	/api/…                      the same four, for the original manager behind a proxy
 //	/gql/                       GraphiQL
 //	/                           the web manager (services/web): /, /signin,
-//	                            /logout, /orgs…, /users…, /events, /static/…;
+//	                            /logout, /orgs…, /users…, /events, /static/…,
+//	                            /onboarding, /tokens…, /webhooks…, /status;
 //	                            every path not listed here
 //
 // The legacy VD GPS listener (--adapter-vdgps-addr) serves /adapter/vdgps's

@@ -118,6 +118,11 @@ const (
 	ActPowerOff         AdminAction = "power the appliance off"
 	ActSeeOSSettings    AdminAction = "see the OS settings"
 	ActChangeOSSettings AdminAction = "change the OS settings"
+	// ActSeeStatus: the appliance's services, listeners and disk (the
+	// web manager's status page).
+	ActSeeStatus AdminAction = "see the appliance's status"
+	// ActTestWebhook: send a test request to an org's webhook.
+	ActTestWebhook AdminAction = "send test webhooks"
 	// ActConsolePassword: logging in to the console with a password
 	// rather than an SSH key.
 	ActConsolePassword AdminAction = "log in to the console with a password"

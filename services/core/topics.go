@@ -67,3 +67,57 @@ func underThing(topic, org, thing string) bool {
 	level, _, found := strings.Cut(rest, "/")
 	return found && level == thing
 }
+
+// ThingTopic is one MQTT topic of a thing, for people setting a device
+// up (the web manager's onboarding page).
+type ThingTopic struct {
+	// Role is what the topic carries: "value", "unit", "state",
+	// "command", "availability", "telemetry", "location", "battery".
+	Role string
+	// Topic is the full topic a device publishes to (for "command": the
+	// one the appliance publishes to and the device subscribes).
+	Topic string
+	// Also is the other full form ingest matches too ("" for a command):
+	// a topic field is read relative to org/<org>/ (as in the original
+	// server) and relative to the thing itself.
+	Also string
+}
+
+// ThingTopics lists the topics of a thing of the org named org, in the
+// roles and order ingest's topic index listens on them (plus a switch's
+// command topic, where core publishes). The form shown first lies under
+// org/<org>/<thing>/, which both the org's credentials and the device's
+// own reach; the auto-registration defaults ("value", "available") mean
+// that one.
+func ThingTopics(org string, t Thing) []ThingTopic {
+	if org == "" {
+		return nil
+	}
+	base := "org/" + org + "/"
+	var out []ThingTopic
+	add := func(role, field string) {
+		if field == "" {
+			return
+		}
+		tt := ThingTopic{Role: role, Topic: base + t.Name + "/" + field, Also: base + field}
+		if strings.HasPrefix(field, t.Name+"/") {
+			tt.Topic, tt.Also = tt.Also, tt.Topic
+		}
+		out = append(out, tt)
+	}
+	if t.Type == ThingSensor && t.Sensor.MeasurementTopic != "" {
+		add("value", t.Sensor.MeasurementTopic)
+		add("unit", t.Sensor.MeasurementTopic+"/unit")
+	}
+	if t.Type == ThingSwitch {
+		add("state", t.Switch.StateTopic)
+		if t.Switch.CommandTopic != "" {
+			out = append(out, ThingTopic{Role: "command", Topic: base + t.Switch.CommandTopic})
+		}
+	}
+	add("availability", t.AvailabilityTopic)
+	add("telemetry", t.TelemetryTopic)
+	add("location", t.LocMQTTTopic)
+	add("battery", t.BatteryMQTTTopic)
+	return out
+}

@@ -47,4 +47,9 @@
 //     of events, asking core whether the actor may read what changed.
 //  6. Tests: a unit test beside the handler (web_test.go has the
 //     helpers) and, for what a browser must show, tests/web_test.go.
+//
+// Pages about the running appliance (the status page, the listeners on
+// the onboarding page) read Deps.Appliance (system.go): values and funcs
+// the composition root hands over from the supervisor's health tracker,
+// the listeners and the store, so this package never imports them.
 package web

@@ -146,6 +146,14 @@ func notice(code string) string {
 		return "User saved."
 	case "user-deleted":
 		return "User deleted."
+	case "token-revoked":
+		return "Metrics token revoked: scrapes with it are refused from now on."
+	case "webhook-saved":
+		return "Webhook saved."
+	case "webhook-deleted":
+		return "Webhook removed."
+	case "webhook-tested":
+		return "The webhook accepted the test request."
 	}
 	return ""
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -31,6 +32,12 @@ type Deps struct {
 	// CSRFKey binds form tokens to sessions (at least 32 bytes, secret,
 	// kept in the data directory so forms survive a restart).
 	CSRFKey []byte
+	// Appliance is what the onboarding and status pages show of the
+	// running appliance (system.go).
+	Appliance Appliance
+	// WebhookTest sends a test request to an org's webhook (the monitor's
+	// TestWebhook, which asks core who may); nil: the page offers none.
+	WebhookTest func(ctx context.Context, a core.Actor, org core.ID) error
 }
 
 // Server is the web manager: an http.Handler for "/" and its pages.
@@ -103,6 +110,19 @@ func (s *Server) routes() {
 	m.Handle("GET /users/{id}/delete", s.page(s.userDeleteForm))
 	m.Handle("POST /users/{id}/delete", s.page(s.userDelete))
 	m.Handle("POST /users/{id}/orgs", s.page(s.userAddOrg))
+
+	// Device onboarding, metrics tokens, webhooks, the appliance's status
+	// (onboarding.go, tokens.go, webhooks.go, status.go).
+	m.Handle("GET /onboarding", s.page(s.onboarding))
+	m.Handle("GET /tokens", s.page(s.tokenList))
+	m.Handle("POST /tokens", s.page(s.tokenCreate))
+	m.Handle("POST /tokens/revoke", s.page(s.tokenRevoke))
+	m.Handle("GET /webhooks", s.page(s.webhookList))
+	m.Handle("GET /webhooks/{org}", s.page(s.webhookForm))
+	m.Handle("POST /webhooks/{org}", s.page(s.webhookSave))
+	m.Handle("POST /webhooks/{org}/delete", s.page(s.webhookDelete))
+	m.Handle("POST /webhooks/{org}/test", s.page(s.webhookTest))
+	m.Handle("GET /status", s.page(s.status))
 
 	m.HandleFunc("/", s.notFound)
 }
