@@ -165,7 +165,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		return nil, supervisor.Named("http", fmt.Errorf("web CSRF key: %w", err))
 	}
 	manager, err := web.New(web.Config{Version: version, Logger: log},
-		web.Deps{Core: c, Tokens: tokens, Guard: guard, ClientAddr: api.ClientAddr{Trusted: proxies}, CSRFKey: csrfKey})
+		web.Deps{Core: c, Tokens: tokens, Guard: guard, ClientAddr: api.ClientAddr{Trusted: proxies}, CSRFKey: csrfKey,
+			History: hist, Monitor: mon})
 	if err != nil {
 		return nil, supervisor.Named("http", err)
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/piot-appliance/piot/services/api"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/history"
+	"github.com/piot-appliance/piot/services/monitor"
 )
 
 // Config tunes the web manager.
@@ -31,6 +33,10 @@ type Deps struct {
 	// CSRFKey binds form tokens to sessions (at least 32 bytes, secret,
 	// kept in the data directory so forms survive a restart).
 	CSRFKey []byte
+	// History answers the things' history charts; nil: none kept.
+	History *history.Store
+	// Monitor lists and acknowledges alarms; nil: no monitor runs.
+	Monitor *monitor.Monitor
 }
 
 // Server is the web manager: an http.Handler for "/" and its pages.
