@@ -27,6 +27,9 @@ func parsePages(as *assets) (pages, error) {
 		},
 		"hex": func(id core.ID) string { return id.Hex() },
 	}
+	for name, fn := range thingFuncs() {
+		funcs[name] = fn
+	}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: parse layout: %w", err)
@@ -144,5 +147,5 @@ func notice(code string) string {
 	case "user-deleted":
 		return "User deleted."
 	}
-	return ""
+	return thingNotice(code)
 }

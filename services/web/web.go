@@ -89,6 +89,17 @@ func (s *Server) routes() {
 	m.Handle("GET /{$}", s.page(s.home))
 	m.Handle("POST /org/active", s.page(s.switchOrg))
 	m.Handle("GET /events", s.page(s.events))
+	m.Handle("GET /things", s.page(s.thingList))
+	m.Handle("GET /things/all", s.page(s.thingListAll))
+	m.Handle("GET /things/{id}", s.page(s.thingPage))
+	m.Handle("GET /things/{id}/history", s.page(s.thingHistory))
+	m.Handle("POST /things/{id}/assign", s.page(s.thingAssign))
+	m.Handle("POST /things/{id}/switch/set", s.page(s.thingSwitch))
+	m.Handle("POST /things/{id}/delete", s.page(s.thingDelete))
+	m.Handle("POST /things/{id}/{section}", s.page(s.thingSave))
+	m.Handle("GET /map", s.page(s.thingMap))
+	m.Handle("GET /alarms", s.page(s.alarmList))
+	m.Handle("POST /alarms/{id}/ack", s.page(s.alarmAck))
 
 	m.HandleFunc("/", s.notFound)
 }
