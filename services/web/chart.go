@@ -38,12 +38,16 @@ type svgChart struct {
 	X0, X1, Y0, Y1 float64 // the plot area
 	Band, Line     string  // path data
 	Dots           []dot   // single buckets (no line to draw through)
+	Whiskers       []whisker
 	XTicks, YTicks []tick
 	Unit           string
 	Empty          bool
 }
 
 type dot struct{ X, Y float64 }
+
+// whisker is the min–max bar of a single bucket.
+type whisker struct{ X, Top, Bottom float64 }
 
 // niceStep is a 1, 2 or 5 times a power of ten near span/n.
 func niceStep(span float64, n int) float64 {
@@ -125,6 +129,7 @@ func timeChart(bs []bucket, from, to, step int64, unit string, onOff bool) svgCh
 		to = from + 1
 	}
 	x := func(ts int64) float64 {
+		ts = min(max(ts, from), to) // a bucket's middle may lie past the range's end
 		return c.X0 + float64(ts-from)/float64(to-from)*(c.X1-c.X0)
 	}
 	for _, t := range timeTicks(from, to) {
@@ -165,6 +170,9 @@ func timeChart(bs []bucket, from, to, step int64, unit string, onOff bool) svgCh
 		case 1:
 			b := run[0]
 			c.Dots = append(c.Dots, dot{round1(x(b.TS + step/2)), round1(y(b.Avg))})
+			if b.Max > b.Min {
+				c.Whiskers = append(c.Whiskers, whisker{round1(x(b.TS + step/2)), round1(y(b.Max)), round1(y(b.Min))})
+			}
 		default:
 			for i, b := range run {
 				cmd := " L"
@@ -193,8 +201,11 @@ func timeChart(bs []bucket, from, to, step int64, unit string, onOff bool) svgCh
 		}
 		run = run[:0]
 	}
+	// A line joins buckets up to two steps or a twentieth of the range
+	// apart; a longer silence is a gap.
+	gap := max(2*step, (to-from)/20)
 	for i, b := range bs {
-		if i > 0 && b.TS-bs[i-1].TS > step {
+		if i > 0 && b.TS-bs[i-1].TS > gap {
 			flush()
 		}
 		run = append(run, b)
@@ -244,10 +255,11 @@ func geoPlot(ps []geoPoint, track bool) geoChart {
 		minLng, maxLng = math.Min(minLng, p.Lng), math.Max(maxLng, p.Lng)
 	}
 	k := math.Max(math.Cos((minLat+maxLat)/2*math.Pi/180), 0.05)
-	// At least ~100 m around a single point; 5 % margins.
+	// At least ~100 m around a single point; 10 % margins (and room for
+	// the labels right of the points).
 	dLat, dLng := math.Max(maxLat-minLat, 0.001), math.Max(maxLng-minLng, 0.001/k)
-	minLat, maxLat = minLat-dLat*0.05, maxLat+dLat*0.05
-	minLng, maxLng = minLng-dLng*0.05, maxLng+dLng*0.05
+	minLat, maxLat = minLat-dLat*0.1, maxLat+dLat*0.1
+	minLng, maxLng = minLng-dLng*0.1, maxLng+dLng*0.2
 	// Same scale on both axes (in km): widen the narrower one.
 	w, h := g.X1-g.X0, g.Y1-g.Y0
 	spanX, spanY := (maxLng-minLng)*k, maxLat-minLat

@@ -241,14 +241,33 @@ func (s *Server) drawHistory(ctx context.Context, d *historyData, req history.Re
 		bs = append(bs, b)
 	}
 	d.Chart = timeChart(bs, d.From, d.To, req.Step, d.Unit, req.Kind == history.KindSwitch)
-	if len(bs) > 0 {
-		dec := 2
-		if hi > lo {
-			dec = decimalsFor(niceStep(hi-lo, 10)) + 1
+	// The summary is of the readings themselves when all of them were
+	// read (an average of bucket averages would weigh a lone reading like
+	// a busy hour), else of the buckets.
+	if len(rows) < req.First {
+		lo, hi, sum, n := math.Inf(1), math.Inf(-1), 0.0, 0
+		for _, x := range rows {
+			if v, ok := number(x.Value); ok {
+				lo, hi, sum, n = math.Min(lo, v), math.Max(hi, v), sum+v, n+1
+			}
 		}
-		d.Min, d.Max, d.Avg = trimNum(lo, dec), trimNum(hi, dec), trimNum(sum/float64(len(bs)), dec)
+		if n > 0 {
+			d.Min, d.Max, d.Avg = summary(lo, hi, sum/float64(n))
+		}
+	} else if len(bs) > 0 {
+		d.Min, d.Max, d.Avg = summary(lo, hi, sum/float64(len(bs)))
 	}
 	return nil
+}
+
+// summary formats min, max and avg with the decimals their spread needs
+// (at least two, trailing zeros dropped).
+func summary(lo, hi, avg float64) (string, string, string) {
+	dec := 2
+	if hi > lo {
+		dec = max(decimalsFor(niceStep(hi-lo, 10))+1, 2)
+	}
+	return trimNum(lo, dec), trimNum(hi, dec), trimNum(avg, dec)
 }
 
 func historyErr(err error) error {
