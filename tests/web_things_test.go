@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 // The things pages of the web manager (services/web: things.go,
@@ -472,6 +473,36 @@ func TestWebThingsInBrowser(t *testing.T) {
 	b.click("svg[data-chart=map] a[href='/things/" + dev + "']")
 	if !strings.HasSuffix(b.location(), "/things/"+dev) {
 		t.Fatalf("the map's point led to %s", b.location())
+	}
+
+	// A switch: its topics set in its Switch section; the toggle goes
+	// through core's switch operation, which publishes the command.
+	sw := wtGQL(t, a, tok, `mutation { createThing(name: "WTS1", type: "switch") { id } }`, nil)["createThing"].(map[string]any)["id"].(string)
+	wtGQL(t, a, tok, `mutation($t: ThingUpdate!) { updateThing(thing: $t) { id } }`, map[string]any{"t": map[string]any{"id": sw, "orgId": farm, "enabled": true}})
+	commands := make(chan string, 4)
+	if tk := mq.Subscribe("org/farm/WTS1/cmd", 1, func(_ paho.Client, m paho.Message) { commands <- string(m.Payload()) }); !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
+		t.Fatalf("subscribe: %v", tk.Error())
+	}
+	b.open("/things/" + sw)
+	if m := b.main(); !strings.Contains(m, "Switch on") || strings.Contains(m, "Measurement topic") {
+		t.Fatalf("switch page sections:\n%s", m)
+	}
+	b.do(chromedp.SetValue(chromedp.ID("f-ctopic"), "WTS1/cmd"), chromedp.SetValue(chromedp.ID("f-con"), "ON"), chromedp.SetValue(chromedp.ID("f-coff"), "OFF"))
+	b.click("#switch form[action$='/switch'] button.primary")
+	b.shots("things-switch")
+	for _, want := range []string{"ON", "OFF"} {
+		b.click("#switch button.toggle")
+		select {
+		case got := <-commands:
+			if got != want {
+				t.Fatalf("command %q, want %q", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s command over MQTT", want)
+		}
+	}
+	if m := b.main(); !strings.Contains(m, "Switched off.") || !strings.Contains(m, "Switch on") {
+		t.Fatalf("after switching off:\n%s", m)
 	}
 
 	// Markup in a name is text on the list and the thing page.

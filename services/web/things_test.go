@@ -256,3 +256,65 @@ func TestGeoPlotKeepsPointsInside(t *testing.T) {
 		t.Fatalf("one point: %+v", one)
 	}
 }
+
+// The history page over a real history store: the range picker changes
+// the chart and the table, numbers are rounded, a location is a track.
+func TestHistoryPage(t *testing.T) {
+	f := wtSetup(t)
+	hist, err := history.New(f.tw.env.Store, history.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tw.srv.deps.History = hist
+	now := time.Now().Unix()
+	id := f.thing.ID
+	var pts []history.Point
+	for i, v := range []string{"21.1", "21.285714285714285", "22.4"} {
+		pts = append(pts, history.Point{Thing: id, Kind: history.KindSensor, TS: now - 600 + int64(i)*60, Value: v, Seq: uint64(i + 1)})
+	}
+	pts = append(pts,
+		history.Point{Thing: id, Kind: history.KindSensor, TS: now - 5*86400, Value: "9", Seq: 10},
+		history.Point{Thing: id, Kind: history.KindLocation, TS: now - 300, Value: `{"lat":49.19,"lng":16.6,"sat":7}`, Seq: 11},
+		history.Point{Thing: id, Kind: history.KindLocation, TS: now - 200, Value: `{"lat":49.2,"lng":16.61,"sat":7}`, Seq: 12})
+	if err := hist.Append(context.Background(), pts); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := f.tw.signIn()
+	get := func(q string) string {
+		t.Helper()
+		w := f.tw.do(http.MethodGet, "/things/"+id.Hex()+"/history?"+q, nil, withCookie(c))
+		if w.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", q, w.Code, w.Body.String())
+		}
+		return w.Body.String()
+	}
+	hour := get("range=1h")
+	if !strings.Contains(hour, "3 readings") || strings.Contains(hour, "21.285714285714285") || !strings.Contains(hour, "21.285714") || strings.Contains(hour, ">9<") {
+		t.Fatalf("1 hour:\n%s", hour)
+	}
+	if !strings.Contains(hour, `min <strong>21.1</strong>`) || !strings.Contains(hour, `max <strong>22.4</strong>`) || !strings.Contains(hour, `avg <strong>21.6</strong>`) {
+		t.Fatalf("1 hour summary:\n%s", hour)
+	}
+	week := get("range=7d")
+	if !strings.Contains(week, "4 readings") || week == hour {
+		t.Fatalf("7 days:\n%s", week)
+	}
+	from := time.Unix(now-7*86400, 0).UTC().Format(inputTime)
+	to := time.Unix(now-4*86400, 0).UTC().Format(inputTime)
+	custom := get(url.Values{"range": {"custom"}, "from": {from}, "to": {to}}.Encode())
+	if !strings.Contains(custom, "1 reading in") || strings.Contains(custom, "22.4") {
+		t.Fatalf("custom range:\n%s", custom)
+	}
+	track := get("range=1h&kind=location")
+	if !strings.Contains(track, `data-chart="track"`) || !strings.Contains(track, "2 positions") || !strings.Contains(track, "49.2, 16.61") {
+		t.Fatalf("track:\n%s", track)
+	}
+	w := f.tw.do(http.MethodGet, "/things/"+id.Hex()+"/history?kind=weather", nil, withCookie(c))
+	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "kind must be sensor, switch, location or battery") {
+		t.Fatalf("unknown kind: %d", w.Code)
+	}
+	w = f.tw.do(http.MethodGet, "/things/"+id.Hex()+"/history?range=custom&from=x", nil, withCookie(c))
+	if w.Code != http.StatusBadRequest {
+		t.Fatalf("bad custom range: %d", w.Code)
+	}
+}
