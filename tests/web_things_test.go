@@ -37,6 +37,8 @@ type wtBrowser struct {
 
 	mu     sync.Mutex
 	alerts []string
+	// confirms are the confirmation questions asked (answered yes).
+	confirms []string
 }
 
 // wtNewBrowser starts Chromium: headless, no sandbox (the tests run as
@@ -73,11 +75,14 @@ func wtNewBrowser(t *testing.T, base string) *wtBrowser {
 			if err != nil {
 				return
 			}
-			if ev.Type == page.DialogTypeAlert {
-				b.mu.Lock()
+			b.mu.Lock()
+			switch ev.Type {
+			case page.DialogTypeAlert:
 				b.alerts = append(b.alerts, ev.Message)
-				b.mu.Unlock()
+			case page.DialogTypeConfirm:
+				b.confirms = append(b.confirms, ev.Message)
 			}
+			b.mu.Unlock()
 			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
 		}
 	}()
@@ -260,7 +265,8 @@ func wtEvents(t *testing.T, a *appliance, email, password string) *wtStream {
 // and the event stream never names the thing; markup in a thing's name
 // stays text.
 func TestWebThingsInBrowser(t *testing.T) {
-	a := startAppliance(t, startOpts{args: []string{"--adapter-min-interval", "0"}})
+	const alertToken = "wt-grafana-alert-token-0123456789abcdef"
+	a := startAppliance(t, startOpts{args: []string{"--adapter-min-interval", "0", "--alert-token", alertToken}})
 	tok := a.login("admin@piot.local", a.adminPassword())
 	farmPW := orgWithMQTT(t, a, tok, "farm", "farm-user")
 	farm := orgID(t, a, tok, "farm")
@@ -504,6 +510,18 @@ func TestWebThingsInBrowser(t *testing.T) {
 	if m := b.main(); !strings.Contains(m, "Switched off.") || !strings.Contains(m, "Switch on") {
 		t.Fatalf("after switching off:\n%s", m)
 	}
+	// Grafana's alert webhook sets the switch's alarm: the page shows it
+	// without a reload.
+	b.eval(`window.wtMarker = "kept"; "ok"`)
+	alert := map[string]any{"alerts": []any{map[string]any{"status": "firing",
+		"labels": map[string]any{"piot_alert": "thing_not_seen", "org": "farm", "thing": "WTS1"}}}}
+	if st, out := post(t, a.url+"/alerts/grafana", alertToken, alert); st != http.StatusOK || out["applied"] != float64(1) {
+		t.Fatalf("grafana alert: %d %v", st, out)
+	}
+	b.waitFor("Grafana's alarm on the switch page", `document.querySelector('[data-thing] [data-field=alarm]').textContent === "alarm"`, 10*time.Second)
+	if got := b.eval(`String(window.wtMarker)`); got != "kept" {
+		t.Fatalf("the page was reloaded for Grafana's alarm (marker %q)", got)
+	}
 
 	// Markup in a name is text on the list and the thing page.
 	xss := wtGQL(t, a, tok, `mutation($n: String!) { createThing(name: $n, type: "sensor") { id } }`, map[string]any{"n": wtXSS})["createThing"].(map[string]any)["id"].(string)
@@ -520,6 +538,21 @@ func TestWebThingsInBrowser(t *testing.T) {
 	b.open("/things")
 	b.shots("things-list")
 	b.noAlerts()
+	// Deleting asks first (the dialog is answered yes) and goes to the
+	// list without it.
+	b.open("/things/" + xss)
+	if st := b.click("form[action='/things/" + xss + "/delete'] button"); st != http.StatusOK {
+		t.Fatalf("delete: %d", st)
+	}
+	if m := b.main(); !strings.Contains(m, "Thing deleted.") || strings.Contains(m, wtXSS) || !strings.Contains(m, "WTDEV") {
+		t.Fatalf("after deleting:\n%s", m)
+	}
+	b.mu.Lock()
+	asked := strings.Join(b.confirms, "|")
+	b.mu.Unlock()
+	if !strings.Contains(asked, "Delete this thing?") {
+		t.Fatalf("deleted without asking (asked %q)", asked)
+	}
 
 	// Bob, of barn, is refused farm's thing, also by typed URLs.
 	bb := wtNewBrowser(t, a.url)

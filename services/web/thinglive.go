@@ -25,22 +25,34 @@ type thingWatch struct {
 	stop     func()
 }
 
+// watchThings follows state changes and, for settings that show as
+// state (a switch turned from another page, an alarm set through
+// Grafana's webhook), core's change events of things too.
 func (s *Server) watchThings() *thingWatch {
 	tw := &thingWatch{ids: map[core.ID]struct{}{}, ready: make(chan struct{}, 1)}
-	tw.stop = s.deps.Core.WatchState(func(id core.ID) {
-		tw.mu.Lock()
-		if len(tw.ids) < maxPendingThings {
-			tw.ids[id] = struct{}{}
-		} else {
-			tw.overflow = true
-		}
-		tw.mu.Unlock()
-		select {
-		case tw.ready <- struct{}{}:
-		default:
+	stopState := s.deps.Core.WatchState(tw.note)
+	stopEvents := s.deps.Core.Subscribe(func(e core.Event) {
+		if e.Kind == core.ThingChanged {
+			tw.note(e.ID)
 		}
 	})
+	tw.stop = func() { stopState(); stopEvents() }
 	return tw
+}
+
+// note remembers that a thing changed; it never blocks.
+func (tw *thingWatch) note(id core.ID) {
+	tw.mu.Lock()
+	if len(tw.ids) < maxPendingThings {
+		tw.ids[id] = struct{}{}
+	} else {
+		tw.overflow = true
+	}
+	tw.mu.Unlock()
+	select {
+	case tw.ready <- struct{}{}:
+	default:
+	}
 }
 
 func (tw *thingWatch) take() (map[core.ID]struct{}, bool) {

@@ -185,6 +185,28 @@ func TestThingEventsFollowCore(t *testing.T) {
 	if !strings.Contains(ev, "event: thing\n") || !strings.Contains(ev, f.thing.ID.Hex()) || !strings.Contains(ev, `"value":"21.285714"`) {
 		t.Fatalf("admin's event: %q", ev)
 	}
+	// An alarm set as a setting (Grafana's webhook) is state to show too.
+	if _, err := f.tw.env.Core.SetThingAlarm(context.Background(), core.System(), f.thing.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); ; {
+		select {
+		case <-watch.ready:
+		case <-time.After(100 * time.Millisecond):
+		}
+		watch.mu.Lock()
+		n := len(watch.ids)
+		watch.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the alarm setting was not noticed")
+		}
+	}
+	if ev := s.thingEvents(f.tw.env.Admin, watch); !strings.Contains(ev, `"alarm":true`) {
+		t.Fatalf("alarm event: %q", ev)
+	}
 }
 
 func TestNumbersAndTimes(t *testing.T) {
