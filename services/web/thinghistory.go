@@ -186,13 +186,14 @@ func (s *Server) historyLinks(d *historyData, key string) {
 // and the raw readings for the table.
 func (s *Server) drawHistory(ctx context.Context, d *historyData, req history.Request) error {
 	h := s.deps.History
-	raw := req
-	raw.Step = 0
-	rows, err := h.Run(ctx, d.T.ID, raw)
+	rows, whole, err := s.newestReadings(ctx, d.T.ID, req)
 	if err != nil {
-		return historyErr(err)
+		return err
 	}
-	d.Total = len(rows)
+	d.Total = -1 // unknown: only the newest part of the range was read
+	if whole {
+		d.Total = len(rows)
+	}
 	for i := len(rows) - 1; i >= 0 && len(d.Rows) < maxTableRows; i-- {
 		d.Rows = append(d.Rows, readingRow{TS: rows[i].TS, Value: readingText(req.Kind, rows[i].Value)})
 	}
@@ -204,6 +205,13 @@ func (s *Server) drawHistory(ctx context.Context, d *historyData, req history.Re
 	}
 	if req.Kind == history.KindLocation {
 		d.IsTrack = true
+		if !whole { // the track is of the whole range (its first MaxReadings fixes)
+			raw := req
+			raw.Step = 0
+			if rows, err = h.Run(ctx, d.T.ID, raw); err != nil {
+				return historyErr(err)
+			}
+		}
 		var ps []geoPoint
 		for _, x := range rows {
 			if lat, lng, ok := fix(x.Value); ok {
@@ -244,7 +252,7 @@ func (s *Server) drawHistory(ctx context.Context, d *historyData, req history.Re
 	// The summary is of the readings themselves when all of them were
 	// read (an average of bucket averages would weigh a lone reading like
 	// a busy hour), else of the buckets.
-	if len(rows) < req.First {
+	if whole {
 		lo, hi, sum, n := math.Inf(1), math.Inf(-1), 0.0, 0
 		for _, x := range rows {
 			if v, ok := number(x.Value); ok {
@@ -268,6 +276,30 @@ func summary(lo, hi, avg float64) (string, string, string) {
 		dec = max(decimalsFor(niceStep(hi-lo, 10))+1, 2)
 	}
 	return trimNum(lo, dec), trimNum(hi, dec), trimNum(avg, dec)
+}
+
+// tableWindows are the spans, ending at the range's end, tried one after
+// the other for the readings table until one holds a table's worth: a
+// busy sensor's last ten minutes are read, not its whole month.
+var tableWindows = []int64{600, 3600, 86400}
+
+// newestReadings reads the raw readings at the end of the range, enough
+// for the table; whole says they are all the range has (none left out
+// before the window or beyond the request's cap).
+func (s *Server) newestReadings(ctx context.Context, id core.ID, req history.Request) ([]history.Reading, bool, error) {
+	raw := req
+	raw.Step = 0
+	for _, w := range append(tableWindows[:len(tableWindows):len(tableWindows)], req.To-req.From) {
+		raw.From = max(req.From, req.To-w)
+		rows, err := s.deps.History.Run(ctx, id, raw)
+		if err != nil {
+			return nil, false, historyErr(err)
+		}
+		if len(rows) >= maxTableRows || raw.From == req.From {
+			return rows, raw.From == req.From && len(rows) < raw.First, nil
+		}
+	}
+	return nil, false, nil // not reached: the last window is the range
 }
 
 func historyErr(err error) error {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -338,5 +339,33 @@ func TestHistoryPage(t *testing.T) {
 	w = f.tw.do(http.MethodGet, "/things/"+id.Hex()+"/history?range=custom&from=x", nil, withCookie(c))
 	if w.Code != http.StatusBadRequest {
 		t.Fatalf("bad custom range: %d", w.Code)
+	}
+}
+
+// A busy thing's table shows its newest readings, not the range's first.
+func TestHistoryTableShowsTheNewest(t *testing.T) {
+	f := wtSetup(t)
+	hist, err := history.New(f.tw.env.Store, history.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tw.srv.deps.History = hist
+	now := time.Now().Unix()
+	var pts []history.Point
+	for i := range 300 { // one every 10 s, the newest 150 s ago
+		pts = append(pts, history.Point{Thing: f.thing.ID, Kind: history.KindSensor, TS: now - 3150 + int64(i)*10, Value: strconv.Itoa(i), Seq: uint64(i + 1)})
+	}
+	if err := hist.Append(context.Background(), pts); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := f.tw.signIn()
+	w := f.tw.do(http.MethodGet, "/things/"+f.thing.ID.Hex()+"/history?range=7d", nil, withCookie(c))
+	body := w.Body.String()
+	first := regexp.MustCompile(`<td data-label="Value">(\d+)`).FindStringSubmatch(body)
+	if w.Code != http.StatusOK || !strings.Contains(body, "The newest 100 readings") || first == nil || first[1] != "299" {
+		t.Fatalf("%d, first row %v:\n%s", w.Code, first, body)
+	}
+	if !strings.Contains(body, "min <strong>0</strong>") || !strings.Contains(body, "max <strong>299</strong>") {
+		t.Fatalf("summary of the buckets:\n%s", body)
 	}
 }
