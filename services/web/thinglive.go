@@ -9,6 +9,11 @@ import (
 	"github.com/piot-appliance/piot/services/core"
 )
 
+// thingEventGap is the least time between two batches of thing events
+// on one stream: changes meanwhile are collected, one event per thing,
+// so a chatty sensor costs a page at most four updates a second.
+const thingEventGap = 250 * time.Millisecond
+
 // maxPendingThings bounds the things one event stream remembers as
 // changed between two sends; beyond it the page is told to reload.
 const maxPendingThings = 1000
@@ -23,6 +28,7 @@ type thingWatch struct {
 	overflow bool
 	ready    chan struct{}
 	stop     func()
+	last     time.Time // when the last batch was taken
 }
 
 // watchThings follows state changes and, for settings that show as
@@ -56,6 +62,8 @@ func (tw *thingWatch) note(id core.ID) {
 }
 
 func (tw *thingWatch) take() (map[core.ID]struct{}, bool) {
+	time.Sleep(time.Until(tw.last.Add(thingEventGap)))
+	tw.last = time.Now()
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
 	ids, over := tw.ids, tw.overflow
