@@ -457,6 +457,14 @@ func TestWebThingsInBrowser(t *testing.T) {
 	if m := b.main(); !strings.Contains(m, "Alarm acknowledged.") || !strings.Contains(m, "by admin@piot.local") {
 		t.Fatalf("after acknowledging:\n%s", m)
 	}
+	// The thing reports again: the monitor clears the alarm and the list
+	// drops it without a reload.
+	b.eval(`window.wtMarker = "kept"; "ok"`)
+	publish("org/farm/TB7/value", "25.5")
+	b.waitFor("the cleared alarm leaving the list", `document.querySelector("[data-alarm-thing]") === null`, 3*time.Second)
+	if got := b.eval(`String(window.wtMarker)`); got != "kept" || !strings.Contains(b.main(), "No active alarms.") {
+		t.Fatalf("the alarms list after the alarm cleared (marker %q):\n%s", got, b.main())
+	}
 	wtGQL(t, a, tok, `mutation($t: ThingUpdate!) { updateThing(thing: $t) { id } }`,
 		map[string]any{"t": map[string]any{"id": sensor, "last_seen_interval": 0}})
 

@@ -66,6 +66,14 @@
         box.classList.add("fresh");
         setTimeout(function () { box.classList.remove("fresh"); }, 1200);
       });
+      // The alarms list reloads when a thing's alarm comes or goes.
+      var alarms = document.querySelector("[data-alarm-list]");
+      if (live && alarms) {
+        var listed = Array.from(document.querySelectorAll("[data-alarm-thing]")).some(function (row) {
+          return row.getAttribute("data-alarm-thing") === s.id;
+        });
+        if (listed !== s.alarm) { refresh(); }
+      }
     };
     var es = new EventSource("/events");
     if (live) { es.addEventListener("change", refresh); }
