@@ -56,6 +56,8 @@ type thingsData struct {
 	Rows []thingRow
 	// Orgs are the orgs a thing can be assigned to (the admin view).
 	Orgs []core.Org
+	// Query is the name filter (a part of the name, any case).
+	Query string
 }
 
 // byName is the order of every things list.
@@ -63,12 +65,14 @@ var byName = core.ThingQuery{SortBy: "name", SortSet: true}
 
 // thingList lists the things of the active org.
 func (s *Server) thingList(w http.ResponseWriter, r *http.Request, sess *session) {
-	page, err := s.deps.Core.Things(sess.actor, byName)
+	q := byName
+	q.NameContains = r.URL.Query().Get("q")
+	page, err := s.deps.Core.Things(sess.actor, q)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
 	}
-	var d thingsData
+	d := thingsData{Query: q.NameContains}
 	if id := s.deps.Core.ActiveOrg(sess.actor); !id.IsZero() {
 		if o, err := s.deps.Core.Org(sess.actor, id); err == nil {
 			d.Org = &o
@@ -83,7 +87,9 @@ func (s *Server) thingList(w http.ResponseWriter, r *http.Request, sess *session
 // thingListAll is the admin view: every thing, with its org and the
 // actions to assign and unassign it. Core refuses it to anybody else.
 func (s *Server) thingListAll(w http.ResponseWriter, r *http.Request, sess *session) {
-	page, err := s.deps.Core.Things(sess.actor, core.ThingQuery{All: true, SortBy: "name", SortSet: true})
+	q := byName
+	q.All, q.NameContains = true, r.URL.Query().Get("q")
+	page, err := s.deps.Core.Things(sess.actor, q)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
@@ -97,7 +103,7 @@ func (s *Server) thingListAll(w http.ResponseWriter, r *http.Request, sess *sess
 	for _, o := range orgs {
 		names[o.ID] = o.Name
 	}
-	d := thingsData{All: true, Unassigned: r.URL.Query().Get("unassigned") == "1", Orgs: orgs}
+	d := thingsData{All: true, Unassigned: r.URL.Query().Get("unassigned") == "1", Orgs: orgs, Query: q.NameContains}
 	for _, t := range page.Items {
 		if d.Unassigned && !t.OrgID.IsZero() {
 			continue

@@ -80,8 +80,11 @@ func wtSetup(t *testing.T) *wtFixture {
 func TestThingPagesEscapeNames(t *testing.T) {
 	f := wtSetup(t)
 	c, _ := f.tw.signIn()
+	if w := f.tw.do(http.MethodGet, "/things/all?q=nothing-like-it", nil, withCookie(c)); !strings.Contains(w.Body.String(), "No things match.") {
+		t.Fatalf("filter: %s", w.Body.String())
+	}
 	id := f.thing.ID.Hex()
-	for _, p := range []string{"/things/all", "/things/all?unassigned=0", "/things/" + id, "/things/" + id + "/history"} {
+	for _, p := range []string{"/things/all", "/things/all?unassigned=0", "/things/all?q=IMG", "/things/" + id, "/things/" + id + "/history"} {
 		w := f.tw.do(http.MethodGet, p, nil, withCookie(c))
 		body := w.Body.String()
 		if w.Code != http.StatusOK || strings.Contains(body, "<img") || !strings.Contains(body, "&lt;img src=x onerror=alert(1)&gt;") {
@@ -107,6 +110,10 @@ func TestThingPagesRefuseOtherOrgs(t *testing.T) {
 	}
 	if got, _ := f.tw.env.Core.Thing(f.tw.env.Admin, f.thing.ID); got.OrgID != f.farm.ID || got.Name != f.thing.Name {
 		t.Fatalf("bob changed the thing: %+v", got)
+	}
+	// A name filter is no way around it.
+	if w := f.tw.do(http.MethodGet, "/things?q=img", nil, withCookie(c)); w.Code != http.StatusOK || strings.Contains(w.Body.String(), "img src") {
+		t.Fatalf("bob's filtered list: %d", w.Code)
 	}
 	// His own list is barn's: empty.
 	if w := f.tw.do(http.MethodGet, "/things", nil, withCookie(c)); w.Code != http.StatusOK || strings.Contains(w.Body.String(), "img src") {
