@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -182,6 +183,26 @@ func (b *wtBrowser) shots(name string) {
 		}
 	}
 	b.do(chromedp.EmulateViewport(1280, 800))
+}
+
+// darkShot writes the page in the dark scheme at desktop width.
+func (b *wtBrowser) darkShot(name string) {
+	b.t.Helper()
+	dark := emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}
+	if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, dark); err != nil {
+		b.t.Fatal(err)
+	}
+	defer func() {
+		_, _ = chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{})
+	}()
+	b.do(chromedp.Sleep(150 * time.Millisecond))
+	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("..", "docs", "screenshots", name+"-dark-desktop.png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
 }
 
 func (b *wtBrowser) noAlerts() {
@@ -415,6 +436,7 @@ func TestWebThingsInBrowser(t *testing.T) {
 		t.Fatalf("axis labels: %d", n)
 	}
 	b.shots("history-7d")
+	b.darkShot("history-7d")
 	// A custom range without readings.
 	from := time.Now().Add(-100 * time.Hour).UTC().Format("2006-01-02T15:04")
 	to := time.Now().Add(-90 * time.Hour).UTC().Format("2006-01-02T15:04")
