@@ -172,7 +172,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	manager, err := web.New(web.Config{Version: version, Logger: log},
 		web.Deps{Core: c, Tokens: tokens, Guard: guard, ClientAddr: api.ClientAddr{Trusted: proxies}, CSRFKey: csrfKey,
 			Appliance:   webAppliance(cfg, started, health, st, ready, func() []tui.Listener { return listeners(health, httpSrv, b, sshSrv) }),
-			WebhookTest: mon.TestWebhook})
+			WebhookTest: mon.TestWebhook,
+			History:     hist, Monitor: mon})
 	if err != nil {
 		return nil, supervisor.Named("http", err)
 	}

@@ -51,6 +51,7 @@ type Core struct {
 
 	obsMu    sync.Mutex
 	observer func(ID)
+	watchers stateWatchers // WatchState
 
 	cmdMu sync.Mutex
 	cmd   CommandPublisher

@@ -38,6 +38,7 @@ func (c *Core) UpdateThingState(id ID, fn func(t *Thing) bool) bool {
 	if obs != nil {
 		obs(id)
 	}
+	c.watchers.notify(id)
 	return true
 }
 

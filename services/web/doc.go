@@ -45,6 +45,11 @@
 //  5. Live data: set view.Live (the script reloads <main> on "change"
 //     events from /events); extend visible() in events.go for new kinds
 //     of events, asking core whether the actor may read what changed.
+//     A thing's state (value, last seen, alarm) comes without a reload:
+//     mark the element holding a thing data-thing="<id>" and its parts
+//     data-field="value|last-seen|last-seen-abs|alarm"; /events sends a
+//     "thing" event for every state change of a thing core lets the
+//     user read (thinglive.go), which the script writes in as text.
 //  6. Tests: a unit test beside the handler (web_test.go has the
 //     helpers) and, for what a browser must show, tests/web_test.go.
 //

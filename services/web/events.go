@@ -44,7 +44,10 @@ func (st *streams) release(user core.ID) {
 // events is the live feed of the pages (Server-Sent Events): a "change"
 // event whenever something the user may see changed, so the script
 // reloads the page's main part. It carries no data: what to show is read
-// again through core, with the same authorization as any page. The
+// again through core, with the same authorization as any page. A
+// "thing" event carries the new state of a thing the user may read
+// (thinglive.go), which the script writes into the elements marked
+// data-thing/data-field, without a reload. The
 // session is checked again at every keep-alive, so signing out or losing
 // an account ends the stream.
 func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -79,6 +82,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session) {
 		}
 	})
 	defer cancel()
+	things := s.watchThings()
+	defer things.stop()
 	tick := time.NewTicker(s.cfg.KeepAlive)
 	defer tick.Stop()
 	for {
@@ -88,6 +93,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session) {
 			return
 		case <-changed:
 			msg = "event: change\ndata: {}\n\n"
+		case <-things.ready:
+			if msg = s.thingEvents(*actor.Load(), things); msg == "" {
+				continue
+			}
 		case <-tick.C:
 			fresh, err := s.sessionOf(r)
 			if err != nil {

@@ -27,6 +27,9 @@ func parsePages(as *assets) (pages, error) {
 		},
 		"hex": func(id core.ID) string { return id.Hex() },
 	}
+	for name, fn := range thingFuncs() {
+		funcs[name] = fn
+	}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: parse layout: %w", err)
@@ -155,7 +158,7 @@ func notice(code string) string {
 	case "webhook-tested":
 		return "The webhook accepted the test request."
 	}
-	return ""
+	return thingNotice(code)
 }
 
 // livePage says which pages refresh themselves on server events: lists
@@ -163,7 +166,7 @@ func notice(code string) string {
 // user's fingers.
 func livePage(name string) bool {
 	switch name {
-	case "home", "orgs", "users":
+	case "home", "orgs", "users", "things", "map", "alarms":
 		return true
 	}
 	return false

@@ -9,6 +9,8 @@ import (
 
 	"github.com/piot-appliance/piot/services/api"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/services/history"
+	"github.com/piot-appliance/piot/services/monitor"
 )
 
 // Config tunes the web manager.
@@ -38,6 +40,10 @@ type Deps struct {
 	// WebhookTest sends a test request to an org's webhook (the monitor's
 	// TestWebhook, which asks core who may); nil: the page offers none.
 	WebhookTest func(ctx context.Context, a core.Actor, org core.ID) error
+	// History answers the things' history charts; nil: none kept.
+	History *history.Store
+	// Monitor lists and acknowledges alarms; nil: no monitor runs.
+	Monitor *monitor.Monitor
 }
 
 // Server is the web manager: an http.Handler for "/" and its pages.
@@ -90,6 +96,17 @@ func (s *Server) routes() {
 	m.Handle("GET /{$}", s.page(s.home))
 	m.Handle("POST /org/active", s.page(s.switchOrg))
 	m.Handle("GET /events", s.page(s.events))
+	m.Handle("GET /things", s.page(s.thingList))
+	m.Handle("GET /things/all", s.page(s.thingListAll))
+	m.Handle("GET /things/{id}", s.page(s.thingPage))
+	m.Handle("GET /things/{id}/history", s.page(s.thingHistory))
+	m.Handle("POST /things/{id}/assign", s.page(s.thingAssign))
+	m.Handle("POST /things/{id}/switch/set", s.page(s.thingSwitch))
+	m.Handle("POST /things/{id}/delete", s.page(s.thingDelete))
+	m.Handle("POST /things/{id}/{section}", s.page(s.thingSave))
+	m.Handle("GET /map", s.page(s.thingMap))
+	m.Handle("GET /alarms", s.page(s.alarmList))
+	m.Handle("POST /alarms/{id}/ack", s.page(s.alarmAck))
 
 	m.Handle("GET /orgs", s.page(s.orgList))
 	m.Handle("GET /orgs/new", s.page(s.orgNew))

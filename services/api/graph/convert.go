@@ -1,7 +1,7 @@
 package graph
 
 import (
-	"fmt"
+	"errors"
 	"time"
 
 	"github.com/piot-appliance/piot/services/api/graph/model"
@@ -140,55 +140,23 @@ func connection(page core.ThingPage) *model.ThingConnection {
 }
 
 // MaxReadings bounds (and is the default of) readings(first:).
-const MaxReadings = 10000
+const MaxReadings = history.MaxReadings
 
-type readingsArgs struct {
-	kind           string
-	from, to, step int64
-	fn             history.Fn
-	first          int
-}
-
-// readingsQuery validates the readings arguments; the kind defaults to
-// what the thing's type reports.
-func readingsQuery(t core.Thing, from, to, step *int64, fn *model.ReadingFn, first *int64, kind *string) (readingsArgs, error) {
-	q := readingsArgs{first: MaxReadings, fn: history.FnAvg}
-	switch t.Type {
-	case "sensor":
-		q.kind = history.KindSensor
-	case "switch":
-		q.kind = history.KindSwitch
-	default:
-		q.kind = history.KindLocation
-	}
-	if kind != nil {
-		if !history.ValidKind(*kind) {
-			return q, core.NewError(core.CodeBadInput, "kind must be sensor, switch, location or battery")
-		}
-		q.kind = *kind
-	}
-	if from != nil {
-		q.from = *from
-	}
-	if to != nil {
-		q.to = *to
-	}
-	if step != nil {
-		if *step < 0 {
-			return q, core.NewError(core.CodeBadInput, "step must not be negative")
-		}
-		q.step = *step
-	}
+// readingsQuery checks the readings arguments with the history's own
+// rules (history.NewRequest, which the web manager's history page uses
+// too); the kind defaults to what the thing's type reports.
+func readingsQuery(t core.Thing, from, to, step *int64, fn *model.ReadingFn, first *int64, kind *string) (history.Request, error) {
+	var f *history.Fn
 	if fn != nil {
-		q.fn = history.Fn(*fn)
+		v := history.Fn(*fn)
+		f = &v
 	}
-	if first != nil {
-		if *first < 1 || *first > MaxReadings {
-			return q, core.NewError(core.CodeBadInput, fmt.Sprintf("first must be between 1 and %d", MaxReadings))
-		}
-		q.first = int(*first)
+	q, err := history.NewRequest(t.Type, kind, from, to, step, f, first)
+	var bad *history.RequestError
+	if errors.As(err, &bad) {
+		return q, core.NewError(core.CodeBadInput, bad.Msg)
 	}
-	return q, nil
+	return q, err
 }
 
 func unixOrNil(t *time.Time) *int64 {

@@ -496,10 +496,10 @@ func (r *queryResolver) Readings(ctx context.Context, thingID string, from *int6
 		if err != nil {
 			return err
 		}
-		if err := reserveRows(ctx, q.first); err != nil {
+		if err := reserveRows(ctx, q.First); err != nil {
 			return err
 		}
-		rs, err := r.History.Query(ctx, t.ID, q.kind, q.from, q.to, q.step, q.fn, q.first)
+		rs, err := r.History.Run(ctx, t.ID, q)
 		if errors.Is(err, history.ErrBadQuery) {
 			return core.NewError(core.CodeBadInput, err.Error())
 		}

@@ -20,8 +20,10 @@
   });
 
   // Live pages reload their main part when the server says something
-  // they show changed, unless the user is typing in a form there.
-  if (document.body.hasAttribute("data-live") && window.EventSource) {
+  // they show changed, unless the user is typing in a form there; pages
+  // that show things' state (data-thing) get it written in place.
+  var live = document.body.hasAttribute("data-live");
+  if ((live || document.querySelector("[data-thing]")) && window.EventSource) {
     var busy = false;
     var refresh = function () {
       var main = document.getElementById("main");
@@ -40,8 +42,42 @@
         })
         .finally(function () { busy = false; });
     };
+    // A thing's new state: text only (textContent), never markup.
+    var thing = function (ev) {
+      var s;
+      try { s = JSON.parse(ev.data); } catch (e) { return; }
+      document.querySelectorAll("[data-thing]").forEach(function (box) {
+        if (box.getAttribute("data-thing") !== s.id) { return; }
+        box.querySelectorAll("[data-field]").forEach(function (el) {
+          switch (el.getAttribute("data-field")) {
+          case "value": el.textContent = s.value; break;
+          case "last-seen":
+            el.textContent = s.lastSeen;
+            el.setAttribute("title", s.lastSeenAbs);
+            el.setAttribute("datetime", s.lastSeenIso);
+            break;
+          case "last-seen-abs": el.textContent = s.lastSeenAbs; break;
+          case "alarm":
+            el.textContent = s.alarm ? "alarm" : "ok";
+            el.classList.toggle("bad", s.alarm);
+            break;
+          }
+        });
+        box.classList.add("fresh");
+        setTimeout(function () { box.classList.remove("fresh"); }, 1200);
+      });
+      // The alarms list reloads when a thing's alarm comes or goes.
+      var alarms = document.querySelector("[data-alarm-list]");
+      if (live && alarms) {
+        var listed = Array.from(document.querySelectorAll("[data-alarm-thing]")).some(function (row) {
+          return row.getAttribute("data-alarm-thing") === s.id;
+        });
+        if (listed !== s.alarm) { refresh(); }
+      }
+    };
     var es = new EventSource("/events");
-    es.addEventListener("change", refresh);
+    if (live) { es.addEventListener("change", refresh); }
+    es.addEventListener("thing", thing);
     es.addEventListener("signedout", function () {
       es.close();
       location.assign("/signin?next=" + encodeURIComponent(location.pathname + location.search));
