@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -526,29 +527,42 @@ func TestWebSecurity(t *testing.T) {
 		}
 	})
 	t.Run("CSP on every page", func(t *testing.T) {
-		_, orgs := get("/orgs", cookie)
-		org := regexp.MustCompile(`href="(/orgs/[0-9a-f]{24})"`).FindStringSubmatch(orgs)
-		if org == nil {
-			t.Fatalf("no org in the list:\n%s", orgs)
-		}
-		pages := []string{"/signin", "/", "/orgs", "/orgs/new", org[1], org[1] + "/delete", "/users", "/users/new", "/no-such-page"}
-		for _, p := range pages {
-			resp, body := get(p, cookie)
-			if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
-				t.Errorf("%s: %d %s", p, resp.StatusCode, resp.Header.Get("Content-Type"))
+		// Every page a signed-in admin can reach by following links, with
+		// an org, a thing and its history present, plus the sign-in page
+		// and a missing one: a new page cannot forget the headers.
+		tok := a.login("admin@piot.local", a.adminPassword())
+		orgWithMQTT(t, a, tok, "cspfarm", "cspfarm-user")
+		thing := sensorThing(t, a, tok, orgID(t, a, tok, "cspfarm"), "CSP1")
+		seen := map[string]bool{}
+		queue := []string{"/", "/things/" + thing, "/things/" + thing + "/history"}
+		link := regexp.MustCompile(`href="(/[^"#]*)"`)
+		skip := regexp.MustCompile(`^/(static/|events|logout|ca\.crt|grafana\.tar\.gz|gql/|metrics|query|api/)`)
+		for len(queue) > 0 && len(seen) < 200 {
+			p := queue[0]
+			queue = queue[1:]
+			if seen[p] {
 				continue
 			}
-			csp := resp.Header.Get("Content-Security-Policy")
-			if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
-				t.Errorf("%s: CSP %q", p, csp)
-			}
-			if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Referrer-Policy") != "same-origin" {
-				t.Errorf("%s: headers %v", p, resp.Header)
-			}
-			if regexp.MustCompile(`<script>|<script [^>]*>[^<]|\son[a-z]+=`).MatchString(body) {
-				t.Errorf("%s: inline script or handler in the page", p)
+			seen[p] = true
+			resp, body := get(p, cookie)
+			checkPageHeaders(t, p, resp, body)
+			for _, m := range link.FindAllStringSubmatch(body, -1) {
+				next := html.UnescapeString(m[1])
+				if !seen[next] && !skip.MatchString(next) {
+					queue = append(queue, next)
+				}
 			}
 		}
+		for _, p := range []string{"/signin", "/no-such-page"} {
+			resp, body := get(p, cookie)
+			checkPageHeaders(t, p, resp, body)
+		}
+		for _, want := range []string{"/orgs", "/users", "/things", "/map", "/alarms", "/onboarding", "/tokens", "/webhooks", "/status", "/things/" + thing + "/history"} {
+			if !seen[want] {
+				t.Errorf("the crawl never reached %s (reached %d pages)", want, len(seen))
+			}
+		}
+		t.Logf("checked %d pages", len(seen)+2)
 	})
 	t.Run("API paths untouched", func(t *testing.T) {
 		for _, p := range []string{"/healthz", "/readyz", "/gql/", "/ca.crt"} {
@@ -563,4 +577,25 @@ func TestWebSecurity(t *testing.T) {
 			t.Errorf("GET /login is the API's: %d %s", resp.StatusCode, body)
 		}
 	})
+}
+
+// checkPageHeaders asserts what every HTML page of the web manager sends:
+// a CSP that allows no inline script, nosniff, a same-origin referrer
+// policy, and no inline script or event handler in the markup.
+func checkPageHeaders(t *testing.T, p string, resp *http.Response, body string) {
+	t.Helper()
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("%s: %d %s", p, resp.StatusCode, resp.Header.Get("Content-Type"))
+		return
+	}
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+		t.Errorf("%s: CSP %q", p, csp)
+	}
+	if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Referrer-Policy") != "same-origin" {
+		t.Errorf("%s: headers %v", p, resp.Header)
+	}
+	if regexp.MustCompile(`<script>|<script [^>]*>[^<]|\son[a-z]+=`).MatchString(body) {
+		t.Errorf("%s: inline script or handler in the page", p)
+	}
 }
