@@ -415,12 +415,18 @@ func (i *Ingest) sensor(m *message, cfg *core.Thing) (string, *history.Point) {
 	}
 	var every int64
 	result := i.update(m, cfg.ID, func(t *core.Thing) string {
+		every = t.StoreMySQLDBInterval
+		// A reading measured before the current value (a device's
+		// backlog, sent with its own time) belongs to history only; it
+		// must not turn the current value and its time back.
+		if m.at < t.Sensor.MeasurementLast {
+			return AcceptedOlder
+		}
 		t.Sensor.Value = v
 		t.Sensor.MeasurementLast = m.at
-		every = t.StoreMySQLDBInterval
 		return Accepted
 	})
-	if result != Accepted {
+	if result != Accepted && result != AcceptedOlder {
 		return result, nil
 	}
 	return result, &history.Point{Thing: cfg.ID, Kind: history.KindSensor, TS: m.at, Value: v, Seq: m.seq, Every: every}

@@ -233,6 +233,20 @@ func TestSensors(t *testing.T) {
 			t.Errorf("%q: %s", p, got)
 		}
 	}
+	// A reading measured before the current one (a device's backlog,
+	// sent with its own time) goes to history but leaves the current
+	// value and its time alone; the same time replaces it.
+	r = ing.Process("org/acme/Tplain/value", []byte("12.5"), at.Add(-72*time.Hour))
+	if resultOf(t, r, plain.ID, RuleSensor) != AcceptedOlder || len(r.Points) != 1 || r.Points[0].Value != "12.5" || r.Points[0].TS != at.Add(-72*time.Hour).Unix() {
+		t.Fatalf("older reading: %+v", r)
+	}
+	if th := e.get(plain.ID); th.Sensor.Value != "21.5" || th.Sensor.MeasurementLast != at.Unix() || th.LastSeen != at.Unix() {
+		t.Fatalf("older reading changed the sensor: %+v, last seen %d", th.Sensor, th.LastSeen)
+	}
+	r = ing.Process("org/acme/Tplain/value", []byte("21.6"), at)
+	if resultOf(t, r, plain.ID, RuleSensor) != Accepted || e.get(plain.ID).Sensor.Value != "21.6" {
+		t.Fatalf("same time: %+v", r)
+	}
 	// The unit comes from <measurement topic>/unit, as the PIOT adapter
 	// publishes it.
 	r = ing.Process("org/acme/Tplain/value/unit", []byte("C"), at)

@@ -32,7 +32,7 @@ const (
 
 	// Rule outcomes.
 	Accepted             = "accepted"
-	AcceptedOlder        = "accepted_older"        // location older than the current fix: history only
+	AcceptedOlder        = "accepted_older"        // location or sensor reading older than the current one: history only
 	IgnoredDisabled      = "ignored_disabled"      // thing disabled
 	IgnoredUnassigned    = "ignored_unassigned"    // thing left its org meanwhile
 	IgnoredUnknownState  = "ignored_unknown_state" // switch payload is neither state_on nor state_off
