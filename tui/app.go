@@ -137,7 +137,7 @@ type Model struct {
 var (
 	keyQuit    = key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit"))
 	keyHelp    = key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help"))
-	keyNext    = key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab/1-7", "next screen"))
+	keyNext    = key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab/1-8", "next screen"))
 	keyPrev    = key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous screen"))
 	keyRefresh = key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "refresh"))
 )
@@ -165,6 +165,7 @@ func NewModel(deps Deps, who Identity) *Model {
 		newLive(e),
 		newAlarms(e),
 		newSystem(e),
+		newLogs(e),
 	}
 	if deps.Core != nil {
 		m.unsubscribe = deps.Core.Subscribe(func(core.Event) {

@@ -118,6 +118,9 @@ type Alarm struct {
 type SystemInfo interface {
 	Listeners() []Listener
 	LogTail(n int) []string
+	// Logs returns every kept log line; core refuses it to non-admins
+	// (core.ActReadLogs).
+	Logs(ctx context.Context, a core.Actor) (LogSnapshot, error)
 	RegenerateTLS(ctx context.Context, a core.Actor) error
 	// Backup writes a store export to path (a file on the appliance) and
 	// returns the path written.
@@ -129,6 +132,13 @@ type SystemInfo interface {
 	// settings (appliance image only; ErrUnsupported elsewhere).
 	OSSettings(ctx context.Context, a core.Actor) (OSSettings, error)
 	SetOSSettings(ctx context.Context, a core.Actor, s OSSettings) error
+}
+
+// LogSnapshot is the kept log, oldest line first. Total counts every line
+// ever logged, so a paused view can say how many arrived since.
+type LogSnapshot struct {
+	Lines []string
+	Total uint64
 }
 
 // OSSettings are the appliance image's operating system settings, as the
@@ -156,6 +166,45 @@ type Listener struct {
 // History returns recent values of a thing for the detail sparkline: at
 // most points numeric values of the series kind ("sensor", "switch",
 // "battery"), oldest first, over the given span ending now.
+//
+// Series answers the History screen: the series kind of the thing from
+// q.From to q.To in at most q.Steps steps, with the min, max and average
+// of each step (numeric series) and the raw readings. Core decides who
+// may read the thing.
 type History interface {
 	Recent(ctx context.Context, a core.Actor, thing core.ID, kind string, span time.Duration, points int) ([]float64, error)
+	Series(ctx context.Context, a core.Actor, thing core.ID, q SeriesQuery) (Series, error)
+}
+
+// SeriesQuery asks for one series of a thing over a time range.
+type SeriesQuery struct {
+	Kind     string // "sensor", "switch", "battery" or "location"
+	From, To time.Time
+	Steps    int
+}
+
+// Series is one series of a thing over a range.
+type Series struct {
+	Kind string
+	Step time.Duration
+	// Steps are the numeric steps that hold a value, oldest first; none for
+	// locations.
+	Steps []SeriesStep
+	// Readings are the raw points, oldest first: numbers as text, locations
+	// as JSON {"lat":…,"lng":…}. Truncated says the range held more than
+	// were returned (the oldest are kept).
+	Readings  []SeriesReading
+	Truncated bool
+}
+
+// SeriesStep is one step's aggregate.
+type SeriesStep struct {
+	Start         time.Time
+	Min, Max, Avg float64
+}
+
+// SeriesReading is one raw point.
+type SeriesReading struct {
+	Time  time.Time
+	Value string
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -330,6 +332,8 @@ func TestAlarmsFallbackToThingFlags(t *testing.T) {
 type fakeSystem struct {
 	mu      sync.Mutex
 	actions []string
+	logs    []string
+	total   uint64
 }
 
 func (f *fakeSystem) Listeners() []Listener {
@@ -345,6 +349,35 @@ func (f *fakeSystem) LogTail(n int) []string {
 		l = append(l, "log line "+strings.Repeat("x", i%5)+" #"+string(rune('A'+i%26)))
 	}
 	return l
+}
+
+// Logs has core decide, as the real adapter does. The lines carry every
+// level, and one is long enough to need wrapping.
+func (f *fakeSystem) Logs(_ context.Context, a core.Actor) (LogSnapshot, error) {
+	if err := core.AuthorizeAdmin(a, core.ActReadLogs); err != nil {
+		return LogSnapshot{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.logs == nil {
+		for i := range 300 {
+			lv := []string{"DEBUG", "INFO", "INFO", "WARN", "ERROR"}[i%5]
+			f.logs = append(f.logs, fmt.Sprintf("time=2026-05-01T11:%02d:%02d level=%s msg=\"event %d\" thing=boiler-%d", i/60, i%60, lv, i, i%7))
+		}
+		f.logs = append(f.logs, "time=2026-05-01T11:59:59 level=WARN msg=\"a long line\" detail=\""+strings.Repeat("word ", 60)+"END\"")
+		f.total = uint64(len(f.logs))
+	}
+	return LogSnapshot{Lines: slices.Clone(f.logs), Total: f.total}, nil
+}
+
+// logMore appends n lines, as the process would while the screen is shown.
+func (f *fakeSystem) logMore(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for range n {
+		f.total++
+		f.logs = append(f.logs, fmt.Sprintf("time=2026-05-01T12:00:00 level=INFO msg=\"later %d\"", f.total))
+	}
 }
 
 func (f *fakeSystem) record(a core.Actor, what string) error {

@@ -121,6 +121,9 @@ const (
 	// ActSeeStatus: the appliance's services, listeners and disk (the
 	// web manager's status page).
 	ActSeeStatus AdminAction = "see the appliance's status"
+	// ActReadLogs: the process log (the console's Logs screen) names
+	// every org's users, things and topics.
+	ActReadLogs AdminAction = "read the appliance's logs"
 	// ActTestWebhook: send a test request to an org's webhook.
 	ActTestWebhook AdminAction = "send test webhooks"
 	// ActConsolePassword: logging in to the console with a password

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
@@ -119,7 +120,7 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 		return cmOK, err
 	}
 	dir := t.TempDir()
-	sys := NewSystem(SystemConfig{DataDir: dir, Version: "test", Core: fx.c, Logger: quiet})
+	sys := NewSystem(SystemConfig{DataDir: dir, Version: "test", Core: fx.c, Logger: quiet, Logs: NewLogRing(10, slog.LevelInfo)})
 	backup, err := sys.Backup(ctx, fx.admin, "")
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +141,10 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 			_, err := hs.Recent(ctx, who, th.ID, history.KindSensor, time.Hour, 10)
 			return cmOK, err
 		}},
+		{"History.Series", "org A's thing", cmOrgA, func(ctx context.Context, who core.Actor) (string, error) {
+			_, err := hs.Series(ctx, who, th.ID, tui.SeriesQuery{Kind: history.KindSensor, From: time.Now().Add(-time.Hour), To: time.Now()})
+			return cmOK, err
+		}},
 		{"Live.Subscribe", "org A's topics", cmOrgA, func(ctx context.Context, who core.Actor) (string, error) {
 			return follow(ctx, who, a.topic("#"))
 		}},
@@ -149,6 +154,10 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 		{"System.Backup", "", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
 			// A name of its own: the default one has only seconds.
 			_, err := sys.Backup(ctx, who, fmt.Sprintf("matrix-%d.jsonl", fx.seq.Add(1)))
+			return cmOK, err
+		}},
+		{"System.Logs", "", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
+			_, err := sys.Logs(ctx, who)
 			return cmOK, err
 		}},
 		{"System.Restore", "", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/history"
+	"github.com/piot-appliance/piot/tui"
 )
 
 // History limits.
@@ -79,4 +80,86 @@ func (h *History) Recent(ctx context.Context, a core.Actor, thing core.ID, kind 
 		out = out[len(out)-points:]
 	}
 	return out, nil
+}
+
+// Series implements tui.History with the readings requests the API and
+// the web manager use (history.NewRequest, StepFor, Run): min, max and
+// avg per step for numeric series, and the raw readings of the range.
+func (h *History) Series(ctx context.Context, a core.Actor, thing core.ID, q tui.SeriesQuery) (tui.Series, error) {
+	var out tui.Series
+	err := h.core.ReadThingHistory(a, thing, func(t core.Thing) error {
+		from, to := q.From.Unix(), q.To.Unix()
+		if q.To.IsZero() {
+			to = h.now().Unix()
+		}
+		if from >= to {
+			return core.NewError(core.CodeBadInput, "the range must end after it starts")
+		}
+		from = max(from, to-int64(MaxHistorySpan/time.Second), 0)
+		steps := q.Steps
+		if steps <= 0 {
+			steps = DefaultHistoryPoints
+		}
+		step := history.StepFor(to-from, min(steps, MaxHistoryPoints))
+		request := func(step int64, fn history.Fn) ([]history.Reading, error) {
+			first := int64(history.MaxReadings)
+			r, err := history.NewRequest(t.Type, &q.Kind, &from, &to, &step, &fn, &first)
+			if err != nil {
+				return nil, core.NewError(core.CodeBadInput, err.Error())
+			}
+			rs, err := h.store.Run(ctx, thing, r)
+			if errors.Is(err, history.ErrBadQuery) {
+				return nil, core.NewError(core.CodeBadInput, "invalid history query")
+			}
+			return rs, err
+		}
+		raw, err := request(0, history.FnAvg)
+		if err != nil {
+			return err
+		}
+		out.Kind, out.Step = q.Kind, time.Duration(step)*time.Second
+		out.Truncated = len(raw) >= history.MaxReadings
+		for _, r := range raw {
+			out.Readings = append(out.Readings, tui.SeriesReading{Time: time.Unix(r.TS, 0), Value: r.Value})
+		}
+		if q.Kind == history.KindLocation {
+			return nil
+		}
+		var agg [3][]history.Reading
+		for i, fn := range []history.Fn{history.FnMin, history.FnMax, history.FnAvg} {
+			if agg[i], err = request(step, fn); err != nil {
+				return err
+			}
+		}
+		out.Steps = mergeSteps(agg[0], agg[1], agg[2])
+		return nil
+	})
+	return out, err
+}
+
+// mergeSteps joins the min, max and avg answers by step start; the three
+// skip the same empty steps, but a step is only kept when all three have
+// a number.
+func mergeSteps(mins, maxs, avgs []history.Reading) []tui.SeriesStep {
+	num := func(rs []history.Reading) map[int64]float64 {
+		m := make(map[int64]float64, len(rs))
+		for _, r := range rs {
+			if v, err := strconv.ParseFloat(r.Value, 64); err == nil && !math.IsNaN(v) && !math.IsInf(v, 0) {
+				m[r.TS] = v
+			}
+		}
+		return m
+	}
+	lo, hi := num(mins), num(maxs)
+	var out []tui.SeriesStep
+	for _, r := range avgs {
+		v, err := strconv.ParseFloat(r.Value, 64)
+		l, okl := lo[r.TS]
+		u, oku := hi[r.TS]
+		if err != nil || !okl || !oku || math.IsNaN(v) || math.IsInf(v, 0) {
+			continue
+		}
+		out = append(out, tui.SeriesStep{Start: time.Unix(r.TS, 0), Min: l, Max: u, Avg: v})
+	}
+	return out
 }

@@ -10,7 +10,10 @@ import (
 
 // Log ring defaults.
 const (
-	DefaultLogLines = 500
+	// DefaultLogLines is enough to scroll back over a busy hour on the
+	// Logs screen; at MaxLogLineLen it bounds the ring to about 10 MB,
+	// typically 1 MB.
+	DefaultLogLines = 5000
 	// MaxLogLineLen bounds one kept line; longer ones are cut.
 	MaxLogLineLen = 2048
 )
@@ -24,6 +27,7 @@ type LogRing struct {
 	lines []string
 	next  int
 	full  bool
+	total uint64
 }
 
 // NewLogRing keeps the last n lines (DefaultLogLines if n <= 0) of the
@@ -84,6 +88,7 @@ func (w ringWriter) Write(p []byte) (int, error) {
 func (r *LogRing) add(line string) {
 	r.mu.Lock()
 	r.lines[r.next] = line
+	r.total++
 	r.next = (r.next + 1) % len(r.lines)
 	if r.next == 0 {
 		r.full = true
@@ -95,6 +100,10 @@ func (r *LogRing) add(line string) {
 func (r *LogRing) Tail(n int) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.tailLocked(n)
+}
+
+func (r *LogRing) tailLocked(n int) []string {
 	size := r.next
 	if r.full {
 		size = len(r.lines)
@@ -105,6 +114,15 @@ func (r *LogRing) Tail(n int) []string {
 		out = append(out, r.lines[(i+len(r.lines))%len(r.lines)])
 	}
 	return out
+}
+
+// Snapshot returns every kept line, oldest first, and how many lines
+// were ever added: a paused view counts the lines that arrived since by
+// the difference of two totals, which the ring's wrap-around cannot fool.
+func (r *LogRing) Snapshot() ([]string, uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tailLocked(len(r.lines)), r.total
 }
 
 // Tee sends every record to primary and to the ring, each according to

@@ -86,6 +86,18 @@ func (s *System) LogTail(n int) []string {
 	return s.cfg.Logs.Tail(n)
 }
 
+// Logs implements tui.SystemInfo: the whole ring, to admins only.
+func (s *System) Logs(_ context.Context, a core.Actor) (tui.LogSnapshot, error) {
+	if err := core.AuthorizeAdmin(a, core.ActReadLogs); err != nil {
+		return tui.LogSnapshot{}, err
+	}
+	if s.cfg.Logs == nil {
+		return tui.LogSnapshot{}, unsupported("the log is not kept")
+	}
+	lines, total := s.cfg.Logs.Snapshot()
+	return tui.LogSnapshot{Lines: lines, Total: total}, nil
+}
+
 func unsupported(why string) error { return fmt.Errorf("%w: %s", tui.ErrUnsupported, why) }
 
 // RegenerateTLS implements tui.SystemInfo: it reissues the MQTT server
