@@ -10,6 +10,7 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/piot-appliance/piot/services/core"
 )
 
@@ -137,7 +138,7 @@ type Model struct {
 var (
 	keyQuit    = key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit"))
 	keyHelp    = key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help"))
-	keyNext    = key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab/1-8", "next screen"))
+	keyNext    = key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab/1-9", "next screen"))
 	keyPrev    = key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous screen"))
 	keyRefresh = key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "refresh"))
 )
@@ -166,6 +167,7 @@ func NewModel(deps Deps, who Identity) *Model {
 		newAlarms(e),
 		newSystem(e),
 		newLogs(e),
+		newHistory(e),
 	}
 	if deps.Core != nil {
 		m.unsubscribe = deps.Core.Subscribe(func(core.Event) {
@@ -363,19 +365,32 @@ func (m *Model) render() string {
 }
 
 func (m *Model) tabs(w int) string {
-	var parts []string
-	for i, s := range m.screens {
-		if !m.visible(i) {
-			continue
+	// Nine tabs do not fit 80 columns with their names: the others shrink
+	// to three letters, then to their numbers; the active one stays whole.
+	var bar string
+	for _, keep := range []int{-1, 3, 0} {
+		var parts []string
+		for i, s := range m.screens {
+			if !m.visible(i) {
+				continue
+			}
+			name := []rune(s.title())
+			if i != m.active && keep >= 0 {
+				name = name[:min(keep, len(name))]
+			}
+			label := strings.TrimSpace(fmt.Sprintf("%d %s", i+1, string(name)))
+			if i == m.active {
+				parts = append(parts, styleTabOn.Render("["+label+"]"))
+			} else {
+				parts = append(parts, styleTabOff.Render(" "+label+" "))
+			}
 		}
-		label := fmt.Sprintf("%d %s", i+1, s.title())
-		if i == m.active {
-			parts = append(parts, styleTabOn.Render("["+label+"]"))
-		} else {
-			parts = append(parts, styleTabOff.Render(" "+label+" "))
+		bar = styleTitle.Render("PIOT") + " " + strings.Join(parts, "")
+		if ansi.StringWidth(bar) <= w {
+			return bar
 		}
 	}
-	return cut(styleTitle.Render("PIOT")+" "+strings.Join(parts, ""), w)
+	return cut(bar, w)
 }
 
 func (m *Model) footer(w int) string {
