@@ -1,0 +1,72 @@
+package tui
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestCaptures renders the Logs and History screens at 80×24 and
+// 120×35; every frame must fit. With PIOT_WRITE_CAPTURES=1 it writes
+// them to docs/console/<screen>-<size>.txt, the captures the README links.
+func TestCaptures(t *testing.T) {
+	write := os.Getenv("PIOT_WRITE_CAPTURES") == "1"
+	dir := filepath.Join("..", "docs", "console")
+	for _, size := range [][2]int{{80, 24}, {120, 35}} {
+		w, h := size[0], size[1]
+		capture := func(hs *harness, name string, want ...string) {
+			t.Helper()
+			s := hs.waitFor(want...)
+			checkFits(t, s, w, h)
+			if !write {
+				return
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(dir, name+"-"+sizeName(w, h)+".txt")
+			if err := os.WriteFile(file, []byte(s+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		wd, _, _ := historyWorld(t)
+		sys := &fakeSystem{}
+		hs := newHarness(t, Deps{Core: wd.core, System: sys, History: fakeHistory{core: wd.core}}, wd.admin, w, h)
+		hs.key("8")
+		capture(hs, "logs", "following")
+		hs.key("/")
+		hs.typeText("level=ERROR")
+		hs.key("enter", "n")
+		sys.logMore(4)
+		hs.refresh()
+		capture(hs, "logs-search-paused", "paused, 4 new")
+		hs.key("G", "enter")
+		capture(hs, "logs-full-line", "esc or enter closes", "END")
+		hs.key("esc")
+
+		hs.key("9")
+		capture(hs, "history-things", "History — pick a thing", "truck")
+		hs.key("enter")
+		capture(hs, "history-chart", "[24 h]", "┤")
+		hs.key("right")
+		capture(hs, "history-chart-7d", "[7 d]", "┤")
+		hs.key("v")
+		capture(hs, "history-steps", "Step from")
+		hs.key("v")
+		capture(hs, "history-readings", "Value")
+		hs.key("v", "s")
+		capture(hs, "history-battery", "[battery]", "┤")
+		hs.key("esc", "/")
+		hs.typeText("truck")
+		hs.key("enter", "enter")
+		capture(hs, "history-track", "locations", "lat")
+
+		member := newHarness(t, Deps{Core: wd.core, System: sys}, wd.member, w, h)
+		member.key("8")
+		capture(member, "logs-member", "only admins")
+	}
+}
+
+func sizeName(w, h int) string { return fmt.Sprintf("%dx%d", w, h) }
