@@ -281,6 +281,13 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, tea.Batch(cmds...)
 	case coreEventMsg:
 		return m, tea.Batch(m.waitEvent(), m.resolve(), m.screens[m.active].refresh())
+	case openHistoryMsg:
+		for i, s := range m.screens {
+			if h, ok := s.(*historyScreen); ok && m.visible(i) {
+				return m, tea.Batch(m.switchTo(i), h.showWhenListed(msg.thing))
+			}
+		}
+		return m, nil
 	case tea.KeyPressMsg:
 		return m, m.key(msg)
 	case tea.PasteMsg:

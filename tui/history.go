@@ -44,25 +44,34 @@ type historyScreen struct {
 	items  map[string]core.Thing
 	loaded bool
 
-	open   string // the thing's id; "" shows the picker
-	kinds  []string
-	kind   int
-	rng    int // index into historyRanges; len(historyRanges) is custom
-	from   time.Time
-	to     time.Time
-	mode   int
-	table  *list
-	series Series
-	gen    int
-	err    string
-	done   bool // the answer for gen arrived
-	at     time.Time
+	open string // the thing's id; "" shows the picker
+	// pending is a thing to open once the list has it (H on Things before
+	// this screen had loaded).
+	pending string
+	kinds   []string
+	kind    int
+	rng     int // index into historyRanges; len(historyRanges) is custom
+	from    time.Time
+	to      time.Time
+	mode    int
+	table   *list
+	// tableFor names what the table holds (mode and series), so a reload
+	// of the same keeps the table and its selected row.
+	tableFor string
+	series   Series
+	gen      int
+	err      string
+	done     bool // the answer for gen arrived
+	at       time.Time
 
 	input   textinput.Model
 	editing bool
 }
 
 type historyThingsMsg struct{ things []core.Thing }
+
+// openHistoryMsg asks for the History screen of a thing (H on Things).
+type openHistoryMsg struct{ thing string }
 
 type seriesMsg struct {
 	gen    int
@@ -131,13 +140,21 @@ func (s *historyScreen) refresh() tea.Cmd {
 		return historyThingsMsg{things: page.Items}, nil
 	})}
 	if s.open != "" && s.rng < len(historyRanges) && e.now().Sub(s.at) > historyReload {
-		cmds = append(cmds, s.load())
+		cmds = append(cmds, s.reload())
 	}
 	return tea.Batch(cmds...)
 }
 
-// load asks for the open thing's chosen series over the chosen range.
+// load asks for the open thing's chosen series over the chosen range,
+// showing "loading…" until it arrives.
 func (s *historyScreen) load() tea.Cmd {
+	s.done, s.err = false, ""
+	return s.reload()
+}
+
+// reload asks again, showing the current answer until the new one is in:
+// a relative range moves with the clock without blanking the screen.
+func (s *historyScreen) reload() tea.Cmd {
 	e := s.env
 	t, ok := s.items[s.open]
 	if !ok {
@@ -148,7 +165,7 @@ func (s *historyScreen) load() tea.Cmd {
 		s.from = s.to.Add(-historyRanges[s.rng].span)
 	}
 	s.gen++
-	s.done, s.err, s.at = false, "", e.now()
+	s.at = e.now()
 	gen, q := s.gen, SeriesQuery{Kind: s.kinds[s.kind], From: s.from, To: s.to, Steps: historySteps}
 	if e.deps.History == nil {
 		return func() tea.Msg { return seriesMsg{gen: gen, err: "history not available"} }
@@ -177,6 +194,11 @@ func (s *historyScreen) update(msg tea.Msg) tea.Cmd {
 			rows = append(rows, row{key: t.ID.Hex(), cells: []string{printable(t.Name), t.Type, strings.Join(seriesOf(t), ", ")}})
 		}
 		s.things.setRows(rows)
+		if s.pending != "" {
+			id := s.pending
+			s.pending = ""
+			return s.show(id)
+		}
 		if _, ok := s.items[s.open]; s.open != "" && !ok {
 			s.open = ""
 			return func() tea.Msg { return statusMsg{text: "the thing is gone (deleted or moved out of your org)"} }
@@ -263,6 +285,16 @@ func (s *historyScreen) key(k tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
+// showWhenListed opens a thing now if the list has it, else when the
+// list (being refreshed by the switch to this screen) arrives.
+func (s *historyScreen) showWhenListed(id string) tea.Cmd {
+	if _, ok := s.items[id]; ok {
+		return s.show(id)
+	}
+	s.pending = id
+	return nil
+}
+
 // show opens a thing's history at its own series.
 func (s *historyScreen) show(id string) tea.Cmd {
 	t, ok := s.items[id]
@@ -346,33 +378,48 @@ func (s *historyScreen) fillTable() {
 		return
 	}
 	stamp := func(t time.Time) string { return t.In(s.env.now().Location()).Format("2006-01-02 15:04:05") }
+	// Rows are keyed by time (and rank among readings of the same second),
+	// which stays when the range moves on and old rows drop off.
+	seen := map[int64]int{}
+	keyOf := func(t time.Time) string {
+		seen[t.Unix()]++
+		return fmt.Sprintf("%d/%d", t.Unix(), seen[t.Unix()])
+	}
 	var rows []row
+	what := fmt.Sprintf("%s/%d/%s", s.open, s.mode, s.kinds[s.kind])
+	fresh := s.table == nil || s.tableFor != what
+	s.tableFor = what
+	table := func(cols []column) {
+		if fresh {
+			s.table = newList(cols, "no readings in this range")
+		}
+	}
 	switch {
 	case s.mode == viewSteps:
-		s.table = newList([]column{{title: "Step from", width: 19}, {title: "Min", width: 9, right: true}, {title: "Avg", width: 9, right: true}, {title: "Max", width: 9, right: true}}, "no readings in this range")
+		table([]column{{title: "Step from", width: 19}, {title: "Min", width: 9, right: true}, {title: "Avg", width: 9, right: true}, {title: "Max", width: 9, right: true}})
 		for i := len(s.series.Steps) - 1; i >= 0; i-- {
 			st := s.series.Steps[i]
-			rows = append(rows, row{key: strconv.Itoa(i), cells: []string{stamp(st.Start), formatNumber(st.Min), formatNumber(st.Avg), formatNumber(st.Max)}})
+			rows = append(rows, row{key: keyOf(st.Start), cells: []string{stamp(st.Start), formatNumber(st.Min), formatNumber(st.Avg), formatNumber(st.Max)}})
 		}
 	case s.kinds[s.kind] == "location":
-		s.table = newList([]column{{title: "Time", width: 19}, {title: "Latitude", width: 10, right: true}, {title: "Longitude", width: 10, right: true}}, "no readings in this range")
+		table([]column{{title: "Time", width: 19}, {title: "Latitude", width: 10, right: true}, {title: "Longitude", width: 10, right: true}})
 		for i := len(s.series.Readings) - 1; i >= 0; i-- {
 			r := s.series.Readings[i]
 			cells := []string{stamp(r.Time), printable(r.Value), ""}
 			if p, ok := location(r.Value); ok {
 				cells = []string{stamp(r.Time), formatCoord(p.lat), formatCoord(p.lng)}
 			}
-			rows = append(rows, row{key: strconv.Itoa(i), cells: cells})
+			rows = append(rows, row{key: keyOf(r.Time), cells: cells})
 		}
 	default:
-		s.table = newList([]column{{title: "Time", width: 19}, {title: "Value", width: 12, flex: 1}}, "no readings in this range")
+		table([]column{{title: "Time", width: 19}, {title: "Value", width: 12, flex: 1}})
 		for i := len(s.series.Readings) - 1; i >= 0; i-- {
 			r := s.series.Readings[i]
 			v := printable(r.Value)
 			if f, err := strconv.ParseFloat(r.Value, 64); err == nil {
 				v = formatNumber(f)
 			}
-			rows = append(rows, row{key: strconv.Itoa(i), cells: []string{stamp(r.Time), v}})
+			rows = append(rows, row{key: keyOf(r.Time), cells: []string{stamp(r.Time), v}})
 		}
 	}
 	s.table.setRows(rows)

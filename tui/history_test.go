@@ -2,6 +2,7 @@ package tui
 
 import (
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,4 +177,38 @@ func TestStepChartEdges(t *testing.T) {
 	if got := trackPlot([]trackPoint{{1, 2}}, 40, 8); len(got) != 8 {
 		t.Errorf("one location: %q", got)
 	}
+}
+
+// H on Things opens the thing's history; a relative range follows the
+// clock without losing the selected reading.
+func TestHistoryFromThingsAndReload(t *testing.T) {
+	w, _, _ := historyWorld(t)
+	var clock atomic.Int64
+	clock.Store(testNow.Unix())
+	now := func() time.Time { return time.Unix(clock.Load(), 0).UTC() }
+	h := newHarness(t, Deps{Core: w.core, History: fakeHistory{core: w.core}, Now: now}, w.admin, 80, 24)
+	h.key("2")
+	h.waitFor("boiler", "truck")
+	h.key("H")
+	h.waitFor("[9 History]", "boiler •", "[24 h]", "┤")
+	h.key("v", "v", "down", "down")
+	sel := lineWith(h.waitFor("Value"), "> ")
+	if !strings.Contains(sel, "2026-05-01 11:40:00") {
+		t.Fatalf("two down from the newest: %q", sel)
+	}
+	clock.Add(11 * 60)
+	h.refresh()
+	s := h.waitFor("2026-05-01 12:10:00", "– 2026-05-01 12:11")
+	if got := lineWith(s, "> "); got != sel {
+		t.Fatalf("the selection moved from %q to %q:\n%s", sel, got, s)
+	}
+
+	// From the detail too, and a member gets their own thing's history.
+	m := newHarness(t, Deps{Core: w.core, History: fakeHistory{core: w.core}}, w.member, 80, 24)
+	m.key("2")
+	m.waitFor("boiler")
+	m.key("enter")
+	m.waitFor("boiler — sensor")
+	m.key("H")
+	m.waitFor("[9 History]", "boiler •", "min ", "┤")
 }

@@ -34,7 +34,13 @@ func (f fakeHistory) Series(_ context.Context, a core.Actor, thing core.ID, q Se
 		}
 		return 21 + 3*math.Sin(float64(ts.Unix()%86400)/86400*2*math.Pi)
 	}
-	for ts := q.From; ts.Before(q.To); ts = ts.Add(10 * time.Minute) {
+	// Readings on the 10-minute marks, so a range that moves with the
+	// clock keeps the ones it still covers.
+	first := q.From.Truncate(10 * time.Minute)
+	if first.Before(q.From) {
+		first = first.Add(10 * time.Minute)
+	}
+	for ts := first; !ts.After(q.To); ts = ts.Add(10 * time.Minute) {
 		i := float64(ts.Sub(q.From) / time.Minute)
 		v := value(ts)
 		switch q.Kind {

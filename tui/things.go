@@ -54,6 +54,7 @@ var (
 	keyGroupL   = key.NewBinding(key.WithKeys("left", "h"), key.WithHelp("←/→", "settings group"))
 	keyGroupR   = key.NewBinding(key.WithKeys("right", "l"))
 	keyListBack = key.NewBinding(key.WithKeys("esc", "backspace"), key.WithHelp("esc", "back to list"))
+	keyHistory  = key.NewBinding(key.WithKeys("H"), key.WithHelp("H", "history"))
 )
 
 func newThings(e *env) *thingsScreen {
@@ -79,9 +80,9 @@ func (s *thingsScreen) keys() []key.Binding {
 	admin := s.env.actor.IsAdministrator()
 	var ks []key.Binding
 	if s.detail != "" {
-		ks = append(ks, keyGroupL, keyEdit, keyListBack)
+		ks = append(ks, keyGroupL, keyHistory, keyEdit, keyListBack)
 	} else {
-		ks = append(ks, keyOpen, keyEdit)
+		ks = append(ks, keyOpen, keyHistory, keyEdit)
 	}
 	if admin {
 		ks = append(ks, keyNew, keyAssign)
@@ -285,6 +286,9 @@ func (s *thingsScreen) key(k tea.KeyPressMsg) tea.Cmd {
 	case s.detail != "" && key.Matches(k, keyGroupR):
 		s.group = (s.group + 1) % len(thingGroups)
 		return nil
+	case key.Matches(k, keyHistory) && have:
+		id := t.ID.Hex()
+		return func() tea.Msg { return openHistoryMsg{thing: id} }
 	case s.detail == "" && key.Matches(k, keyOpen) && have:
 		s.detail, s.group = t.ID.Hex(), 0
 		s.history, s.historyErr = nil, ""
