@@ -192,7 +192,11 @@ func (s *logsScreen) key(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, keyLogsPrev):
 		return s.jump(s.cursor, -1)
 	case key.Matches(k, keyLogsOpen):
+		// The line being read must not be replaced by the next one to arrive.
 		s.full = n > 0
+		if s.full && !s.paused {
+			s.pause()
+		}
 	case key.Matches(k, keyUp):
 		s.move(-1)
 	case key.Matches(k, keyDown):

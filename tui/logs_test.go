@@ -47,6 +47,19 @@ func TestLogsFollowAndPause(t *testing.T) {
 	if s = h.screen(); !strings.Contains(lineWith(s, "> "), `"event 0"`) {
 		t.Fatalf("g scrolls back to the oldest kept line:\n%s", s)
 	}
+
+	// A line opened while following stays open as lines arrive.
+	h.key("space", "G")
+	h.waitFor("following")
+	h.key("enter")
+	h.waitFor("Line 304 of 304", "later 304")
+	sys.logMore(1)
+	h.refresh()
+	if s = h.screen(); !strings.Contains(s, "Line 304 of 304") || !strings.Contains(s, "later 304") {
+		t.Fatalf("the open line changed:\n%s", s)
+	}
+	h.key("esc")
+	h.waitFor("paused, 1 new")
 }
 
 func TestLogsSearchLevelAndFullLine(t *testing.T) {
