@@ -39,6 +39,10 @@ func timeLabel(t, from, to time.Time) string {
 	return t.Format("01-02 15:04")
 }
 
+// The charts are drawn here rather than with ntcharts: its releases
+// (v0.4.0) build on Bubble Tea and Lip Gloss v1, a second copy of both
+// beside the console's v2, for two static plots that need no model.
+
 // stepChart draws the steps from..to as columns: a bar from each
 // column's minimum to its maximum, "●" at its average; a y axis with
 // labels in unit on the left, a time axis below. It returns exactly

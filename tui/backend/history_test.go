@@ -83,9 +83,13 @@ func TestSystemLogs(t *testing.T) {
 	for i := range 5 {
 		log.Info("line", "n", i)
 	}
+	log.Info("ssh console listening", "password_auth", false, "password", "hunter22")
+	if tail := ring.Tail(1)[0]; !strings.Contains(tail, "password_auth=false") || !strings.Contains(tail, "password=[redacted]") {
+		t.Errorf("a flag is shown, a secret is not: %q", tail)
+	}
 	sys := NewSystem(SystemConfig{Core: fx.c, Logs: ring})
 	snap, err := sys.Logs(context.Background(), fx.admin)
-	if err != nil || snap.Total != 5 || len(snap.Lines) != 3 || !strings.Contains(snap.Lines[0], "n=2") || !strings.Contains(snap.Lines[2], "n=4") {
+	if err != nil || snap.Total != 6 || len(snap.Lines) != 3 || !strings.Contains(snap.Lines[0], "n=3") || !strings.Contains(snap.Lines[2], "ssh console") {
 		t.Fatalf("admin: %+v %v", snap, err)
 	}
 	tn := newTenant(t, "logs")

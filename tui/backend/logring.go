@@ -49,7 +49,9 @@ func NewLogRing(n int, level slog.Leveler) *LogRing {
 			if len(groups) == 0 && a.Key == slog.TimeKey && a.Value.Kind() == slog.KindTime {
 				return slog.String(slog.TimeKey, a.Value.Time().Format("2006-01-02T15:04:05"))
 			}
-			if secretKey(a.Key) {
+			// A flag such as password_auth=false says how the appliance is
+			// set up and cannot be a secret.
+			if secretKey(a.Key) && a.Value.Kind() != slog.KindBool {
 				return slog.String(a.Key, "[redacted]")
 			}
 			return a
