@@ -485,35 +485,42 @@ func (s *historyScreen) view(width, height int) string {
 	return strings.Join(lines, "\n")
 }
 
-// summary sums the range up: the extremes and mean of the raw readings.
+// summary sums the range up: the extremes of the steps, which cover the
+// whole range, and the mean of the raw readings (of the steps' averages
+// when the store returned only the oldest readings).
 func (s *historyScreen) summary() string {
 	n := len(s.series.Readings)
 	more := ""
 	if s.series.Truncated {
-		more = "+ (the first shown)"
+		more = " oldest"
 	}
 	if s.kinds[s.kind] == "location" {
 		return fmt.Sprintf("%d%s locations • o start ● end", n, more)
 	}
-	var lo, hi, sum float64
-	count := 0
-	for _, r := range s.series.Readings {
-		v, err := strconv.ParseFloat(r.Value, 64)
-		if err != nil {
-			continue
-		}
-		if count == 0 {
-			lo, hi = v, v
-		}
-		lo, hi, sum = min(lo, v), max(hi, v), sum+v
-		count++
-	}
-	if count == 0 {
+	steps := s.series.Steps
+	if len(steps) == 0 {
 		return fmt.Sprintf("%d%s readings", n, more)
 	}
-	u := s.unit()
+	lo, hi := steps[0].Min, steps[0].Max
+	var stepSum float64
+	for _, st := range steps {
+		lo, hi, stepSum = min(lo, st.Min), max(hi, st.Max), stepSum+st.Avg
+	}
+	avg := stepSum / float64(len(steps))
+	if !s.series.Truncated {
+		var sum float64
+		count := 0
+		for _, r := range s.series.Readings {
+			if v, err := strconv.ParseFloat(r.Value, 64); err == nil {
+				sum, count = sum+v, count+1
+			}
+		}
+		if count > 0 {
+			avg = sum / float64(count)
+		}
+	}
 	return fmt.Sprintf("min %s • avg %s • max %s %s • %d%s readings • step %s",
-		formatNumber(lo), formatNumber(sum/float64(count)), formatNumber(hi), u, n, more, shortDuration(s.series.Step))
+		formatNumber(lo), formatNumber(avg), formatNumber(hi), s.unit(), n, more, shortDuration(s.series.Step))
 }
 
 func bracket(s string, on bool) string {

@@ -212,3 +212,19 @@ func TestHistoryFromThingsAndReload(t *testing.T) {
 	m.key("H")
 	m.waitFor("[9 History]", "boiler •", "min ", "┤")
 }
+
+// The extremes come from the steps, which cover the whole range; the
+// mean from the readings unless only the oldest of them came back.
+func TestHistorySummary(t *testing.T) {
+	s := &historyScreen{env: &env{now: func() time.Time { return testNow }}, kinds: []string{"battery"}}
+	s.series = Series{Step: time.Hour,
+		Steps:    []SeriesStep{{Min: 10, Max: 30, Avg: 20}, {Min: 40, Max: 60, Avg: 50}},
+		Readings: []SeriesReading{{Value: "10"}, {Value: "11"}, {Value: "12"}}}
+	if got, want := s.summary(), "min 10 • avg 11 • max 60 % • 3 readings • step 1h"; got != want {
+		t.Errorf("summary = %q, want %q", got, want)
+	}
+	s.series.Truncated = true
+	if got, want := s.summary(), "min 10 • avg 35 • max 60 % • 3 oldest readings • step 1h"; got != want {
+		t.Errorf("truncated summary = %q, want %q", got, want)
+	}
+}
