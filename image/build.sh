@@ -84,13 +84,18 @@ cp /etc/mke2fs.conf "$stage/etc/mke2fs.conf"
 	-version "$VERSION" -o "$OUT/initramfs.cpio.zst"
 echo "$CMDLINE" >"$OUT/cmdline"
 
+# systemd-boot boots the slot whose IMAGE_VERSION sorts highest among
+# those not marked bad (boot counting): the build time first makes a newly
+# installed slot win over the running one, whatever the version's name (a
+# commit hash does not sort). VERSION_ID is the version people read.
+image_version=$(date -u -d "$(cat "$stage/etc/piot/build-time")" +%Y%m%d%H%M%S).$VERSION
 cat >"$OUT/os-release" <<OSREL
 NAME="PIOT"
 PRETTY_NAME="PIOT appliance $VERSION"
 ID=piot
 VERSION_ID=$VERSION
 IMAGE_ID=piot
-IMAGE_VERSION=$VERSION
+IMAGE_VERSION=$image_version
 OSREL
 "$OUT/mkimage" uki -kernel "$OUT/vmlinuz" -initrd "$OUT/initramfs.cpio.zst" \
 	-cmdline "$CMDLINE" -os-release "$OUT/os-release" -o "$OUT/piot-a.efi"

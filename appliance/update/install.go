@@ -72,17 +72,17 @@ type state struct {
 
 func (in Installer) statePath() string { return in.Partial + ".state" }
 
-// Pending returns the manifest of the partial install and the bundle
-// offset to continue it from; ok is false when there is none.
-func (in Installer) Pending() (m Manifest, offset int64, ok bool, err error) {
+// Pending describes the partial install, with the bundle offset to
+// continue it from; nil when there is none.
+func (in Installer) Pending() (*PendingInstall, error) {
 	st, h, err := in.loadState()
 	if errors.Is(err, fs.ErrNotExist) {
-		return Manifest{}, 0, false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return Manifest{}, 0, false, err
+		return nil, err
 	}
-	return h.Manifest, h.Len() + st.Written, true, nil
+	return &PendingInstall{Version: h.Manifest.Version, Digest: h.Digest(), Offset: h.Len() + st.Written, Size: h.Len() + h.Manifest.Slot.Size}, nil
 }
 
 // Discard forgets a partial install.

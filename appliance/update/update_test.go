@@ -92,8 +92,8 @@ func TestInstallWritesTheSlotImage(t *testing.T) {
 	if !bytes.Equal(f.installed(t), f.image) {
 		t.Error("slot image differs from the bundle's")
 	}
-	if _, _, ok, err := f.install.Pending(); ok || err != nil {
-		t.Errorf("pending after a complete install: %v %v", ok, err)
+	if p, err := f.install.Pending(); p != nil || err != nil {
+		t.Errorf("pending after a complete install: %+v %v", p, err)
 	}
 }
 
@@ -233,10 +233,11 @@ func TestResumeContinuesWhereTheStreamStopped(t *testing.T) {
 			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
 				t.Fatalf("interrupted install: got %v, want %v", err, tc.want)
 			}
-			m, offset, ok, err := f.install.Pending()
-			if err != nil || !ok || m.Version != "v1.3.0" {
-				t.Fatalf("pending: %v %v %+v", ok, err, m)
+			p, err := f.install.Pending()
+			if err != nil || p == nil || p.Version != "v1.3.0" || p.Size != int64(len(b)) {
+				t.Fatalf("pending: %+v %v", p, err)
 			}
+			offset := p.Offset
 			// Everything read was saved: nothing is fetched twice.
 			if offset != cut {
 				t.Errorf("resume offset %d, want %d", offset, cut)
@@ -260,7 +261,7 @@ func TestResumeContinuesWhereTheStreamStopped(t *testing.T) {
 			if !bytes.Equal(f.installed(t), f.image) {
 				t.Error("resumed slot image differs from the bundle's")
 			}
-			if _, _, ok, _ := f.install.Pending(); ok {
+			if p, _ := f.install.Pending(); p != nil {
 				t.Error("still pending after completion")
 			}
 		})
@@ -275,7 +276,8 @@ func TestResumeAfterPowerCut(t *testing.T) {
 	if _, err := f.install.Install(bytes.NewReader(b[:len(b)/2]), 0); !errors.Is(err, ErrTruncated) {
 		t.Fatal(err)
 	}
-	_, offset, _, _ := f.install.Pending()
+	p, _ := f.install.Pending()
+	offset := p.Offset
 	part, err := os.OpenFile(f.install.Partial, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -309,7 +311,8 @@ func TestResumeRefusedWhenKeysChanged(t *testing.T) {
 	if _, err := f.install.Install(bytes.NewReader(b[:len(b)/2]), 0); !errors.Is(err, ErrTruncated) {
 		t.Fatal(err)
 	}
-	_, offset, _, _ := f.install.Pending()
+	p, _ := f.install.Pending()
+	offset := p.Offset
 	other, _, _ := ed25519.GenerateKey(rand.Reader)
 	f.install.Verifier.Keys = []ed25519.PublicKey{other}
 	if _, err := f.install.Install(bytes.NewReader(b[offset:]), offset); !errors.Is(err, ErrUnknownKey) {
