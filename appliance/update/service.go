@@ -35,6 +35,9 @@ type Service struct {
 	Tries int
 	Log   *slog.Logger
 	Now   func() time.Time
+	// Idle is how long a POST may send nothing before it is cut off
+	// (a minute when zero).
+	Idle time.Duration
 
 	mu sync.Mutex
 }
@@ -167,7 +170,9 @@ func (s *Service) Handler(authorize func(w http.ResponseWriter, r *http.Request)
 			httpx.WriteJSON(w, http.StatusBadRequest, answer{Error: err.Error(), Code: "BAD_INPUT"})
 			return
 		}
-		res, e, err := s.Install(r.Body, offset)
+		body := &idleDeadline{r: r.Body, rc: http.NewResponseController(w), idle: s.idle()}
+		res, e, err := s.Install(body, offset)
+		_ = body.rc.SetWriteDeadline(time.Now().Add(s.idle()))
 		if err == nil {
 			httpx.WriteJSON(w, http.StatusOK, answer{Result: "installed into slot " + e.Slot + "; reboot to try it",
 				Version: res.Manifest.Version, Slot: e.Slot})
@@ -217,4 +222,25 @@ func requestOffset(r *http.Request) (int64, error) {
 		return n, nil
 	}
 	return 0, nil
+}
+
+func (s *Service) idle() time.Duration {
+	if s.Idle > 0 {
+		return s.Idle
+	}
+	return time.Minute
+}
+
+// idleDeadline replaces the server's deadline for the whole request, which
+// a bundle over a slow link cannot meet, by one for each read: a stalled
+// client is cut off (and its install kept to continue) after idle.
+type idleDeadline struct {
+	r    io.Reader
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (d *idleDeadline) Read(p []byte) (int, error) {
+	_ = d.rc.SetReadDeadline(time.Now().Add(d.idle))
+	return d.r.Read(p)
 }

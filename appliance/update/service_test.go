@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 type serviceFixture struct {
@@ -167,5 +168,35 @@ func TestPostUpdateWithoutSlot(t *testing.T) {
 	code, a := sf.post(t, sf.bundle(t, sf.manifest(), sf.key), "")
 	if code != http.StatusServiceUnavailable {
 		t.Fatalf("%d %+v", code, a)
+	}
+}
+
+// TestPostUpdateOutlastsTheServerTimeout: a slow upload is cut off only
+// when it stalls, not by the server's deadline for a whole request.
+func TestPostUpdateOutlastsTheServerTimeout(t *testing.T) {
+	sf := newServiceFixture(t, SlotA)
+	srv := httptest.NewUnstartedServer(sf.svc.Handler(func(http.ResponseWriter, *http.Request) bool { return true }))
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	sf.svc.Idle = 5 * time.Second
+	b := sf.bundle(t, sf.manifest(), sf.key)
+	pr, pw := io.Pipe()
+	go func() {
+		const parts = 8
+		for i := range parts {
+			_, _ = pw.Write(b[i*len(b)/parts : (i+1)*len(b)/parts])
+			time.Sleep(100 * time.Millisecond)
+		}
+		pw.Close()
+	}()
+	resp, err := http.Post(srv.URL+"/update", "application/octet-stream", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(resp.Body)
+		t.Fatalf("%d %s", resp.StatusCode, data)
 	}
 }
