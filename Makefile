@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN := bin/piot
 
-.PHONY: all build run test generate lint bench clean image run-image
+.PHONY: all build run test generate lint bench clean image bundle run-image
 
 all: build
 
@@ -44,9 +44,13 @@ test: lint
 bench:
 	go test -run '^$$' -bench . -benchtime 2000x ./services/store/
 
-# The bootable appliance image (image/out/piot.img); see image/README.md.
-image:
-	bash image/build.sh
+# The bootable appliance image (image/out/piot.img) and the same system as
+# a signed update bundle (image/out/piot-$(VERSION).bundle); see
+# image/README.md. PIOT_SIGNING_KEY names the signing key (default: a
+# development key in image/keys/).
+PIOT_SIGNING_KEY ?=
+image bundle:
+	VERSION='$(VERSION)' PIOT_SIGNING_KEY='$(PIOT_SIGNING_KEY)' bash image/build.sh
 
 # Boot it in QEMU (PIOT_QEMU_MODE=kernel for the direct-kernel boot).
 run-image: image

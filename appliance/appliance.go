@@ -177,6 +177,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	if err != nil {
 		return nil, supervisor.Named("http", err)
 	}
+	updates, err := newUpdates(cfg.Update, cfg.DataDir, version, log)
+	if err != nil {
+		return nil, supervisor.Named("http", err)
+	}
+	routes := routes(c, metrics, mon, alertToken, dev, b)
+	if updates != nil {
+		routes["/update"] = updateHandler(updates, c, tokens)
+	}
 	httpSrv, err = api.New(api.Config{
 		Addr: cfg.HTTP.Addr, HTTPSAddr: cfg.HTTP.HTTPSAddr, TLS: b.TLSConfig(),
 		Tokens:            tokens,
@@ -184,7 +192,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		LoginPerMinute: cfg.API.LoginRate, LoginBurst: cfg.API.LoginBurst, LoginGuard: guard,
 		MaxQueries: cfg.API.MaxQueries, MaxQueriesPerCaller: cfg.API.MaxQueriesPerCaller, QueryTimeout: cfg.API.QueryTimeout,
 		Version: version, Logger: log,
-	}, api.Deps{Core: c, GraphQL: gql, Ready: ready, Routes: routes(c, metrics, mon, alertToken, dev, b), Root: manager})
+	}, api.Deps{Core: c, GraphQL: gql, Ready: ready, Routes: routes, Root: manager})
 	if err != nil {
 		return nil, supervisor.Named("http", err)
 	}

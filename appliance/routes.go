@@ -19,6 +19,7 @@ import (
 //	/query                      GraphQL (graph.NewHandler)
 //	/api/…                      the same four, for the original manager behind a proxy
 //	/gql/                       GraphiQL
+//	/update                     update status and bundle installs, admins only (appliance/updates.go; only with update-slots-dir)
 //	/                           the web manager (services/web): /, /signin,
 //	                            /logout, /orgs…, /users…, /events, /static/…,
 //	                            /onboarding, /tokens…, /webhooks…, /status;

@@ -5,6 +5,10 @@
 #                             the blank data partition (formatted at first boot)
 #   piot-a.efi                the system slot: kernel + initramfs + command line
 #   vmlinux, initramfs.cpio.zst, cmdline   for a direct-kernel boot (tests; PVH entry)
+#   piot-<version>.bundle     the system slot as a signed update bundle
+# The bundle is signed with PIOT_SIGNING_KEY (a PEM ed25519 private key),
+# or with a development key generated into image/keys/; the image trusts
+# the signing key's public half, or the keys in PIOT_TRUSTED_KEYS.
 # Needs only Debian packages (installed when missing) and the Go toolchain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +74,9 @@ stage=$OUT/rootfs
 rm -rf "$stage"
 cp -a image/rootfs "$stage"
 date -u +%Y-%m-%dT%H:%M:%SZ >"$stage/etc/piot/build-time"
+# The keys whose update bundles this image installs (appliance/update).
+signing_key=$("$OUT/mkimage" keys -key "${PIOT_SIGNING_KEY:-}" -dir image/keys \
+	-trusted "${PIOT_TRUSTED_KEYS:-}" -trusted-out "$stage/etc/piot/update-keys.pem")
 cp /etc/mke2fs.conf "$stage/etc/mke2fs.conf"
 "$OUT/mkimage" vmlinux "$OUT/vmlinuz" "$OUT/vmlinux"
 "$OUT/mkimage" initramfs -kernel-root "$kroot" -piot "$OUT/piot" -overlay "$stage" \
@@ -77,16 +84,27 @@ cp /etc/mke2fs.conf "$stage/etc/mke2fs.conf"
 	-version "$VERSION" -o "$OUT/initramfs.cpio.zst"
 echo "$CMDLINE" >"$OUT/cmdline"
 
+# systemd-boot boots the slot whose IMAGE_VERSION sorts highest among
+# those not marked bad (boot counting): the build time first makes a newly
+# installed slot win over the running one, whatever the version's name (a
+# commit hash does not sort). VERSION_ID is the version people read.
+image_version=$(date -u -d "$(cat "$stage/etc/piot/build-time")" +%Y%m%d%H%M%S).$VERSION
 cat >"$OUT/os-release" <<OSREL
 NAME="PIOT"
 PRETTY_NAME="PIOT appliance $VERSION"
 ID=piot
 VERSION_ID=$VERSION
 IMAGE_ID=piot
-IMAGE_VERSION=$VERSION
+IMAGE_VERSION=$image_version
 OSREL
 "$OUT/mkimage" uki -kernel "$OUT/vmlinuz" -initrd "$OUT/initramfs.cpio.zst" \
 	-cmdline "$CMDLINE" -os-release "$OUT/os-release" -o "$OUT/piot-a.efi"
+
+# The same slot as an update bundle for the appliances already running.
+bundle=$OUT/piot-$VERSION.bundle
+rm -f "$OUT"/piot-*.bundle
+"$OUT/mkimage" bundle -slot "$OUT/piot-a.efi" -name piot.efi -key "$signing_key" -version "$VERSION" \
+	-min-version "${PIOT_BUNDLE_MIN_VERSION:-}" -build-time "$stage/etc/piot/build-time" -o "$bundle"
 
 # The EFI system partition: systemd-boot finds the slots in EFI/Linux
 # (boot loader specification, type 2); an update writes piot-b.efi and
@@ -120,3 +138,4 @@ echo "image: $img (data partition ${DATA_MIB} MiB, sparse)"
 echo "  kernel        $(mib "$(size "$OUT/vmlinuz")")"
 echo "  initramfs     $(mib "$(size "$OUT/initramfs.cpio.zst")") (piot $(mib "$(size "$OUT/piot")") uncompressed)"
 echo "  system slot   $(mib "$(size "$OUT/piot-a.efi")") (budget 40 MiB)"
+echo "  bundle        $(mib "$(size "$bundle")") $bundle (signed with $signing_key)"

@@ -60,6 +60,7 @@ type Config struct {
 	Exporter Exporter
 	Monitor  Monitor
 	SSH      sshserver.Config
+	Update   Updates
 
 	// OS is applied by `piot init` in the appliance image; `piot run`
 	// only checks it, so one file configures the whole appliance.
@@ -120,6 +121,16 @@ type Adapter struct {
 	MaxUnassigned int
 	// VDGPSAddr is an extra listener for legacy VD GPS firmware.
 	VDGPSAddr string
+}
+
+// Updates is GET/POST /update (appliance/update): installing signed
+// bundles into the inactive system slot.
+type Updates struct {
+	// SlotsDir is where the system slots are (the EFI system partition's
+	// EFI/Linux, which piot init mounts); empty disables updates.
+	SlotsDir string
+	// Keys is the PEM file of the public keys whose bundles are trusted.
+	Keys string
 }
 
 // Exporter is /metrics.
@@ -196,6 +207,7 @@ func Default() Config {
 			SessionExpiry:  24 * time.Hour,
 		},
 		Ingest:  ingest.Config{FlushInterval: time.Second},
+		Update:  Updates{Keys: "/etc/piot/update-keys.pem"},
 		History: history.Config{Retention: 30 * 24 * time.Hour, MaxBytes: 1 << 30},
 		Adapter: Adapter{MinInterval: time.Second, MaxUnassigned: 100},
 		Monitor: Monitor{
@@ -269,6 +281,8 @@ func (c *Config) options() []option {
 		{name: "mqtt-max-keepalive", ptr: &c.Broker.MaxKeepalive, help: "longest keepalive a client may ask for, in seconds"},
 		{name: "mqtt-strict-keepalive", ptr: &c.Broker.StrictKeepalive, help: "refuse MQTT 3.1.1 clients that ask for no keepalive (0); by default they are accepted, as mosquitto does"},
 		{name: "mqtt-session-expiry", ptr: &c.Broker.SessionExpiry, help: "how long a disconnected persistent session is kept"},
+		{name: "update-slots-dir", ptr: &c.Update.SlotsDir, help: "directory of the A/B system slots (the EFI system partition's EFI/Linux; piot init sets it in the image); empty disables POST /update"},
+		{name: "update-keys", ptr: &c.Update.Keys, help: "PEM file of the ed25519 public keys whose update bundles are installed (the image's, written by make image)"},
 		{name: "metrics-token", ptr: &c.Exporter.Token, secret: true, help: "bearer token for GET /metrics (sees everything; at least 32 bytes); empty uses <data-dir>/metrics-token, generated at first start"},
 		{name: "alert-token", ptr: &c.Monitor.AlertToken, secret: true, help: "bearer token Grafana sends to POST /alerts/grafana (at least 32 bytes); empty uses <data-dir>/alert-token, generated at first start"},
 		{name: "adapter-aes-key", ptr: &c.Adapter.AESKey, secret: true, help: "16-byte AES-128 key of the PIOT device protocol at POST /adapter (legacy devices); empty accepts plaintext only"},

@@ -1,7 +1,8 @@
 // Command mkimage builds the parts of the appliance image that Debian's
 // tools cannot build without root: the initramfs (a cpio archive holding
 // piot as /init, the kernel modules it loads and the few helper programs
-// it runs) and the unified kernel images (UKIs) of the system slots.
+// it runs), the unified kernel images (UKIs) of the system slots and the
+// signed update bundles that carry them (appliance/update).
 // image/build.sh drives it; see image/README.md.
 package main
 
@@ -13,7 +14,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: mkimage initramfs|uki|vmlinux [flags]")
+		fmt.Fprintln(os.Stderr, "usage: mkimage initramfs|uki|vmlinux|keys|bundle [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -22,6 +23,10 @@ func main() {
 		err = initramfsCmd(os.Args[2:])
 	case "uki":
 		err = ukiCmd(os.Args[2:])
+	case "keys":
+		err = keysCmd(os.Args[2:])
+	case "bundle":
+		err = bundleCmd(os.Args[2:])
 	case "vmlinux":
 		if len(os.Args) != 4 {
 			err = fmt.Errorf("usage: mkimage vmlinux <bzImage> <out>")

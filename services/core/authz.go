@@ -111,11 +111,14 @@ const (
 	// ActAdminister is any of them; its refusal says only "not allowed".
 	ActAdminister AdminAction = ""
 
-	ActRegenerateTLS    AdminAction = "regenerate the TLS certificate"
-	ActBackup           AdminAction = "back up the appliance"
-	ActRestore          AdminAction = "restore the appliance"
-	ActReboot           AdminAction = "reboot the appliance"
-	ActPowerOff         AdminAction = "power the appliance off"
+	ActRegenerateTLS AdminAction = "regenerate the TLS certificate"
+	ActBackup        AdminAction = "back up the appliance"
+	ActRestore       AdminAction = "restore the appliance"
+	ActReboot        AdminAction = "reboot the appliance"
+	ActPowerOff      AdminAction = "power the appliance off"
+	// ActUpdate: install an update bundle, or see the update status
+	// (GET/POST /update).
+	ActUpdate           AdminAction = "update the appliance"
 	ActSeeOSSettings    AdminAction = "see the OS settings"
 	ActChangeOSSettings AdminAction = "change the OS settings"
 	// ActSeeStatus: the appliance's services, listeners and disk (the

@@ -1,0 +1,78 @@
+package appliance
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/piot-appliance/piot/appliance/update"
+)
+
+// TestUpdateIsForAdmins: /update exists when the slots are configured,
+// and answers only admins (core.ActUpdate).
+func TestUpdateIsForAdmins(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Update.SlotsDir = t.TempDir()
+	_, pub, err := update.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Update.Keys = filepath.Join(t.TempDir(), "keys.pem")
+	if err := os.WriteFile(cfg.Update.Keys, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(context.Background(), cfg, quiet, "v1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, a)
+	base := "http://" + a.HTTPAddr()
+
+	do := func(method, token string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+"/update", strings.NewReader("PIOTBNDL"))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	for _, tc := range []struct{ method, token string }{{http.MethodGet, ""}, {http.MethodPost, ""}, {http.MethodPost, "not-a-token"}} {
+		if resp := do(tc.method, tc.token); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s with token %q: %d", tc.method, tc.token, resp.StatusCode)
+		}
+	}
+
+	body, _ := json.Marshal(map[string]string{"email": cfg.Admin.Email, "password": cfg.Admin.Password})
+	resp, err := http.Post(base+"/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct{ Token string }
+	_ = json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	if login.Token == "" {
+		t.Fatal("no admin token")
+	}
+	resp = do(http.MethodGet, login.Token)
+	var st update.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != http.StatusOK || st.Version != "v1.0.0" {
+		t.Fatalf("admin status: %d %+v %v", resp.StatusCode, st, err)
+	}
+	// This machine was not booted from a slot by systemd-boot.
+	if _, err := os.Stat(filepath.Join(efivars, update.LoaderEntrySelected)); err == nil {
+		t.Skip("the test machine was booted by systemd-boot")
+	}
+	if resp := do(http.MethodPost, login.Token); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("admin POST without a slot: %d", resp.StatusCode)
+	}
+}
