@@ -1,0 +1,114 @@
+package tests
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/piot-appliance/piot/appliance/update"
+)
+
+// updateStatus is GET /update as an admin.
+func updateStatus(t *testing.T, v *vm, tok string) update.Status {
+	t.Helper()
+	var st update.Status
+	if err := json.Unmarshal([]byte(httpGet(t, v.url()+"/update", tok)), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestApplianceImageUpdate: the image updates itself from A to B with a
+// signed bundle built from the same tree under another version, boots B
+// from slot b with the data of A, and marks B good once it stayed ready
+// (issue 14).
+func TestApplianceImageUpdate(t *testing.T) {
+	out := imageFiles(t)
+	work := t.TempDir()
+	img := filepath.Join(work, "piot.img")
+	if b, err := exec.Command("cp", "--sparse=always", filepath.Join(out, "piot.img"), img).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, b)
+	}
+	osRelease, err := os.ReadFile(filepath.Join(out, "os-release"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	versionA := regexp.MustCompile(`(?m)^VERSION_ID=(.*)$`).FindStringSubmatch(string(osRelease))[1]
+
+	// Version B: signed with the same (development) key as the image.
+	const versionB = "v0.0.0-update-test-b"
+	outB := filepath.Join(work, "out-b")
+	build := exec.Command("bash", "image/build.sh")
+	build.Dir = ".."
+	build.Env = append(os.Environ(), "VERSION="+versionB, "PIOT_IMAGE_OUT="+outB)
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building version B: %v\n%s", err, b)
+	}
+	bundle := filepath.Join(outB, "piot-"+versionB+".bundle")
+	t.Logf("bundle %.1f MiB", float64(fileSize(t, bundle))/(1<<20))
+
+	base := freePortBase(t)
+	disk := "PIOT_QEMU_DISK=" + img
+	v, first := bootVM(t, base, disk)
+	t.Logf("boot A (first boot): QEMU start -> /readyz %.1f s", first.Seconds())
+	v.waitConsole(t, "Press Enter to open the console", time.Minute)
+	m := regexp.MustCompile(`password is (\S+)`).FindStringSubmatch(v.console())
+	if m == nil {
+		t.Fatalf("first boot did not show the admin password:\n%s", v.console())
+	}
+	admin := func(args ...string) string {
+		t.Helper()
+		all := append([]string{"admin", "--url", v.url()}, args...)
+		out, err := exec.Command(piotBin, all...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("piot %s: %v\n%s\n--- serial console ---\n%s", strings.Join(all, " "), err, out, v.console())
+		}
+		return strings.TrimSpace(string(out))
+	}
+	tok := admin("login", "--email", "admin@piot.local", "--password", m[1])
+	admin("--token", tok, "org", "create", "farm", "--description", "North farm")
+
+	st := updateStatus(t, v, tok)
+	if st.Slot != update.SlotA || st.Version != versionA || st.OtherSlotVersion != "" {
+		t.Fatalf("status of A: %+v\n%s", st, v.console())
+	}
+
+	start := time.Now()
+	admin("--token", tok, "update", bundle)
+	installed := time.Since(start)
+	t.Logf("install over HTTP: %.1f s", installed.Seconds())
+	st = updateStatus(t, v, tok)
+	if st.LastUpdate == nil || st.LastUpdate.Result != update.ResultInstalled || st.OtherSlotVersion != versionB ||
+		st.OtherSlotState != update.StateTrying {
+		t.Fatalf("status after install: %+v %+v", st, st.LastUpdate)
+	}
+
+	// The install is on disk when POST /update answers: a power cut is
+	// as good a reboot as any.
+	v.kill()
+	v, second := bootVM(t, base, disk)
+	t.Logf("boot B (after the update): QEMU start -> /readyz %.1f s", second.Seconds())
+	st = updateStatus(t, v, tok)
+	if st.Slot != update.SlotB || st.Version != versionB {
+		t.Fatalf("after the update: %+v\n%s", st, v.console())
+	}
+	orgID(t, v.app(), tok, "farm") // A's data, read by B
+
+	deadline := time.Now().Add(2 * time.Minute)
+	for st.LastUpdate == nil || st.LastUpdate.Result != update.ResultGood {
+		if time.Now().After(deadline) {
+			t.Fatalf("B never marked good: %+v %+v\n%s", st, st.LastUpdate, v.console())
+		}
+		time.Sleep(2 * time.Second)
+		st = updateStatus(t, v, tok)
+	}
+	t.Logf("B marked good %.1f s after QEMU start", time.Since(v.start).Seconds())
+	if st.OtherSlotVersion != versionA || st.OtherSlotState != update.StateGood {
+		t.Errorf("slot a after B was marked good: %q %q", st.OtherSlotVersion, st.OtherSlotState)
+	}
+}
