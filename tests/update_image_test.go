@@ -1,7 +1,10 @@
 package tests
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,10 +81,79 @@ func TestApplianceImageUpdate(t *testing.T) {
 		t.Fatalf("status of A: %+v\n%s", st, v.console())
 	}
 
+	// Refused before anything is written.
+	mkimage := filepath.Join(outB, "mkimage")
+	devKey, err := filepath.Abs("../image/keys/signing.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	strangerPriv, _, err := update.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := filepath.Join(work, "stranger.pem")
+	if err := os.WriteFile(stranger, strangerPriv, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	variant := func(name string, args ...string) []byte {
+		t.Helper()
+		out := filepath.Join(work, name+".bundle")
+		all := append([]string{"bundle", "-slot", filepath.Join(outB, "piot-a.efi"), "-name", "piot.efi", "-o", out}, args...)
+		if b, err := exec.Command(mkimage, all...).CombinedOutput(); err != nil {
+			t.Fatalf("mkimage %v: %v %s", all, err, b)
+		}
+		data, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	good, err := os.ReadFile(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	badSig := bytes.Clone(good)
+	badSig[len(update.Magic)+update.KeyIDSize+5] ^= 1
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{
+		{"bad signature", badSig},
+		{"unknown key", variant("stranger", "-key", stranger, "-version", versionB)},
+		{"another target", variant("arm", "-key", devKey, "-version", versionB, "-target", "aarch64")},
+		// A's version is a commit, which no minimum can be checked against.
+		{"below the minimum version", variant("min", "-key", devKey, "-version", versionB, "-min-version", "v9.0.0")},
+		{"truncated in its manifest", good[:100]},
+	} {
+		// The appliance decides on the first bytes and answers without
+		// reading on; sending only those keeps the client from writing
+		// into a closed connection.
+		code, body := postBody(t, v.url()+"/update", tok, tc.body[:min(len(tc.body), 64<<10)], "")
+		if code != http.StatusUnprocessableEntity {
+			t.Fatalf("%s: %d %s", tc.name, code, body)
+		}
+		st := updateStatus(t, v, tok)
+		if st.OtherSlotVersion != "" || st.Pending != nil || st.LastUpdate == nil || st.LastUpdate.Result != update.ResultRefused {
+			t.Fatalf("%s: status %+v %+v", tc.name, st, st.LastUpdate)
+		}
+		t.Logf("refused (%s): %s", tc.name, st.LastUpdate.Reason)
+	}
+
+	// Resume: the first half, as a link that drops, then piot admin
+	// update, which continues where the appliance stopped.
 	start := time.Now()
+	code, body := postBody(t, v.url()+"/update", tok, good[:len(good)/2], "")
+	if code != http.StatusConflict || !strings.Contains(body, "INTERRUPTED") {
+		t.Fatalf("half a bundle: %d %s", code, body)
+	}
+	st = updateStatus(t, v, tok)
+	if st.Pending == nil || st.Pending.Offset < int64(len(good))/4 || st.Pending.Version != versionB {
+		t.Fatalf("pending after half a bundle: %+v", st.Pending)
+	}
+	t.Logf("interrupted at %d of %d bytes; pending from %d", len(good)/2, len(good), st.Pending.Offset)
 	admin("--token", tok, "update", bundle)
 	installed := time.Since(start)
-	t.Logf("install over HTTP: %.1f s", installed.Seconds())
+	t.Logf("install over HTTP (two parts): %.1f s", installed.Seconds())
 	st = updateStatus(t, v, tok)
 	if st.LastUpdate == nil || st.LastUpdate.Result != update.ResultInstalled || st.OtherSlotVersion != versionB ||
 		st.OtherSlotState != update.StateTrying {
@@ -111,4 +183,24 @@ func TestApplianceImageUpdate(t *testing.T) {
 	if st.OtherSlotVersion != versionA || st.OtherSlotState != update.StateGood {
 		t.Errorf("slot a after B was marked good: %q %q", st.OtherSlotVersion, st.OtherSlotState)
 	}
+}
+
+// postBody POSTs raw bytes as an admin, optionally from an offset.
+func postBody(t *testing.T, url, tok string, body []byte, contentRange string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if contentRange != "" {
+		req.Header.Set("Content-Range", contentRange)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(data)
 }
