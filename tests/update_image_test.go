@@ -161,28 +161,45 @@ func TestApplianceImageUpdate(t *testing.T) {
 	}
 
 	// The install is on disk when POST /update answers: a power cut is
-	// as good a reboot as any.
-	v.kill()
-	v, second := bootVM(t, base, disk)
-	t.Logf("boot B (after the update): QEMU start -> /readyz %.1f s", second.Seconds())
-	st = updateStatus(t, v, tok)
-	if st.Slot != update.SlotB || st.Version != versionB {
-		t.Fatalf("after the update: %+v\n%s", st, v.console())
-	}
-	orgID(t, v.app(), tok, "farm") // A's data, read by B
-
-	deadline := time.Now().Add(2 * time.Minute)
-	for st.LastUpdate == nil || st.LastUpdate.Result != update.ResultGood {
-		if time.Now().After(deadline) {
-			t.Fatalf("B never marked good: %+v %+v\n%s", st, st.LastUpdate, v.console())
+	// as good a reboot as any. The new slot boots and is marked good
+	// once it stayed ready.
+	rebootInto := func(slot, version, other, otherVersion string) {
+		t.Helper()
+		v.kill()
+		var took time.Duration
+		v, took = bootVM(t, base, disk)
+		t.Logf("boot %s (after the update): QEMU start -> /readyz %.1f s", version, took.Seconds())
+		st := updateStatus(t, v, tok)
+		if st.Slot != slot || st.Version != version {
+			t.Fatalf("after the update: %+v\n%s", st, v.console())
 		}
-		time.Sleep(2 * time.Second)
-		st = updateStatus(t, v, tok)
+		orgID(t, v.app(), tok, "farm") // A's data, read by the new version
+		deadline := time.Now().Add(2 * time.Minute)
+		for st.LastUpdate == nil || st.LastUpdate.Result != update.ResultGood {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never marked good: %+v %+v\n%s", version, st, st.LastUpdate, v.console())
+			}
+			time.Sleep(2 * time.Second)
+			st = updateStatus(t, v, tok)
+		}
+		t.Logf("%s marked good %.1f s after QEMU start", version, time.Since(v.start).Seconds())
+		if st.OtherSlotVersion != otherVersion || st.OtherSlotState != update.StateGood {
+			t.Errorf("slot %s after %s was marked good: %q %q", other, version, st.OtherSlotVersion, st.OtherSlotState)
+		}
 	}
-	t.Logf("B marked good %.1f s after QEMU start", time.Since(v.start).Seconds())
-	if st.OtherSlotVersion != versionA || st.OtherSlotState != update.StateGood {
-		t.Errorf("slot a after B was marked good: %q %q", st.OtherSlotVersion, st.OtherSlotState)
+	rebootInto(update.SlotB, versionB, update.SlotA, versionA)
+
+	// A second update goes back into slot a, replacing A.
+	const versionC = "v0.0.0-update-test-c"
+	outC := filepath.Join(work, "out-c")
+	build = exec.Command("bash", "image/build.sh")
+	build.Dir = ".."
+	build.Env = append(os.Environ(), "VERSION="+versionC, "PIOT_IMAGE_OUT="+outC)
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building version C: %v\n%s", err, b)
 	}
+	admin("--token", tok, "update", filepath.Join(outC, "piot-"+versionC+".bundle"))
+	rebootInto(update.SlotA, versionC, update.SlotB, versionB)
 }
 
 // postBody POSTs raw bytes as an admin, optionally from an offset.
