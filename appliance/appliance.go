@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/piot-appliance/piot/appliance/config"
@@ -181,9 +182,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	if err != nil {
 		return nil, supervisor.Named("http", err)
 	}
-	routes := routes(c, metrics, mon, alertToken, dev, b)
+	var streamed map[string]http.Handler
 	if updates != nil {
-		routes["/update"] = updateHandler(updates, c, tokens)
+		streamed = map[string]http.Handler{"/update": updateHandler(updates, c, tokens)}
 	}
 	httpSrv, err = api.New(api.Config{
 		Addr: cfg.HTTP.Addr, HTTPSAddr: cfg.HTTP.HTTPSAddr, TLS: b.TLSConfig(),
@@ -192,7 +193,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		LoginPerMinute: cfg.API.LoginRate, LoginBurst: cfg.API.LoginBurst, LoginGuard: guard,
 		MaxQueries: cfg.API.MaxQueries, MaxQueriesPerCaller: cfg.API.MaxQueriesPerCaller, QueryTimeout: cfg.API.QueryTimeout,
 		Version: version, Logger: log,
-	}, api.Deps{Core: c, GraphQL: gql, Ready: ready, Routes: routes, Root: manager})
+	}, api.Deps{Core: c, GraphQL: gql, Ready: ready, Routes: routes(c, metrics, mon, alertToken, dev, b), Streamed: streamed, Root: manager})
 	if err != nil {
 		return nil, supervisor.Named("http", err)
 	}

@@ -19,7 +19,8 @@ import (
 //	/query                      GraphQL (graph.NewHandler)
 //	/api/…                      the same four, for the original manager behind a proxy
 //	/gql/                       GraphiQL
-//	/update                     update status and bundle installs, admins only (appliance/updates.go; only with update-slots-dir)
+//	/update                     update status and bundle installs, admins only (appliance/updates.go; only with
+//	                            update-slots-dir; streamed: outside the API's body limit)
 //	/                           the web manager (services/web): /, /signin,
 //	                            /logout, /orgs…, /users…, /events, /static/…,
 //	                            /onboarding, /tokens…, /webhooks…, /status;

@@ -14,8 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH" CGO_ENABLED=0
 
-OUT=image/out
-CACHE=$OUT/cache
+# PIOT_IMAGE_OUT builds elsewhere (the update test builds a second
+# version); the kernel package cache stays shared.
+OUT=${PIOT_IMAGE_OUT:-image/out}
+CACHE=image/out/cache
 VERSION=${VERSION:-$(git describe --always --dirty 2>/dev/null || echo dev)}
 ESP_MIB=${PIOT_IMAGE_ESP_MIB:-160}
 DATA_MIB=${PIOT_IMAGE_DATA_MIB:-1024}

@@ -59,6 +59,7 @@ type Init struct {
 	clock   *clock
 	logw    *initLog
 	kmods   *kmods
+	slot    string // the A/B slot booted from, "" when none
 
 	mu          sync.Mutex
 	cfg         config.Config
@@ -119,6 +120,10 @@ func (in *Init) run() error {
 	}
 	in.con = newConsole(in.procs, in.log, in.out, in.banner, in.timezone)
 	in.svc = newService(in.procs, in.log, in.con, in.timezone)
+	in.slot = in.mountSlots()
+	if in.slot != "" {
+		in.svc.argv = append(in.svc.argv, "--update-slots-dir", slotsDir)
+	}
 	go in.svc.loop()
 	in.con.serve()
 	in.log.Info("init ready", "took", time.Since(started).Round(time.Millisecond), "uptime", uptime())
@@ -142,6 +147,9 @@ func (in *Init) logReady() {
 			if resp.StatusCode == http.StatusOK {
 				in.log.Info("appliance ready", "uptime", uptime())
 				in.keepGoodConfig()
+				if in.slot != "" {
+					go in.markGood(in.slot, "http://"+addr+"/readyz")
+				}
 				in.logw.settle()
 				return
 			}
@@ -381,6 +389,9 @@ func (in *Init) shutdown(a powerAction) {
 	unix.Sync()
 	if err := unmountData(); err != nil {
 		fmt.Fprintf(in.out, "piot: %v\r\n", err)
+	}
+	if in.slot != "" {
+		_ = unix.Unmount(espDir, 0)
 	}
 	unix.Sync()
 	cmd := unix.LINUX_REBOOT_CMD_POWER_OFF

@@ -80,6 +80,22 @@ func (k *kmods) loadAlways() {
 	}
 }
 
+// loadNamed loads modules by name and waits for them: file systems that
+// only a mount needs (vfat, efivarfs) match no device, and their "fs-"
+// aliases keep loadAlways from taking them.
+func (k *kmods) loadNamed(names ...string) {
+	var ms []*kmod
+	for _, n := range names {
+		if m := k.byName[n]; m != nil {
+			k.load(m)
+			ms = append(ms, m)
+		}
+	}
+	for _, m := range ms {
+		<-m.done
+	}
+}
+
 // loadForDevices loads the modules the present devices need, again
 // while loading them brings new devices (a PCI bridge, virtio, USB);
 // it returns how many it loaded.

@@ -135,11 +135,8 @@ func (s Slots) Commit(slot string, tries int) (Entry, error) {
 		}
 	}
 	e := Entry{Slot: slot, File: fmt.Sprintf("piot-%s+%d.efi", slot, tries), Counting: true, TriesLeft: tries}
-	if err := os.Rename(s.Partial(slot), filepath.Join(s.Dir, e.File)); err != nil {
-		return Entry{}, fmt.Errorf("update: %w", err)
-	}
-	if err := fileutil.SyncDir(s.Dir); err != nil {
-		return Entry{}, fmt.Errorf("update: %w", err)
+	if err := renameDurably(s.Dir, filepath.Base(s.Partial(slot)), e.File); err != nil {
+		return Entry{}, err
 	}
 	return e, nil
 }
@@ -158,11 +155,35 @@ func (s Slots) MarkGood(slot string) error {
 	if !e.Counting {
 		return nil
 	}
-	if err := os.Rename(filepath.Join(s.Dir, e.File), filepath.Join(s.Dir, "piot-"+slot+".efi")); err != nil {
+	if err := renameDurably(s.Dir, e.File, "piot-"+slot+".efi"); err != nil {
 		return fmt.Errorf("update: marking slot %s good: %w", slot, err)
 	}
-	if err := fileutil.SyncDir(s.Dir); err != nil {
+	return nil
+}
+
+// renameDurably renames a file in dir so that a power cut after it
+// returns finds the file whole under its new name. On FAT a rename writes
+// a new directory entry with size 0 and no clusters, and the file's real
+// size and first cluster reach it only when the file itself is written
+// back: syncing the directory is not enough (seen in the QEMU update test:
+// a slot of 0 bytes after a power cut), the renamed file is synced too.
+func renameDurably(dir, from, to string) error {
+	if err := os.Rename(filepath.Join(dir, from), filepath.Join(dir, to)); err != nil {
 		return fmt.Errorf("update: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, to), os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("update: %w", err)
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fileutil.SyncDir(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("update: syncing %s: %w", to, err)
 	}
 	return nil
 }

@@ -90,6 +90,10 @@ type Deps struct {
 	Ready func(context.Context) error
 	// Extra routes mounted by other services (metrics, adapters, ...).
 	Routes map[string]http.Handler
+	// Streamed routes read their own bodies, larger than MaxBodyBytes and
+	// as they arrive (an update bundle); they bound and time out reading
+	// themselves.
+	Streamed map[string]http.Handler
 	// Root serves "/" and every path nothing else claims (the web
 	// manager); nil serves a small landing page.
 	Root http.Handler
@@ -264,7 +268,16 @@ func (s *Server) Handler() http.Handler {
 	} else {
 		mux.HandleFunc("/", s.root)
 	}
-	return s.recoverer(s.cors(limitBody(mux)))
+	limited := s.recoverer(s.cors(limitBody(mux)))
+	if len(s.deps.Streamed) == 0 {
+		return limited
+	}
+	outer := http.NewServeMux()
+	for p, h := range s.deps.Streamed {
+		outer.Handle(p, s.recoverer(h))
+	}
+	outer.Handle("/", limited)
+	return outer
 }
 
 // cors answers preflights and marks answers for the configured origins
