@@ -667,3 +667,26 @@ func (h *HTTP) TrustedProxyPrefixes() ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// RegisterConsoleFlags declares `piot console`'s flags (--config,
+// --data-dir, --ssh-addr) with the same names and environment variables
+// as `piot run`'s.
+func (c *Config) RegisterConsoleFlags(fs *pflag.FlagSet) {
+	// Where the running appliance keeps its data and where its SSH
+	// console listens; the rest of the file is read but not declared.
+	var opts []option
+	for _, o := range c.options() {
+		if o.name == "data-dir" || o.name == "ssh-addr" {
+			opts = append(opts, o)
+		}
+	}
+	registerFlags(fs, opts, EnvPrefix)
+}
+
+// LoadConsole reads the configuration the way `piot run` does (defaults <
+// YAML < environment < flags), so the console finds the appliance that the
+// same file and environment started. It does not validate options the
+// console does not use.
+func (c *Config) LoadConsole(fs *pflag.FlagSet, environ []string) error {
+	return loadOptions(fs, environ, c.options(), EnvPrefix)
+}

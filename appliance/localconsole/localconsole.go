@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -176,4 +178,24 @@ func hostPublicKey(dir string) (ssh.PublicKey, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return s.PublicKey(), nil
+}
+
+// DialAddr turns the console's listen address (ssh-addr: ":2222",
+// "0.0.0.0:2222", "[::]:2222", or a specific address) into the address to
+// dial on this machine: an unspecified host means loopback.
+func DialAddr(listen string) (string, error) {
+	if listen == "" {
+		return "", errors.New("the SSH console is disabled (ssh-addr is empty); set ssh-addr for piot run to use piot console")
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("ssh-addr %q: %w", listen, err)
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		if err == nil && ip.Is6() {
+			return net.JoinHostPort("::1", port), nil
+		}
+		return net.JoinHostPort("127.0.0.1", port), nil
+	}
+	return listen, nil
 }

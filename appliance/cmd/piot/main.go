@@ -57,23 +57,30 @@ func versionCmd() *cobra.Command {
 }
 
 func consoleCmd() *cobra.Command {
-	var dataDir, addr string
+	cfg := config.Default()
 	cmd := &cobra.Command{
 		Use:   "console",
 		Short: "Open the console of the running appliance on this terminal",
 		Long: `Open the console of the running appliance on this terminal (serial or VGA
 console of the box). It connects to the appliance's SSH console on loopback
-with a key kept in the data directory, so it needs read access to it.`,
+with a key kept in the data directory, so it needs read access to it. It
+reads --config, PIOT_CONFIG, PIOT_DATA_DIR and PIOT_SSH_ADDR as piot run
+does, so it finds the appliance the same settings started.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.LoadConsole(cmd.Flags(), os.Environ()); err != nil {
+				return err
+			}
+			addr, err := localconsole.DialAddr(cfg.SSH.Addr)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
 			defer stop()
-			return localconsole.Run(ctx, dataDir, addr)
+			return localconsole.Run(ctx, cfg.DataDir, addr)
 		},
 	}
-	def := config.Default()
-	cmd.Flags().StringVar(&dataDir, "data-dir", envOr("PIOT_DATA_DIR", def.DataDir), "data directory of the running appliance [env PIOT_DATA_DIR]")
-	cmd.Flags().StringVar(&addr, "ssh-addr", "127.0.0.1:2222", "address of the appliance's SSH console")
+	cfg.RegisterConsoleFlags(cmd.Flags())
 	return cmd
 }
 
