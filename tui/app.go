@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -440,12 +441,17 @@ func (m *Model) helpView(w int) string {
 		}
 		b.WriteString(cut("  "+styleKey.Render(pad(h.Key, 12))+" "+h.Desc, w) + "\n")
 	}
-	for _, k := range m.screens[m.active].keys() {
+	own := m.screens[m.active].keys()
+	for _, k := range own {
 		line(k)
 	}
 	b.WriteString("\n")
 	for _, k := range []key.Binding{keyNext, keyPrev, keyRefresh, keyHelp, keyQuit} {
-		line(k)
+		// A screen that lists a global key among its own (the dashboard's
+		// refresh) shows it once.
+		if !slices.ContainsFunc(own, func(o key.Binding) bool { return o.Help() == k.Help() }) {
+			line(k)
+		}
 	}
 	b.WriteString(styleDim.Render("  ctrl+c       quit from anywhere") + "\n")
 	b.WriteString(styleDim.Render("  (any key closes this help)"))

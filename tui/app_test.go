@@ -72,6 +72,21 @@ func TestNavigationHelpQuit(t *testing.T) {
 	}
 }
 
+// The dashboard lists refresh among its own keys; its help shows it once
+// (it used to list "r refresh" twice).
+func TestHelpListsEachKeyOnce(t *testing.T) {
+	w := newWorld(t)
+	h := newHarness(t, Deps{Core: w.core}, w.admin, 80, 24)
+	h.waitFor("[1 Dashboard]")
+	h.key("?")
+	s := h.waitFor("Keys — Dashboard", "next screen")
+	// The last line is the status bar, which names the screen's keys.
+	body := s[:strings.LastIndex(strings.TrimRight(s, "\n"), "\n")]
+	if n := strings.Count(body, "refresh"); n != 1 {
+		t.Fatalf("refresh listed %d times in the help:\n%s", n, s)
+	}
+}
+
 func TestResizeRedraws(t *testing.T) {
 	w := newWorld(t)
 	w.thing(t, "a-rather-long-thing-name-that-needs-room", "sensor", w.acme.ID)
