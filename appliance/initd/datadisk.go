@@ -55,26 +55,7 @@ func scanDataDevice() string {
 			return "/dev/" + filepath.Base(filepath.Dir(s))
 		}
 	}
-	parts, _ := filepath.Glob("/sys/class/block/*/uevent")
-	for _, u := range parts {
-		b, err := os.ReadFile(u)
-		if err != nil {
-			continue
-		}
-		var name, partname string
-		for _, l := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "DEVNAME="); ok {
-				name = v
-			}
-			if v, ok := strings.CutPrefix(l, "PARTNAME="); ok {
-				partname = v
-			}
-		}
-		if partname == DataLabel && name != "" {
-			return "/dev/" + name
-		}
-	}
-	return ""
+	return scanPartition(DataLabel)
 }
 
 // diskState is what the first bytes of the data device say.
