@@ -37,6 +37,8 @@ type browser struct {
 	mu sync.Mutex
 	// alerts are alert() calls: none may happen (an injected script's).
 	alerts []string
+	// confirms are the confirmation questions asked (answered yes).
+	confirms []string
 }
 
 // newBrowser starts Chromium for the test: headless, no sandbox (the
@@ -75,11 +77,14 @@ func newBrowser(t *testing.T, base string) *browser {
 			if err != nil {
 				return
 			}
-			if ev.Type == page.DialogTypeAlert {
-				b.mu.Lock()
+			b.mu.Lock()
+			switch ev.Type {
+			case page.DialogTypeAlert:
 				b.alerts = append(b.alerts, ev.Message)
-				b.mu.Unlock()
+			case page.DialogTypeConfirm:
+				b.confirms = append(b.confirms, ev.Message)
 			}
+			b.mu.Unlock()
 			// Confirmations (deleting, rotating) are answered yes.
 			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
 		}

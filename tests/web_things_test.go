@@ -7,7 +7,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
@@ -30,86 +28,11 @@ import (
 // wtXSS is markup a name could carry; the pages must show it as text.
 const wtXSS = `<img src=x onerror=alert(1)>`
 
-// wtBrowser is one headless Chromium with a profile of its own.
-type wtBrowser struct {
-	t   *testing.T
-	ctx context.Context
-	url string
+// wtBrowser is the suite's browser (web_test.go) with the steps of the
+// things pages.
+type wtBrowser struct{ *browser }
 
-	mu     sync.Mutex
-	alerts []string
-	// confirms are the confirmation questions asked (answered yes).
-	confirms []string
-}
-
-// wtNewBrowser starts Chromium: headless, no sandbox (the tests run as
-// root), no GPU, a temporary profile, loopback only. Without Chromium
-// the test skips, unless PIOT_REQUIRE_MOSQUITTO asks for the whole suite.
-func wtNewBrowser(t *testing.T, base string) *wtBrowser {
-	t.Helper()
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("PIOT_REQUIRE_MOSQUITTO") != "" {
-			t.Fatal("chromium not installed (run tests/deps.sh)")
-		}
-		t.Skip("chromium not installed")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-		chromedp.Flag("no-proxy-server", true),
-		chromedp.Flag("disable-component-update", true),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	b := &wtBrowser{t: t, ctx: ctx, url: base}
-	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
-	go func() {
-		for ev, err := range dialogs {
-			if err != nil {
-				return
-			}
-			b.mu.Lock()
-			switch ev.Type {
-			case page.DialogTypeAlert:
-				b.alerts = append(b.alerts, ev.Message)
-			case page.DialogTypeConfirm:
-				b.confirms = append(b.confirms, ev.Message)
-			}
-			b.mu.Unlock()
-			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
-		}
-	}()
-	return b
-}
-
-func (b *wtBrowser) do(steps ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		b.t.Fatalf("browser: %v", err)
-	}
-}
-
-// open navigates to a path and returns the document's HTTP status.
-func (b *wtBrowser) open(path string) int64 {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
-	defer cancel()
-	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(b.url+path))
-	if err != nil {
-		b.t.Fatalf("open %s: %v", path, err)
-	}
-	return resp.Status
-}
+func wtNewBrowser(t *testing.T, base string) *wtBrowser { return &wtBrowser{newBrowser(t, base)} }
 
 // click clicks what leads to another page (a form's button, a link) and
 // returns that page's HTTP status.
@@ -122,17 +45,6 @@ func (b *wtBrowser) click(sel string) int64 {
 		b.t.Fatalf("click %s: %v", sel, err)
 	}
 	return resp.Status
-}
-
-func (b *wtBrowser) eval(js string) string {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-	if err != nil {
-		b.t.Fatalf("evaluate %s: %v", js, err)
-	}
-	return v
 }
 
 // main is the text of the page's main part.
