@@ -49,8 +49,6 @@ type Core struct {
 	subMu sync.Mutex
 	subs  []*subscriber
 
-	obsMu    sync.Mutex
-	observer func(ID)
 	watchers stateWatchers // WatchState
 
 	cmdMu sync.Mutex

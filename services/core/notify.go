@@ -160,12 +160,3 @@ func (c *Core) NotificationTargets(orgID ID) NotificationTargets {
 	sort.Strings(nt.Emails)
 	return nt
 }
-
-// SetStateObserver registers fn, called after every thing state change
-// made by UpdateThingState (outside core's locks). The monitor uses it to
-// learn that a thing reported again; fn must not block.
-func (c *Core) SetStateObserver(fn func(id ID)) {
-	c.obsMu.Lock()
-	c.observer = fn
-	c.obsMu.Unlock()
-}

@@ -32,12 +32,6 @@ func (c *Core) UpdateThingState(id ID, fn func(t *Thing) bool) bool {
 	}
 	c.dirty[id] = struct{}{}
 	c.mu.Unlock()
-	c.obsMu.Lock()
-	obs := c.observer
-	c.obsMu.Unlock()
-	if obs != nil {
-		obs(id)
-	}
 	c.watchers.notify(id)
 	return true
 }

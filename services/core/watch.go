@@ -14,7 +14,8 @@ type stateWatchers struct {
 // core's locks, on the changing goroutine (ingest's or the monitor's), so
 // fn must not block nor call back into core; it only learns that
 // something changed and must read it through core's authorized calls.
-// The web manager's live values use it. The returned function stops the
+// The monitor (a thing that reports again clears its alarm) and the
+// web manager's live values use it. The returned function stops the
 // calls.
 func (c *Core) WatchState(fn func(id ID)) (cancel func()) {
 	w := &c.watchers

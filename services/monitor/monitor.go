@@ -76,6 +76,7 @@ type Monitor struct {
 	running  bool
 	cancel   context.CancelFunc
 	unsub    func()
+	unwatch  func() // core.WatchState
 	wg       sync.WaitGroup
 	loopDone chan struct{}
 
@@ -195,7 +196,7 @@ func (m *Monitor) Start(ctx context.Context) error {
 	// Subscribe before the loop's first snapshot: later changes arrive
 	// as events.
 	m.unsub = m.core.Subscribe(m.onEvent)
-	m.core.SetStateObserver(m.observe)
+	m.unwatch = m.core.WatchState(m.observe)
 	m.notifier.start()
 	m.wg.Add(1)
 	go m.loop(runCtx)
@@ -213,7 +214,7 @@ func (m *Monitor) Stop(ctx context.Context) error {
 		return nil
 	}
 	m.running = false
-	m.core.SetStateObserver(nil)
+	m.unwatch()
 	m.unsub()
 	m.cancel()
 	m.wg.Wait() // the loop makes no more transitions
@@ -230,8 +231,9 @@ func (m *Monitor) Stop(ctx context.Context) error {
 	}
 }
 
-// observe is core's state observer: called for every state change, on
-// ingest's path, so it only marks things with an active alarm.
+// observe is the monitor's core.WatchState callback: called for every
+// state change, on ingest's path, so it only marks things with an active
+// alarm.
 func (m *Monitor) observe(id core.ID) {
 	m.obsMu.Lock()
 	if !m.alarmed[id] {
