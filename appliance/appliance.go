@@ -16,6 +16,7 @@ import (
 	"github.com/piot-appliance/piot/appliance/config"
 	"github.com/piot-appliance/piot/appliance/osctl"
 	"github.com/piot-appliance/piot/appliance/supervisor"
+	"github.com/piot-appliance/piot/appliance/update"
 	"github.com/piot-appliance/piot/services/api"
 	"github.com/piot-appliance/piot/services/api/graph"
 	"github.com/piot-appliance/piot/services/broker"
@@ -132,7 +133,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	// it supervises does; nothing serves /readyz before Run.
 	var sup *supervisor.Supervisor
 	ready := func(ctx context.Context) error { return readiness(ctx, sup, st, ing) }
-	metrics, err := newExporter(cfg, c, st, hist, ing, b, dev, version, log)
+	updates, err := newUpdates(cfg.Update, cfg.DataDir, version, log)
+	if err != nil {
+		return nil, supervisor.Named("http", err)
+	}
+	metrics, err := newExporter(cfg, c, st, hist, ing, b, dev, updates, version, log)
 	if err != nil {
 		return nil, supervisor.Named("http", err)
 	}
@@ -149,7 +154,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		return nil, supervisor.Named("http", err)
 	}
 	gql := graph.NewHandler(c, graph.Options{
-		History: hist, Monitor: mon,
+		History: hist, Monitor: mon, System: systemStatus(updates, version),
 		MaxDepth: cfg.API.GraphQL.MaxDepth, MaxComplexity: cfg.API.GraphQL.MaxComplexity, MaxRows: cfg.API.GraphQL.MaxRows,
 		Logger: log,
 	})
@@ -178,13 +183,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	if err != nil {
 		return nil, supervisor.Named("http", err)
 	}
-	updates, err := newUpdates(cfg.Update, cfg.DataDir, version, log)
-	if err != nil {
-		return nil, supervisor.Named("http", err)
-	}
 	var streamed map[string]http.Handler
+	var notice func() string
 	if updates != nil {
-		streamed = map[string]http.Handler{"/update": updateHandler(updates, c, tokens)}
+		streamed = map[string]http.Handler{
+			"/update":        updateHandler(updates, c, tokens),
+			"/update/reboot": rebootHandler(osctl.FromEnv(), c, tokens),
+		}
+		notice = func() string { return update.Notice(updates.OutcomeFile) }
 	}
 	httpSrv, err = api.New(api.Config{
 		Addr: cfg.HTTP.Addr, HTTPSAddr: cfg.HTTP.HTTPSAddr, TLS: b.TLSConfig(),
@@ -193,7 +199,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		LoginPerMinute: cfg.API.LoginRate, LoginBurst: cfg.API.LoginBurst, LoginGuard: guard,
 		MaxQueries: cfg.API.MaxQueries, MaxQueriesPerCaller: cfg.API.MaxQueriesPerCaller, QueryTimeout: cfg.API.QueryTimeout,
 		Version: version, Logger: log,
-	}, api.Deps{Core: c, GraphQL: gql, Ready: ready, Routes: routes(c, metrics, mon, alertToken, dev, b), Streamed: streamed, Root: manager})
+	}, api.Deps{Core: c, GraphQL: gql, Ready: ready, Notice: notice, Routes: routes(c, metrics, mon, alertToken, dev, b), Streamed: streamed, Root: manager})
 	if err != nil {
 		return nil, supervisor.Named("http", err)
 	}

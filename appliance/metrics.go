@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/piot-appliance/piot/appliance/config"
+	"github.com/piot-appliance/piot/appliance/update"
 	"github.com/piot-appliance/piot/services/adapter/relay"
 	"github.com/piot-appliance/piot/services/broker"
 	"github.com/piot-appliance/piot/services/core"
@@ -30,10 +31,14 @@ type metrics struct {
 
 // newExporter collects every service's counters for Prometheus.
 func newExporter(cfg config.Config, c *core.Core, st *store.Store, hist *history.Store, ing *ingest.Ingest,
-	b *broker.Broker, dev devices, version string, log *slog.Logger) (metrics, error) {
+	b *broker.Broker, dev devices, updates *update.Service, version string, log *slog.Logger) (metrics, error) {
 	token, err := secretOrFile(cfg.DataDir, cfg.Exporter.Token, metricsTokenFile)
 	if err != nil {
 		return metrics{}, fmt.Errorf("metrics token: %w", err)
+	}
+	var updateStatus func() (exporter.UpdateStatus, error)
+	if updates != nil {
+		updateStatus = func() (exporter.UpdateStatus, error) { return exportedUpdate(updates.Status()) }
 	}
 	exp, err := exporter.New(exporter.Sources{
 		Core:           c,
@@ -49,11 +54,25 @@ func newExporter(cfg config.Config, c *core.Core, st *store.Store, hist *history
 		},
 		Relay:   dev.relay.Stats,
 		Version: version,
+		Update:  updateStatus,
 	}, exporter.Config{Logger: log.With("service", "exporter")})
 	if err != nil {
 		return metrics{}, err
 	}
 	return metrics{exp: exp, auth: exporter.BearerAuthorizer(token, c.OrgByMetricsToken)}, nil
+}
+
+// exportedUpdate hands the update status to the exporter, which does not
+// import appliance/update.
+func exportedUpdate(st update.Status, err error) (exporter.UpdateStatus, error) {
+	out := exporter.UpdateStatus{Slot: st.Slot, OtherSlotVersion: st.OtherSlotVersion, OtherSlotState: st.OtherSlotState}
+	if u := st.LastUpdate; u != nil {
+		out.LastResult, out.LastVersion, out.LastAt = u.Result, u.Version, u.At
+	}
+	if st.RebootAt != nil {
+		out.RebootAt = *st.RebootAt
+	}
+	return out, err
 }
 
 // storeOps hands the store's command statistics to the exporter, which

@@ -1,16 +1,21 @@
 package appliance
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/piot-appliance/piot/appliance/config"
+	"github.com/piot-appliance/piot/appliance/osctl"
 	"github.com/piot-appliance/piot/appliance/update"
 	"github.com/piot-appliance/piot/internal/httpx"
 	"github.com/piot-appliance/piot/services/api"
+	"github.com/piot-appliance/piot/services/api/graph/model"
 	"github.com/piot-appliance/piot/services/core"
 )
 
@@ -50,13 +55,75 @@ func newUpdates(cfg config.Updates, dataDir, version string, log *slog.Logger) (
 		Verifier:    update.Verifier{Keys: keys, Target: update.Target(), Running: version},
 		OutcomeFile: filepath.Join(dataDir, updateOutcomeFile),
 		Log:         log.With("service", "update"),
+		RebootAt: func() time.Time {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			st, err := osctl.FromEnv().State(ctx)
+			if err != nil {
+				return time.Time{}
+			}
+			return st.RebootAt
+		},
 	}, nil
 }
 
 // updateHandler serves /update to admins: the caller's bearer token is
 // its identity, and core decides (core.ActUpdate).
 func updateHandler(svc *update.Service, c *core.Core, tokens *api.Tokens) http.Handler {
-	return svc.Handler(func(w http.ResponseWriter, r *http.Request) bool {
+	return svc.Handler(adminOnly(c, tokens, core.ActUpdate))
+}
+
+// rebootHandler is /update/reboot, to try an installed update: POST
+// reboots now, or at ?at= (RFC 3339, a quiet hour); DELETE cancels a
+// scheduled reboot. piot init reboots and keeps the schedule.
+func rebootHandler(init *osctl.Client, c *core.Core, tokens *api.Tokens) http.Handler {
+	authorize := adminOnly(c, tokens, core.ActReboot)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost && r.Method != http.MethodDelete {
+			w.Header().Set("Allow", "POST, DELETE")
+			httpx.WriteError(w, http.StatusMethodNotAllowed, core.CodeBadInput, "only POST and DELETE are allowed")
+			return
+		}
+		if !authorize(w, r) {
+			return
+		}
+		var at time.Time
+		if q := r.URL.Query().Get("at"); q != "" && r.Method == http.MethodPost {
+			t, err := time.Parse(time.RFC3339, q)
+			if err != nil {
+				httpx.WriteError(w, http.StatusBadRequest, core.CodeBadInput, fmt.Sprintf("at %q: want an RFC 3339 time such as 2026-12-24T03:00:00+01:00", q))
+				return
+			}
+			at = t
+		}
+		var err error
+		var answer string
+		switch {
+		case r.Method == http.MethodDelete:
+			err, answer = init.ScheduleReboot(r.Context(), time.Time{}), "scheduled reboot cancelled"
+		case at.IsZero():
+			err, answer = init.Do(r.Context(), osctl.Reboot), "rebooting"
+		default:
+			err, answer = init.ScheduleReboot(r.Context(), at), "reboot scheduled at "+at.Format(time.RFC3339)
+		}
+		var refused *osctl.Error
+		switch {
+		case errors.Is(err, osctl.ErrNoInit):
+			httpx.WriteError(w, http.StatusServiceUnavailable, core.CodeUnavailable, err.Error())
+		case errors.As(err, &refused) && refused.Status == http.StatusBadRequest:
+			httpx.WriteError(w, http.StatusBadRequest, core.CodeBadInput, err.Error())
+		case err != nil:
+			httpx.WriteError(w, http.StatusBadGateway, core.CodeInternal, err.Error())
+		default:
+			httpx.WriteJSON(w, http.StatusOK, map[string]string{"result": answer})
+		}
+	})
+}
+
+// adminOnly answers a caller core does not let do action and returns
+// false; the caller's bearer token is its identity.
+func adminOnly(c *core.Core, tokens *api.Tokens, action core.AdminAction) func(w http.ResponseWriter, r *http.Request) bool {
+	return func(w http.ResponseWriter, r *http.Request) bool {
 		actor := core.Anonymous()
 		if tok, ok := httpx.BearerToken(r); ok {
 			a, _, err := tokens.Actor(c, tok)
@@ -67,7 +134,7 @@ func updateHandler(svc *update.Service, c *core.Core, tokens *api.Tokens) http.H
 			}
 			actor = a
 		}
-		if err := core.AuthorizeAdmin(actor, core.ActUpdate); err != nil {
+		if err := core.AuthorizeAdmin(actor, action); err != nil {
 			status := http.StatusForbidden
 			if core.CodeOf(err) == core.CodeUnauthenticated {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="piot"`)
@@ -77,5 +144,37 @@ func updateHandler(svc *update.Service, c *core.Core, tokens *api.Tokens) http.H
 			return false
 		}
 		return true
-	})
+	}
+}
+
+// systemStatus answers GraphQL's system query from the update status;
+// without slots (updates off) only the version is known.
+func systemStatus(svc *update.Service, version string) func(context.Context) (*model.System, error) {
+	return func(context.Context) (*model.System, error) {
+		if svc == nil {
+			return &model.System{Version: version}, nil
+		}
+		st, err := svc.Status()
+		if err != nil {
+			return nil, err
+		}
+		sys := &model.System{Version: st.Version, Slot: orNil(st.Slot), OtherSlotVersion: orNil(st.OtherSlotVersion), OtherSlotState: orNil(st.OtherSlotState)}
+		if st.RebootAt != nil {
+			at := st.RebootAt.Unix()
+			sys.RebootAt = &at
+		}
+		if u := st.LastUpdate; u != nil {
+			sys.LastUpdate = &model.UpdateOutcome{Result: u.Result, Reason: orNil(u.Reason), Detail: orNil(u.Detail),
+				Version: orNil(u.Version), Slot: orNil(u.Slot), At: u.At.Unix()}
+		}
+		return sys, nil
+	}
+}
+
+// orNil is GraphQL's null for an empty string.
+func orNil(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

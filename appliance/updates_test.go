@@ -31,11 +31,16 @@ func TestUpdateIsForAdmins(t *testing.T) {
 	}
 	run(t, a)
 	base := "http://" + a.HTTPAddr()
+	var doPath func(method, path, token string) *http.Response
 
 	do := func(method, token string) *http.Response {
 		t.Helper()
+		return doPath(method, "/update", token)
+	}
+	doPath = func(method, path, token string) *http.Response {
+		t.Helper()
 		// Larger than the API's body limit: /update streams its body.
-		req, _ := http.NewRequest(method, base+"/update", bytes.NewReader(make([]byte, 3<<20)))
+		req, _ := http.NewRequest(method, base+path, bytes.NewReader(make([]byte, 3<<20)))
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
@@ -46,9 +51,12 @@ func TestUpdateIsForAdmins(t *testing.T) {
 		t.Cleanup(func() { resp.Body.Close() })
 		return resp
 	}
-	for _, tc := range []struct{ method, token string }{{http.MethodGet, ""}, {http.MethodPost, ""}, {http.MethodPost, "not-a-token"}} {
-		if resp := do(tc.method, tc.token); resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("%s with token %q: %d", tc.method, tc.token, resp.StatusCode)
+	for _, tc := range []struct{ method, path, token string }{
+		{http.MethodGet, "/update", ""}, {http.MethodPost, "/update", ""}, {http.MethodPost, "/update", "not-a-token"},
+		{http.MethodPost, "/update/reboot", ""}, {http.MethodDelete, "/update/reboot", "not-a-token"},
+	} {
+		if resp := doPath(tc.method, tc.path, tc.token); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s %s with token %q: %d", tc.method, tc.path, tc.token, resp.StatusCode)
 		}
 	}
 
@@ -74,5 +82,15 @@ func TestUpdateIsForAdmins(t *testing.T) {
 	}
 	if resp := do(http.MethodPost, login.Token); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("admin POST without a slot: %d", resp.StatusCode)
+	}
+	// Outside the image nothing can reboot; a bad time is the caller's.
+	if resp := doPath(http.MethodPost, "/update/reboot", login.Token); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("reboot outside the image: %d", resp.StatusCode)
+	}
+	if resp := doPath(http.MethodPost, "/update/reboot?at=tomorrow", login.Token); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("reboot at tomorrow: %d", resp.StatusCode)
+	}
+	if resp := doPath(http.MethodGet, "/update/reboot", login.Token); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /update/reboot: %d", resp.StatusCode)
 	}
 }

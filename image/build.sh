@@ -67,7 +67,9 @@ if [ ! -d "$kroot" ]; then
 fi
 cp "$kroot"/boot/vmlinuz-* "$OUT/vmlinuz"
 
-go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$OUT/piot" ./appliance/cmd/piot
+# PIOT_GO_TAGS: the update test builds a bundle whose piot run fails
+# (piot_failrun) to see it rolled back.
+go build -trimpath -tags "${PIOT_GO_TAGS:-}" -ldflags "-s -w -X main.version=$VERSION" -o "$OUT/piot" ./appliance/cmd/piot
 go build -o "$OUT/mkimage" ./image/mkimage
 
 # The root file system: the overlay shared with buildroot/, plus what

@@ -16,6 +16,8 @@
 #   PIOT_QEMU_MEM     memory in MiB (1024)
 #   PIOT_QEMU_ACCEL   tcg (default) or kvm: KVM guests hang on some hosts,
 #                     so it is opt-in
+#   PIOT_QEMU_REBOOT  1: a reboot of the guest (or its watchdog) restarts it,
+#                     as a real machine would; by default QEMU exits
 # The serial console is this terminal (Ctrl-A X quits QEMU); the VGA
 # console is not shown.
 # QEMU option values are comma-separated lists, not array separators.
@@ -41,11 +43,14 @@ for p in 22 80 443 1883 8883 8083; do
 done
 args=(
 	-nodefaults -machine q35 -accel "$accel" -m "$mem" -smp 2
-	-display none -vga std -serial mon:stdio -no-reboot
+	-display none -vga std -serial mon:stdio
 	-netdev "user,id=net0$fwd" -device virtio-net-pci,netdev=net0
 	-drive "file=$disk,format=raw,if=none,id=disk0,cache=writeback" -device virtio-blk-pci,drive=disk0
 	-device virtio-rng-pci
+	# A hardware watchdog, as most boards have (appliance/initd/watchdog.go).
+	-device i6300esb
 )
+[ "${PIOT_QEMU_REBOOT:-0}" = 1 ] || args+=(-no-reboot)
 if [ -n "${PIOT_QEMU_DATA:-}" ]; then
 	[ -f "$PIOT_QEMU_DATA" ] || truncate -s 1G "$PIOT_QEMU_DATA"
 	# The serial number names it the data disk for piot init.

@@ -200,6 +200,89 @@ func TestApplianceImageUpdate(t *testing.T) {
 	}
 	admin("--token", tok, "update", filepath.Join(outC, "piot-"+versionC+".bundle"))
 	rebootInto(update.SlotA, versionC, update.SlotB, versionB)
+
+	// D's piot run exits at start: it is installed and boots, but must
+	// not be marked good, and C must come back by itself.
+	const versionD = "v0.0.0-update-test-d"
+	outD := filepath.Join(work, "out-d")
+	build = exec.Command("bash", "image/build.sh")
+	build.Dir = ".."
+	build.Env = append(os.Environ(), "VERSION="+versionD, "PIOT_IMAGE_OUT="+outD, "PIOT_GO_TAGS=piot_failrun")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building version D: %v\n%s", err, b)
+	}
+	bundleD := filepath.Join(outD, "piot-"+versionD+".bundle")
+	dataD, err := os.ReadFile(bundleD)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A power cut while slot b is being written: the body is held open
+	// after 40 %, and QEMU is killed once the appliance saved progress.
+	pr, pw := io.Pipe()
+	posted := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, v.url()+"/update", pr)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		posted <- err
+	}()
+	if _, err := pw.Write(dataD[:len(dataD)*2/5]); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for st := updateStatus(t, v, tok); st.Pending == nil || st.Pending.Offset == 0; st = updateStatus(t, v, tok) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress saved while writing: %+v", st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	v.kill()
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	<-posted
+	// From here on a reboot of the guest restarts it, as on a real box.
+	reboots := "PIOT_QEMU_REBOOT=1"
+	v, _ = bootVM(t, base, disk, reboots)
+	st = updateStatus(t, v, tok)
+	if st.Slot != update.SlotA || st.Version != versionC || st.OtherSlotVersion != versionB || st.OtherSlotState != update.StateGood {
+		t.Fatalf("after a power cut while writing: %+v\n%s", st, v.console())
+	}
+	t.Logf("power cut while writing: C still runs from slot a, B intact in slot b; pending %+v", st.Pending)
+	admin("--token", tok, "update", bundleD)
+	st = updateStatus(t, v, tok)
+	if st.LastUpdate == nil || st.LastUpdate.Result != update.ResultInstalled || st.OtherSlotVersion != versionD {
+		t.Fatalf("installing D after the power cut: %+v %+v", st, st.LastUpdate)
+	}
+
+	// Rollback: D boots from slot b and fails three times; systemd-boot
+	// then boots C from slot a, which says why.
+	v.kill()
+	v = startVM(t, base, disk, reboots)
+	if err := v.waitReady(6 * time.Minute); err != nil {
+		t.Fatalf("no rollback: %v\n%s", err, v.console())
+	}
+	rollback := time.Since(v.start)
+	st = updateStatus(t, v, tok)
+	if st.Slot != update.SlotA || st.Version != versionC || st.LastUpdate == nil || st.LastUpdate.Result != update.ResultRolledBack ||
+		st.OtherSlotVersion != versionD || st.OtherSlotState != update.StateBad {
+		t.Fatalf("after D: %+v %+v\n%s", st, st.LastUpdate, v.console())
+	}
+	for _, want := range []string{"update on trial in slot b failed", "piot run exited 3 times", "update rolled back"} {
+		if !strings.Contains(v.console(), want) {
+			t.Errorf("console lacks %q:\n%s", want, v.console())
+		}
+	}
+	if !strings.Contains(st.LastUpdate.Reason, "piot run exited") {
+		t.Errorf("rollback reason: %q", st.LastUpdate.Reason)
+	}
+	if body := httpGet(t, v.url()+"/readyz", ""); !strings.Contains(body, "rolled back") {
+		t.Errorf("/readyz does not say the update was rolled back: %q", body)
+	}
+	orgID(t, v.app(), tok, "farm")
+	t.Logf("rollback: power on with D installed -> C ready again %.1f s (%s)", rollback.Seconds(), st.LastUpdate.Reason)
 }
 
 // postBody POSTs raw bytes as an admin, optionally from an offset.

@@ -49,15 +49,27 @@ func (c *Client) http() *http.Client {
 }
 
 func (c *Client) post(ctx context.Context, path string, body any, out any) error {
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return fmt.Errorf("encode request: %w", err)
+	return c.do(ctx, http.MethodPost, path, body, out)
+}
+
+// do sends body (none when nil) as JSON and decodes the answer into out
+// (not when nil).
+func (c *Client) do(ctx context.Context, method, path string, body any, out any) error {
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		rd = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.URL, "/")+path, bytes.NewReader(raw))
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.URL, "/")+path, rd)
 	if err != nil {
 		return fmt.Errorf("request: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
@@ -86,6 +98,9 @@ func (c *Client) post(ctx context.Context, path string, body any, out any) error
 			msg = strings.TrimSpace(string(data))
 		}
 		return fmt.Errorf("%s: HTTP %d: %s", path, resp.StatusCode, msg)
+	}
+	if out == nil {
+		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("%s: decode response: %w", path, err)

@@ -29,7 +29,7 @@ prints a token for later commands.`,
 	}
 	s.flags(root)
 	root.AddCommand(s.loginCmd())
-	root.AddCommand(s.orgCmd(), s.userCmd(), s.thingCmd(), s.updateCmd())
+	root.AddCommand(s.orgCmd(), s.userCmd(), s.thingCmd(), s.updateCmd(), s.rebootCmd(), s.statusCmd())
 	return root
 }
 

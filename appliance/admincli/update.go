@@ -244,16 +244,25 @@ func (p *progressReader) Read(b []byte) (int, error) {
 }
 
 func (s *session) updateCmd() *cobra.Command {
-	return &cobra.Command{
+	var reboot string
+	cmd := &cobra.Command{
 		Use:   "update FILE|URL",
 		Short: "Install a signed update bundle into the appliance's inactive slot",
 		Long: `Install a signed update bundle (make bundle) into the appliance's
 inactive slot; the appliance verifies it before writing anything. An
 install interrupted earlier is continued, and a dropped connection is
-retried from where it stopped. Reboot the appliance to try the new slot.`,
+retried from where it stopped. Reboot the appliance to try the new slot
+(--reboot now, or at a quiet hour: --reboot 03:00).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			var rebootAt time.Time
+			if reboot != "" {
+				var err error
+				if rebootAt, err = parseRebootTime(reboot, time.Now()); err != nil {
+					return err
+				}
+			}
 			if err := s.auth(ctx); err != nil {
 				return err
 			}
@@ -275,10 +284,23 @@ retried from where it stopped. Reboot the appliance to try the new slot.`,
 				return err
 			}
 			if s.asJSON {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(a)
+				if err := json.NewEncoder(cmd.OutOrStdout()).Encode(a); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: version %s\n", a.Result, a.Version)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: version %s\n", a.Result, a.Version)
+			if reboot == "" {
+				return nil
+			}
+			res, err := s.c.Reboot(ctx, rebootAt, false)
+			if err != nil {
+				return fmt.Errorf("installed, but the reboot was refused: %w", err)
+			}
+			fmt.Fprintln(cmd.ErrOrStderr(), res)
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&reboot, "reboot", "", "reboot into the update once installed: now, HH:MM or an RFC 3339 time")
+	return cmd
 }

@@ -131,6 +131,12 @@ type Updates struct {
 	SlotsDir string
 	// Keys is the PEM file of the public keys whose bundles are trusted.
 	Keys string
+	// MarkGoodAfter is how long piot run must stay ready (/readyz) on a
+	// newly installed slot before piot init trusts it; TrialTimeout is how
+	// long that may take before the boot counts as failed and piot init
+	// reboots, spending one of the slot's tries. piot init reads both.
+	MarkGoodAfter time.Duration
+	TrialTimeout  time.Duration
 }
 
 // Exporter is /metrics.
@@ -207,7 +213,7 @@ func Default() Config {
 			SessionExpiry:  24 * time.Hour,
 		},
 		Ingest:  ingest.Config{FlushInterval: time.Second},
-		Update:  Updates{Keys: "/etc/piot/update-keys.pem"},
+		Update:  Updates{Keys: "/etc/piot/update-keys.pem", MarkGoodAfter: 30 * time.Second, TrialTimeout: 10 * time.Minute},
 		History: history.Config{Retention: 30 * 24 * time.Hour, MaxBytes: 1 << 30},
 		Adapter: Adapter{MinInterval: time.Second, MaxUnassigned: 100},
 		Monitor: Monitor{
@@ -283,6 +289,8 @@ func (c *Config) options() []option {
 		{name: "mqtt-session-expiry", ptr: &c.Broker.SessionExpiry, help: "how long a disconnected persistent session is kept"},
 		{name: "update-slots-dir", ptr: &c.Update.SlotsDir, help: "directory of the A/B system slots (the EFI system partition's EFI/Linux; piot init sets it in the image); empty disables POST /update"},
 		{name: "update-keys", ptr: &c.Update.Keys, help: "PEM file of the ed25519 public keys whose update bundles are installed (the image's, written by make image)"},
+		{name: "update-mark-good-after", ptr: &c.Update.MarkGoodAfter, help: "image: how long piot run must stay ready on a newly installed slot before it is marked good"},
+		{name: "update-trial-timeout", ptr: &c.Update.TrialTimeout, help: "image: a newly installed slot not marked good this long after boot (or whose piot run exits 3 times first) reboots, spending one of its tries; after the last the previous slot boots again"},
 		{name: "metrics-token", ptr: &c.Exporter.Token, secret: true, help: "bearer token for GET /metrics (sees everything; at least 32 bytes); empty uses <data-dir>/metrics-token, generated at first start"},
 		{name: "alert-token", ptr: &c.Monitor.AlertToken, secret: true, help: "bearer token Grafana sends to POST /alerts/grafana (at least 32 bytes); empty uses <data-dir>/alert-token, generated at first start"},
 		{name: "adapter-aes-key", ptr: &c.Adapter.AESKey, secret: true, help: "16-byte AES-128 key of the PIOT device protocol at POST /adapter (legacy devices); empty accepts plaintext only"},
@@ -506,6 +514,9 @@ func (c *Config) Validate() error {
 	}
 	if c.API.JWTTTL < time.Minute || c.API.JWTTTL > 720*time.Hour {
 		return fmt.Errorf("jwt-ttl %s: must be between 1m and 720h", c.API.JWTTTL)
+	}
+	if c.Update.MarkGoodAfter < time.Second || c.Update.TrialTimeout < c.Update.MarkGoodAfter+time.Minute {
+		return fmt.Errorf("update-mark-good-after %s, update-trial-timeout %s: want at least 1s, and a trial timeout at least a minute longer", c.Update.MarkGoodAfter, c.Update.TrialTimeout)
 	}
 	if c.API.JWTKey != "" && len(c.API.JWTKey) < 32 {
 		return errors.New("jwt-key must have at least 32 bytes")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/piot-appliance/piot/appliance/config"
 	"github.com/piot-appliance/piot/appliance/osctl"
@@ -47,7 +48,38 @@ func (in *Init) State() osctl.State {
 	if in.svc != nil {
 		st.Restarts = in.svc.Restarts()
 	}
+	in.mu.Lock()
+	st.RebootAt = in.rebootAt
+	in.mu.Unlock()
 	return st
+}
+
+// maxRebootAhead bounds a scheduled reboot: further ahead is more likely
+// a mistaken date than a plan.
+const maxRebootAhead = 31 * 24 * time.Hour
+
+// ScheduleReboot implements osctl.Handler. The schedule lives in init,
+// so that it holds while piot run restarts; a power cut cancels it,
+// having rebooted anyway.
+func (in *Init) ScheduleReboot(at time.Time) error {
+	now := time.Now()
+	if !at.IsZero() && (at.Before(now.Add(-time.Minute)) || at.After(now.Add(maxRebootAhead))) {
+		return osctl.BadInput{Err: fmt.Errorf("reboot time %s: want a time from now to %s ahead", at.Format(time.RFC3339), maxRebootAhead)}
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.rebootTimer != nil {
+		in.rebootTimer.Stop()
+		in.rebootTimer = nil
+	}
+	in.rebootAt = at
+	if at.IsZero() {
+		in.log.Info("scheduled reboot cancelled")
+		return nil
+	}
+	in.log.Info("reboot scheduled", "at", at)
+	in.rebootTimer = time.AfterFunc(time.Until(at), func() { in.request(actReboot) })
+	return nil
 }
 
 func settingsOf(o config.OS) osctl.Settings {

@@ -65,6 +65,8 @@ type Init struct {
 	cfg         config.Config
 	firstBoot   bool
 	powerAction chan powerAction
+	rebootAt    time.Time // zero: none scheduled
+	rebootTimer *time.Timer
 }
 
 // Run is PID 1's main. It returns only if it cannot even start; the
@@ -100,6 +102,7 @@ func (in *Init) run() error {
 	}
 	in.boot = boot
 	in.kmods = loadModules(in.log)
+	in.startWatchdog()
 	_ = os.Symlink("/proc/self/fd", "/dev/fd")
 	if err := in.prepareData(); err != nil {
 		return err
@@ -125,6 +128,11 @@ func (in *Init) run() error {
 		in.svc.argv = append(in.svc.argv, "--update-slots-dir", slotsDir)
 	}
 	go in.svc.loop()
+	if in.slot != "" {
+		if e, ok := in.slotEntry(in.slot); ok && e.Counting {
+			go in.watchTrial(in.slot, e, in.readyzURL())
+		}
+	}
 	in.con.serve()
 	in.log.Info("init ready", "took", time.Since(started).Round(time.Millisecond), "uptime", uptime())
 	go in.logReady()
@@ -134,28 +142,25 @@ func (in *Init) run() error {
 
 // logReady notes when the appliance answers /readyz: the boot time.
 func (in *Init) logReady() {
+	readyz := in.readyzURL()
+	c := &http.Client{Timeout: 2 * time.Second}
+	for !isReady(c, readyz) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	in.log.Info("appliance ready", "uptime", uptime())
+	in.keepGoodConfig()
+	in.logw.settle()
+}
+
+// readyzURL is piot run's /readyz on this machine.
+func (in *Init) readyzURL() string {
 	in.mu.Lock()
 	addr := in.cfg.HTTP.Addr
 	in.mu.Unlock()
 	if strings.HasPrefix(addr, ":") {
 		addr = "127.0.0.1" + addr
 	}
-	c := &http.Client{Timeout: 2 * time.Second}
-	for {
-		if resp, err := c.Get("http://" + addr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				in.log.Info("appliance ready", "uptime", uptime())
-				in.keepGoodConfig()
-				if in.slot != "" {
-					go in.markGood(in.slot, "http://"+addr+"/readyz")
-				}
-				in.logw.settle()
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return "http://" + addr + "/readyz"
 }
 
 // initLog is init's log: on the console while the system comes up, then

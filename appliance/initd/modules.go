@@ -74,7 +74,9 @@ func (k *kmods) loadAlways() {
 		}
 	}
 	for _, m := range k.order {
-		if len(m.aliases) == 0 && !needed[m.name] {
+		// softdog would take /dev/watchdog before a hardware watchdog's
+		// driver: startWatchdog loads it only when none came.
+		if len(m.aliases) == 0 && !needed[m.name] && m.name != "softdog" {
 			k.load(m)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -31,7 +32,13 @@ type service struct {
 	restarts int
 	wake     chan struct{}
 	exited   chan struct{} // closed when the loop has ended
+	// exits tells the trial of a new slot (watchTrial) why piot run
+	// stopped; nobody reads it on a trusted slot, so sends never wait.
+	exits chan exit
 }
+
+// exit is why piot run stopped, and the last line it wrote.
+type exit struct{ why, last string }
 
 const (
 	minBackoff = time.Second
@@ -46,7 +53,7 @@ const (
 )
 
 func newService(p *procs, log *slog.Logger, con *console, tz func() string) *service {
-	return &service{procs: p, log: log, console: con, tz: tz, wake: make(chan struct{}, 1), exited: make(chan struct{}),
+	return &service{procs: p, log: log, console: con, tz: tz, wake: make(chan struct{}, 1), exited: make(chan struct{}), exits: make(chan exit, 8),
 		argv: []string{"/proc/self/exe", "run", "--config", configFile, "--data-dir", dataDir}}
 }
 
@@ -80,6 +87,10 @@ func (s *service) loop() {
 		}
 		s.log.Error("piot run exited; restarting", "why", why, "in", backoff, "crashes_in_a_row", crashes)
 		s.console.notice(fmt.Sprintf("piot run stopped (%s); restart %d in a row in %s. Last output:\n%s", why, crashes, backoff, tail))
+		select {
+		case s.exits <- exit{why, lastLine(tail)}:
+		default:
+		}
 		select {
 		case <-time.After(backoff):
 		case <-s.wake:
@@ -228,6 +239,12 @@ func (s *service) stop(grace time.Duration) {
 	case <-s.exited:
 	case <-time.After(5 * time.Second):
 	}
+}
+
+// lastLine is the last line of a tail.
+func lastLine(tail string) string {
+	lines := strings.Split(strings.TrimSpace(tail), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // tail keeps the last lines of output.

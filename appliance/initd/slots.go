@@ -23,11 +23,6 @@ const (
 	efivarsDir = "/sys/firmware/efi/efivars"
 	// outcomeFile is shared with piot run (appliance/updates.go).
 	outcomeFile = dataDir + "/update.json"
-	// markGoodAfter is how long piot run must stay ready before the
-	// slot it runs from is trusted: long enough for a crash at the first
-	// device's connection to show, short enough that a power cut soon
-	// after an update does not spend a try.
-	markGoodAfter = 30 * time.Second
 )
 
 // mountSlots mounts the ESP when this system was booted from a slot and
@@ -74,6 +69,17 @@ func (in *Init) mountSlots() string {
 	return slot
 }
 
+// slotEntry is the running slot's file on the ESP.
+func (in *Init) slotEntry(slot string) (update.Entry, bool) {
+	entries, err := update.Slots{Dir: slotsDir}.Entries()
+	if err != nil {
+		in.log.Error("slots", "err", err)
+		return update.Entry{}, false
+	}
+	e, ok := entries[slot]
+	return e, ok
+}
+
 // noteRollback records that the slot an update installed was given up:
 // systemd-boot came back to this one because the other ran out of tries.
 func (in *Init) noteRollback(slot string) {
@@ -91,38 +97,109 @@ func (in *Init) noteRollback(slot string) {
 		return
 	}
 	reason := fmt.Sprintf("slot %s (version %s) did not become ready in %d boots", last.Slot, last.Version, e.TriesDone)
+	if last.Reason != "" {
+		reason += "; " + last.Reason
+	}
 	in.con0().notice("update rolled back: " + reason)
-	o := update.Outcome{Result: update.ResultRolledBack, Reason: reason, Version: last.Version, Slot: last.Slot, At: time.Now().UTC()}
+	o := update.Outcome{Result: update.ResultRolledBack, Reason: reason, Detail: last.Detail, Version: last.Version, Slot: last.Slot, At: time.Now().UTC()}
 	if err := update.SaveOutcome(outcomeFile, o); err != nil {
 		in.log.Error("update outcome", "err", err)
 	}
 }
 
-// markGood trusts the running slot once piot run has stayed ready for
-// markGoodAfter: systemd-boot stops counting its tries.
-func (in *Init) markGood(slot, readyz string) {
-	s := update.Slots{Dir: slotsDir}
-	entries, err := s.Entries()
-	if err != nil {
-		in.log.Error("slots", "err", err)
-		return
+// trialCrashes is how many exits of piot run fail a slot's trial boot
+// before the trial timeout: the service restarts it with a growing delay,
+// so three exits take a few seconds and rule out a single hiccup.
+const trialCrashes = 3
+
+// watchTrial decides the boot of a slot being tried (an update's first
+// boots, whose file name carries systemd-boot's counter): the slot is
+// marked good once piot run has stayed ready for update-mark-good-after.
+// When piot run keeps exiting, or is not ready long enough within
+// update-trial-timeout, this boot failed: init reboots, which spends one
+// of the slot's tries, and after the last systemd-boot boots the previous
+// slot, where noteRollback records why. A hang of the kernel or of init
+// itself is left to the watchdog (watchdog.go): its reset spends a try
+// the same way.
+func (in *Init) watchTrial(slot string, e update.Entry, readyz string) {
+	in.mu.Lock()
+	u := in.cfg.Update
+	in.mu.Unlock()
+	in.log.Info("slot on trial", "slot", slot, "boot", e.TriesDone, "of", e.TriesDone+e.TriesLeft,
+		"mark_good_after", u.MarkGoodAfter, "trial_timeout", u.TrialTimeout)
+	deadline := time.NewTimer(u.TrialTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	c := &http.Client{Timeout: 2 * time.Second}
+	var readySince time.Time
+	crashes := 0
+	for {
+		select {
+		case x := <-in.svc.exits:
+			readySince = time.Time{}
+			crashes++
+			if crashes >= trialCrashes {
+				in.failTrial(slot, e, fmt.Sprintf("piot run exited %d times (%s)", crashes, x.why), x.last)
+				return
+			}
+		case <-deadline.C:
+			in.failTrial(slot, e, fmt.Sprintf("piot run was not ready for %s within %s", u.MarkGoodAfter, u.TrialTimeout), "")
+			return
+		case <-tick.C:
+			if !isReady(c, readyz) {
+				readySince = time.Time{}
+				continue
+			}
+			if readySince.IsZero() {
+				readySince = time.Now()
+			}
+			if time.Since(readySince) >= u.MarkGoodAfter {
+				in.markGood(slot)
+				return
+			}
+		}
 	}
-	if e, ok := entries[slot]; !ok || !e.Counting {
-		return
-	}
-	time.Sleep(markGoodAfter)
-	c := &http.Client{Timeout: 5 * time.Second}
+}
+
+func isReady(c *http.Client, readyz string) bool {
 	resp, err := c.Get(readyz)
 	if err != nil {
-		in.log.Error("not marking slot good: /readyz", "err", err)
-		return
+		return false
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		in.log.Error("not marking slot good: not ready", "status", resp.StatusCode)
-		return
+	return resp.StatusCode == http.StatusOK
+}
+
+// failTrial gives up this boot of a slot on trial: the reason (and
+// piot run's last words, which only admins see) go with the install's
+// outcome, so that the previous slot can say why it runs again, and the
+// reboot spends the try.
+func (in *Init) failTrial(slot string, e update.Entry, why, detail string) {
+	reason := fmt.Sprintf("boot %d of %d: %s", e.TriesDone, e.TriesDone+e.TriesLeft, why)
+	last, err := update.LoadOutcome(outcomeFile)
+	if err != nil {
+		in.log.Error("update outcome", "err", err)
 	}
-	if err := s.MarkGood(slot); err != nil {
+	if last != nil && last.Result == update.ResultInstalled && last.Slot == slot {
+		last.Reason, last.Detail = reason, detail
+		if err := update.SaveOutcome(outcomeFile, *last); err != nil {
+			in.log.Error("update outcome", "err", err)
+		}
+	}
+	next := fmt.Sprintf("rebooting: %d tries left", e.TriesLeft)
+	if e.TriesLeft == 0 {
+		next = "rebooting into slot " + update.Other(slot)
+	}
+	in.log.Error("slot on trial failed", "slot", slot, "reason", reason)
+	in.con0().notice(fmt.Sprintf("update on trial in slot %s failed (%s); %s", slot, reason, next))
+	in.request(actReboot)
+}
+
+// markGood trusts the running slot: systemd-boot stops counting its
+// tries.
+func (in *Init) markGood(slot string) {
+	if err := (update.Slots{Dir: slotsDir}).MarkGood(slot); err != nil {
 		in.log.Error("mark slot good", "err", err)
 		return
 	}

@@ -47,6 +47,8 @@ type State struct {
 	LastSync    time.Time `json:"last_sync"`
 	Version     string    `json:"version"`
 	Restarts    int       `json:"restarts"` // of `piot run` since boot
+	// RebootAt is when a scheduled reboot happens; zero when none is.
+	RebootAt time.Time `json:"reboot_at,omitzero"`
 }
 
 // Action is a power or service action.
@@ -97,6 +99,16 @@ func (c *Client) Apply(ctx context.Context, s Settings) error {
 // Do performs a power or service action.
 func (c *Client) Do(ctx context.Context, a Action) error {
 	return c.do(ctx, http.MethodPost, "/action/"+string(a), nil, nil)
+}
+
+// ScheduleReboot has init reboot at a time (a quiet hour for an update
+// to be tried); the zero time cancels the schedule.
+func (c *Client) ScheduleReboot(ctx context.Context, at time.Time) error {
+	return c.do(ctx, http.MethodPut, "/reboot-at", rebootAt{At: at}, nil)
+}
+
+type rebootAt struct {
+	At time.Time `json:"at,omitzero"`
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
@@ -152,6 +164,9 @@ type Handler interface {
 	State() State
 	Apply(ctx context.Context, s Settings) error
 	Do(a Action) error
+	// ScheduleReboot reboots at at (zero cancels); BadInput for a time
+	// it refuses.
+	ScheduleReboot(at time.Time) error
 }
 
 // BadInput marks an Apply error as the caller's mistake (HTTP 400).
@@ -173,6 +188,24 @@ func Serve(ln net.Listener, h Handler) error {
 			return
 		}
 		if err := h.Apply(r.Context(), s); err != nil {
+			status := http.StatusInternalServerError
+			if errors.As(err, new(BadInput)) {
+				status = http.StatusBadRequest
+			}
+			reply(w, status, map[string]string{"error": err.Error()})
+			return
+		}
+		reply(w, http.StatusOK, map[string]string{})
+	})
+	mux.HandleFunc("PUT /reboot-at", func(w http.ResponseWriter, r *http.Request) {
+		var a rebootAt
+		dec := json.NewDecoder(io.LimitReader(r.Body, 4<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&a); err != nil {
+			reply(w, http.StatusBadRequest, map[string]string{"error": "bad time: " + err.Error()})
+			return
+		}
+		if err := h.ScheduleReboot(a.At); err != nil {
 			status := http.StatusInternalServerError
 			if errors.As(err, new(BadInput)) {
 				status = http.StatusBadRequest

@@ -7,13 +7,15 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // recorder is init's side as the tests see it: it stores what it is asked.
 type recorder struct {
-	mu      sync.Mutex
-	applied []Settings
-	actions []Action
+	mu       sync.Mutex
+	applied  []Settings
+	actions  []Action
+	rebootAt time.Time
 }
 
 func (r *recorder) State() State {
@@ -34,6 +36,16 @@ func (r *recorder) Do(a Action) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.actions = append(r.actions, a)
+	return nil
+}
+
+func (r *recorder) ScheduleReboot(at time.Time) error {
+	if at.Year() < 2000 && !at.IsZero() {
+		return BadInput{Err: errors.New("too early")}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rebootAt = at
 	return nil
 }
 
@@ -74,10 +86,17 @@ func TestClientServerOverUnixSocket(t *testing.T) {
 	if err := c.Do(ctx, "format-disk"); !errors.As(err, &bad) || bad.Status != 404 {
 		t.Fatalf("unknown action: %v", err)
 	}
+	at := time.Date(2030, 1, 2, 3, 4, 0, 0, time.UTC)
+	if err := c.ScheduleReboot(ctx, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ScheduleReboot(ctx, time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC)); !errors.As(err, &bad) || bad.Status != 400 {
+		t.Fatalf("refused time: %v", err)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.applied) != 1 || h.applied[0].Hostname != "barn" || len(h.actions) != 3 {
-		t.Fatalf("init saw %+v %v", h.applied, h.actions)
+	if len(h.applied) != 1 || h.applied[0].Hostname != "barn" || len(h.actions) != 3 || !h.rebootAt.Equal(at) {
+		t.Fatalf("init saw %+v %v %v", h.applied, h.actions, h.rebootAt)
 	}
 }
 

@@ -38,6 +38,8 @@ type Service struct {
 	// Idle is how long a POST may send nothing before it is cut off
 	// (a minute when zero).
 	Idle time.Duration
+	// RebootAt, when set, says when a reboot is scheduled (zero: none).
+	RebootAt func() time.Time
 
 	mu sync.Mutex
 }
@@ -51,6 +53,11 @@ func (s *Service) Status() (Status, error) {
 	st, err := ReadStatus(s.Version, s.Slot, s.Slots, s.OutcomeFile)
 	if err != nil || s.Slot == "" {
 		return st, err
+	}
+	if s.RebootAt != nil {
+		if at := s.RebootAt(); !at.IsZero() {
+			st.RebootAt = &at
+		}
 	}
 	p, err := s.installer().Pending()
 	if err != nil {

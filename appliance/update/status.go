@@ -23,8 +23,11 @@ const (
 // Outcome is the last update's result, kept on the data partition so
 // that both slots see it: the old system after a rollback says why.
 type Outcome struct {
-	Result  string    `json:"result"`
-	Reason  string    `json:"reason,omitempty"`
+	Result string `json:"result"`
+	Reason string `json:"reason,omitempty"`
+	// Detail is what the failed version last wrote (admins only: it may
+	// name paths or settings); Reason is what anybody may read (/readyz).
+	Detail  string    `json:"detail,omitempty"`
 	Version string    `json:"version,omitempty"`
 	Slot    string    `json:"slot,omitempty"`
 	At      time.Time `json:"at"`
@@ -46,6 +49,9 @@ type Status struct {
 	LastUpdate *Outcome `json:"last_update,omitempty"`
 	// Pending describes an install that was interrupted and can continue.
 	Pending *PendingInstall `json:"pending,omitempty"`
+	// RebootAt is when piot init reboots into what was installed; nil
+	// when no reboot is scheduled.
+	RebootAt *time.Time `json:"reboot_at,omitempty"`
 }
 
 // PendingInstall is an interrupted install.
@@ -131,4 +137,14 @@ func ReadStatus(version, slot string, s Slots, outcome string) (Status, error) {
 		}
 	}
 	return st, nil
+}
+
+// Notice is what anybody may read about the last update (/readyz): that
+// it was rolled back, to which version and why; "" otherwise.
+func Notice(outcome string) string {
+	o, err := LoadOutcome(outcome)
+	if err != nil || o == nil || o.Result != ResultRolledBack {
+		return ""
+	}
+	return fmt.Sprintf("update to %s rolled back at %s: %s", o.Version, o.At.Format(time.RFC3339), o.Reason)
 }

@@ -88,6 +88,9 @@ type Deps struct {
 	// Ready reports whether the appliance is ready (store reachable, all
 	// services started).
 	Ready func(context.Context) error
+	// Notice, when set and not empty, is said beside readiness: a
+	// system running again after its update was rolled back says so.
+	Notice func() string
 	// Extra routes mounted by other services (metrics, adapters, ...).
 	Routes map[string]http.Handler
 	// Streamed routes read their own bodies, larger than MaxBodyBytes and
@@ -409,7 +412,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	ans := map[string]string{"status": "ready"}
+	if s.deps.Notice != nil {
+		if n := s.deps.Notice(); n != "" {
+			ans["notice"] = n
+		}
+	}
+	writeJSON(w, http.StatusOK, ans)
 }
 
 var rootPage = template.Must(template.New("root").Parse(`<!doctype html>

@@ -75,6 +75,9 @@ type Sources struct {
 	Relay func() map[string]uint64
 	// Version is the appliance version, for piot_build_info.
 	Version string
+	// Update reports the system slots and the last update (piot_update_*);
+	// nil when updates are off.
+	Update func() (UpdateStatus, error)
 }
 
 // Config tunes the exporter; the zero value is usable.
@@ -160,6 +163,9 @@ func (e *Exporter) applianceCollectors() []namedCollector {
 	}
 	if e.src.StorePing != nil {
 		cs = append(cs, namedCollector{"store", storeCollector{ping: e.src.StorePing, ops: e.src.StoreOps, timeout: e.cfg.StoreTimeout}})
+	}
+	if e.src.Update != nil {
+		cs = append(cs, namedCollector{"update", updateCollector{status: e.src.Update}})
 	}
 	if e.src.Core != nil {
 		cs = append(cs,

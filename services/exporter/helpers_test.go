@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -177,6 +178,10 @@ func fakeSources(c *core.Core) Sources {
 			return []StoreOp{{Name: "find", Buckets: []float64{0.001, 0.01}, Counts: []uint64{5, 3, 1}, Sum: 0.125, Count: 9, Errors: 2}}
 		},
 		Version: "v1.2.3-test",
+		Update: func() (UpdateStatus, error) {
+			return UpdateStatus{Slot: "a", OtherSlotVersion: "v1.3.0", OtherSlotState: "bad", LastResult: "rolled-back",
+				LastVersion: "v1.3.0", LastAt: time.Unix(1765000000, 0)}, nil
+		},
 	}
 }
 

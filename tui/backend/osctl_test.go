@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/piot-appliance/piot/appliance/osctl"
 	"github.com/piot-appliance/piot/services/core"
@@ -27,6 +28,8 @@ func (i *initSide) Apply(_ context.Context, s osctl.Settings) error {
 	return nil
 }
 func (i *initSide) Do(osctl.Action) error { return nil }
+
+func (i *initSide) ScheduleReboot(time.Time) error { return nil }
 
 func TestOSSettingsThroughInit(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "init.sock")

@@ -105,6 +105,9 @@ names) and in the environment (the name in brackets). Precedence:
 defaults < YAML < environment < flags. A bad value stops start-up.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if failRun {
+				return errors.New("built with the piot_failrun tag: exiting at start, as the update test wants")
+			}
 			if err := cfg.Load(cmd.Flags(), os.Environ()); err != nil {
 				return err
 			}

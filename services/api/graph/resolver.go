@@ -7,6 +7,9 @@
 package graph
 
 import (
+	"context"
+
+	"github.com/piot-appliance/piot/services/api/graph/model"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/history"
 	"github.com/piot-appliance/piot/services/monitor"
@@ -20,4 +23,7 @@ type Resolver struct {
 	History *history.Store
 	// Monitor answers alarms; nil means no monitor runs.
 	Monitor *monitor.Monitor
+	// System answers the system query; the composition root knows the
+	// slots and the update outcome.
+	System func(context.Context) (*model.System, error)
 }

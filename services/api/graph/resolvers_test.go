@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/piot-appliance/piot/services/api/graph"
+	"github.com/piot-appliance/piot/services/api/graph/model"
 	"github.com/piot-appliance/piot/services/core"
 )
 
@@ -558,4 +559,33 @@ func TestIDsAreHex(t *testing.T) {
 	if string(out.Thing.ID) != `"`+id+`"` || len(id) != 24 || strings.Contains(string(out.Thing.Created), ".") {
 		t.Fatalf("thing = %s", raw.Data)
 	}
+}
+
+// TestSystemIsForAdmins: the update status (issue 14) answers admins
+// only; the composition root supplies it.
+func TestSystemIsForAdmins(t *testing.T) {
+	slot, state := "b", "bad"
+	e := newEnv(t, graph.Options{System: func(context.Context) (*model.System, error) {
+		return &model.System{Version: "v1.3.0", Slot: &slot, OtherSlotState: &state,
+			LastUpdate: &model.UpdateOutcome{Result: "rolled-back", At: 1765000000}}, nil
+	}})
+	var got struct {
+		System struct {
+			Version          string
+			Slot             *string
+			OtherSlotVersion *string `json:"other_slot_version"`
+			OtherSlotState   *string `json:"other_slot_state"`
+			LastUpdate       struct {
+				Result string
+				At     int64
+			} `json:"last_update"`
+		}
+	}
+	e.data(e.admin, `{ system { version slot other_slot_version other_slot_state last_update { result reason at } } }`, nil, &got)
+	if s := got.System; s.Version != "v1.3.0" || *s.Slot != "b" || s.OtherSlotVersion != nil || *s.OtherSlotState != "bad" ||
+		s.LastUpdate.Result != "rolled-back" || s.LastUpdate.At != 1765000000 {
+		t.Fatalf("system: %+v", got)
+	}
+	e.fails(e.user("member@example.com"), `{ system { version } }`, nil, "FORBIDDEN")
+	e.fails(core.Anonymous(), `{ system { version } }`, nil, "UNAUTHENTICATED")
 }

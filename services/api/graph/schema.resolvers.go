@@ -548,6 +548,17 @@ func (r *queryResolver) MetricsTokens(ctx context.Context, orgID string) ([]*cor
 	return ptrs(r.Core.MetricsTokens(core.ActorFrom(ctx), oid))
 }
 
+// System is the resolver for the system field.
+func (r *queryResolver) System(ctx context.Context) (*model.System, error) {
+	if err := core.AuthorizeAdmin(core.ActorFrom(ctx), core.ActUpdate); err != nil {
+		return nil, err
+	}
+	if r.Resolver.System == nil {
+		return nil, core.NewError(core.CodeUnavailable, "the system status is not known here")
+	}
+	return r.Resolver.System(ctx)
+}
+
 // HasAesKey is the resolver for the has_aes_key field.
 func (r *thingResolver) HasAesKey(ctx context.Context, obj *core.Thing) (bool, error) {
 	return obj.AESKey != "", nil

@@ -36,6 +36,9 @@ type Options struct {
 	History *history.Store
 	// Monitor answers alarms and acknowledgeAlarm.
 	Monitor *monitor.Monitor
+	// System answers the system query (the version and the update status,
+	// admins only); nil answers the version the handler was built with.
+	System func(context.Context) (*model.System, error)
 	// MaxDepth bounds how deeply fields may nest; a query deeper than that
 	// is refused before it runs with extensions.code BAD_USER_INPUT and the
 	// message "query depth N exceeds the limit of M". The depth is the
@@ -93,7 +96,7 @@ func NewHandler(c *core.Core, opts Options) http.Handler {
 		log = slog.Default()
 	}
 
-	cfg := generated.Config{Resolvers: &Resolver{Core: c, History: opts.History, Monitor: opts.Monitor}}
+	cfg := generated.Config{Resolvers: &Resolver{Core: c, History: opts.History, Monitor: opts.Monitor, System: opts.System}}
 	cfg.Complexity.Query.Readings = readingsComplexity
 	srv := handler.New(generated.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.POST{})

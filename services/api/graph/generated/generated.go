@@ -133,6 +133,7 @@ type ComplexityRoot struct {
 		OrgNotifications func(childComplexity int, orgID string) int
 		Orgs             func(childComplexity int) int
 		Readings         func(childComplexity int, thingID string, from *int64, to *int64, step *int64, fn *model.ReadingFn, first *int64, kind *string) int
+		System           func(childComplexity int) int
 		Thing            func(childComplexity int, id string) int
 		Things           func(childComplexity int, sort *model.ThingSort, filter *model.ThingFilter, all *bool, first *int64, after *string) int
 		ThingsConnection func(childComplexity int, sort *model.ThingSort, filter *model.ThingFilter, all *bool, first *int64, after *string) int
@@ -169,6 +170,15 @@ type ComplexityRoot struct {
 		StateOff     func(childComplexity int) int
 		StateOn      func(childComplexity int) int
 		StateTopic   func(childComplexity int) int
+	}
+
+	System struct {
+		LastUpdate       func(childComplexity int) int
+		OtherSlotState   func(childComplexity int) int
+		OtherSlotVersion func(childComplexity int) int
+		RebootAt         func(childComplexity int) int
+		Slot             func(childComplexity int) int
+		Version          func(childComplexity int) int
 	}
 
 	Thing struct {
@@ -225,6 +235,15 @@ type ComplexityRoot struct {
 	ThingEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	UpdateOutcome struct {
+		At      func(childComplexity int) int
+		Detail  func(childComplexity int) int
+		Reason  func(childComplexity int) int
+		Result  func(childComplexity int) int
+		Slot    func(childComplexity int) int
+		Version func(childComplexity int) int
 	}
 
 	User struct {
@@ -310,6 +329,7 @@ type QueryResolver interface {
 	Alarms(ctx context.Context, active *bool) ([]*monitor.Alarm, error)
 	OrgNotifications(ctx context.Context, orgID string) (*core.OrgNotifications, error)
 	MetricsTokens(ctx context.Context, orgID string) ([]*core.MetricsToken, error)
+	System(ctx context.Context) (*model.System, error)
 }
 type ThingResolver interface {
 	HasAesKey(ctx context.Context, obj *core.Thing) (bool, error)
@@ -910,6 +930,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Readings(childComplexity, args["thingId"].(string), args["from"].(*int64), args["to"].(*int64), args["step"].(*int64), args["fn"].(*model.ReadingFn), args["first"].(*int64), args["kind"].(*string)), true
+	case "Query.system":
+		if e.ComplexityRoot.Query.System == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.System(childComplexity), true
 	case "Query.thing":
 		if e.ComplexityRoot.Query.Thing == nil {
 			break
@@ -1078,6 +1104,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SwitchData.StateTopic(childComplexity), true
+
+	case "System.last_update":
+		if e.ComplexityRoot.System.LastUpdate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.System.LastUpdate(childComplexity), true
+	case "System.other_slot_state":
+		if e.ComplexityRoot.System.OtherSlotState == nil {
+			break
+		}
+
+		return e.ComplexityRoot.System.OtherSlotState(childComplexity), true
+	case "System.other_slot_version":
+		if e.ComplexityRoot.System.OtherSlotVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.System.OtherSlotVersion(childComplexity), true
+	case "System.reboot_at":
+		if e.ComplexityRoot.System.RebootAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.System.RebootAt(childComplexity), true
+	case "System.slot":
+		if e.ComplexityRoot.System.Slot == nil {
+			break
+		}
+
+		return e.ComplexityRoot.System.Slot(childComplexity), true
+	case "System.version":
+		if e.ComplexityRoot.System.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.System.Version(childComplexity), true
 
 	case "Thing.alarm_activated":
 		if e.ComplexityRoot.Thing.AlarmActivated == nil {
@@ -1364,6 +1427,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ThingEdge.Node(childComplexity), true
 
+	case "UpdateOutcome.at":
+		if e.ComplexityRoot.UpdateOutcome.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateOutcome.At(childComplexity), true
+	case "UpdateOutcome.detail":
+		if e.ComplexityRoot.UpdateOutcome.Detail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateOutcome.Detail(childComplexity), true
+	case "UpdateOutcome.reason":
+		if e.ComplexityRoot.UpdateOutcome.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateOutcome.Reason(childComplexity), true
+	case "UpdateOutcome.result":
+		if e.ComplexityRoot.UpdateOutcome.Result == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateOutcome.Result(childComplexity), true
+	case "UpdateOutcome.slot":
+		if e.ComplexityRoot.UpdateOutcome.Slot == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateOutcome.Slot(childComplexity), true
+	case "UpdateOutcome.version":
+		if e.ComplexityRoot.UpdateOutcome.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateOutcome.Version(childComplexity), true
+
 	case "User.created":
 		if e.ComplexityRoot.User.Created == nil {
 			break
@@ -1582,6 +1682,40 @@ type Query {
   orgNotifications(orgId: ID!): OrgNotifications!
   "Addition: an org's Prometheus scrape tokens, without their secrets (admins only)."
   metricsTokens(orgId: ID!): [MetricsToken!]!
+  """
+  Addition: the appliance's version, its A/B system slots and the last
+  update's outcome (admins only; GET /update says the same). Outside the
+  appliance image slot is null and updates are off.
+  """
+  system: System!
+}
+
+"The running system and its updates (see Query.system)."
+type System {
+  version: String!
+  "The slot running now, a or b; null when not booted from a slot."
+  slot: String
+  "The version in the other slot; null when it is empty."
+  other_slot_version: String
+  "good, trying (installed, not yet marked good) or bad (ran out of tries); null when empty."
+  other_slot_state: String
+  "null before the first update."
+  last_update: UpdateOutcome
+  "When a scheduled reboot happens (Unix seconds); null when none is."
+  reboot_at: Int
+}
+
+"What became of the last update."
+type UpdateOutcome {
+  "installed, refused, failed, good or rolled-back."
+  result: String!
+  reason: String
+  "What the failed version last wrote, when it was rolled back."
+  detail: String
+  version: String
+  slot: String
+  "Unix seconds."
+  at: Int!
 }
 
 "One period during which a thing was not available. Times are Unix seconds."
@@ -2117,6 +2251,24 @@ func (ec *executionContext) childFields_SwitchData(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type SwitchData", field.Name)
 }
 
+func (ec *executionContext) childFields_System(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "version":
+		return ec.fieldContext_System_version(ctx, field)
+	case "slot":
+		return ec.fieldContext_System_slot(ctx, field)
+	case "other_slot_version":
+		return ec.fieldContext_System_other_slot_version(ctx, field)
+	case "other_slot_state":
+		return ec.fieldContext_System_other_slot_state(ctx, field)
+	case "last_update":
+		return ec.fieldContext_System_last_update(ctx, field)
+	case "reboot_at":
+		return ec.fieldContext_System_reboot_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type System", field.Name)
+}
+
 func (ec *executionContext) childFields_Thing(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2227,6 +2379,24 @@ func (ec *executionContext) childFields_ThingEdge(ctx context.Context, field gra
 		return ec.fieldContext_ThingEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ThingEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_UpdateOutcome(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "result":
+		return ec.fieldContext_UpdateOutcome_result(ctx, field)
+	case "reason":
+		return ec.fieldContext_UpdateOutcome_reason(ctx, field)
+	case "detail":
+		return ec.fieldContext_UpdateOutcome_detail(ctx, field)
+	case "version":
+		return ec.fieldContext_UpdateOutcome_version(ctx, field)
+	case "slot":
+		return ec.fieldContext_UpdateOutcome_slot(ctx, field)
+	case "at":
+		return ec.fieldContext_UpdateOutcome_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateOutcome", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5635,6 +5805,38 @@ func (ec *executionContext) fieldContext_Query_metricsTokens(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_system(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_system(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().System(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.System) graphql.Marshaler {
+			return ec.marshalNSystem2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐSystem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_system(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_System(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6123,6 +6325,153 @@ func (ec *executionContext) _SwitchData_command_off(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_SwitchData_command_off(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SwitchData", field, false, false, "String")
+}
+
+func (ec *executionContext) _System_version(ctx context.Context, field graphql.CollectedField, obj *model.System) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_System_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_System_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("System", field, false, false, "String")
+}
+
+func (ec *executionContext) _System_slot(ctx context.Context, field graphql.CollectedField, obj *model.System) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_System_slot(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Slot, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_System_slot(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("System", field, false, false, "String")
+}
+
+func (ec *executionContext) _System_other_slot_version(ctx context.Context, field graphql.CollectedField, obj *model.System) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_System_other_slot_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OtherSlotVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_System_other_slot_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("System", field, false, false, "String")
+}
+
+func (ec *executionContext) _System_other_slot_state(ctx context.Context, field graphql.CollectedField, obj *model.System) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_System_other_slot_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OtherSlotState, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_System_other_slot_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("System", field, false, false, "String")
+}
+
+func (ec *executionContext) _System_last_update(ctx context.Context, field graphql.CollectedField, obj *model.System) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_System_last_update(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastUpdate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UpdateOutcome) graphql.Marshaler {
+			return ec.marshalOUpdateOutcome2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐUpdateOutcome(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_System_last_update(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "System",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UpdateOutcome(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _System_reboot_at(ctx context.Context, field graphql.CollectedField, obj *model.System) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_System_reboot_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RebootAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_System_reboot_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("System", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Thing_id(ctx context.Context, field graphql.CollectedField, obj *core.Thing) (ret graphql.Marshaler) {
@@ -7267,6 +7616,144 @@ func (ec *executionContext) fieldContext_ThingEdge_node(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _UpdateOutcome_result(ctx context.Context, field graphql.CollectedField, obj *model.UpdateOutcome) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateOutcome_result(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Result, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateOutcome_result(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UpdateOutcome", field, false, false, "String")
+}
+
+func (ec *executionContext) _UpdateOutcome_reason(ctx context.Context, field graphql.CollectedField, obj *model.UpdateOutcome) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateOutcome_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateOutcome_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UpdateOutcome", field, false, false, "String")
+}
+
+func (ec *executionContext) _UpdateOutcome_detail(ctx context.Context, field graphql.CollectedField, obj *model.UpdateOutcome) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateOutcome_detail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Detail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateOutcome_detail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UpdateOutcome", field, false, false, "String")
+}
+
+func (ec *executionContext) _UpdateOutcome_version(ctx context.Context, field graphql.CollectedField, obj *model.UpdateOutcome) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateOutcome_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateOutcome_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UpdateOutcome", field, false, false, "String")
+}
+
+func (ec *executionContext) _UpdateOutcome_slot(ctx context.Context, field graphql.CollectedField, obj *model.UpdateOutcome) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateOutcome_slot(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Slot, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateOutcome_slot(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UpdateOutcome", field, false, false, "String")
+}
+
+func (ec *executionContext) _UpdateOutcome_at(ctx context.Context, field graphql.CollectedField, obj *model.UpdateOutcome) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateOutcome_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateOutcome_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UpdateOutcome", field, false, false, "Int")
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *core.User) (ret graphql.Marshaler) {
@@ -9997,6 +10484,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_metricsTokens(ctx, field)
 				})
+		case "system":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_system(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -10211,6 +10704,64 @@ func (ec *executionContext) _SwitchData(ctx context.Context, sel ast.SelectionSe
 		case "command_off":
 			out.Values[i] = ec._SwitchData_command_off(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var systemImplementors = []string{"System"}
+
+func (ec *executionContext) _System(ctx context.Context, sel ast.SelectionSet, obj *model.System) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, systemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("System")
+		case "version":
+			out.Values[i] = ec._System_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "slot":
+			out.Values[i] = ec._System_slot(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "other_slot_version":
+			out.Values[i] = ec._System_other_slot_version(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "other_slot_state":
+			out.Values[i] = ec._System_other_slot_state(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "last_update":
+			out.Values[i] = ec._System_last_update(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reboot_at":
+			out.Values[i] = ec._System_reboot_at(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -10535,6 +11086,64 @@ func (ec *executionContext) _ThingEdge(ctx context.Context, sel ast.SelectionSet
 			}
 		case "node":
 			out.Values[i] = ec._ThingEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var updateOutcomeImplementors = []string{"UpdateOutcome"}
+
+func (ec *executionContext) _UpdateOutcome(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateOutcome) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, updateOutcomeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UpdateOutcome")
+		case "result":
+			out.Values[i] = ec._UpdateOutcome_result(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._UpdateOutcome_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "detail":
+			out.Values[i] = ec._UpdateOutcome_detail(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._UpdateOutcome_version(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "slot":
+			out.Values[i] = ec._UpdateOutcome_slot(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._UpdateOutcome_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -11281,6 +11890,14 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 	return res
 }
 
+func (ec *executionContext) marshalNSystem2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐSystem(ctx context.Context, sel ast.SelectionSet, v *model.System) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "System!")
+		return graphql.Null
+	}
+	return ec._System(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNThing2ᚕᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐThingᚄ(ctx context.Context, sel ast.SelectionSet, v []*core.Thing) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -11704,6 +12321,13 @@ func (ec *executionContext) unmarshalOThingSort2ᚖgithubᚗcomᚋpiotᚑapplian
 	}
 	res, err := ec.unmarshalInputThingSort(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOUpdateOutcome2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋapiᚋgraphᚋmodelᚐUpdateOutcome(ctx context.Context, sel ast.SelectionSet, v *model.UpdateOutcome) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._UpdateOutcome(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOUser2ᚖgithubᚗcomᚋpiotᚑapplianceᚋpiotᚋservicesᚋcoreᚐUser(ctx context.Context, sel ast.SelectionSet, v *core.User) graphql.Marshaler {

@@ -54,6 +54,21 @@ type Reading struct {
 	Value string `json:"value"`
 }
 
+// The running system and its updates (see Query.system).
+type System struct {
+	Version string `json:"version"`
+	// The slot running now, a or b; null when not booted from a slot.
+	Slot *string `json:"slot,omitempty"`
+	// The version in the other slot; null when it is empty.
+	OtherSlotVersion *string `json:"other_slot_version,omitempty"`
+	// good, trying (installed, not yet marked good) or bad (ran out of tries); null when empty.
+	OtherSlotState *string `json:"other_slot_state,omitempty"`
+	// null before the first update.
+	LastUpdate *UpdateOutcome `json:"last_update,omitempty"`
+	// When a scheduled reboot happens (Unix seconds); null when none is.
+	RebootAt *int64 `json:"reboot_at,omitempty"`
+}
+
 // Addition: a page of things.
 type ThingConnection struct {
 	// Number of things matching the query, over all pages.
@@ -125,6 +140,19 @@ type ThingUpdate struct {
 	BatteryLevelTracking  *bool                      `json:"battery_level_tracking,omitempty"`
 	BatteryMqttTopic      *string                    `json:"battery_mqtt_topic,omitempty"`
 	BatteryMqttLevelValue *string                    `json:"battery_mqtt_level_value,omitempty"`
+}
+
+// What became of the last update.
+type UpdateOutcome struct {
+	// installed, refused, failed, good or rolled-back.
+	Result string  `json:"result"`
+	Reason *string `json:"reason,omitempty"`
+	// What the failed version last wrote, when it was rolled back.
+	Detail  *string `json:"detail,omitempty"`
+	Version *string `json:"version,omitempty"`
+	Slot    *string `json:"slot,omitempty"`
+	// Unix seconds.
+	At int64 `json:"at"`
 }
 
 type UserProfileUpdate struct {
