@@ -68,7 +68,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		}
 	}()
 
-	st, err := openStore(ctx, cfg, log)
+	st, err := openStore(ctx, cfg, version, log)
 	if err != nil {
 		return nil, supervisor.Named("store", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -12,17 +13,42 @@ import (
 	"time"
 
 	"github.com/piot-appliance/piot/appliance/config"
+	"github.com/piot-appliance/piot/appliance/dataformat"
 	"github.com/piot-appliance/piot/services/store"
 	"github.com/piot-appliance/piot/tui/backend"
+	"go.mongodb.org/mongo-driver/bson"
 )
 
 // storeHealthInterval is how often the store is pinged for the broker's
 // fail-closed check, which must be cheap because it runs on every ACL check.
 const storeHealthInterval = 2 * time.Second
 
-// openStore opens the store and applies a restore the console scheduled,
-// before core or anything else loads its contents.
-func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.Store, error) {
+// dataFormat is the format of what this version keeps in the data
+// directory (appliance/dataformat). A change to stored data raises it and
+// adds a migration from the format before to dataMigrations.
+const dataFormat = 1
+
+// dataMigrations bring data of older formats to dataFormat; none yet.
+func dataMigrations(*store.Store) []dataformat.Migration { return nil }
+
+// snapshotStore takes and restores the snapshots of a data format
+// migration: a backup of the whole store, in the console's format.
+type snapshotStore struct{ st *store.Store }
+
+func (s snapshotStore) Export(ctx context.Context, w io.Writer) error {
+	_, _, err := s.st.Export(ctx, w, backend.BackupFormat, bson.D{{Key: "reason", Value: "before a data format migration"}})
+	return err
+}
+
+func (s snapshotStore) Restore(ctx context.Context, r io.Reader) error {
+	_, err := s.st.Restore(ctx, r, backend.BackupFormat)
+	return err
+}
+
+// openStore opens the store, applies a restore the console scheduled and
+// brings the data to this version's format (or refuses data too new for
+// it), before core or anything else loads its contents.
+func openStore(ctx context.Context, cfg config.Config, version string, log *slog.Logger) (*store.Store, error) {
 	st, err := store.Open(ctx, store.Config{
 		DataDir: cfg.DataDir, URI: cfg.Store.URI, ConnectTimeout: cfg.Store.Timeout, Logger: log,
 	})
@@ -30,6 +56,11 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store
 		return nil, err
 	}
 	if err := applyPendingRestore(ctx, st, cfg.DataDir, log); err != nil {
+		_ = st.Close(ctx)
+		return nil, err
+	}
+	v := dataformat.Version{Name: version, Current: dataFormat, Migrations: dataMigrations(st), Log: log}
+	if err := v.Prepare(ctx, cfg.DataDir, snapshotStore{st}); err != nil {
 		_ = st.Close(ctx)
 		return nil, err
 	}

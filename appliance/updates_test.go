@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/piot-appliance/piot/appliance/dataformat"
 	"github.com/piot-appliance/piot/appliance/update"
 )
 
@@ -92,5 +95,31 @@ func TestUpdateIsForAdmins(t *testing.T) {
 	}
 	if resp := doPath(http.MethodGet, "/update/reboot", login.Token); resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET /update/reboot: %d", resp.StatusCode)
+	}
+}
+
+// TestDataTooNewIsRefused: a version does not start on data of a newer
+// format (an update that migrated it, then a rollback without the
+// snapshot) rather than misread it (issue 14).
+func TestDataTooNewIsRefused(t *testing.T) {
+	cfg := testConfig(t)
+	a, err := New(context.Background(), cfg, quiet, "v1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, a)
+	f, ok, err := dataformat.Read(cfg.DataDir)
+	if err != nil || !ok || f.Format != dataFormat || f.WrittenBy != "v1.0.0" {
+		t.Fatalf("format file after the first start: %+v %v %v", f, ok, err)
+	}
+
+	cfg2 := testConfig(t)
+	v := dataformat.Version{Name: "v9.0.0", Current: dataFormat + 1}
+	if err := v.Prepare(context.Background(), cfg2.DataDir, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(context.Background(), cfg2, quiet, "v1.0.0")
+	if !errors.Is(err, dataformat.ErrTooNew) || !strings.Contains(err.Error(), "written by v9.0.0") {
+		t.Fatalf("New on newer data: %v", err)
 	}
 }

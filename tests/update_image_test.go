@@ -257,20 +257,42 @@ func TestApplianceImageUpdate(t *testing.T) {
 		t.Fatalf("installing D after the power cut: %+v %+v", st, st.LastUpdate)
 	}
 
+	// A reboot at a chosen time is kept by piot init, shown, and can be
+	// cancelled.
+	at := time.Now().Add(time.Hour).Truncate(time.Second)
+	admin("--token", tok, "reboot", "--at", at.Format(time.RFC3339))
+	if st := updateStatus(t, v, tok); st.RebootAt == nil || !st.RebootAt.Equal(at) {
+		t.Fatalf("scheduled reboot not shown: %+v", st.RebootAt)
+	}
+	admin("--token", tok, "reboot", "--cancel")
+	if st := updateStatus(t, v, tok); st.RebootAt != nil {
+		t.Fatalf("cancelled reboot still shown: %v", st.RebootAt)
+	}
+
 	// Rollback: D boots from slot b and fails three times; systemd-boot
 	// then boots C from slot a, which says why.
-	v.kill()
-	v = startVM(t, base, disk, reboots)
+	rebooted := time.Now()
+	admin("--token", tok, "reboot")
+	for c := (&http.Client{Timeout: time.Second}); ; time.Sleep(200 * time.Millisecond) {
+		resp, err := c.Get(v.url() + "/readyz")
+		if err != nil {
+			break
+		}
+		resp.Body.Close()
+		if time.Since(rebooted) > time.Minute {
+			t.Fatalf("still up a minute after the reboot:\n%s", v.console())
+		}
+	}
 	if err := v.waitReady(6 * time.Minute); err != nil {
 		t.Fatalf("no rollback: %v\n%s", err, v.console())
 	}
-	rollback := time.Since(v.start)
+	rollback := time.Since(rebooted)
 	st = updateStatus(t, v, tok)
 	if st.Slot != update.SlotA || st.Version != versionC || st.LastUpdate == nil || st.LastUpdate.Result != update.ResultRolledBack ||
 		st.OtherSlotVersion != versionD || st.OtherSlotState != update.StateBad {
 		t.Fatalf("after D: %+v %+v\n%s", st, st.LastUpdate, v.console())
 	}
-	for _, want := range []string{"update on trial in slot b failed", "piot run exited 3 times", "update rolled back"} {
+	for _, want := range []string{"watchdog armed", "update on trial in slot b failed", "piot run exited 3 times", "update rolled back"} {
 		if !strings.Contains(v.console(), want) {
 			t.Errorf("console lacks %q:\n%s", want, v.console())
 		}
@@ -281,8 +303,12 @@ func TestApplianceImageUpdate(t *testing.T) {
 	if body := httpGet(t, v.url()+"/readyz", ""); !strings.Contains(body, "rolled back") {
 		t.Errorf("/readyz does not say the update was rolled back: %q", body)
 	}
+	if out := admin("--token", tok, "status"); !strings.Contains(out, "last update:  rolled-back, version "+versionD) ||
+		!strings.Contains(out, "other slot:   "+versionD+" (bad)") || !strings.Contains(out, "built with the piot_failrun tag") {
+		t.Errorf("piot admin status after the rollback:\n%s", out)
+	}
 	orgID(t, v.app(), tok, "farm")
-	t.Logf("rollback: power on with D installed -> C ready again %.1f s (%s)", rollback.Seconds(), st.LastUpdate.Reason)
+	t.Logf("rollback: reboot with D installed -> C ready again %.1f s (%s)", rollback.Seconds(), st.LastUpdate.Reason)
 }
 
 // postBody POSTs raw bytes as an admin, optionally from an offset.

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/piot-appliance/piot/appliance/dataformat"
 	"github.com/piot-appliance/piot/appliance/update"
 )
 
@@ -204,6 +205,13 @@ func (in *Init) markGood(slot string) {
 		return
 	}
 	in.log.Info("slot marked good", "slot", slot, "version", in.version)
+	// A rollback can no longer happen: the data as it was before this
+	// version migrated it is not needed.
+	if removed, err := dataformat.RemoveSnapshots(dataDir); err != nil {
+		in.log.Error("data snapshots", "err", err)
+	} else if len(removed) > 0 {
+		in.log.Info("data snapshots removed", "files", removed)
+	}
 	last, _ := update.LoadOutcome(outcomeFile)
 	if last != nil && last.Result == update.ResultInstalled && last.Slot == slot {
 		o := update.Outcome{Result: update.ResultGood, Version: in.version, Slot: slot, At: time.Now().UTC()}

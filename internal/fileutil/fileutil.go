@@ -8,7 +8,9 @@
 package fileutil
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -17,6 +19,16 @@ import (
 // directory is written, fsynced and renamed over path, and the directory
 // is fsynced so that the rename survives a power loss too.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return WriteFileFunc(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteFileFunc is WriteFile for content too large to hold in memory
+// (a store snapshot): write produces it; path is left as it was when
+// write fails.
+func WriteFileFunc(path string, perm os.FileMode, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {
@@ -25,7 +37,10 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	defer os.Remove(tmp.Name()) // no-op after the rename
 	err = tmp.Chmod(perm)
 	if err == nil {
-		_, err = tmp.Write(data)
+		bw := bufio.NewWriterSize(tmp, 64<<10)
+		if err = write(bw); err == nil {
+			err = bw.Flush()
+		}
 	}
 	if err == nil {
 		err = tmp.Sync()
