@@ -17,6 +17,7 @@ import (
 	"github.com/piot-appliance/piot/services/api"
 	"github.com/piot-appliance/piot/services/api/graph/model"
 	"github.com/piot-appliance/piot/services/core"
+	"github.com/piot-appliance/piot/tui"
 )
 
 // efivars is where the kernel shows EFI variables; piot init mounts it.
@@ -177,4 +178,26 @@ func orNil(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// consoleUpdates hands the update status to the console's System screen;
+// nil (nothing to show) when the system was not booted from a slot.
+func consoleUpdates(svc *update.Service) func() (tui.UpdateInfo, error) {
+	if svc == nil || svc.Slot == "" {
+		return nil
+	}
+	return func() (tui.UpdateInfo, error) {
+		st, err := svc.Status()
+		if err != nil {
+			return tui.UpdateInfo{}, err
+		}
+		u := tui.UpdateInfo{Version: st.Version, Slot: st.Slot, OtherSlotVersion: st.OtherSlotVersion, OtherSlotState: st.OtherSlotState}
+		if l := st.LastUpdate; l != nil {
+			u.LastResult, u.LastVersion, u.LastReason, u.LastAt = l.Result, l.Version, l.Reason, l.At
+		}
+		if st.RebootAt != nil {
+			u.RebootAt = *st.RebootAt
+		}
+		return u, nil
+	}
 }

@@ -132,6 +132,21 @@ type SystemInfo interface {
 	// settings (appliance image only; ErrUnsupported elsewhere).
 	OSSettings(ctx context.Context, a core.Actor) (OSSettings, error)
 	SetOSSettings(ctx context.Context, a core.Actor, s OSSettings) error
+	// Updates is the A/B slots and the last update (core.ActUpdate;
+	// ErrUnsupported when the system was not booted from a slot).
+	Updates(ctx context.Context, a core.Actor) (UpdateInfo, error)
+}
+
+// UpdateInfo is the System screen's view of the system slots and the
+// last update (appliance/update, which the console does not import).
+type UpdateInfo struct {
+	Version, Slot                    string
+	OtherSlotVersion, OtherSlotState string // empty: the other slot is empty
+	// LastResult is empty before the first update.
+	LastResult, LastVersion, LastReason string
+	LastAt                              time.Time
+	// RebootAt is zero when no reboot is scheduled.
+	RebootAt time.Time
 }
 
 // LogSnapshot is the kept log, oldest line first. Total counts every line

@@ -334,6 +334,7 @@ type fakeSystem struct {
 	actions []string
 	logs    []string
 	total   uint64
+	upd     *UpdateInfo // nil: not booted from a slot
 }
 
 func (f *fakeSystem) Listeners() []Listener {
@@ -402,6 +403,15 @@ func (f *fakeSystem) PowerOff(context.Context, core.Actor) error { return ErrUns
 func (f *fakeSystem) OSSettings(context.Context, core.Actor) (OSSettings, error) {
 	return OSSettings{Hostname: "piot", Network: "dhcp", Timezone: "UTC"}, nil
 }
+func (f *fakeSystem) Updates(_ context.Context, a core.Actor) (UpdateInfo, error) {
+	if err := core.AuthorizeAdmin(a, core.ActUpdate); err != nil {
+		return UpdateInfo{}, err
+	}
+	if f.upd == nil {
+		return UpdateInfo{}, ErrUnsupported
+	}
+	return *f.upd, nil
+}
 func (f *fakeSystem) SetOSSettings(_ context.Context, a core.Actor, s OSSettings) error {
 	return f.record(a, "os:"+s.Hostname+","+s.Network)
 }
@@ -430,6 +440,20 @@ func TestSystemScreen(t *testing.T) {
 	if strings.Join(sys.actions, ",") != "tls,backup:,restore:/data/backups/x.piot" {
 		t.Fatalf("actions: %v", sys.actions)
 	}
+}
+
+// TestSystemScreenShowsARollback: the System screen says which slot runs
+// and why an update was rolled back (issue 14).
+func TestSystemScreenShowsARollback(t *testing.T) {
+	w := newWorld(t)
+	sys := &fakeSystem{upd: &UpdateInfo{Version: "v1.2.0", Slot: "a", OtherSlotVersion: "v1.3.0", OtherSlotState: "bad",
+		LastResult: "rolled-back", LastVersion: "v1.3.0", LastAt: testNow.Add(-time.Hour),
+		LastReason: "slot b did not become ready in 3 boots; boot 3 of 3: piot run exited 3 times", RebootAt: testNow.Add(time.Hour)}}
+	h := newHarness(t, Deps{Core: w.core, System: sys}, w.admin, 80, 24)
+	h.key("7")
+	s := h.waitFor("Updates", "running v1.2.0 from slot a · other slot: v1.3.0 (bad)", "last update: rolled-back v1.3.0",
+		"slot b did not become ready in 3 boots", "reboot scheduled at", "Listeners")
+	checkFits(t, s, 80, 24)
 }
 
 // TestControlCharactersNeverReachTheTerminal: text stored through the API

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -19,12 +20,14 @@ type systemScreen struct {
 	addrs     []string
 	listeners []Listener
 	logs      []string
+	upd       *UpdateInfo // nil: not booted from a slot
 }
 
 type systemMsg struct {
 	addrs     []string
 	listeners []Listener
 	logs      []string
+	upd       *UpdateInfo
 }
 
 var (
@@ -60,9 +63,40 @@ func (s *systemScreen) refresh() tea.Cmd {
 		if e.deps.System != nil {
 			msg.listeners = e.deps.System.Listeners()
 			msg.logs = e.deps.System.LogTail(200)
+			u, err := e.deps.System.Updates(e.ctx, a)
+			switch {
+			case err == nil:
+				msg.upd = &u
+			case !errors.Is(err, ErrUnsupported):
+				return nil, err
+			}
 		}
 		return msg, nil
 	})
+}
+
+// updateLines show the slots and the last update: a rollback in red,
+// with its reason, since it is why an older version runs.
+func (s *systemScreen) updateLines(u *UpdateInfo, width int) []string {
+	other := "empty"
+	if u.OtherSlotVersion != "" {
+		other = printable(u.OtherSlotVersion) + " (" + u.OtherSlotState + ")"
+	}
+	lines := []string{cut(fmt.Sprintf("  running %s from slot %s · other slot: %s", printable(u.Version), u.Slot, other), width)}
+	if u.LastResult != "" {
+		last := fmt.Sprintf("  last update: %s %s, %s", u.LastResult, printable(u.LastVersion), u.LastAt.In(s.env.now().Location()).Format("2006-01-02 15:04"))
+		if u.LastResult == "rolled-back" || u.LastResult == "failed" {
+			last = styleErr.Render(cut(last, width))
+		}
+		lines = append(lines, cut(last, width))
+		if u.LastReason != "" {
+			lines = append(lines, cut("    "+printable(u.LastReason), width))
+		}
+	}
+	if !u.RebootAt.IsZero() {
+		lines = append(lines, cut("  reboot scheduled at "+u.RebootAt.In(s.env.now().Location()).Format("2006-01-02 15:04"), width))
+	}
+	return lines
 }
 
 // interfaceAddrs lists the addresses of the interfaces that are up, except
@@ -97,7 +131,7 @@ func (s *systemScreen) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case systemMsg:
 		s.loaded = true
-		s.addrs, s.listeners, s.logs = msg.addrs, msg.listeners, msg.logs
+		s.addrs, s.listeners, s.logs, s.upd = msg.addrs, msg.listeners, msg.logs, msg.upd
 	case tea.KeyPressMsg:
 		return s.key(msg)
 	}
@@ -201,6 +235,10 @@ func (s *systemScreen) view(width, height int) string {
 	}
 	for _, a := range s.addrs {
 		lines = append(lines, cut("  "+a, width))
+	}
+	if u := s.upd; u != nil {
+		lines = append(lines, styleTitle.Render("Updates"))
+		lines = append(lines, s.updateLines(u, width)...)
 	}
 	lines = append(lines, styleTitle.Render("Listeners"))
 	if s.env.deps.System == nil {

@@ -172,6 +172,10 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 		{"System.PowerOff", "", cmAdminOnlyNA, func(ctx context.Context, who core.Actor) (string, error) {
 			return done(sys.PowerOff(ctx, who))
 		}},
+		{"System.Updates", "", cmAdminOnlyNA, func(ctx context.Context, who core.Actor) (string, error) {
+			_, err := sys.Updates(ctx, who)
+			return done(err)
+		}},
 		{"System.OSSettings", "", cmAdminOnlyNA, func(ctx context.Context, who core.Actor) (string, error) {
 			_, err := sys.OSSettings(ctx, who)
 			return cmOK, err

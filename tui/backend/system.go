@@ -54,6 +54,9 @@ type SystemConfig struct {
 	// OS is piot init's control channel in the appliance image; nil
 	// outside it, where the OS actions are unsupported.
 	OS *osctl.Client
+	// Updates reports the system slots and the last update; nil when the
+	// system was not booted from a slot.
+	Updates func() (tui.UpdateInfo, error)
 }
 
 // System implements tui.SystemInfo.
@@ -233,6 +236,17 @@ func (s *System) Restore(ctx context.Context, a core.Actor, path string) error {
 		return s.cfg.OS.Do(ctx, osctl.Restart)
 	}
 	return nil
+}
+
+// Updates implements tui.SystemInfo.
+func (s *System) Updates(_ context.Context, a core.Actor) (tui.UpdateInfo, error) {
+	if err := core.AuthorizeAdmin(a, core.ActUpdate); err != nil {
+		return tui.UpdateInfo{}, err
+	}
+	if s.cfg.Updates == nil {
+		return tui.UpdateInfo{}, tui.ErrUnsupported
+	}
+	return s.cfg.Updates()
 }
 
 // Reboot implements tui.SystemInfo; only the appliance image may reboot.
