@@ -218,7 +218,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 			Alarms:  backend.NewAlarms(mon),
 			System: backend.NewSystem(backend.SystemConfig{
 				DataDir: cfg.DataDir, Version: version, Core: c,
-				TLS: b, Logs: logs, Logger: log, OS: osctl.FromEnv(), Updates: consoleUpdates(updates),
+				TLS: b, Logs: logs, Logger: log, OS: osctl.FromEnv(),
+				Updates: consoleUpdates(updates), FetchUpdate: consoleFetch(updates),
 				Listeners: func() []tui.Listener { return listeners(health, httpSrv, b, sshSrv) },
 			}),
 		})

@@ -198,6 +198,24 @@ func consoleUpdates(svc *update.Service) func() (tui.UpdateInfo, error) {
 		if st.RebootAt != nil {
 			u.RebootAt = *st.RebootAt
 		}
+		if d := st.Fetch; d != nil {
+			u.Download = &tui.UpdateDownload{URL: d.URL, Done: d.Done, Total: d.Total, Running: d.Running, Err: d.Err}
+		}
 		return u, nil
 	}
+}
+
+// fetchTimeout bounds one request of the appliance's own download of a
+// bundle; a slow link continues with the next request (Range) from where
+// the install stopped.
+const fetchTimeout = 10 * time.Minute
+
+// consoleFetch starts the appliance's own download of a bundle for the
+// console; it runs for the process's life, not the console session's.
+func consoleFetch(svc *update.Service) func(url string) error {
+	if svc == nil || svc.Slot == "" {
+		return nil
+	}
+	hc := &http.Client{Timeout: fetchTimeout}
+	return func(url string) error { return svc.StartFetch(context.Background(), hc, url) }
 }

@@ -135,6 +135,10 @@ type SystemInfo interface {
 	// Updates is the A/B slots and the last update (core.ActUpdate;
 	// ErrUnsupported when the system was not booted from a slot).
 	Updates(ctx context.Context, a core.Actor) (UpdateInfo, error)
+	// FetchUpdate has the appliance download the bundle at url and
+	// install it into the inactive slot, in the background; Updates
+	// follows it (core.ActUpdate).
+	FetchUpdate(ctx context.Context, a core.Actor, url string) error
 }
 
 // UpdateInfo is the System screen's view of the system slots and the
@@ -147,6 +151,17 @@ type UpdateInfo struct {
 	LastAt                              time.Time
 	// RebootAt is zero when no reboot is scheduled.
 	RebootAt time.Time
+	// Download is the appliance's own download of a bundle, running or
+	// the last one; nil when there was none.
+	Download *UpdateDownload
+}
+
+// UpdateDownload is how far a download of a bundle got.
+type UpdateDownload struct {
+	URL         string
+	Done, Total int64
+	Running     bool
+	Err         string // why it stopped; empty while running or installed
 }
 
 // LogSnapshot is the kept log, oldest line first. Total counts every line

@@ -412,6 +412,22 @@ func (f *fakeSystem) Updates(_ context.Context, a core.Actor) (UpdateInfo, error
 	}
 	return *f.upd, nil
 }
+func (f *fakeSystem) FetchUpdate(_ context.Context, a core.Actor, url string) error {
+	if err := core.AuthorizeAdmin(a, core.ActUpdate); err != nil {
+		return err
+	}
+	if f.upd == nil {
+		return ErrUnsupported
+	}
+	if !strings.HasPrefix(url, "https://") {
+		return core.NewError(core.CodeBadInput, "url: want the bundle's http:// or https:// address")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.actions = append(f.actions, "fetch:"+url)
+	f.upd.Download = &UpdateDownload{URL: url, Done: 7 << 20, Total: 28 << 20, Running: true}
+	return nil
+}
 func (f *fakeSystem) SetOSSettings(_ context.Context, a core.Actor, s OSSettings) error {
 	return f.record(a, "os:"+s.Hostname+","+s.Network)
 }
@@ -453,6 +469,18 @@ func TestSystemScreenShowsARollback(t *testing.T) {
 	h.key("7")
 	s := h.waitFor("Updates", "running v1.2.0 from slot a · other slot: v1.3.0 (bad)", "last update: rolled-back v1.3.0",
 		"slot b did not become ready in 3 boots", "reboot scheduled at", "Listeners")
+	checkFits(t, s, 80, 24)
+
+	// Install from a URL the appliance fetches itself, with progress.
+	h.key("u")
+	h.waitFor("Install an update", "Bundle URL")
+	h.typeText("ftp://x")
+	h.key("enter")
+	h.waitFor("want the bundle's http:// or https:// address")
+	h.key("ctrl+u")
+	h.typeText("https://updates.example/piot-v1.4.0.bundle")
+	h.key("enter")
+	s = h.waitFor("downloading https://updates.example/piot-v1.4.0.bundle", "downloading 25% (7.0 MiB of 28.0 MiB)")
 	checkFits(t, s, 80, 24)
 }
 

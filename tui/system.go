@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
@@ -37,7 +38,11 @@ var (
 	keyReboot   = key.NewBinding(key.WithKeys("B"), key.WithHelp("B", "reboot"))
 	keyPowerOff = key.NewBinding(key.WithKeys("P"), key.WithHelp("P", "power off"))
 	keyOS       = key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "OS settings"))
+	keyUpdate   = key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "install update"))
 )
+
+// systemTickMsg refreshes the screen while a download runs.
+type systemTickMsg struct{}
 
 func newSystem(e *env) *systemScreen {
 	return &systemScreen{env: e, ov: overlay{tag: "system", env: e}}
@@ -47,7 +52,7 @@ func (s *systemScreen) title() string   { return "System" }
 func (s *systemScreen) adminOnly() bool { return true }
 func (s *systemScreen) capturing() bool { return s.ov.active() }
 func (s *systemScreen) keys() []key.Binding {
-	return []key.Binding{keyOS, keyBackup, keyRestore, keyRegenTLS, keyReboot, keyPowerOff}
+	return []key.Binding{keyOS, keyUpdate, keyBackup, keyRestore, keyRegenTLS, keyReboot, keyPowerOff}
 }
 
 func (s *systemScreen) refresh() tea.Cmd {
@@ -93,11 +98,22 @@ func (s *systemScreen) updateLines(u *UpdateInfo, width int) []string {
 			lines = append(lines, cut("    "+printable(u.LastReason), width))
 		}
 	}
+	if d := u.Download; d != nil {
+		switch {
+		case d.Running:
+			lines = append(lines, cut(fmt.Sprintf("  downloading %d%% (%s of %s) from %s", d.Done*100/max(d.Total, 1), mib(d.Done), mib(d.Total), printable(d.URL)), width))
+		case d.Err != "":
+			lines = append(lines, styleErr.Render(cut("  download failed: "+printable(d.Err), width)))
+		}
+	}
 	if !u.RebootAt.IsZero() {
 		lines = append(lines, cut("  reboot scheduled at "+u.RebootAt.In(s.env.now().Location()).Format("2006-01-02 15:04"), width))
 	}
 	return lines
 }
+
+// mib shows a byte count in MiB.
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // interfaceAddrs lists the addresses of the interfaces that are up, except
 // loopback.
@@ -132,6 +148,11 @@ func (s *systemScreen) update(msg tea.Msg) tea.Cmd {
 	case systemMsg:
 		s.loaded = true
 		s.addrs, s.listeners, s.logs, s.upd = msg.addrs, msg.listeners, msg.logs, msg.upd
+		if s.upd != nil && s.upd.Download != nil && s.upd.Download.Running {
+			return tea.Tick(time.Second, func(time.Time) tea.Msg { return systemTickMsg{} })
+		}
+	case systemTickMsg:
+		return s.refresh()
 	case tea.KeyPressMsg:
 		return s.key(msg)
 	}
@@ -142,7 +163,7 @@ func (s *systemScreen) key(k tea.KeyPressMsg) tea.Cmd {
 	e := s.env
 	sys := e.deps.System
 	if sys == nil {
-		if key.Matches(k, keyOS, keyBackup, keyRestore, keyRegenTLS, keyReboot, keyPowerOff) {
+		if key.Matches(k, keyOS, keyUpdate, keyBackup, keyRestore, keyRegenTLS, keyReboot, keyPowerOff) {
 			return func() tea.Msg { return statusMsg{text: "system actions are not available", err: true} }
 		}
 		return nil
@@ -174,6 +195,16 @@ func (s *systemScreen) key(k tea.KeyPressMsg) tea.Cmd {
 				return "", err
 			}
 			return "OS settings applied", nil
+		})
+	case key.Matches(k, keyUpdate):
+		f := newForm("Install an update").text("url", "Bundle URL", "", "url")
+		f.note = "The appliance downloads the signed bundle (http or https) itself, verifies it before writing anything and installs it into the other slot; a dropped download continues where it stopped. Then reboot (B) to try it: a version that does not become ready is rolled back by itself."
+		return s.ov.open(f, func(a core.Actor, f *form) (string, error) {
+			u := strings.TrimSpace(f.value("url"))
+			if err := sys.FetchUpdate(e.ctx, a, u); err != nil {
+				return "", err
+			}
+			return "downloading " + u, nil
 		})
 	case key.Matches(k, keyRegenTLS):
 		s.ov.ask("Reissue the MQTT server certificate? Devices that trust the appliance CA are unaffected.", func(a core.Actor) (string, error) {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -16,85 +15,6 @@ import (
 
 	"github.com/piot-appliance/piot/appliance/update"
 )
-
-// BundleSource is a bundle that can be read from any offset: a file, or a
-// URL fetched with Range requests.
-type BundleSource interface {
-	Open(ctx context.Context, offset int64) (io.ReadCloser, error)
-	Size() int64
-}
-
-type fileSource struct {
-	path string
-	size int64
-}
-
-// OpenBundle returns a bundle source for a file name or an http(s) URL.
-func OpenBundle(ctx context.Context, hc *http.Client, name string) (BundleSource, error) {
-	if strings.HasPrefix(name, "http://") || strings.HasPrefix(name, "https://") {
-		req, err := http.NewRequestWithContext(ctx, http.MethodHead, name, nil)
-		if err != nil {
-			return nil, fmt.Errorf("bundle: %w", err)
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("bundle: %w", err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || resp.ContentLength <= 0 {
-			return nil, fmt.Errorf("bundle %s: HTTP %d, length %d", name, resp.StatusCode, resp.ContentLength)
-		}
-		return &urlSource{url: name, size: resp.ContentLength, hc: hc}, nil
-	}
-	fi, err := os.Stat(name)
-	if err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
-	}
-	return &fileSource{path: name, size: fi.Size()}, nil
-}
-
-func (f *fileSource) Size() int64 { return f.size }
-
-func (f *fileSource) Open(_ context.Context, offset int64) (io.ReadCloser, error) {
-	file, err := os.Open(f.path)
-	if err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
-	}
-	if _, err := file.Seek(offset, io.SeekStart); err != nil {
-		file.Close()
-		return nil, fmt.Errorf("bundle: %w", err)
-	}
-	return file, nil
-}
-
-type urlSource struct {
-	url  string
-	size int64
-	hc   *http.Client
-}
-
-func (u *urlSource) Size() int64 { return u.size }
-
-func (u *urlSource) Open(ctx context.Context, offset int64) (io.ReadCloser, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
-	}
-	want := http.StatusOK
-	if offset > 0 {
-		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
-		want = http.StatusPartialContent
-	}
-	resp, err := u.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
-	}
-	if resp.StatusCode != want {
-		resp.Body.Close()
-		return nil, fmt.Errorf("bundle %s from %d: HTTP %d", u.url, offset, resp.StatusCode)
-	}
-	return resp.Body, nil
-}
 
 // UpdateAttempts bounds how often Update continues after the connection
 // to the appliance dropped.
@@ -136,7 +56,7 @@ type UpdateAnswer struct {
 // same bundle is continued rather than started over, and a dropped
 // connection is retried from where the appliance stopped: on a slow link
 // every byte sent once is enough.
-func (c *Client) Update(ctx context.Context, src BundleSource, progress func(sent, total int64)) (UpdateAnswer, error) {
+func (c *Client) Update(ctx context.Context, src update.BundleSource, progress func(sent, total int64)) (UpdateAnswer, error) {
 	first, err := src.Open(ctx, 0)
 	if err != nil {
 		return UpdateAnswer{}, err
@@ -180,7 +100,7 @@ func (c *Client) Update(ctx context.Context, src BundleSource, progress func(sen
 	return UpdateAnswer{}, fmt.Errorf("update: gave up after %d attempts: %w", UpdateAttempts, lastErr)
 }
 
-func (c *Client) postBundle(ctx context.Context, src BundleSource, offset int64, progress func(sent, total int64)) (UpdateAnswer, error) {
+func (c *Client) postBundle(ctx context.Context, src update.BundleSource, offset int64, progress func(sent, total int64)) (UpdateAnswer, error) {
 	body, err := src.Open(ctx, offset)
 	if err != nil {
 		return UpdateAnswer{}, err
@@ -268,7 +188,7 @@ retried from where it stopped. Reboot the appliance to try the new slot
 			}
 			hc := *s.c.http()
 			hc.Timeout = 0
-			src, err := OpenBundle(ctx, &hc, args[0])
+			src, err := update.OpenBundle(ctx, &hc, args[0])
 			if err != nil {
 				return err
 			}

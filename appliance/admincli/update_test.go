@@ -101,37 +101,3 @@ func TestUpdateContinuesAfterTheLinkDrops(t *testing.T) {
 		t.Errorf("status %+v %v", st, err)
 	}
 }
-
-// TestBundleFromURL reads a bundle over HTTP from an offset, as a resumed
-// install from a URL does.
-func TestBundleFromURL(t *testing.T) {
-	data := make([]byte, 100000)
-	_, _ = rand.Read(data)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "piot-v2.bundle"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	files := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	defer files.Close()
-	src, err := OpenBundle(context.Background(), files.Client(), files.URL+"/piot-v2.bundle")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if src.Size() != int64(len(data)) {
-		t.Errorf("size %d", src.Size())
-	}
-	for _, off := range []int64{0, 12345} {
-		r, err := src.Open(context.Background(), off)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(r)
-		r.Close()
-		if err != nil || !bytes.Equal(got, data[off:]) {
-			t.Errorf("from %d: %d bytes, %v", off, len(got), err)
-		}
-	}
-	if _, err := OpenBundle(context.Background(), files.Client(), files.URL+"/missing.bundle"); err == nil {
-		t.Error("a missing bundle was opened")
-	}
-}

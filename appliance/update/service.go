@@ -41,7 +41,8 @@ type Service struct {
 	// RebootAt, when set, says when a reboot is scheduled (zero: none).
 	RebootAt func() time.Time
 
-	mu sync.Mutex
+	mu    sync.Mutex
+	fetch fetcher
 }
 
 func (s *Service) installer() Installer {
@@ -59,6 +60,7 @@ func (s *Service) Status() (Status, error) {
 			st.RebootAt = &at
 		}
 	}
+	st.Fetch = s.Progress()
 	p, err := s.installer().Pending()
 	if err != nil {
 		// A state that no longer verifies is not a status error: the next

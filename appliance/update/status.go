@@ -49,6 +49,9 @@ type Status struct {
 	LastUpdate *Outcome `json:"last_update,omitempty"`
 	// Pending describes an install that was interrupted and can continue.
 	Pending *PendingInstall `json:"pending,omitempty"`
+	// Fetch is a download the appliance makes itself, running or the
+	// last one; nil when there was none since start.
+	Fetch *FetchProgress `json:"fetch,omitempty"`
 	// RebootAt is when piot init reboots into what was installed; nil
 	// when no reboot is scheduled.
 	RebootAt *time.Time `json:"reboot_at,omitempty"`

@@ -176,6 +176,9 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 			_, err := sys.Updates(ctx, who)
 			return done(err)
 		}},
+		{"System.FetchUpdate", "", cmAdminOnlyNA, func(ctx context.Context, who core.Actor) (string, error) {
+			return done(sys.FetchUpdate(ctx, who, "https://updates.example/piot.bundle"))
+		}},
 		{"System.OSSettings", "", cmAdminOnlyNA, func(ctx context.Context, who core.Actor) (string, error) {
 			_, err := sys.OSSettings(ctx, who)
 			return cmOK, err

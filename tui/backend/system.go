@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,6 +58,9 @@ type SystemConfig struct {
 	// Updates reports the system slots and the last update; nil when the
 	// system was not booted from a slot.
 	Updates func() (tui.UpdateInfo, error)
+	// FetchUpdate starts the appliance's own download and install of a
+	// bundle; nil when the system was not booted from a slot.
+	FetchUpdate func(url string) error
 }
 
 // System implements tui.SystemInfo.
@@ -247,6 +251,25 @@ func (s *System) Updates(_ context.Context, a core.Actor) (tui.UpdateInfo, error
 		return tui.UpdateInfo{}, tui.ErrUnsupported
 	}
 	return s.cfg.Updates()
+}
+
+// FetchUpdate implements tui.SystemInfo.
+func (s *System) FetchUpdate(_ context.Context, a core.Actor, raw string) error {
+	if err := core.AuthorizeAdmin(a, core.ActUpdate); err != nil {
+		return err
+	}
+	if s.cfg.FetchUpdate == nil {
+		return tui.ErrUnsupported
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return core.NewError(core.CodeBadInput, "url: want the bundle's http:// or https:// address")
+	}
+	if err := s.cfg.FetchUpdate(raw); err != nil {
+		return err
+	}
+	s.cfg.Logger.Info("update download started from the console", "by", a.Email, "url", raw)
+	return nil
 }
 
 // Reboot implements tui.SystemInfo; only the appliance image may reboot.
