@@ -139,6 +139,45 @@ func (r Repo[T]) Each(ctx context.Context, fn func(*T) error) error {
 	return wrap("scan", r.c.Name(), cur.Err())
 }
 
+// Newest streams the documents matching filter (nil for all), newest
+// `_id` first, skipping the first skip of them, until fn returns false.
+// Unlike Get it scans: it is for small collections read rarely (the
+// audit trail).
+func (r Repo[T]) Newest(ctx context.Context, filter bson.D, skip int64, fn func(*T) bool) error {
+	if filter == nil {
+		filter = bson.D{}
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetBatchSize(200)
+	if skip > 0 {
+		opts.SetSkip(skip)
+	}
+	cur, err := r.c.Find(ctx, filter, opts)
+	if err != nil {
+		return wrap("scan", r.c.Name(), err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var doc T
+		if err := cur.Decode(&doc); err != nil {
+			return wrap("decode", r.c.Name(), err)
+		}
+		if !fn(&doc) {
+			return nil
+		}
+	}
+	return wrap("scan", r.c.Name(), cur.Err())
+}
+
+// DeleteMatching removes every document matching filter and returns how
+// many went.
+func (r Repo[T]) DeleteMatching(ctx context.Context, filter bson.D) (int64, error) {
+	res, err := r.c.DeleteMany(ctx, filter)
+	if err != nil {
+		return 0, wrap("delete many", r.c.Name(), err)
+	}
+	return res.DeletedCount, nil
+}
+
 // Count returns the number of documents.
 func (r Repo[T]) Count(ctx context.Context) (int64, error) {
 	n, err := r.c.EstimatedDocumentCount(ctx)
