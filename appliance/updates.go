@@ -76,6 +76,12 @@ func updateHandler(svc *update.Service, c *core.Core, tokens *api.Tokens) http.H
 			httpx.WriteError(w, status, core.CodeOf(err), core.Message(err))
 			return false
 		}
+		if r.Method == http.MethodPost {
+			// Recorded when the upload starts: an install that fails is
+			// an attempt the admin wants to see too.
+			ctx := core.WithSource(r.Context(), core.Source{Via: core.ViaAPI, Addr: api.ClientAddr{}.Of(r)})
+			c.Record(ctx, actor, "installUpdate", "update bundle upload")
+		}
 		return true
 	})
 }

@@ -153,7 +153,10 @@ func NewModel(deps Deps, who Identity) *Model {
 	if deps.Refresh <= 0 {
 		deps.Refresh = 2 * time.Second
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	if deps.Source.Via == "" {
+		deps.Source.Via = core.ViaConsole
+	}
+	ctx, cancel := context.WithCancel(core.WithSource(context.Background(), deps.Source))
 	e := &env{deps: deps, core: deps.Core, who: who, ctx: ctx, now: deps.Now}
 	if a, err := who(); err == nil {
 		e.actor = a

@@ -16,6 +16,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/piot-appliance/piot/services/core"
 )
 
 // Client talks to one appliance.
@@ -58,6 +60,9 @@ func (c *Client) post(ctx context.Context, path string, body any, out any) error
 		return fmt.Errorf("request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// The API names piot admin as the source of its changes in the
+	// audit trail.
+	req.Header.Set("User-Agent", core.CLIUserAgent)
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}

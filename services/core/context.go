@@ -35,6 +35,10 @@ const (
 	ViaAdapter = "adapter"
 )
 
+// CLIUserAgent is the User-Agent of piot admin's API requests, by which
+// the API tells its changes from other clients'.
+const CLIUserAgent = "piot-admin"
+
 // String is the source as the audit trail shows it: "api 10.0.0.5:51234".
 func (s Source) String() string {
 	switch {

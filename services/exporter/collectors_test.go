@@ -75,13 +75,19 @@ func TestApplianceMetrics(t *testing.T) {
 		"piot_users":                            {`{} 1`},
 		"piot_orgs":                             {`{} 3`},
 		"piot_things":                           {`{} 6`},
+		// The fixture's changes, counted by core's audit trail.
+		"piot_audit_entries_total": {
+			`{action="bootstrap"} 1`, `{action="createOrg"} 3`, `{action="createThing"} 7`,
+			`{action="deleteThing"} 1`, `{action="updateThing"} 7`, `{action="updateThingSensorData"} 2`,
+		},
+		"piot_audit_write_failures_total": {`{} 0`},
 	}
 	for fam, w := range want {
 		if got := series(mfs[fam]); !slices.Equal(got, w) {
 			t.Errorf("%s:\n got  %q\n want %q", fam, got, w)
 		}
 	}
-	collectors := []string{"broker", "build_info", "history", "ingest", "objects", "store", "things"}
+	collectors := []string{"audit", "broker", "build_info", "history", "ingest", "objects", "store", "things"}
 	var succ []string
 	for _, c := range collectors {
 		succ = append(succ, `{collector="`+c+`"} 1`)
