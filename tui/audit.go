@@ -46,7 +46,7 @@ func newAudit(e *env) *auditScreen {
 	l := newList([]column{
 		{title: "Time (UTC)", width: 11},
 		{title: "Actor", width: 10, flex: 1},
-		{title: "Action", width: 12, flex: 1},
+		{title: "Action", width: 16, flex: 1},
 		{title: "Target", width: 14, flex: 4},
 		{title: "Source", width: 9, flex: 1, drop: 1},
 	}, "no changes recorded")
