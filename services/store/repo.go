@@ -122,21 +122,9 @@ func (r Repo[T]) DeleteIDs(ctx context.Context, ids []ID) error {
 // Each streams every document; it is how in-memory indexes are loaded at
 // start (one scan per collection).
 func (r Repo[T]) Each(ctx context.Context, fn func(*T) error) error {
-	cur, err := r.c.Find(ctx, bson.D{}, options.Find().SetBatchSize(1000))
-	if err != nil {
-		return wrap("scan", r.c.Name(), err)
-	}
-	defer cur.Close(ctx)
-	for cur.Next(ctx) {
-		var doc T
-		if err := cur.Decode(&doc); err != nil {
-			return wrap("decode", r.c.Name(), err)
-		}
-		if err := fn(&doc); err != nil {
-			return err
-		}
-	}
-	return wrap("scan", r.c.Name(), cur.Err())
+	return r.scan(ctx, bson.D{}, options.Find().SetBatchSize(1000), func(doc *T) (bool, error) {
+		return true, fn(doc)
+	})
 }
 
 // Newest streams the documents matching filter (nil for all), newest
@@ -151,6 +139,12 @@ func (r Repo[T]) Newest(ctx context.Context, filter bson.D, skip int64, fn func(
 	if skip > 0 {
 		opts.SetSkip(skip)
 	}
+	return r.scan(ctx, filter, opts, func(doc *T) (bool, error) { return fn(doc), nil })
+}
+
+// scan decodes the documents a find returns and hands them to fn until it
+// says stop or fails.
+func (r Repo[T]) scan(ctx context.Context, filter bson.D, opts *options.FindOptions, fn func(*T) (bool, error)) error {
 	cur, err := r.c.Find(ctx, filter, opts)
 	if err != nil {
 		return wrap("scan", r.c.Name(), err)
@@ -161,8 +155,9 @@ func (r Repo[T]) Newest(ctx context.Context, filter bson.D, skip int64, fn func(
 		if err := cur.Decode(&doc); err != nil {
 			return wrap("decode", r.c.Name(), err)
 		}
-		if !fn(&doc) {
-			return nil
+		more, err := fn(&doc)
+		if err != nil || !more {
+			return err
 		}
 	}
 	return wrap("scan", r.c.Name(), cur.Err())
