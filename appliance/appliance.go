@@ -236,7 +236,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	track := health.Track
 	services := []supervisor.Service{
 		track(storeSvc, storeSvc.probe),
-		track(coreService{}, coreProbe(c)),
+		track(&coreService{core: c, log: log}, coreProbe(c)),
 		track(mon, monitorProbe(mon)),
 		track(ing, ingestProbe(ing)),
 		track(&brokerService{Broker: b, core: c, ing: ing, relay: dev.relay}, brokerProbe(b)),

@@ -25,13 +25,54 @@ import (
 // below add to theirs only what starting or stopping them must do
 // around them, from the values they hold.
 
-// coreService has nothing to run (core is loaded in New); it keeps core's
-// line on the console's dashboard and its place in the start order.
-type coreService struct{}
+// coreService prunes core's audit trail at start and then hourly, so
+// that no change waits for it (core itself is loaded in New); it keeps
+// core's line on the console's dashboard and its place in the start
+// order.
+type coreService struct {
+	core *core.Core
+	log  *slog.Logger
+	stop context.CancelFunc
+	done chan struct{}
+}
 
-func (coreService) Name() string                { return "core" }
-func (coreService) Start(context.Context) error { return nil }
-func (coreService) Stop(context.Context) error  { return nil }
+// auditPruneInterval is how often the audit trail is pruned.
+const auditPruneInterval = time.Hour
+
+func (*coreService) Name() string { return "core" }
+
+func (s *coreService) Start(context.Context) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop, s.done = cancel, make(chan struct{})
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(auditPruneInterval)
+		defer t.Stop()
+		for {
+			if n, err := s.core.PruneAudit(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("audit trail not pruned", "err", err)
+			} else if n > 0 {
+				s.log.Info("audit trail pruned", "entries", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return nil
+}
+
+func (s *coreService) Stop(ctx context.Context) error {
+	s.stop()
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("core: audit pruning did not stop: %w", ctx.Err())
+	}
+}
 
 // brokerService lets core send commands and ingest deliver what it
 // journaled through the broker only while it runs, and waits for the

@@ -78,14 +78,14 @@ func updateHandler(svc *update.Service, c *core.Core, tokens *api.Tokens) http.H
 // reboots now, or at ?at= (RFC 3339, a quiet hour); DELETE cancels a
 // scheduled reboot. piot init reboots and keeps the schedule.
 func rebootHandler(init *osctl.Client, c *core.Core, tokens *api.Tokens) http.Handler {
-	authorize := adminOnly(c, tokens, core.ActReboot)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost && r.Method != http.MethodDelete {
 			w.Header().Set("Allow", "POST, DELETE")
 			httpx.WriteError(w, http.StatusMethodNotAllowed, core.CodeBadInput, "only POST and DELETE are allowed")
 			return
 		}
-		if !authorize(w, r) {
+		actor, ok := authorizeAdmin(c, tokens, core.ActReboot, w, r)
+		if !ok {
 			return
 		}
 		var at time.Time
@@ -102,10 +102,18 @@ func rebootHandler(init *osctl.Client, c *core.Core, tokens *api.Tokens) http.Ha
 		switch {
 		case r.Method == http.MethodDelete:
 			err, answer = init.ScheduleReboot(r.Context(), time.Time{}), "scheduled reboot cancelled"
+			if err == nil {
+				record(c, r, actor, "cancelReboot", "appliance")
+			}
 		case at.IsZero():
+			// Recorded before: the reboot may end this process first.
+			record(c, r, actor, "reboot", "appliance")
 			err, answer = init.Do(r.Context(), osctl.Reboot), "rebooting"
 		default:
 			err, answer = init.ScheduleReboot(r.Context(), at), "reboot scheduled at "+at.Format(time.RFC3339)
+			if err == nil {
+				record(c, r, actor, "scheduleReboot", "appliance at "+at.UTC().Format(time.RFC3339))
+			}
 		}
 		var refused *osctl.Error
 		switch {
@@ -121,31 +129,48 @@ func rebootHandler(init *osctl.Client, c *core.Core, tokens *api.Tokens) http.Ha
 	})
 }
 
-// adminOnly answers a caller core does not let do action and returns
-// false; the caller's bearer token is its identity.
+// record adds an API change made outside core to the audit trail.
+func record(c *core.Core, r *http.Request, actor core.Actor, action, target string) {
+	ctx := core.WithSource(r.Context(), core.Source{Via: core.ViaAPI, Addr: api.ClientAddr{}.Of(r)})
+	c.Record(ctx, actor, action, target)
+}
+
+// adminOnly is authorizeAdmin for update.Service's handler; the upload
+// of a bundle is recorded in the audit trail when it starts, since an
+// install that fails is an attempt the admin wants to see too.
 func adminOnly(c *core.Core, tokens *api.Tokens, action core.AdminAction) func(w http.ResponseWriter, r *http.Request) bool {
 	return func(w http.ResponseWriter, r *http.Request) bool {
-		actor := core.Anonymous()
-		if tok, ok := httpx.BearerToken(r); ok {
-			a, _, err := tokens.Actor(c, tok)
-			if err != nil {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="piot"`)
-				httpx.WriteError(w, http.StatusUnauthorized, core.CodeUnauthenticated, "invalid or expired token")
-				return false
-			}
-			actor = a
+		actor, ok := authorizeAdmin(c, tokens, action, w, r)
+		if ok && r.Method == http.MethodPost {
+			record(c, r, actor, "installUpdate", "update bundle upload")
 		}
-		if err := core.AuthorizeAdmin(actor, action); err != nil {
-			status := http.StatusForbidden
-			if core.CodeOf(err) == core.CodeUnauthenticated {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="piot"`)
-				status = http.StatusUnauthorized
-			}
-			httpx.WriteError(w, status, core.CodeOf(err), core.Message(err))
-			return false
-		}
-		return true
+		return ok
 	}
+}
+
+// authorizeAdmin answers a caller core does not let do action and
+// returns false; the caller's bearer token is its identity.
+func authorizeAdmin(c *core.Core, tokens *api.Tokens, action core.AdminAction, w http.ResponseWriter, r *http.Request) (core.Actor, bool) {
+	actor := core.Anonymous()
+	if tok, ok := httpx.BearerToken(r); ok {
+		a, _, err := tokens.Actor(c, tok)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="piot"`)
+			httpx.WriteError(w, http.StatusUnauthorized, core.CodeUnauthenticated, "invalid or expired token")
+			return actor, false
+		}
+		actor = a
+	}
+	if err := core.AuthorizeAdmin(actor, action); err != nil {
+		status := http.StatusForbidden
+		if core.CodeOf(err) == core.CodeUnauthenticated {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="piot"`)
+			status = http.StatusUnauthorized
+		}
+		httpx.WriteError(w, status, core.CodeOf(err), core.Message(err))
+		return actor, false
+	}
+	return actor, true
 }
 
 // systemStatus answers GraphQL's system query from the update status;

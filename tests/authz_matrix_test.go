@@ -788,6 +788,14 @@ func mxRows() []mxRow {
 			vars: func(_ *testing.T, e *mxEnv, _ string) map[string]any { return map[string]any{"o": e.orgA} },
 		},
 		{
+			op: "auditLog", query: `{ auditLog(first: 5) { ts actor action target source } }`, want: mxAdminOnly,
+			check: func(t *testing.T, _ *mxEnv, _ string, _ map[string]any, res any) {
+				if len(mxList(res)) == 0 {
+					t.Error("auditLog is empty after the matrix's changes")
+				}
+			},
+		},
+		{
 			op: "orgNotifications", query: `query($o: ID!) { orgNotifications(orgId: $o) { webhook_url webhook_secret_set } }`, want: mxOrgA,
 			vars: func(_ *testing.T, e *mxEnv, _ string) map[string]any { return map[string]any{"o": e.orgA} },
 		},

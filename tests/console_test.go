@@ -20,6 +20,17 @@ import (
 // first admin.
 func consoleKey(t *testing.T, dataDir string) string {
 	t.Helper()
+	keyFile, authorized := keyPair(t)
+	if err := os.WriteFile(filepath.Join(dataDir, "authorized_keys"), []byte(authorized+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return keyFile
+}
+
+// keyPair writes a new private key to a file of its own and returns the
+// file and the public key's authorized_keys line.
+func keyPair(t *testing.T) (keyFile, authorized string) {
+	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -28,15 +39,12 @@ func consoleKey(t *testing.T, dataDir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyFile := filepath.Join(t.TempDir(), "id_ed25519")
+	keyFile = filepath.Join(t.TempDir(), "id_ed25519")
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	sshPub, _ := ssh.NewPublicKey(pub)
-	if err := os.WriteFile(filepath.Join(dataDir, "authorized_keys"), ssh.MarshalAuthorizedKey(sshPub), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return keyFile
+	return keyFile, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))
 }
 
 // pane is the console of a running appliance in a tmux pane, reached

@@ -139,7 +139,7 @@ type Model struct {
 var (
 	keyQuit    = key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit"))
 	keyHelp    = key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help"))
-	keyNext    = key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab/1-9", "next screen"))
+	keyNext    = key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab/1-9/0", "next screen"))
 	keyPrev    = key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous screen"))
 	keyRefresh = key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "refresh"))
 )
@@ -153,7 +153,10 @@ func NewModel(deps Deps, who Identity) *Model {
 	if deps.Refresh <= 0 {
 		deps.Refresh = 2 * time.Second
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	if deps.Source.Via == "" {
+		deps.Source.Via = core.ViaConsole
+	}
+	ctx, cancel := context.WithCancel(core.WithSource(context.Background(), deps.Source))
 	e := &env{deps: deps, core: deps.Core, who: who, ctx: ctx, now: deps.Now}
 	if a, err := who(); err == nil {
 		e.actor = a
@@ -169,6 +172,7 @@ func NewModel(deps Deps, who Identity) *Model {
 		newSystem(e),
 		newLogs(e),
 		newHistory(e),
+		newAudit(e),
 	}
 	if deps.Core != nil {
 		m.unsubscribe = deps.Core.Subscribe(func(core.Event) {
@@ -332,6 +336,8 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		return m.step(-1)
 	case len(s) == 1 && s[0] >= '1' && s[0] <= '9':
 		return m.switchTo(int(s[0] - '1'))
+	case s == "0":
+		return m.switchTo(9)
 	case key.Matches(k, keyRefresh):
 		m.status = ""
 		return cur.refresh()
@@ -373,24 +379,28 @@ func (m *Model) render() string {
 }
 
 func (m *Model) tabs(w int) string {
-	// Nine tabs do not fit 80 columns with their names: the others shrink
-	// to three letters, then to their numbers; the active one stays whole.
+	// Ten tabs do not fit 80 columns with their names: the others shrink
+	// to three letters, then lose the space after them, then shrink to
+	// their keys; the active one stays whole. The tenth tab's key is 0.
 	var bar string
-	for _, keep := range []int{-1, 3, 0} {
+	for _, step := range []struct {
+		keep int
+		gap  string
+	}{{-1, " "}, {3, " "}, {3, ""}, {0, " "}, {0, ""}} {
 		var parts []string
 		for i, s := range m.screens {
 			if !m.visible(i) {
 				continue
 			}
 			name := []rune(s.title())
-			if i != m.active && keep >= 0 {
-				name = name[:min(keep, len(name))]
+			if i != m.active && step.keep >= 0 {
+				name = name[:min(step.keep, len(name))]
 			}
-			label := strings.TrimSpace(fmt.Sprintf("%d %s", i+1, string(name)))
+			label := strings.TrimSpace(fmt.Sprintf("%d %s", (i+1)%10, string(name)))
 			if i == m.active {
 				parts = append(parts, styleTabOn.Render("["+label+"]"))
 			} else {
-				parts = append(parts, styleTabOff.Render(" "+label+" "))
+				parts = append(parts, styleTabOff.Render(" "+label+step.gap))
 			}
 		}
 		bar = styleTitle.Render("PIOT") + " " + strings.Join(parts, "")

@@ -1,13 +1,16 @@
 package tui
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/piot-appliance/piot/services/core"
 )
 
-// TestCaptures renders the Logs and History screens at 80×24 and
+// TestCaptures renders the Logs, History and Audit screens at 80×24 and
 // 120×35; every frame must fit. With PIOT_WRITE_CAPTURES=1 it writes
 // them to docs/console/<screen>-<size>.txt, the captures the README links.
 func TestCaptures(t *testing.T) {
@@ -62,6 +65,18 @@ func TestCaptures(t *testing.T) {
 		hs.typeText("truck")
 		hs.key("enter", "enter")
 		capture(hs, "history-track", "locations", "lat")
+
+		api := core.WithSource(context.Background(), core.Source{Via: core.ViaAPI, Addr: "192.0.2.10"})
+		if _, err := wd.core.CreateOrg(api, wd.admin, "shop", "the shop's sensors"); err != nil {
+			t.Fatal(err)
+		}
+		hs.key("esc", "0")
+		capture(hs, "audit", "Audit trail", "bootstrap", "org shop")
+		hs.key("/")
+		hs.typeText("truck")
+		hs.key("enter", "enter")
+		capture(hs, "audit-entry", "esc or enter closes", "truck")
+		hs.key("esc")
 
 		member := newHarness(t, Deps{Core: wd.core, System: sys}, wd.member, w, h)
 		member.key("8")

@@ -32,6 +32,10 @@ type Deps struct {
 	System  SystemInfo // the System screen
 	History History    // recent values for the thing detail sparkline
 
+	// Source is where the session comes from, for core's audit trail; the
+	// SSH server sets it per session. Its zero value is "console".
+	Source core.Source
+
 	Version string
 	Started time.Time // process start, for the uptime; zero hides it
 	DataDir string    // disk usage is measured on this file system

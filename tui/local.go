@@ -20,6 +20,7 @@ func RunLocal(ctx context.Context, deps Deps, actor core.Actor, opts ...tea.Prog
 	if !actor.Authenticated() {
 		return errors.New("tui: the console needs a user")
 	}
+	deps.Source = core.Source{Via: core.ViaConsole, Addr: "local terminal"}
 	m := NewModel(deps, ProfileIdentity(deps.Core, actor))
 	defer m.Close()
 	p := tea.NewProgram(m, append([]tea.ProgramOption{tea.WithContext(ctx)}, opts...)...)

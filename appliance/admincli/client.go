@@ -16,6 +16,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/piot-appliance/piot/services/core"
 )
 
 // Client talks to one appliance.
@@ -70,6 +72,9 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	// The API names piot admin as the source of its changes in the
+	// audit trail.
+	req.Header.Set("User-Agent", core.CLIUserAgent)
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}

@@ -188,7 +188,7 @@ func Default() Config {
 		ShutdownTimeout: 15 * time.Second,
 
 		Store: Store{Timeout: 10 * time.Second},
-		Core:  core.Config{BcryptCost: 12},
+		Core:  core.Config{BcryptCost: 12, AuditRetention: core.DefaultAuditRetention, AuditMaxEntries: core.DefaultAuditMaxEntries},
 		Admin: Admin{Email: "admin@piot.local"},
 		HTTP:  HTTP{Addr: ":8080"},
 		API: API{
@@ -310,6 +310,8 @@ func (c *Config) options() []option {
 		{name: "ssh-max-timeout", ptr: &c.SSH.MaxTimeout, help: "console sessions are closed after this long"},
 		{name: "ssh-password-auth", ptr: &c.SSH.PasswordAuth, help: "allow admins to log in to the console with email and password (rate-limited)"},
 		{name: "ingest-flush-interval", ptr: &c.Ingest.FlushInterval, help: "how often thing state and history are written to the store"},
+		{name: "audit-retention", ptr: &c.Core.AuditRetention, help: "how long the audit trail of changes is kept"},
+		{name: "audit-max-entries", ptr: &c.Core.AuditMaxEntries, help: "most audit entries kept; the oldest are dropped first"},
 		{name: "history-retention", ptr: &c.History.Retention, help: "how long history is kept"},
 		{name: "history-max-bytes", ptr: &c.History.MaxBytes, help: "size cap of history; the oldest data is dropped first"},
 		{name: "https-addr", ptr: &c.HTTP.HTTPSAddr, help: "HTTPS listener (the HTTP routes with the appliance's TLS certificate); empty disables"},
@@ -532,6 +534,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Core.BcryptCost < 4 || c.Core.BcryptCost > 16 {
 		return fmt.Errorf("bcrypt-cost %d: must be between 4 and 16", c.Core.BcryptCost)
+	}
+	if c.Core.AuditRetention < time.Hour || c.Core.AuditMaxEntries < 100 {
+		return errors.New("audit-retention must be at least 1h and audit-max-entries at least 100")
 	}
 	if c.API.GraphQL.MaxDepth < 2 || c.API.GraphQL.MaxComplexity < 10 {
 		return errors.New("graphql-max-depth must be at least 2 and graphql-max-complexity at least 10")

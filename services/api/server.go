@@ -467,6 +467,17 @@ func requirePOST(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// source is where an API request comes from, for core's audit trail.
+// The client's word is enough: the source only says which tool the
+// authenticated actor used.
+func (s *Server) source(r *http.Request) core.Source {
+	via := core.ViaAPI
+	if r.Header.Get("User-Agent") == core.CLIUserAgent {
+		via = core.ViaCLI
+	}
+	return core.Source{Via: via, Addr: s.clientAddr(r)}
+}
+
 // clientAddr is the client's address (ClientAddr).
 func (s *Server) clientAddr(r *http.Request) string { return s.addrs.Of(r) }
 
@@ -537,7 +548,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, core.CodeBadInput, err.Error())
 		return
 	}
-	if _, err := s.deps.Core.Register(r.Context(), c.Email, c.Password); err != nil {
+	if _, err := s.deps.Core.Register(core.WithSource(r.Context(), s.source(r)), c.Email, c.Password); err != nil {
 		code := core.CodeOf(err)
 		if code == core.CodeInternal {
 			s.log.Error("registration failed", "err", err)
@@ -571,7 +582,8 @@ func (s *Server) authenticate(h http.Handler) http.Handler {
 			writeGraphQLError(w, http.StatusUnauthorized, core.CodeUnauthenticated, err.Error())
 			return
 		}
-		h.ServeHTTP(w, r.WithContext(core.WithActor(r.Context(), a)))
+		ctx := core.WithSource(core.WithActor(r.Context(), a), s.source(r))
+		h.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -127,6 +127,9 @@ const (
 	// ActReadLogs: the process log (the console's Logs screen) names
 	// every org's users, things and topics.
 	ActReadLogs AdminAction = "read the appliance's logs"
+	// ActReadAudit: the audit trail names every org's users and things
+	// and who changed them (GraphQL auditLog, the console's Audit screen).
+	ActReadAudit AdminAction = "read the audit trail"
 	// ActTestWebhook: send a test request to an org's webhook.
 	ActTestWebhook AdminAction = "send test webhooks"
 	// ActConsolePassword: logging in to the console with a password

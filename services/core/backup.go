@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 
@@ -29,5 +30,9 @@ func (c *Core) Backup(ctx context.Context, a Actor, w io.Writer, h BackupHeader)
 		{Key: "version", Value: h.Version},
 		{Key: "created", Value: h.Created.UTC().Format(time.RFC3339)},
 	}
-	return c.st.Export(ctx, w, h.Format, meta)
+	colls, docs, err = c.st.Export(ctx, w, h.Format, meta)
+	if err == nil {
+		c.audit(ctx, a, "backup", fmt.Sprintf("%d collections, %d documents", colls, docs))
+	}
+	return colls, docs, err
 }

@@ -25,6 +25,10 @@ import (
 type Config struct {
 	// BcryptCost for password hashes; 0 means bcrypt.DefaultCost+2 (12).
 	BcryptCost int
+	// AuditRetention is how long audit entries are kept (0: 90 days);
+	// AuditMaxEntries the most kept, the oldest dropped first (0: 100 000).
+	AuditRetention  time.Duration
+	AuditMaxEntries int
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -50,6 +54,10 @@ type Core struct {
 	subs  []*subscriber
 
 	watchers stateWatchers // WatchState
+
+	auditStats      auditStats
+	auditRetention  time.Duration
+	auditMaxEntries int
 
 	cmdMu sync.Mutex
 	cmd   CommandPublisher
@@ -100,6 +108,16 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Core, error) {
 		credVersions: map[ID]string{},
 		mqttOK:       map[[32]byte]string{},
 		revoked:      map[ID]int64{},
+
+		auditStats:      auditStats{recorded: map[string]uint64{}},
+		auditRetention:  cfg.AuditRetention,
+		auditMaxEntries: cfg.AuditMaxEntries,
+	}
+	if c.auditRetention <= 0 {
+		c.auditRetention = DefaultAuditRetention
+	}
+	if c.auditMaxEntries <= 0 {
+		c.auditMaxEntries = DefaultAuditMaxEntries
 	}
 	if c.cost == 0 {
 		c.cost = bcrypt.DefaultCost + 2

@@ -198,6 +198,7 @@ func (c *Core) findOrRegister(ctx context.Context, r DeviceRegistration) (Thing,
 	c.mu.Unlock()
 	c.emit(Event{Kind: ThingChanged, ID: t.ID})
 	c.log.Info("registered thing", "name", t.Name, "type", t.Type, "relayed", r.Source.Relayed())
+	c.audit(ctx, System(), "registerDevice", "thing "+t.Name+" ("+t.Type+")")
 	return *t, nil
 }
 

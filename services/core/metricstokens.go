@@ -62,6 +62,7 @@ func (c *Core) CreateMetricsToken(ctx context.Context, a Actor, orgID ID) (Metri
 	c.mu.Lock()
 	c.putOrg(&n)
 	c.mu.Unlock()
+	c.audit(ctx, a, "createMetricsToken", "org "+cur.Name+" token "+mt.ID)
 	return MetricsToken{ID: mt.ID, Token: tok, Created: mt.Created}, nil
 }
 
@@ -109,6 +110,7 @@ func (c *Core) RevokeMetricsToken(ctx context.Context, a Actor, orgID ID, tokenI
 	c.mu.Lock()
 	c.putOrg(&n)
 	c.mu.Unlock()
+	c.audit(ctx, a, "revokeMetricsToken", "org "+cur.Name+" token "+tokenID)
 	return nil
 }
 

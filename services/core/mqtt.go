@@ -106,6 +106,7 @@ func (c *Core) SetOrgMQTTCredentials(ctx context.Context, a Actor, orgID ID, use
 	c.mu.Unlock()
 	c.forgetMQTT(cur.MQTTUsername)
 	c.emit(Event{Kind: OrgChanged, ID: n.ID, OldName: cur.Name})
+	c.audit(ctx, a, "setOrgMqttCredentials", "org "+cur.Name+" (MQTT user "+username+")")
 	return MQTTCredentials{Username: username, Password: pw}, nil
 }
 
@@ -203,7 +204,7 @@ func (c *Core) SetThingMQTTCredentials(ctx context.Context, a Actor, thingID ID)
 		return MQTTCredentials{}, err
 	}
 	var old string
-	t, err := c.editThing(ctx, a, thingID, func(cur, n *Thing) error {
+	t, err := c.editThing(ctx, a, "setThingMqttCredentials", thingID, func(cur, n *Thing) error {
 		old = cur.Name
 		n.MQTTPassword = h
 		return nil

@@ -89,6 +89,7 @@ func (c *Core) SetOrgNotifications(ctx context.Context, a Actor, orgID ID, webho
 	c.mu.Lock()
 	c.putOrg(&n)
 	c.mu.Unlock()
+	c.audit(ctx, a, "setOrgNotifications", changes("org "+cur.Name, cur, &n))
 	return OrgNotifications{WebhookURL: n.NotifyWebhookURL, WebhookSecretSet: n.NotifyWebhookSecret != ""}, nil
 }
 
@@ -117,6 +118,7 @@ func (c *Core) SetUserNotify(ctx context.Context, a Actor, userID ID, on bool) (
 	c.mu.Lock()
 	c.putUser(&n)
 	c.mu.Unlock()
+	c.audit(ctx, a, "setUserNotify", "user "+cur.Email+" (alarm e-mails "+onOff(on)+")")
 	return on, nil
 }
 
@@ -159,4 +161,11 @@ func (c *Core) NotificationTargets(orgID ID) NotificationTargets {
 	}
 	sort.Strings(nt.Emails)
 	return nt
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
 }

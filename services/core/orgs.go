@@ -129,6 +129,7 @@ func (c *Core) CreateOrg(ctx context.Context, a Actor, name, description string)
 	c.putOrg(o)
 	c.mu.Unlock()
 	c.emit(Event{Kind: OrgChanged, ID: o.ID, OldName: o.Name})
+	c.audit(ctx, a, "createOrg", "org "+o.Name)
 	return orgView(o), nil
 }
 
@@ -202,6 +203,7 @@ func (c *Core) UpdateOrg(ctx context.Context, a Actor, upd OrgUpdate) (Org, erro
 	c.putOrg(&n)
 	c.mu.Unlock()
 	c.emit(Event{Kind: OrgChanged, ID: n.ID, OldName: cur.Name})
+	c.audit(ctx, a, "updateOrg", changes("org "+cur.Name, cur, &n))
 	return orgView(&n), nil
 }
 
@@ -256,6 +258,7 @@ func (c *Core) DeleteOrg(ctx context.Context, a Actor, id ID) error {
 		c.emit(Event{Kind: ThingChanged, ID: t.ID})
 	}
 	c.emit(Event{Kind: OrgDeleted, ID: id, OldName: old.Name})
+	c.audit(ctx, a, "deleteOrg", "org "+old.Name)
 	return nil
 }
 
@@ -267,8 +270,8 @@ func (c *Core) AddOrgUser(ctx context.Context, a Actor, orgID, userID ID) error 
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.mu.RLock()
-	_, orgOK := c.orgs[orgID]
-	_, userOK := c.users[userID]
+	org, orgOK := c.orgs[orgID]
+	user, userOK := c.users[userID]
 	c.mu.RUnlock()
 	if !orgOK {
 		return errf(CodeNotFound, "organization does not exist")
@@ -287,6 +290,7 @@ func (c *Core) AddOrgUser(ctx context.Context, a Actor, orgID, userID ID) error 
 	c.putMember(m)
 	c.mu.Unlock()
 	c.emit(Event{Kind: MembershipChanged, ID: m.ID})
+	c.audit(ctx, a, "addOrgUser", "user "+user.Email+" to org "+org.Name)
 	return nil
 }
 
@@ -299,6 +303,7 @@ func (c *Core) RemoveOrgUser(ctx context.Context, a Actor, orgID, userID ID) err
 	defer c.wmu.Unlock()
 	c.mu.RLock()
 	mid, ok := c.orgUsers[orgID][userID]
+	target := c.membershipTarget(orgID, userID)
 	c.mu.RUnlock()
 	if !ok {
 		return errf(CodeNotFound, "user is not a member of the organization")
@@ -325,5 +330,19 @@ func (c *Core) RemoveOrgUser(ctx context.Context, a Actor, orgID, userID ID) err
 		}
 	}
 	c.emit(Event{Kind: MembershipChanged, ID: mid})
+	c.audit(ctx, a, "removeOrgUser", target)
 	return nil
+}
+
+// membershipTarget names a membership in the audit trail; callers hold
+// c.mu.
+func (c *Core) membershipTarget(orgID, userID ID) string {
+	var email, org string
+	if u, ok := c.users[userID]; ok {
+		email = u.Email
+	}
+	if o, ok := c.orgs[orgID]; ok {
+		org = o.Name
+	}
+	return "user " + email + " from org " + org
 }

@@ -41,6 +41,7 @@ func (c *Core) RevokeToken(ctx context.Context, a Actor, jti string, until time.
 	}
 	c.mu.Unlock()
 	c.pruneRevoked(ctx, expired)
+	c.audit(ctx, a, "signOut", "user "+a.Email)
 	return nil
 }
 

@@ -82,6 +82,7 @@ func (c *Core) AddSSHKey(ctx context.Context, a Actor, userID ID, authorizedKey 
 	c.putUser(&n)
 	c.mu.Unlock()
 	c.emit(Event{Kind: UserChanged, ID: n.ID})
+	c.audit(ctx, a, "addSshKey", "user "+cur.Email+" key "+k.Fingerprint)
 	return k, nil
 }
 
@@ -117,6 +118,7 @@ func (c *Core) RemoveSSHKey(ctx context.Context, a Actor, userID ID, fingerprint
 	c.putUser(&n)
 	c.mu.Unlock()
 	c.emit(Event{Kind: UserChanged, ID: n.ID})
+	c.audit(ctx, a, "removeSshKey", "user "+cur.Email+" key "+fingerprint)
 	return nil
 }
 

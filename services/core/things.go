@@ -258,12 +258,13 @@ func (c *Core) CreateThing(ctx context.Context, a Actor, name, typ string) (Thin
 	c.putThing(t)
 	c.mu.Unlock()
 	c.emit(Event{Kind: ThingChanged, ID: t.ID})
+	c.audit(ctx, a, "createThing", "thing "+t.Name+" ("+t.Type+")")
 	return *t, nil
 }
 
 // editThing loads a thing for a settings change by the caller, applies fn
-// to a copy, validates and saves it.
-func (c *Core) editThing(ctx context.Context, a Actor, id ID, fn func(cur *Thing, n *Thing) error) (Thing, error) {
+// to a copy, validates and saves it, and records the change as action.
+func (c *Core) editThing(ctx context.Context, a Actor, action string, id ID, fn func(cur *Thing, n *Thing) error) (Thing, error) {
 	if err := requireAuth(a); err != nil {
 		return Thing{}, err
 	}
@@ -296,6 +297,7 @@ func (c *Core) editThing(ctx context.Context, a Actor, id ID, fn func(cur *Thing
 	c.putThing(&n)
 	c.mu.Unlock()
 	c.emit(Event{Kind: ThingChanged, ID: n.ID})
+	c.audit(ctx, a, action, changes("thing "+cur.Name, thingDoc(cur), thingDoc(&n)))
 	return n, nil
 }
 
@@ -314,7 +316,7 @@ func setBool(dst *bool, src *bool) {
 // UpdateThing changes a thing's settings. Members of its org may change
 // settings; only admins may assign it to another org.
 func (c *Core) UpdateThing(ctx context.Context, a Actor, u ThingUpdate) (Thing, error) {
-	return c.editThing(ctx, a, u.ID, func(cur, n *Thing) error {
+	return c.editThing(ctx, a, "updateThing", u.ID, func(cur, n *Thing) error {
 		if u.SetOrg && u.OrgID != cur.OrgID {
 			if !a.Admin {
 				return errf(CodeForbidden, "only admins may assign things to organizations")
@@ -380,7 +382,7 @@ func (c *Core) UpdateThing(ctx context.Context, a Actor, u ThingUpdate) (Thing, 
 
 // UpdateThingSensor changes sensor settings (admins and members).
 func (c *Core) UpdateThingSensor(ctx context.Context, a Actor, u SensorUpdate) (Thing, error) {
-	return c.editThing(ctx, a, u.ID, func(_, n *Thing) error {
+	return c.editThing(ctx, a, "updateThingSensorData", u.ID, func(_, n *Thing) error {
 		setStr(&n.Sensor.Class, u.Class)
 		setStr(&n.Sensor.Unit, u.Unit)
 		setStr(&n.Sensor.MeasurementTopic, u.MeasurementTopic)
@@ -391,7 +393,7 @@ func (c *Core) UpdateThingSensor(ctx context.Context, a Actor, u SensorUpdate) (
 
 // UpdateThingSwitch changes switch settings (admins and members).
 func (c *Core) UpdateThingSwitch(ctx context.Context, a Actor, u SwitchUpdate) (Thing, error) {
-	return c.editThing(ctx, a, u.ID, func(_, n *Thing) error {
+	return c.editThing(ctx, a, "updateThingSwitchData", u.ID, func(_, n *Thing) error {
 		setStr(&n.Switch.StateTopic, u.StateTopic)
 		setStr(&n.Switch.StateOn, u.StateOn)
 		setStr(&n.Switch.StateOff, u.StateOff)
@@ -405,7 +407,7 @@ func (c *Core) UpdateThingSwitch(ctx context.Context, a Actor, u SwitchUpdate) (
 // SetThingAlarm raises or clears a thing's alarm; the activation time
 // records the last state change.
 func (c *Core) SetThingAlarm(ctx context.Context, a Actor, id ID, active bool) (bool, error) {
-	_, err := c.editThing(ctx, a, id, func(cur, n *Thing) error {
+	_, err := c.editThing(ctx, a, "setThingAlarm", id, func(cur, n *Thing) error {
 		if cur.AlarmActive != active {
 			n.AlarmActive = active
 			n.AlarmActivated = c.unix()
@@ -429,7 +431,7 @@ func (c *Core) SetCommandPublisher(p CommandPublisher) {
 // has a command topic and a publisher is connected, sends command_on or
 // command_off to org/<org>/<command_topic> (admins and members).
 func (c *Core) SetSwitchState(ctx context.Context, a Actor, id ID, on bool) (Thing, error) {
-	t, err := c.editThing(ctx, a, id, func(cur, n *Thing) error {
+	t, err := c.editThing(ctx, a, "setSwitchState", id, func(cur, n *Thing) error {
 		if cur.Type != ThingSwitch {
 			return errf(CodeBadInput, "thing %s is not a switch", cur.Name)
 		}
@@ -465,7 +467,7 @@ func (c *Core) DeleteThing(ctx context.Context, a Actor, id ID) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.mu.RLock()
-	_, ok := c.things[id]
+	gone, ok := c.things[id]
 	var children []*Thing
 	for _, t := range c.things {
 		if t.ParentID == id {
@@ -493,6 +495,7 @@ func (c *Core) DeleteThing(ctx context.Context, a Actor, id ID) error {
 	c.dropThing(id)
 	c.mu.Unlock()
 	c.emit(Event{Kind: ThingDeleted, ID: id})
+	c.audit(ctx, a, "deleteThing", "thing "+gone.Name)
 	return nil
 }
 
@@ -586,7 +589,7 @@ func (c *Core) SetThingAESKey(ctx context.Context, a Actor, id ID, key string) (
 	if key != "" && len(key) != 16 {
 		return Thing{}, errf(CodeBadInput, "an AES-128 key is exactly 16 bytes, got %d", len(key))
 	}
-	return c.editThing(ctx, a, id, func(cur, n *Thing) error {
+	return c.editThing(ctx, a, "setThingAesKey", id, func(cur, n *Thing) error {
 		if key != "" && cur.PiotID == "" {
 			return errf(CodeBadInput, "only a thing with a piot id (a device) can have a key")
 		}

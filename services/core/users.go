@@ -145,13 +145,21 @@ func (c *Core) CreateUser(ctx context.Context, a Actor, email, password string, 
 	if err := requireAdmin(a); err != nil {
 		return User{}, err
 	}
-	return c.createUser(ctx, email, password, admin)
+	u, err := c.createUser(ctx, email, password, admin)
+	if err == nil {
+		c.audit(ctx, a, "createUser", userTarget(u.Email, admin))
+	}
+	return u, err
 }
 
 // Register creates a non-admin user through self-registration; the API
 // only calls it when registration is enabled.
 func (c *Core) Register(ctx context.Context, email, password string) (User, error) {
-	return c.createUser(ctx, email, password, false)
+	u, err := c.createUser(ctx, email, password, false)
+	if err == nil {
+		c.audit(ctx, Actor{UserID: u.ID, Email: u.Email}, "register", userTarget(u.Email, false))
+	}
+	return u, err
 }
 
 // Bootstrap creates the first admin when there are no users at all; it is
@@ -164,7 +172,10 @@ func (c *Core) Bootstrap(ctx context.Context, email, password string) (bool, err
 	if n > 0 {
 		return false, nil
 	}
-	_, err := c.createUser(ctx, email, password, true)
+	u, err := c.createUser(ctx, email, password, true)
+	if err == nil {
+		c.audit(ctx, System(), "bootstrap", userTarget(u.Email, true))
+	}
 	return err == nil, err
 }
 
@@ -254,6 +265,9 @@ func (c *Core) UpdateUser(ctx context.Context, a Actor, upd UserUpdate) (User, e
 	c.putUser(&n)
 	c.mu.Unlock()
 	c.emit(Event{Kind: UserChanged, ID: n.ID})
+	// The password hash shows as "password", the token version as what a
+	// password change revokes.
+	c.audit(ctx, a, "updateUser", changes("user "+cur.Email, cur, &n))
 	return userView(&n), nil
 }
 
@@ -279,7 +293,7 @@ func (c *Core) DeleteUser(ctx context.Context, a Actor, id ID) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.mu.RLock()
-	_, ok := c.users[id]
+	gone, ok := c.users[id]
 	var mids []ID
 	for _, mid := range c.userOrgs[id] {
 		mids = append(mids, mid)
@@ -303,6 +317,7 @@ func (c *Core) DeleteUser(ctx context.Context, a Actor, id ID) error {
 	c.dropUser(id)
 	c.mu.Unlock()
 	c.emit(Event{Kind: UserDeleted, ID: id})
+	c.audit(ctx, a, "deleteUser", "user "+gone.Email)
 	return nil
 }
 
@@ -345,5 +360,22 @@ func (c *Core) SetActiveOrg(ctx context.Context, a Actor, org ID) (Profile, erro
 	if err != nil {
 		return Profile{}, err
 	}
+	c.audit(ctx, a, "updateUserProfile", "active org of user "+cur.Email+" to "+c.orgLabel(org))
 	return c.Profile(a)
+}
+
+// userTarget names a new user in the audit trail.
+func userTarget(email string, admin bool) string {
+	if admin {
+		return "user " + email + " (admin)"
+	}
+	return "user " + email
+}
+
+// orgLabel names an org in the audit trail, "none" for no org.
+func (c *Core) orgLabel(id ID) string {
+	if name, ok := c.OrgNameOf(id); ok {
+		return "org " + name
+	}
+	return "none"
 }

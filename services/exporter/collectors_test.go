@@ -65,16 +65,22 @@ func TestApplianceMetrics(t *testing.T) {
 		"piot_history_points_dropped_total": {
 			`{reason="duplicate"} 1`, `{reason="expired"} 3`, `{reason="invalid"} 4`, `{reason="thinned"} 2`,
 		},
-		"piot_history_bulk_writes_total":                 {`{} 5`},
-		"piot_history_cache_misses_total":                {`{} 6`},
-		"piot_history_partitions_dropped_total":          {`{} 7`},
-		"piot_history_partitions":                        {`{} 8`},
-		"piot_history_size_bytes":                        {`{} 1.048576e+06`},
-		"piot_store_up":                                  {`{} 1`},
-		"piot_store_operation_errors_total":              {`{operation="find"} 2`},
-		"piot_users":                                     {`{} 1`},
-		"piot_orgs":                                      {`{} 3`},
-		"piot_things":                                    {`{} 6`},
+		"piot_history_bulk_writes_total":        {`{} 5`},
+		"piot_history_cache_misses_total":       {`{} 6`},
+		"piot_history_partitions_dropped_total": {`{} 7`},
+		"piot_history_partitions":               {`{} 8`},
+		"piot_history_size_bytes":               {`{} 1.048576e+06`},
+		"piot_store_up":                         {`{} 1`},
+		"piot_store_operation_errors_total":     {`{operation="find"} 2`},
+		"piot_users":                            {`{} 1`},
+		"piot_orgs":                             {`{} 3`},
+		"piot_things":                           {`{} 6`},
+		// The fixture's changes, counted by core's audit trail.
+		"piot_audit_entries_total": {
+			`{action="bootstrap"} 1`, `{action="createOrg"} 3`, `{action="createThing"} 7`,
+			`{action="deleteThing"} 1`, `{action="updateThing"} 7`, `{action="updateThingSensorData"} 2`,
+		},
+		"piot_audit_write_failures_total":                {`{} 0`},
 		"piot_update_slot_info":                          {`{other_slot_state="bad",other_slot_version="v1.3.0",slot="a"} 1`},
 		"piot_update_last_result_info":                   {`{result="rolled-back",version="v1.3.0"} 1`},
 		"piot_update_last_result_timestamp_seconds":      {`{} 1.765e+09`},
@@ -85,7 +91,7 @@ func TestApplianceMetrics(t *testing.T) {
 			t.Errorf("%s:\n got  %q\n want %q", fam, got, w)
 		}
 	}
-	collectors := []string{"broker", "build_info", "history", "ingest", "objects", "store", "things", "update"}
+	collectors := []string{"audit", "broker", "build_info", "history", "ingest", "objects", "store", "things", "update"}
 	var succ []string
 	for _, c := range collectors {
 		succ = append(succ, `{collector="`+c+`"} 1`)

@@ -170,6 +170,7 @@ func (e *Exporter) applianceCollectors() []namedCollector {
 	if e.src.Core != nil {
 		cs = append(cs,
 			namedCollector{"objects", objectsCollector{core: e.src.Core}},
+			namedCollector{"audit", auditCollector{core: e.src.Core}},
 			namedCollector{"things", &thingsCollector{core: e.src.Core}})
 	}
 	return cs

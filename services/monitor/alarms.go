@@ -216,13 +216,16 @@ func (m *Monitor) Acknowledge(ctx context.Context, a core.Actor, id string) (Ala
 		return Alarm{}, &core.Error{Code: core.CodeInternal, Msg: "Cannot save the acknowledgement", Err: err}
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	p, ok := m.alarms[id]
 	if !ok {
+		m.mu.Unlock()
 		return Alarm{}, core.NewError(core.CodeNotFound, "Alarm does not exist")
 	}
 	if p.AcknowledgedAt == nil {
 		p.AcknowledgedAt, p.AcknowledgedBy, p.AcknowledgedByEmail = &at, a.UserID, a.Email
 	}
-	return *p, nil
+	out := *p
+	m.mu.Unlock()
+	m.core.Record(ctx, a, "acknowledgeAlarm", "alarm of thing "+out.ThingName)
+	return out, nil
 }

@@ -163,7 +163,7 @@ func TestPrepareFerretDBSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{CollUsers, CollOrgs, CollMembers, CollThings, CollRevokedTokens}; len(colls) != len(want) {
+	if want := collections; len(colls) != len(want) {
 		t.Fatalf("prepared %v, want %v", colls, want)
 	}
 	for _, c := range colls {

@@ -14,7 +14,21 @@ const (
 	CollThings  = "things"
 	// CollRevokedTokens is PIOT's own: the ids of signed-out sessions.
 	CollRevokedTokens = "revoked_tokens"
+	// CollAudit is PIOT's own: the audit trail of changes.
+	CollAudit = "audit"
 )
+
+// AuditEntry is one change made through core. TS is Unix seconds; the
+// entries are read newest first by _id, whose time and counter order them
+// within the second too.
+type AuditEntry struct {
+	ID     ID     `bson:"_id"`
+	TS     int64  `bson:"ts"`
+	Actor  string `bson:"actor"`
+	Action string `bson:"action"`
+	Target string `bson:"target,omitempty"`
+	Source string `bson:"source,omitempty"`
+}
 
 // RevokedToken is a token signed out before it expired. Until is its
 // expiry (Unix seconds): after it the signature check refuses the token

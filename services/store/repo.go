@@ -122,7 +122,30 @@ func (r Repo[T]) DeleteIDs(ctx context.Context, ids []ID) error {
 // Each streams every document; it is how in-memory indexes are loaded at
 // start (one scan per collection).
 func (r Repo[T]) Each(ctx context.Context, fn func(*T) error) error {
-	cur, err := r.c.Find(ctx, bson.D{}, options.Find().SetBatchSize(1000))
+	return r.scan(ctx, bson.D{}, options.Find().SetBatchSize(1000), func(doc *T) (bool, error) {
+		return true, fn(doc)
+	})
+}
+
+// Newest streams the documents matching filter (nil for all), newest
+// `_id` first, skipping the first skip of them, until fn returns false.
+// Unlike Get it scans: it is for small collections read rarely (the
+// audit trail).
+func (r Repo[T]) Newest(ctx context.Context, filter bson.D, skip int64, fn func(*T) bool) error {
+	if filter == nil {
+		filter = bson.D{}
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetBatchSize(200)
+	if skip > 0 {
+		opts.SetSkip(skip)
+	}
+	return r.scan(ctx, filter, opts, func(doc *T) (bool, error) { return fn(doc), nil })
+}
+
+// scan decodes the documents a find returns and hands them to fn until it
+// says stop or fails.
+func (r Repo[T]) scan(ctx context.Context, filter bson.D, opts *options.FindOptions, fn func(*T) (bool, error)) error {
+	cur, err := r.c.Find(ctx, filter, opts)
 	if err != nil {
 		return wrap("scan", r.c.Name(), err)
 	}
@@ -132,11 +155,22 @@ func (r Repo[T]) Each(ctx context.Context, fn func(*T) error) error {
 		if err := cur.Decode(&doc); err != nil {
 			return wrap("decode", r.c.Name(), err)
 		}
-		if err := fn(&doc); err != nil {
+		more, err := fn(&doc)
+		if err != nil || !more {
 			return err
 		}
 	}
 	return wrap("scan", r.c.Name(), cur.Err())
+}
+
+// DeleteMatching removes every document matching filter and returns how
+// many went.
+func (r Repo[T]) DeleteMatching(ctx context.Context, filter bson.D) (int64, error) {
+	res, err := r.c.DeleteMany(ctx, filter)
+	if err != nil {
+		return 0, wrap("delete many", r.c.Name(), err)
+	}
+	return res.DeletedCount, nil
 }
 
 // Count returns the number of documents.

@@ -59,6 +59,7 @@ type Store struct {
 	Members Repo[Membership]
 	Things  Repo[Thing]
 	Revoked Repo[RevokedToken]
+	Audit   Repo[AuditEntry]
 }
 
 // Open starts the embedded engine if needed, connects, and makes sure the
@@ -124,6 +125,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.Members = newRepo[Membership](s.db.Collection(CollMembers))
 	s.Things = newRepo[Thing](s.db.Collection(CollThings))
 	s.Revoked = newRepo[RevokedToken](s.db.Collection(CollRevokedTokens))
+	s.Audit = newRepo[AuditEntry](s.db.Collection(CollAudit))
 
 	if err := s.ensureSchema(cctx); err != nil {
 		_ = s.Close(context.Background())
@@ -188,6 +190,10 @@ type index struct {
 	sparse bool
 }
 
+// collections are made at start, so that their _id indexes exist before
+// the first lookup.
+var collections = []string{CollUsers, CollOrgs, CollMembers, CollThings, CollRevokedTokens, CollAudit}
+
 var schema = []index{
 	{coll: CollUsers, name: IndexEmail, keys: bson.D{{Key: "email", Value: 1}}, unique: true},
 	{coll: CollOrgs, name: IndexName, keys: bson.D{{Key: "name", Value: 1}}, unique: true},
@@ -206,7 +212,7 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 	for _, n := range existing {
 		have[n] = true
 	}
-	for _, c := range []string{CollUsers, CollOrgs, CollMembers, CollThings, CollRevokedTokens} {
+	for _, c := range collections {
 		if have[c] {
 			continue
 		}

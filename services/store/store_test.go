@@ -111,7 +111,7 @@ func TestUniqueIndexes(t *testing.T) {
 // without it every Get scans the table.
 func TestIDLookupUsesIndex(t *testing.T) {
 	s := openTest(t, t.TempDir())
-	for _, coll := range []string{CollUsers, CollOrgs, CollMembers, CollThings, CollRevokedTokens} {
+	for _, coll := range collections {
 		plan, err := s.IDQueryPlan(context.Background(), coll)
 		if err != nil {
 			t.Fatal(err)

@@ -84,7 +84,8 @@ func (s *Server) page(h func(http.ResponseWriter, *http.Request, *session)) http
 				return
 			}
 		}
-		h(w, r, sess)
+		src := core.Source{Via: core.ViaWeb, Addr: s.deps.ClientAddr.Of(r)}
+		h(w, r.WithContext(core.WithSource(r.Context(), src)), sess)
 	})
 }
 

@@ -111,7 +111,7 @@ func unsupported(why string) error { return fmt.Errorf("%w: %s", tui.ErrUnsuppor
 // certificate from the appliance CA. The CA itself stays, so devices that
 // trust it are not affected; a certificate configured from files cannot
 // be regenerated (replace the files and send SIGHUP).
-func (s *System) RegenerateTLS(_ context.Context, a core.Actor) error {
+func (s *System) RegenerateTLS(ctx context.Context, a core.Actor) error {
 	if err := core.AuthorizeAdmin(a, core.ActRegenerateTLS); err != nil {
 		return err
 	}
@@ -125,6 +125,7 @@ func (s *System) RegenerateTLS(_ context.Context, a core.Actor) error {
 		return err
 	}
 	s.cfg.Logger.Info("console: TLS server certificate regenerated", "by", a.Email)
+	s.record(ctx, a, "regenerateTls", "MQTT server certificate")
 	return nil
 }
 
@@ -235,6 +236,7 @@ func (s *System) Restore(ctx context.Context, a core.Actor, path string) error {
 		return fmt.Errorf("schedule restore: %w", err)
 	}
 	s.cfg.Logger.Warn("console: store restore scheduled for the next start", "by", a.Email, "backup", path)
+	s.record(ctx, a, "restore", path)
 	if s.cfg.OS != nil {
 		// In the image, init restarts the appliance to apply it now.
 		return s.cfg.OS.Do(ctx, osctl.Restart)
@@ -254,7 +256,7 @@ func (s *System) Updates(_ context.Context, a core.Actor) (tui.UpdateInfo, error
 }
 
 // FetchUpdate implements tui.SystemInfo.
-func (s *System) FetchUpdate(_ context.Context, a core.Actor, raw string) error {
+func (s *System) FetchUpdate(ctx context.Context, a core.Actor, raw string) error {
 	if err := core.AuthorizeAdmin(a, core.ActUpdate); err != nil {
 		return err
 	}
@@ -268,7 +270,8 @@ func (s *System) FetchUpdate(_ context.Context, a core.Actor, raw string) error 
 	if err := s.cfg.FetchUpdate(raw); err != nil {
 		return err
 	}
-	s.cfg.Logger.Info("update download started from the console", "by", a.Email, "url", raw)
+	s.cfg.Logger.Info("update download started from the console", "by", a.Email, "url", u.Redacted())
+	s.record(ctx, a, "installUpdate", "update bundle from "+u.Redacted())
 	return nil
 }
 
@@ -294,6 +297,8 @@ func (s *System) osAction(ctx context.Context, a core.Actor, act osctl.Action, w
 		return unsupported(what + " is only available in the appliance image")
 	}
 	s.cfg.Logger.Warn("console: "+what, "by", a.Email)
+	// Recorded before: the appliance may be gone once it is done.
+	s.record(ctx, a, string(act), "appliance")
 	return s.cfg.OS.Do(ctx, act)
 }
 
@@ -346,8 +351,17 @@ func (s *System) SetOSSettings(ctx context.Context, a core.Actor, o tui.OSSettin
 	}
 	if err == nil {
 		s.cfg.Logger.Warn("console: OS settings changed", "by", a.Email, "hostname", o.Hostname, "network", o.Network)
+		s.record(ctx, a, "setOsSettings", "hostname "+o.Hostname+", network "+o.Network)
 	}
 	return err
+}
+
+// record adds the console's maintenance actions, done outside core, to
+// core's audit trail.
+func (s *System) record(ctx context.Context, a core.Actor, action, target string) {
+	if s.cfg.Core != nil {
+		s.cfg.Core.Record(ctx, a, action, target)
+	}
 }
 
 // CertFingerprint is the SHA-256 fingerprint of a certificate's DER in

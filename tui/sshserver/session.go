@@ -12,6 +12,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/ssh"
 	"github.com/charmbracelet/colorprofile"
+	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/tui"
 )
 
@@ -56,7 +57,9 @@ func (s *Server) handle(sess ssh.Session) {
 	in.touch()
 	cols, rows := clampWindow(pty.Window)
 	env := append(sess.Environ(), "TERM="+pty.Term)
-	model := tui.NewModel(s.deps, who)
+	deps := s.deps
+	deps.Source = core.Source{Via: core.ViaConsole, Addr: remote}
+	model := tui.NewModel(deps, who)
 	defer model.Close()
 	prog := tea.NewProgram(model,
 		tea.WithContext(ctx),

@@ -559,6 +559,21 @@ func (r *queryResolver) System(ctx context.Context) (*model.System, error) {
 	return r.Resolver.System(ctx)
 }
 
+// AuditLog is the resolver for the auditLog field.
+func (r *queryResolver) AuditLog(ctx context.Context, first *int64, from *int64, to *int64) ([]*core.AuditEntry, error) {
+	var q core.AuditQuery
+	if first != nil {
+		q.First = int(min(max(*first, -1), core.MaxAuditEntries+1)) // core refuses what is out of range
+	}
+	if from != nil {
+		q.From = *from
+	}
+	if to != nil {
+		q.To = *to
+	}
+	return ptrs(r.Core.AuditLog(ctx, core.ActorFrom(ctx), q))
+}
+
 // HasAesKey is the resolver for the has_aes_key field.
 func (r *thingResolver) HasAesKey(ctx context.Context, obj *core.Thing) (bool, error) {
 	return obj.AESKey != "", nil

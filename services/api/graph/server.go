@@ -98,6 +98,7 @@ func NewHandler(c *core.Core, opts Options) http.Handler {
 
 	cfg := generated.Config{Resolvers: &Resolver{Core: c, History: opts.History, Monitor: opts.Monitor, System: opts.System}}
 	cfg.Complexity.Query.Readings = readingsComplexity
+	cfg.Complexity.Query.AuditLog = auditLogComplexity
 	srv := handler.New(generated.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
@@ -315,6 +316,17 @@ const RowsPerPoint = 100
 // took minutes and gigabytes, and starved the store for every tenant.
 func readingsComplexity(child int, _ string, _, _, _ *int64, _ *model.ReadingFn, first *int64, _ *string) int {
 	rows := int64(MaxReadings)
+	if first != nil && *first > 0 && *first < rows {
+		rows = *first
+	}
+	return 1 + child*int((rows+RowsPerPoint-1)/RowsPerPoint)
+}
+
+// auditLogComplexity counts an auditLog field like readings: its fields
+// once per RowsPerPoint entries of first (core.MaxAuditEntries when
+// absent), so that aliases cannot multiply the scans of the trail.
+func auditLogComplexity(child int, first, _, _ *int64) int {
+	rows := int64(core.MaxAuditEntries)
 	if first != nil && *first > 0 && *first < rows {
 		rows = *first
 	}
