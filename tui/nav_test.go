@@ -108,7 +108,8 @@ func (f scopedAlarms) Active(_ context.Context, a core.Actor) ([]Alarm, error) {
 	var out []Alarm
 	for _, th := range f.things {
 		if _, err := f.core.Thing(a, th.ID); err == nil {
-			out = append(out, Alarm{ID: "al-" + th.Name, ThingID: th.ID, Thing: th.Name, Kind: "last-seen", Message: "not seen", Raised: testNow.Add(-time.Minute)})
+			org, _ := f.core.OrgNameOf(th.OrgID)
+			out = append(out, Alarm{ID: "al-" + th.Name, ThingID: th.ID, Thing: th.Name, Org: org, Kind: "last-seen", Message: "not seen", Raised: testNow.Add(-time.Minute)})
 		}
 	}
 	return out, nil
@@ -134,7 +135,7 @@ func TestThingLinksBothWays(t *testing.T) {
 	s := h.waitFor("gateway — device", "sensors:[humid] temp ")
 	checkFits(t, s, 80, 24)
 	h.key("?")
-	h.waitFor("choose linked thing", "open linked thing")
+	h.waitFor("choose link", "open link")
 	h.key("esc")
 	if strings.Contains(lineWith(s, "[general]"), "sensor ") || strings.Contains(lineWith(s, "[general]"), "switch") {
 		t.Errorf("a device offers sensor or switch settings:\n%s", s)

@@ -64,8 +64,8 @@ var (
 	keyGroupR   = key.NewBinding(key.WithKeys("right", "l"))
 	keyListBack = key.NewBinding(key.WithKeys("esc", "backspace"), key.WithHelp("esc", "back to list"))
 	keyHistory  = key.NewBinding(key.WithKeys("H"), key.WithHelp("H", "history"))
-	keyLinkPick = key.NewBinding(key.WithKeys("up", "down", "k", "j"), key.WithHelp("↑/↓", "choose linked thing"))
-	keyLinkOpen = key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open linked thing"))
+	keyLinkPick = key.NewBinding(key.WithKeys("up", "down", "k", "j"), key.WithHelp("↑/↓", "choose link"))
+	keyLinkOpen = key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open link"))
 )
 
 // openThingMsg asks for the Things screen with a thing's detail (enter on
@@ -95,11 +95,10 @@ func (s *thingsScreen) keys() []key.Binding {
 	admin := s.env.actor.IsAdministrator()
 	var ks []key.Binding
 	if s.detail != "" {
-		ks = append(ks, keyGroupL)
 		if len(s.links()) > 0 {
 			ks = append(ks, keyLinkPick, keyLinkOpen)
 		}
-		ks = append(ks, keyHistory, keyEdit, keyListBack)
+		ks = append(ks, keyGroupL, keyHistory, keyEdit, keyListBack)
 	} else {
 		ks = append(ks, keyOpen, keyHistory, keyEdit)
 	}
