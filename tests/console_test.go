@@ -116,6 +116,15 @@ func (p *pane) keys(args ...string) {
 	}
 }
 
+// slash types text after "/" (a list's filter, the log's search) and
+// enter.
+func (p *pane) slash(text string) {
+	p.t.Helper()
+	p.keys("/")
+	p.keys("-l", text)
+	p.keys("Enter")
+}
+
 // The console of the real binary, opened with OpenSSH in a tmux pane by a
 // key listed in <data-dir>/authorized_keys.
 func TestConsoleOverOpenSSH(t *testing.T) {
@@ -156,9 +165,7 @@ func TestConsoleLogsAndHistoryOverOpenSSH(t *testing.T) {
 	p.waitFor("Dashboard", "admin@piot.local")
 	p.keys("8")
 	p.waitFor("following", "level ≥ DEBUG")
-	p.keys("/")
-	p.keys("-l", "ssh console listening")
-	p.keys("Enter")
+	p.slash("ssh console listening")
 	s := p.waitFor(`search "ssh console listening"`, "paused")
 	if !strings.Contains(lineOf(s, "> "), "ssh console listening") {
 		t.Fatalf("the search did not select the line:\n%s", s)
@@ -181,6 +188,113 @@ func TestConsoleLogsAndHistoryOverOpenSSH(t *testing.T) {
 	p.keys("v", "v")
 	p.waitFor("Time", "Value", "22.12")
 	p.keys("q")
+}
+
+// Navigation over OpenSSH at 80×24 with the real monitor: the Alarms tab
+// counts the open alarms the viewer may see (a member only their org's),
+// enter on an alarm opens its thing, and a device registered through
+// /adapter links to its sensor and back.
+func TestConsoleNavigationOverOpenSSH(t *testing.T) {
+	requireTools(t, "ssh", "tmux")
+	dir := t.TempDir()
+	keyFile := consoleKey(t, dir)
+	a := startAppliance(t, startOpts{dataDir: dir})
+	tok := a.login("admin@piot.local", a.adminPassword())
+	mutate := func(query string, vars map[string]any) map[string]any {
+		t.Helper()
+		_, data, code := a.gql(tok, query, vars)
+		if code != "" {
+			t.Fatalf("%s: %s", query, code)
+		}
+		return data
+	}
+	type org struct{ name, id, pw, quiet string }
+	orgs := []*org{{name: "farm", quiet: "F1"}, {name: "other", quiet: "O1"}}
+	for _, o := range orgs {
+		o.pw = orgWithMQTT(t, a, tok, o.name, o.name+"-user")
+		o.id = orgID(t, a, tok, o.name)
+	}
+	farm := orgs[0]
+	// CHIP1 registers itself and its sensor TA1 through /adapter.
+	if st, out := post(t, a.url+"/adapter", "", map[string]any{"device": "CHIP1", "readings": []any{map[string]any{"address": "A1", "t": 4.5}}}); st != 202 {
+		t.Fatalf("adapter packet: %d %v", st, out)
+	}
+	for _, name := range []string{"CHIP1", "TA1"} {
+		mutate(`mutation($t: ThingUpdate!) { updateThing(thing: $t) { id } }`,
+			map[string]any{"t": map[string]any{"id": thingID(t, a, tok, name), "orgId": farm.id, "enabled": true}})
+	}
+	// A quiet sensor in each org raises an alarm.
+	for _, o := range orgs {
+		id := sensorThing(t, a, tok, o.id, o.quiet)
+		mutate(`mutation($t: ThingUpdate!) { updateThing(thing: $t) { id } }`,
+			map[string]any{"t": map[string]any{"id": id, "last_seen_interval": 1}})
+		c := mqttClient(t, a.mqttAddr, o.name+"-user", o.pw, "nav-"+o.quiet)
+		if pub := c.Publish("org/"+o.name+"/"+o.quiet+"/value", 1, false, "1"); !pub.WaitTimeout(5*time.Second) || pub.Error() != nil {
+			t.Fatalf("publish: %v", pub.Error())
+		}
+		c.Disconnect(100)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		data := mutate(`{ alarms(active: true) { id } }`, nil)
+		if len(data["alarms"].([]any)) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alarms: %v\n%s", data, a.out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	member := mutate(`mutation { createUser(email: "member@farm.test", password: "member-password-1") { id } }`, nil)["createUser"].(map[string]any)["id"]
+	mutate(`mutation($o: ID!, $u: ID!) { addOrgUser(orgId: $o, userId: $u) }`, map[string]any{"o": farm.id, "u": member})
+	memberKey, memberPub := keyPair(t)
+	mutate(`mutation($u: ID!, $k: String!) { addSshKey(userId: $u, key: $k) { fingerprint } }`, map[string]any{"u": member, "k": memberPub})
+
+	p := openSSHConsole(t, a, keyFile, 80, 24)
+	p.waitFor("admin@piot.local", "6 Ala(2)")
+	p.keys("6")
+	p.waitFor("[6 Alarms(2)]", "Active (2)", "F1", "O1")
+	p.slash("F1")
+	p.waitFor("filter: F1")
+	p.keys("Enter")
+	p.waitFor("[2 Things]", "F1 — sensor", "organization", "farm")
+	p.keys("Escape")
+	p.waitFor("all things")
+	p.slash("CHIP1")
+	p.waitFor("filter: CHIP1")
+	p.keys("Enter")
+	p.waitFor("CHIP1 — device", "sensors:[TA1]")
+	p.keys("Enter")
+	p.waitFor("TA1 — sensor", "parent device:[CHIP1]")
+	p.keys("Enter")
+	s := p.waitFor("CHIP1 — device", "sensors:[TA1]")
+	fills(t, s, 24)
+
+	// The admin's pane stays open: its ending could take the tmux server
+	// down while the member's session is being created.
+	m := openSSHConsole(t, a, memberKey, 80, 24)
+	s = m.waitFor("member@farm.test", "6 Alarms(1)")
+	if strings.Contains(s, "(2)") {
+		t.Fatalf("the member's badge counts the other org's alarm:\n%s", s)
+	}
+	m.keys("6")
+	s = m.waitFor("[6 Alarms(1)]", "Active (1)", "F1")
+	if strings.Contains(s, "O1") {
+		t.Fatalf("the member sees the other org's alarm:\n%s", s)
+	}
+	m.keys("Enter")
+	s = m.waitFor("[2 Things]", "F1 — sensor")
+	fills(t, s, 24)
+	m.keys("q")
+}
+
+// fills checks a captured pane is the console's whole frame: the tab bar
+// on the first row, the key hints on the last.
+func fills(t *testing.T, s string, rows int) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) != rows || !strings.Contains(lines[0], "PIOT") || !strings.Contains(lines[rows-1], "q quit") {
+		t.Fatalf("the frame does not fill %d rows:\n%s", rows, s)
+	}
 }
 
 // lineOf is the first line of s containing needle.

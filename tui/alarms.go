@@ -19,6 +19,12 @@ type alarmsScreen struct {
 	ov       overlay
 	loaded   bool
 	fromCore bool
+	// thingOf maps an active alarm's id to its thing's.
+	thingOf map[string]core.ID
+	// open counts the active alarms for the tab's badge. The dashboard's
+	// sample, taken on every tick whatever the screen, keeps it current
+	// while this screen is not shown.
+	open int
 }
 
 type alarmsMsg struct {
@@ -27,7 +33,10 @@ type alarmsMsg struct {
 	fromCore bool
 }
 
-var keyAck = key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "acknowledge"))
+var (
+	keyAck       = key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "acknowledge"))
+	keyAlarmOpen = key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open thing"))
+)
 
 func alarmColumns() []column {
 	return []column{
@@ -53,11 +62,18 @@ func (s *alarmsScreen) title() string   { return "Alarms" }
 func (s *alarmsScreen) adminOnly() bool { return false }
 func (s *alarmsScreen) capturing() bool { return s.ov.active() || s.active.capturing() }
 func (s *alarmsScreen) keys() []key.Binding {
-	ks := []key.Binding{}
+	ks := []key.Binding{keyAlarmOpen}
 	if !s.fromCore {
 		ks = append(ks, keyAck)
 	}
 	return append(ks, s.active.keys()...)
+}
+
+func (s *alarmsScreen) badge() string {
+	if s.open == 0 {
+		return ""
+	}
+	return fmt.Sprintf("(%d)", s.open)
 }
 
 func (s *alarmsScreen) refresh() tea.Cmd {
@@ -117,12 +133,29 @@ func (s *alarmsScreen) update(msg tea.Msg) tea.Cmd {
 	}
 	switch msg := msg.(type) {
 	case alarmsMsg:
-		s.loaded, s.fromCore = true, msg.fromCore
+		s.loaded, s.fromCore, s.open = true, msg.fromCore, len(msg.active)
+		s.thingOf = make(map[string]core.ID, len(msg.active))
+		for _, al := range msg.active {
+			s.thingOf[al.ID] = al.ThingID
+		}
 		s.active.setRows(s.rows(msg.active))
 		s.recent.setRows(s.rows(msg.recent))
+	case dashSampleMsg:
+		s.open = msg.alarms
 	case tea.KeyPressMsg:
 		if used, cmd := s.active.update(msg, 5); used {
 			return cmd
+		}
+		if key.Matches(msg, keyAlarmOpen) {
+			r, ok := s.active.selected()
+			if !ok {
+				return nil
+			}
+			id := s.thingOf[r.key]
+			if id.IsZero() {
+				return func() tea.Msg { return statusMsg{text: "this alarm names no thing", err: true} }
+			}
+			return func() tea.Msg { return openThingMsg{thing: id.Hex()} }
 		}
 		if key.Matches(msg, keyAck) {
 			if s.fromCore || s.env.deps.Alarms == nil {

@@ -60,6 +60,9 @@ type (
 		text string
 		err  bool
 	}
+	// clearStatusMsg clears the status line if no newer message was set
+	// since (gen is the generation of the line it was started for).
+	clearStatusMsg struct{ gen int }
 )
 
 // errMsg turns an error into a status line. Core errors carry messages
@@ -116,6 +119,9 @@ type screen interface {
 	capturing() bool
 }
 
+// badged is a screen whose tab shows a count, as "Alarms(3)".
+type badged interface{ badge() string }
+
 // Model is the console's root model: a tab bar, the active screen, a
 // status line and a key hint line.
 type Model struct {
@@ -127,6 +133,9 @@ type Model struct {
 
 	status    string
 	statusErr bool
+	// statusGen counts status lines, so the timer of an old line does not
+	// clear a newer one.
+	statusGen int
 	showHelp  bool
 	ended     string
 
@@ -155,6 +164,9 @@ func NewModel(deps Deps, who Identity) *Model {
 	}
 	if deps.Source.Via == "" {
 		deps.Source.Via = core.ViaConsole
+	}
+	if deps.StatusFor <= 0 {
+		deps.StatusFor = 6 * time.Second
 	}
 	ctx, cancel := context.WithCancel(core.WithSource(context.Background(), deps.Source))
 	e := &env{deps: deps, core: deps.Core, who: who, ctx: ctx, now: deps.Now}
@@ -249,6 +261,24 @@ func (m *Model) switchTo(i int) tea.Cmd {
 	return m.screens[i].refresh()
 }
 
+// thingOpener is a screen that shows one thing on request (H on a thing
+// opens History, enter on an alarm opens Things).
+type thingOpener interface {
+	screen
+	showWhenListed(id string) tea.Cmd
+}
+
+// openIn switches to the screen of type S, if the user may see it, and
+// has it show the thing.
+func openIn[S thingOpener](m *Model, id string) tea.Cmd {
+	for i, s := range m.screens {
+		if o, ok := s.(S); ok && m.visible(i) {
+			return tea.Batch(m.switchTo(i), o.showWhenListed(id))
+		}
+	}
+	return nil
+}
+
 func (m *Model) step(dir int) tea.Cmd {
 	n := len(m.screens)
 	for i, j := 0, m.active; i < n; i++ {
@@ -277,6 +307,13 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case statusMsg:
 		m.status, m.statusErr = msg.text, msg.err
+		m.statusGen++
+		gen := m.statusGen
+		return m, tea.Tick(m.env.deps.StatusFor, func(time.Time) tea.Msg { return clearStatusMsg{gen: gen} })
+	case clearStatusMsg:
+		if msg.gen == m.statusGen {
+			m.status, m.statusErr = "", false
+		}
 		return m, nil
 	case tickMsg:
 		cmds := []tea.Cmd{m.tick(), m.resolve(), m.screens[m.active].refresh()}
@@ -287,12 +324,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case coreEventMsg:
 		return m, tea.Batch(m.waitEvent(), m.resolve(), m.screens[m.active].refresh())
 	case openHistoryMsg:
-		for i, s := range m.screens {
-			if h, ok := s.(*historyScreen); ok && m.visible(i) {
-				return m, tea.Batch(m.switchTo(i), h.showWhenListed(msg.thing))
-			}
-		}
-		return m, nil
+		return m, openIn[*historyScreen](m, msg.thing)
+	case openThingMsg:
+		return m, openIn[*thingsScreen](m, msg.thing)
 	case tea.KeyPressMsg:
 		return m, m.key(msg)
 	case tea.PasteMsg:
@@ -397,6 +431,9 @@ func (m *Model) tabs(w int) string {
 				name = name[:min(step.keep, len(name))]
 			}
 			label := strings.TrimSpace(fmt.Sprintf("%d %s", (i+1)%10, string(name)))
+			if b, ok := s.(badged); ok {
+				label += b.badge()
+			}
 			if i == m.active {
 				parts = append(parts, styleTabOn.Render("["+label+"]"))
 			} else {

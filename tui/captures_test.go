@@ -10,8 +10,8 @@ import (
 	"github.com/piot-appliance/piot/services/core"
 )
 
-// TestCaptures renders the Logs, History and Audit screens at 80×24 and
-// 120×35; every frame must fit. With PIOT_WRITE_CAPTURES=1 it writes
+// TestCaptures renders the Logs, History, Audit and Alarms screens and the
+// linked things' detail at 80×24 and 120×35; every frame must fit. With PIOT_WRITE_CAPTURES=1 it writes
 // them to docs/console/<screen>-<size>.txt, the captures the README links.
 func TestCaptures(t *testing.T) {
 	write := os.Getenv("PIOT_WRITE_CAPTURES") == "1"
@@ -81,6 +81,15 @@ func TestCaptures(t *testing.T) {
 		member := newHarness(t, Deps{Core: wd.core, System: sys}, wd.member, w, h)
 		member.key("8")
 		capture(member, "logs-member", "only admins")
+
+		wn, ts := navWorld(t)
+		nav := newHarness(t, Deps{Core: wn.core, Alarms: scopedAlarms{core: wn.core, things: []core.Thing{ts["temp"], ts["pump"]}}}, wn.member, w, h)
+		nav.key("6")
+		capture(nav, "alarms-member", "Alarms(1)", "Active (1)", "temp")
+		nav.key("enter")
+		capture(nav, "thing-sensor-links", "temp — sensor", "parent device:[gateway]")
+		nav.key("enter")
+		capture(nav, "thing-device-links", "gateway — device", "sensors:[humid] temp")
 	}
 }
 

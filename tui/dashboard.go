@@ -14,6 +14,10 @@ import (
 
 const sparkSamples = 120
 
+// dashTwoCols is the width from which the dashboard shows its two columns
+// side by side.
+const dashTwoCols = 70
+
 // dashboard is the first screen: what the appliance is and how it is doing.
 type dashboard struct {
 	env *env
@@ -116,7 +120,7 @@ func (d *dashboard) view(width, height int) string {
 	}
 	e, s := d.env, d.s
 	colW := width
-	twoCols := width >= 70
+	twoCols := width >= dashTwoCols
 	if twoCols {
 		colW = (width - 3) / 2
 	}
@@ -181,7 +185,14 @@ func (d *dashboard) view(width, height int) string {
 	right = append(right, kv("piot", bytesHuman(s.goMem)+" (Go runtime)"))
 
 	if !twoCols {
-		return strings.Join(append(append(left, ""), right...), "\n")
+		if len(left)+1+len(right) <= height {
+			return strings.Join(append(append(left, ""), right...), "\n")
+		}
+		// The right column does not fit below the left one: say where it
+		// went instead of cutting it off unannounced.
+		left = left[:min(len(left), max(height-1, 0))]
+		hint := fmt.Sprintf("traffic and resources: widen the terminal to %d columns", dashTwoCols)
+		return strings.Join(append(left, styleDim.Render(cut(" "+hint, width))), "\n")
 	}
 	l := lipgloss.NewStyle().Width(colW).Render(strings.Join(left, "\n"))
 	r := lipgloss.NewStyle().Width(colW).Render(strings.Join(right, "\n"))

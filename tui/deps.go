@@ -42,6 +42,8 @@ type Deps struct {
 
 	// Refresh is how often live data is re-read; 0 means 2 seconds.
 	Refresh time.Duration
+	// StatusFor is how long a status line stays; 0 means 6 seconds.
+	StatusFor time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

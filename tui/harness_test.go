@@ -64,6 +64,9 @@ func newHarness(t *testing.T, deps Deps, a core.Actor, w, h int) *harness {
 	if deps.Refresh == 0 {
 		deps.Refresh = time.Hour // ticks are sent by the tests
 	}
+	if deps.StatusFor == 0 {
+		deps.StatusFor = time.Hour // a test reads the line at its own pace
+	}
 	m := NewModel(deps, ProfileIdentity(deps.Core, a))
 	t.Cleanup(m.Close)
 	hs := &harness{t: t, m: m, msgs: make(chan tea.Msg, 1024)}

@@ -82,21 +82,45 @@ func (l *list) capturing() bool { return l.filtering }
 
 // setRows replaces the content, keeping the cursor on the same key.
 func (l *list) setRows(rows []row) {
-	var sel string
-	if r, ok := l.selected(); ok {
-		sel = r.key
-	}
+	sel := l.selectedKey()
 	l.all = rows
-	l.apply()
+	l.recompute()
+	l.follow(sel)
+}
+
+func (l *list) selectedKey() string {
+	r, _ := l.selected()
+	return r.key
+}
+
+// follow puts the cursor on the row of key sel if it is visible, so a
+// sort, a filter or a refresh never silently selects another item.
+func (l *list) follow(sel string) bool {
+	found := false
 	if sel != "" {
 		for i, idx := range l.visible {
 			if l.all[idx].key == sel {
-				l.cursor = i
+				l.cursor, found = i, true
 				break
 			}
 		}
 	}
 	l.clamp()
+	return found
+}
+
+// selectKey moves the cursor to the row of key, clearing a filter that
+// hides it; it reports whether the list has the row.
+func (l *list) selectKey(key string) bool {
+	if l.follow(key) {
+		return true
+	}
+	if l.filter.Value() == "" {
+		return false
+	}
+	l.filter.SetValue("")
+	l.recompute()
+	return l.follow(key)
 }
 
 func (l *list) selected() (row, bool) {
@@ -108,8 +132,15 @@ func (l *list) selected() (row, bool) {
 
 func (l *list) len() int { return len(l.visible) }
 
-// apply recomputes the visible rows from the filter and the sort.
+// apply recomputes the visible rows from the filter and the sort,
+// keeping the selected row selected while it stays visible.
 func (l *list) apply() {
+	sel := l.selectedKey()
+	l.recompute()
+	l.follow(sel)
+}
+
+func (l *list) recompute() {
 	needle := strings.ToLower(strings.TrimSpace(l.filter.Value()))
 	l.visible = l.visible[:0]
 	for i, r := range l.all {

@@ -192,6 +192,20 @@ func TestUsersCreateAdminPasswordOrgsKeys(t *testing.T) {
 	checkFits(t, s, 80, 24)
 	h.key("d", "y")
 	h.waitFor("removed key SHA256:", "no SSH keys")
+	// Two keys pasted at once (a one-line field joins the lines) are two
+	// keys, not one with the other as its comment.
+	h.key("n")
+	h.waitFor("Add an SSH key for new@piot.local")
+	h.send(tea.PasteMsg{Content: testKey(t) + "\n" + testKey(t) + "\n"})
+	h.key("enter")
+	s = h.waitFor("2 keys added for new@piot.local")
+	if n := strings.Count(s, "laptop"); n != 2 {
+		t.Fatalf("%d keys listed, want 2:\n%s", n, s)
+	}
+	h.key("d", "y")
+	h.waitFor("removed key SHA256:")
+	h.key("d", "y")
+	h.waitFor("removed key SHA256:", "no SSH keys")
 	h.key("O", "enter")
 	h.waitFor("removed from acme", "organizations: –")
 	h.key("esc")

@@ -86,7 +86,9 @@ func TestScreenshots(t *testing.T) {
 	}
 	deps := Deps{
 		Core: w.core, Version: "v1.0.0", Started: testNow.Add(-26 * time.Hour), DataDir: t.TempDir(),
-		Metrics: &fakeMetrics{}, Health: fakeHealth{}, Alarms: &fakeAlarms{}, System: &fakeSystem{},
+		Metrics: &fakeMetrics{}, Health: fakeHealth{}, Alarms: &fakeAlarms{},
+		System: &fakeSystem{upd: &UpdateInfo{Version: "v1.0.0", Slot: "b", OtherSlotVersion: "v0.9.2", OtherSlotState: "good",
+			LastResult: "good", LastVersion: "v1.0.0", LastAt: testNow.Add(-26 * time.Hour)}},
 		History: fakeHistory{}, Live: &fakeFeed{},
 	}
 	h := newHarness(t, deps, w.admin, 80, 24)

@@ -10,6 +10,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/piot-appliance/piot/services/core"
 )
 
@@ -23,8 +24,16 @@ type thingsScreen struct {
 	orgs   []core.Org
 	loaded bool
 
-	detail     string // hex id of the thing shown, empty for the list
-	group      int
+	detail string // hex id of the thing shown, empty for the list
+	group  int
+	// trail holds the details left by following links, so esc walks
+	// back through them before returning to the list.
+	trail []string
+	// link is the chosen one of the detail's linked things.
+	link int
+	// pending is a thing to open once the list has it (an alarm opened
+	// before the list was loaded).
+	pending    string
 	history    []float64
 	historyFor string
 	historyErr string
@@ -55,7 +64,13 @@ var (
 	keyGroupR   = key.NewBinding(key.WithKeys("right", "l"))
 	keyListBack = key.NewBinding(key.WithKeys("esc", "backspace"), key.WithHelp("esc", "back to list"))
 	keyHistory  = key.NewBinding(key.WithKeys("H"), key.WithHelp("H", "history"))
+	keyLinkPick = key.NewBinding(key.WithKeys("up", "down", "k", "j"), key.WithHelp("↑/↓", "choose link"))
+	keyLinkOpen = key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open link"))
 )
+
+// openThingMsg asks for the Things screen with a thing's detail (enter on
+// an alarm).
+type openThingMsg struct{ thing string }
 
 func newThings(e *env) *thingsScreen {
 	l := newList([]column{
@@ -80,6 +95,9 @@ func (s *thingsScreen) keys() []key.Binding {
 	admin := s.env.actor.IsAdministrator()
 	var ks []key.Binding
 	if s.detail != "" {
+		if len(s.links()) > 0 {
+			ks = append(ks, keyLinkPick, keyLinkOpen)
+		}
 		ks = append(ks, keyGroupL, keyHistory, keyEdit, keyListBack)
 	} else {
 		ks = append(ks, keyOpen, keyHistory, keyEdit)
@@ -177,10 +195,22 @@ func (s *thingsScreen) update(msg tea.Msg) tea.Cmd {
 			rows = append(rows, s.row(t))
 		}
 		s.list.setRows(rows)
+		if s.pending != "" {
+			id := s.pending
+			s.pending = ""
+			if _, ok := s.items[id]; !ok {
+				return s.notListed()
+			}
+			return s.show(id, false)
+		}
 		if s.detail != "" {
-			if _, ok := s.items[s.detail]; !ok {
-				s.detail = ""
+			t, ok := s.items[s.detail]
+			if !ok {
+				s.detail, s.trail = "", nil
 				return func() tea.Msg { return statusMsg{text: "the thing is gone (deleted or moved out of your org)"} }
+			}
+			if !groupApplies(t, s.group) { // its type was changed
+				s.group = 0
 			}
 		}
 		return nil
@@ -253,6 +283,86 @@ func thingValue(t core.Thing) string {
 	}
 }
 
+// showWhenListed opens a thing's detail now if the list has it, else when
+// the list (being refreshed by the switch to this screen) arrives.
+func (s *thingsScreen) showWhenListed(id string) tea.Cmd {
+	if _, ok := s.items[id]; ok {
+		return s.show(id, false)
+	}
+	s.pending = id
+	return nil
+}
+
+// show opens a thing's detail and selects its row, so the list is where
+// the user left it when they go back. keepTrail keeps the way back through
+// followed links; anything else starts a new one.
+func (s *thingsScreen) show(id string, keepTrail bool) tea.Cmd {
+	if !keepTrail {
+		s.trail = nil
+	}
+	s.list.selectKey(id)
+	s.detail, s.group, s.link = id, 0, 0
+	s.history, s.historyErr = nil, ""
+	return s.loadHistory(id)
+}
+
+// notListed says why an alarm's thing cannot be shown: core lists a
+// member the things of the active organization only.
+func (s *thingsScreen) notListed() tea.Cmd {
+	text := "the alarm's thing is no longer listed (deleted?)"
+	if !s.env.actor.IsAdministrator() {
+		text = "the alarm's thing is not in your active organization: switch it on the Orgs screen"
+	}
+	return func() tea.Msg { return statusMsg{text: text, err: true} }
+}
+
+// links are the things linked to the one in detail: its parent, then its
+// children by name. Only things core listed are linked, so a parent in an
+// organization the user cannot see stays hidden.
+func (s *thingsScreen) links() []core.Thing {
+	t, ok := s.items[s.detail]
+	if !ok {
+		return nil
+	}
+	var ls []core.Thing
+	if p, ok := s.items[t.ParentID.Hex()]; ok && !t.ParentID.IsZero() {
+		ls = append(ls, p)
+	}
+	var children []core.Thing
+	for _, c := range s.items {
+		if c.ParentID == t.ID {
+			children = append(children, c)
+		}
+	}
+	slices.SortFunc(children, func(a, b core.Thing) int { return strings.Compare(a.Name, b.Name) })
+	return append(ls, children...)
+}
+
+// groupApplies reports whether a settings group means anything for the
+// thing: sensor settings only on sensors, switch settings only on switches.
+func groupApplies(t core.Thing, group int) bool {
+	switch thingGroups[group] {
+	case "sensor":
+		return t.Type == "sensor"
+	case "switch":
+		return t.Type == "switch"
+	}
+	return true
+}
+
+// nextGroup is the next settings group in direction dir that applies.
+func (s *thingsScreen) nextGroup(t core.Thing, dir int) int {
+	n := len(thingGroups)
+	g := s.group
+	for range n {
+		g = (g + dir + n) % n
+		if groupApplies(t, g) {
+			return g
+		}
+	}
+	return 0
+}
+
 // current is the thing the keys act on: the one in detail, else the
 // selected row.
 func (s *thingsScreen) current() (core.Thing, bool) {
@@ -278,21 +388,40 @@ func (s *thingsScreen) key(k tea.KeyPressMsg) tea.Cmd {
 	t, have := s.current()
 	switch {
 	case s.detail != "" && key.Matches(k, keyListBack):
+		if n := len(s.trail); n > 0 {
+			back := s.trail[n-1]
+			s.trail = s.trail[:n-1]
+			return s.show(back, true)
+		}
 		s.detail = ""
 		return nil
 	case s.detail != "" && key.Matches(k, keyGroupL):
-		s.group = (s.group + len(thingGroups) - 1) % len(thingGroups)
+		s.group = s.nextGroup(t, -1)
 		return nil
 	case s.detail != "" && key.Matches(k, keyGroupR):
-		s.group = (s.group + 1) % len(thingGroups)
+		s.group = s.nextGroup(t, 1)
 		return nil
+	case s.detail != "" && key.Matches(k, keyLinkPick):
+		if n := len(s.links()); n > 0 {
+			dir := 1
+			if k.String() == "up" || k.String() == "k" {
+				dir = -1
+			}
+			s.link = (s.link + dir + n) % n
+		}
+		return nil
+	case s.detail != "" && key.Matches(k, keyLinkOpen):
+		ls := s.links()
+		if s.link >= len(ls) {
+			return nil
+		}
+		s.trail = append(s.trail, s.detail)
+		return s.show(ls[s.link].ID.Hex(), true)
 	case key.Matches(k, keyHistory) && have:
 		id := t.ID.Hex()
 		return func() tea.Msg { return openHistoryMsg{thing: id} }
 	case s.detail == "" && key.Matches(k, keyOpen) && have:
-		s.detail, s.group = t.ID.Hex(), 0
-		s.history, s.historyErr = nil, ""
-		return s.loadHistory(s.detail)
+		return s.show(t.ID.Hex(), false)
 	case key.Matches(k, keyNew):
 		if err := core.AuthorizeAdmin(e.actor, core.ActCreateThing); err != nil {
 			return e.refuse(err)
@@ -539,13 +668,22 @@ func (s *thingsScreen) detailView(width, height int) string {
 	b.WriteString(styleTitle.Render(cut(head, width)) + "\n")
 	var tabs []string
 	for i, g := range thingGroups {
+		if !groupApplies(t, i) {
+			continue
+		}
 		if i == s.group {
 			tabs = append(tabs, styleTabOn.Render("["+g+"]"))
 		} else {
 			tabs = append(tabs, " "+g+" ")
 		}
 	}
-	b.WriteString(cut(strings.Join(tabs, ""), width) + "\n\n")
+	b.WriteString(cut(strings.Join(tabs, ""), width) + "\n")
+	lines := 3
+	if ls := s.links(); len(ls) > 0 {
+		b.WriteString(s.linksLine(t, ls, width) + "\n")
+		lines++
+	}
+	b.WriteString("\n")
 	now := s.env.now()
 	prefix := "org/" + s.orgName(t.OrgID) + "/"
 	if t.OrgID.IsZero() {
@@ -599,12 +737,16 @@ func (s *thingsScreen) detailView(width, height int) string {
 			{"sat/ts paths", orDash(t.LocMQTTSatValue) + " / " + orDash(t.LocMQTTTsValue)},
 		}
 	default:
-		kv = [][2]string{
-			{"level", fmt.Sprintf("%d%%", t.BatteryLevel)}, {"tracking", onOff(t.BatteryLevelTracking)},
-			{"battery topic", topic(t.BatteryMQTTTopic)}, {"level path", t.BatteryMQTTLevelValue},
+		// A level is shown only when it is tracked and has been reported:
+		// an untracked battery is not at 0%.
+		if t.BatteryLevelTracking && t.LastSeen > 0 {
+			kv = append(kv, [2]string{"level", fmt.Sprintf("%d%%", t.BatteryLevel)})
 		}
+		kv = append(kv, [][2]string{
+			{"tracking", onOff(t.BatteryLevelTracking)},
+			{"battery topic", topic(t.BatteryMQTTTopic)}, {"level path", t.BatteryMQTTLevelValue},
+		}...)
 	}
-	lines := 3
 	for _, p := range kv {
 		if lines >= height-2 {
 			break
@@ -626,6 +768,44 @@ func (s *thingsScreen) detailView(width, height int) string {
 		b.WriteString(cut(label+sparkline(s.history, max(width-len(label)-1, 4)), width))
 	}
 	return b.String()
+}
+
+// linksLine shows the parent device and the child sensors on one line,
+// the chosen one in brackets so it reads without colour; it scrolls to
+// keep the chosen one in view.
+func (s *thingsScreen) linksLine(t core.Thing, ls []core.Thing, width int) string {
+	choice := min(s.link, len(ls)-1)
+	mark := func(i int) string {
+		if i == choice {
+			return "[" + printable(ls[i].Name) + "]"
+		}
+		return " " + printable(ls[i].Name) + " "
+	}
+	var parts []string
+	children := ls
+	if ls[0].ID == t.ParentID {
+		parts = append(parts, "parent "+ls[0].Type+":"+mark(0))
+		children = ls[1:]
+	}
+	if len(children) > 0 {
+		label := "sensors:"
+		if slices.ContainsFunc(children, func(c core.Thing) bool { return c.Type != "sensor" }) {
+			label = "children:"
+		}
+		for i := range children {
+			label += mark(len(ls) - len(children) + i)
+		}
+		parts = append(parts, label)
+	}
+	line := "  " + strings.Join(parts, " ")
+	if ansi.StringWidth(line) > width {
+		// Many sensors: keep the chosen one in view.
+		at := strings.Index(line, "["+printable(ls[choice].Name)+"]")
+		if skip := ansi.StringWidth(line[:max(at, 0)]) - width/2; skip > 0 {
+			line = "  …" + ansi.TruncateLeft(line, skip+3, "")
+		}
+	}
+	return cut(line, width)
 }
 
 func alarmText(t core.Thing) string {

@@ -88,11 +88,19 @@ func TestThingDetailEditValidation(t *testing.T) {
 	h.key("right")
 	s = h.waitFor("[MQTT]", "availability topic")
 	checkFits(t, s, 80, 24)
-	h.key("right", "right", "right", "right", "right")
+	// A sensor has no switch settings: the group is not offered.
+	if strings.Contains(lineWith(s, "[MQTT]"), "switch") {
+		t.Errorf("a sensor offers switch settings:\n%s", s)
+	}
+	h.key("right", "right", "right", "right")
 	h.waitFor("[general]")
 	h.key("left")
-	h.waitFor("[battery]", "battery topic")
-	h.key("left", "left", "left", "left")
+	s = h.waitFor("[battery]", "battery topic")
+	// The battery is not tracked: no level, rather than "0%".
+	if strings.Contains(s, "level   ") || strings.Contains(s, "0%") {
+		t.Errorf("an untracked battery shows a level:\n%s", s)
+	}
+	h.key("left", "left", "left")
 	h.waitFor("[MQTT]")
 	// Edit the MQTT group: a wildcard in a topic is refused by core and the
 	// message appears under the field.

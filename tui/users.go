@@ -288,14 +288,17 @@ func (s *usersScreen) addSSHKey(u userInfo) tea.Cmd {
 	e := s.env
 	f := newForm("Add an SSH key for "+u.Email).
 		text("key", "Public key", "", "key", "OpenSSH public key")
-	f.note = "Paste one line of authorized_keys: ssh-ed25519 AAAA… comment"
+	f.note = "Paste lines of authorized_keys: ssh-ed25519 AAAA… comment"
 	id, email := u.ID, u.Email
 	return s.ov.open(f, func(a core.Actor, f *form) (string, error) {
-		k, err := e.core.AddSSHKey(e.ctx, a, id, f.value("key"))
+		keys, err := e.core.AddSSHKeys(e.ctx, a, id, f.value("key"))
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("added key %s for %s", k.Fingerprint, email), nil
+		if len(keys) == 1 {
+			return fmt.Sprintf("added key %s for %s", keys[0].Fingerprint, email), nil
+		}
+		return fmt.Sprintf("%d keys added for %s", len(keys), email), nil
 	})
 }
 

@@ -2,6 +2,9 @@ package core
 
 import (
 	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -45,6 +48,11 @@ func (c *Core) AddSSHKey(ctx context.Context, a Actor, userID ID, authorizedKey 
 	if err != nil || len(options) > 0 || len(strings.TrimSpace(string(rest))) > 0 {
 		return SSHKey{}, errf(CodeBadInput, "not a single OpenSSH public key (\"ssh-ed25519 AAAA... comment\")")
 	}
+	if len(keyStarts(strings.Fields(comment))) > 0 {
+		// A second key pasted on the same line parses as the first one's
+		// comment; registering it so would lose it silently.
+		return SSHKey{}, errf(CodeBadInput, "more than one key: add them one at a time")
+	}
 	k := SSHKey{
 		Fingerprint: ssh.FingerprintSHA256(pub),
 		Key:         strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))),
@@ -84,6 +92,86 @@ func (c *Core) AddSSHKey(ctx context.Context, a Actor, userID ID, authorizedKey 
 	c.emit(Event{Kind: UserChanged, ID: n.ID})
 	c.audit(ctx, a, "addSshKey", "user "+cur.Email+" key "+k.Fingerprint)
 	return k, nil
+}
+
+// AddSSHKeys registers every key of text, one key per line or several
+// pasted on one line (a single-line input joins the lines). Each key must
+// parse before any is added; it returns the keys added, and on an error
+// part-way the ones added before it.
+func (c *Core) AddSSHKeys(ctx context.Context, a Actor, userID ID, text string) ([]SSHKey, error) {
+	if len(text) > 64<<10 {
+		return nil, errf(CodeBadInput, "too much text for keys")
+	}
+	var lines []string
+	for _, l := range strings.Split(text, "\n") {
+		words := strings.Fields(l)
+		starts := keyStarts(words)
+		if len(starts) == 0 || starts[0] > 0 {
+			// No key, or options before one: kept whole for AddSSHKey to
+			// refuse with its reason.
+			if len(words) > 0 {
+				lines = append(lines, l)
+			}
+			continue
+		}
+		for i, start := range starts {
+			end := len(words)
+			if i+1 < len(starts) {
+				end = starts[i+1]
+			}
+			lines = append(lines, strings.Join(words[start:end], " "))
+		}
+	}
+	if len(lines) == 0 {
+		return nil, errf(CodeBadInput, "no key given")
+	}
+	for i, l := range lines {
+		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(l)); err != nil && len(lines) > 1 {
+			return nil, errf(CodeBadInput, "key %d of %d is not an OpenSSH public key", i+1, len(lines))
+		}
+	}
+	var added []SSHKey
+	for i, l := range lines {
+		k, err := c.AddSSHKey(ctx, a, userID, l)
+		var ce *Error
+		switch {
+		case err == nil:
+		case len(lines) == 1:
+			return nil, err
+		case errors.As(err, &ce):
+			// Which key failed, and that the ones before it stay, go into
+			// the message: it is all the user is shown.
+			msg := fmt.Sprintf("key %d of %d: %s", i+1, len(lines), ce.Msg)
+			if i > 0 {
+				msg += fmt.Sprintf(" (the %d before it were added)", i)
+			}
+			return added, &Error{Code: ce.Code, Msg: msg, Err: ce.Err}
+		default:
+			return added, fmt.Errorf("key %d of %d: %w", i+1, len(lines), err)
+		}
+		added = append(added, k)
+	}
+	return added, nil
+}
+
+// keyStarts finds where keys begin among words: a key type followed by a
+// blob that decodes to a key of that type. A comment that merely names a
+// key type ("my ssh-rsa key") is no key.
+func keyStarts(words []string) []int {
+	var out []int
+	for i := 0; i+1 < len(words); i++ {
+		blob, err := base64.StdEncoding.DecodeString(words[i+1])
+		if err != nil {
+			continue
+		}
+		pub, err := ssh.ParsePublicKey(blob)
+		if err != nil || pub.Type() != words[i] {
+			continue
+		}
+		out = append(out, i)
+		i++
+	}
+	return out
 }
 
 // RemoveSSHKey deletes a user's key by fingerprint (admins, or the user).
