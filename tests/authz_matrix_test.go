@@ -796,6 +796,15 @@ func mxRows() []mxRow {
 			},
 		},
 		{
+			// Outside the image only the version is known.
+			op: "system", query: `{ system { version slot other_slot_version last_update { result reason at } } }`, want: mxAdminOnly,
+			check: func(t *testing.T, _ *mxEnv, _ string, _ map[string]any, res any) {
+				if m, _ := res.(map[string]any); m == nil || m["version"] == "" || m["slot"] != nil {
+					t.Errorf("system = %v", res)
+				}
+			},
+		},
+		{
 			op: "orgNotifications", query: `query($o: ID!) { orgNotifications(orgId: $o) { webhook_url webhook_secret_set } }`, want: mxOrgA,
 			vars: func(_ *testing.T, e *mxEnv, _ string) map[string]any { return map[string]any{"o": e.orgA} },
 		},

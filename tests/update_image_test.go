@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,55 @@ func TestApplianceImageUpdate(t *testing.T) {
 	}
 	tok := admin("login", "--email", "admin@piot.local", "--password", m[1])
 	admin("--token", tok, "org", "create", "farm", "--description", "North farm")
+
+	// What must outlive every update: an org with MQTT credentials, a
+	// thing with readings, an SSH key.
+	creds := strings.Fields(strings.Split(admin("--token", tok, "org", "mqtt-credentials", "farm", "farm-user"), "\n")[1])
+	farm := orgID(t, v.app(), tok, "farm")
+	thing := sensorThing(t, v.app(), tok, farm, "T1")
+	pubBin := mosquitto(t, "mosquitto_pub")
+	publish := func(value string) {
+		t.Helper()
+		out, err := exec.Command(pubBin, "-h", "127.0.0.1", "-p", strconv.Itoa(v.base+1883), "-u", "farm-user", "-P", creds[1],
+			"-q", "1", "-t", "org/farm/T1/value", "-m", value).CombinedOutput()
+		if err != nil {
+			t.Fatalf("mosquitto_pub: %v %s", err, out)
+		}
+	}
+	values := []string{"20.5", "21", "21.5"}
+	for _, val := range values {
+		publish(val)
+		time.Sleep(1100 * time.Millisecond) // one reading per second is kept
+	}
+	waitReadings(t, v.app(), tok, thing, values...)
+	_, userKey := keyPair(t)
+	var adminID string
+	_, data, _ := v.app().gql(tok, `{ users { id email } }`, nil)
+	for _, u := range data["users"].([]any) {
+		if u.(map[string]any)["email"] == "admin@piot.local" {
+			adminID = u.(map[string]any)["id"].(string)
+		}
+	}
+	if _, _, code := v.app().gql(tok, `mutation($u: ID!, $k: String!) { addSshKey(userId: $u, key: $k) { fingerprint } }`,
+		map[string]any{"u": adminID, "k": userKey}); code != "" {
+		t.Fatalf("addSshKey: %s", code)
+	}
+	stillThere := func() {
+		t.Helper()
+		a := v.app()
+		waitReadings(t, a, tok, thing, values...)
+		_, data, _ := a.gql(tok, `query($u: ID!) { user(id: $u) { ssh_keys { key } } }`, map[string]any{"u": adminID})
+		keys := data["user"].(map[string]any)["ssh_keys"].([]any)
+		if len(keys) != 1 || !strings.HasPrefix(userKey, keys[0].(map[string]any)["key"].(string)) {
+			t.Errorf("SSH keys after the update: %v", keys)
+		}
+		// The MQTT password still works: the org's credentials were kept.
+		// The reading is acknowledged before the next power cut, so it
+		// must be there after it.
+		next := strconv.Itoa(22 + len(values))
+		publish(next)
+		values = append(values, next)
+	}
 
 	st := updateStatus(t, v, tok)
 	if st.Slot != update.SlotA || st.Version != versionA || st.OtherSlotVersion != "" {
@@ -173,7 +223,7 @@ func TestApplianceImageUpdate(t *testing.T) {
 		if st.Slot != slot || st.Version != version {
 			t.Fatalf("after the update: %+v\n%s", st, v.console())
 		}
-		orgID(t, v.app(), tok, "farm") // A's data, read by the new version
+		stillThere() // A's data, read by the new version
 		deadline := time.Now().Add(2 * time.Minute)
 		for st.LastUpdate == nil || st.LastUpdate.Result != update.ResultGood {
 			if time.Now().After(deadline) {
@@ -307,7 +357,7 @@ func TestApplianceImageUpdate(t *testing.T) {
 		!strings.Contains(out, "other slot:   "+versionD+" (bad)") || !strings.Contains(out, "built with the piot_failrun tag") {
 		t.Errorf("piot admin status after the rollback:\n%s", out)
 	}
-	orgID(t, v.app(), tok, "farm")
+	stillThere()
 	t.Logf("rollback: reboot with D installed -> C ready again %.1f s (%s)", rollback.Seconds(), st.LastUpdate.Reason)
 }
 
