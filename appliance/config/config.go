@@ -47,6 +47,8 @@ type Config struct {
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	// DebugAddr serves Go's profiler; empty (the default) does not.
+	DebugAddr string
 
 	Store    Store
 	Core     core.Config
@@ -253,6 +255,7 @@ func (c *Config) options() []option {
 		{name: "http-addr", ptr: &c.HTTP.Addr, help: "HTTP listener (API, GraphiQL, health) as host:port"},
 		{name: "store-uri", ptr: &c.Store.URI, help: "external MongoDB-compatible store (mongodb://host:port/database, database piot when omitted); empty runs FerretDB embedded in <data-dir>/store"},
 		{name: "log-level", ptr: &c.LogLevel, help: "debug, info, warn or error"},
+		{name: "debug-addr", ptr: &c.DebugAddr, help: "loopback address of Go's profiler (/debug/pprof/), to see where a loaded appliance spends its time; empty disables"},
 		{name: "log-format", ptr: &c.LogFormat, help: "text or json"},
 		{name: "jwt-ttl", ptr: &c.API.JWTTTL, help: "lifetime of API tokens (1m to 720h)"},
 		{name: "jwt-key", ptr: &c.API.JWTKey, secret: true, help: "JWT signing key (at least 32 bytes); empty uses <data-dir>/jwt.key, generated at first start"},
@@ -484,6 +487,12 @@ func (c *Config) Validate() error {
 	}
 	if err := validAddr(c.HTTP.Addr); err != nil {
 		return fmt.Errorf("http-addr: %w", err)
+	}
+	if c.DebugAddr != "" {
+		host, _, err := net.SplitHostPort(c.DebugAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			return fmt.Errorf("debug-addr %q: want a loopback address and port, e.g. 127.0.0.1:6060 (the profiler is not for the network)", c.DebugAddr)
+		}
 	}
 	if c.HTTP.HTTPSAddr != "" {
 		if err := validAddr(c.HTTP.HTTPSAddr); err != nil {

@@ -68,6 +68,9 @@ func TestBadValuesAreRefused(t *testing.T) {
 		{"missing yaml", []string{"--config", filepath.Join(dir, "nope.yaml")}, nil, "config file"},
 		{"bad bool env", nil, []string{"PIOT_ALLOW_REGISTRATION=maybe"}, "boolean"},
 		{"empty data dir", []string{"--data-dir", ""}, nil, "data-dir"},
+		{"profiler on the network", []string{"--debug-addr", "0.0.0.0:6060"}, nil, "debug-addr"},
+		{"profiler without a port", []string{"--debug-addr", "127.0.0.1"}, nil, "debug-addr"},
+		{"trial shorter than the wait", []string{"--update-mark-good-after", "5m", "--update-trial-timeout", "5m"}, nil, "update-trial-timeout"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -135,6 +135,13 @@ defaults < YAML < environment < flags. A bad value stops start-up.`,
 			if err != nil {
 				return err
 			}
+			if cfg.DebugAddr != "" {
+				stopProfiler, err := serveProfiler(cfg.DebugAddr, log)
+				if err != nil {
+					return err
+				}
+				defer stopProfiler()
+			}
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)

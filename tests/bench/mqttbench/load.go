@@ -34,8 +34,11 @@ type loadConfig struct {
 
 // tpResult is one throughput measurement.
 type tpResult struct {
-	QoS        int     `json:"qos"`
-	Publishers int     `json:"publishers"`
+	QoS        int `json:"qos"`
+	Publishers int `json:"publishers"`
+	// Things is how many things the publishers cycle over (-things); 0
+	// is one thing per publisher.
+	Things     int     `json:"things,omitempty"`
 	PerPub     int     `json:"messages_per_publisher"`
 	Sent       int64   `json:"sent"`
 	Done       int64   `json:"completed"` // QoS 1: PUBACKs; QoS 0: delivered to the subscriber
@@ -240,7 +243,7 @@ type phaseResult struct {
 
 // burst has every publisher send m messages (or, with m == 0, send until
 // deadline) and waits for all PUBACKs (QoS 1) or deliveries (QoS 0).
-func burst(ctx context.Context, s *server, cs []paho.Client, ks []int, qos byte, m int, deadline time.Time,
+func burst(ctx context.Context, s *server, cs []paho.Client, groups [][]int, qos byte, m int, deadline time.Time,
 	sub *subscriber, cfg loadConfig) (phaseResult, error) {
 	var res phaseResult
 	if sub != nil {
@@ -253,7 +256,7 @@ func burst(ctx context.Context, s *server, cs []paho.Client, ks []int, qos byte,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a, e := publishLoop(ctx, s, c, ks[k], qos, m, deadline, cfg, &sent)
+			a, e := publishLoop(ctx, s, c, groups[k], qos, m, deadline, cfg, &sent)
 			acked.Add(a)
 			errs.Add(e)
 		}()
@@ -281,14 +284,28 @@ func burst(ctx context.Context, s *server, cs []paho.Client, ks []int, qos byte,
 	return res, nil
 }
 
-// publishLoop is one publisher: it publishes to its own thing, QoS 1 with a
-// window of cfg.inflight unacknowledged messages. It returns the PUBACKs
-// and errors.
-func publishLoop(ctx context.Context, s *server, c paho.Client, k int, qos byte, m int, deadline time.Time,
+// publishLoop is one publisher: it publishes to its own things in turn,
+// QoS 1 with a window of cfg.inflight unacknowledged messages. It returns
+// the PUBACKs and errors. No other publisher uses its things, so their
+// values stay in order.
+func publishLoop(ctx context.Context, s *server, c paho.Client, ks []int, qos byte, m int, deadline time.Time,
 	cfg loadConfig, sent *atomic.Int64) (acked, errs int64) {
-	topic := s.topic(k)
-	v := s.vals[k]
-	defer func() { s.vals[k] = v }()
+	topics := make([]string, len(ks))
+	vs := make([]int64, len(ks))
+	for j, k := range ks {
+		topics[j], vs[j] = s.topic(k), s.vals[k]
+	}
+	defer func() {
+		for j, k := range ks {
+			s.vals[k] = vs[j]
+		}
+	}()
+	// next is the i-th message: the topic and the next value of its thing.
+	next := func(i int) (string, []byte) {
+		j := i % len(ks)
+		vs[j]++
+		return topics[j], payload(vs[j], cfg.payloadSize)
+	}
 	more := func(i int) bool {
 		if ctx.Err() != nil {
 			return false
@@ -301,8 +318,8 @@ func publishLoop(ctx context.Context, s *server, c paho.Client, k int, qos byte,
 	if qos == 0 {
 		var last paho.Token
 		for i := 0; more(i); i++ {
-			v++
-			last = c.Publish(topic, 0, false, payload(v, cfg.payloadSize))
+			topic, p := next(i)
+			last = c.Publish(topic, 0, false, p)
 			sent.Add(1)
 			if i%1024 == 0 && last.Error() != nil {
 				return 0, 1
@@ -329,8 +346,8 @@ func publishLoop(ctx context.Context, s *server, c paho.Client, k int, qos byte,
 		}
 	}()
 	for i := 0; more(i); i++ {
-		v++
-		window <- c.Publish(topic, qos, false, payload(v, cfg.payloadSize))
+		topic, p := next(i)
+		window <- c.Publish(topic, qos, false, p)
 		sent.Add(1)
 	}
 	close(window)
@@ -338,10 +355,10 @@ func publishLoop(ctx context.Context, s *server, c paho.Client, k int, qos byte,
 	return acked, errs
 }
 
-// runThroughput measures one throughput case: connect n publishers (and
-// for QoS 0 the subscriber), warm up, then measure.
-func runThroughput(ctx context.Context, s *server, ks []int, qos byte, cfg loadConfig, tag string) (tpResult, error) {
-	n := len(ks)
+// runThroughput measures one throughput case: connect one publisher per
+// group of things (and for QoS 0 the subscriber), warm up, then measure.
+func runThroughput(ctx context.Context, s *server, groups [][]int, qos byte, cfg loadConfig, tag string) (tpResult, error) {
+	n := len(groups)
 	r := tpResult{QoS: int(qos), Publishers: n}
 	cs, took, err := connectAll(s, n, tag)
 	if err != nil {
@@ -358,7 +375,7 @@ func runThroughput(ctx context.Context, s *server, ks []int, qos byte, cfg loadC
 	}
 
 	// Warm-up: time-bounded, excluded; its rate sizes M.
-	w, err := burst(ctx, s, cs, ks, qos, 0, time.Now().Add(cfg.warmup), sub, cfg)
+	w, err := burst(ctx, s, cs, groups, qos, 0, time.Now().Add(cfg.warmup), sub, cfg)
 	if err != nil {
 		return r, fmt.Errorf("warm-up: %w", err)
 	}
@@ -379,7 +396,7 @@ func runThroughput(ctx context.Context, s *server, ks []int, qos byte, cfg loadC
 	}
 
 	cpu := startCPU(s.pidString())
-	ph, err := burst(ctx, s, cs, ks, qos, m, time.Time{}, sub, cfg)
+	ph, err := burst(ctx, s, cs, groups, qos, m, time.Time{}, sub, cfg)
 	if err != nil {
 		return r, err
 	}
@@ -610,4 +627,15 @@ func (sm *sampler) result() (pctStats, int, pctStats) {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
 	return statsOf(sm.lats), sm.missed, statsOf(sm.rtts)
+}
+
+// spread deals things out to n publishers: publisher p gets ks[p],
+// ks[p+n], … (one thing each when there are as many things as
+// publishers).
+func spread(ks []int, n int) [][]int {
+	groups := make([][]int, n)
+	for i, k := range ks {
+		groups[i%n] = append(groups[i%n], k)
+	}
+	return groups
 }

@@ -44,6 +44,10 @@ type options struct {
 	jsonOut         bool
 	skipThroughput  bool
 	skipLatency     bool
+	profile         string
+	things          int
+	thingsPubs      int
+	sustained       time.Duration
 	load            loadConfig
 }
 
@@ -80,6 +84,10 @@ func run() int {
 	flag.BoolVar(&o.jsonOut, "json", false, "print JSON instead of the Markdown report")
 	flag.BoolVar(&o.skipThroughput, "skip-throughput", false, "skip the throughput cases")
 	flag.BoolVar(&o.skipLatency, "skip-latency", false, "skip the latency test")
+	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of the appliance during the sustained run to this file (go tool pprof -top bin/piot FILE)")
+	flag.IntVar(&o.things, "things", 1000, "one more QoS 1 case: -things-pubs publishers cycling over this many things (each thing kept by one publisher); 0 skips it")
+	flag.IntVar(&o.thingsPubs, "things-pubs", 16, "publishers of the -things case and of the sustained run")
+	flag.DurationVar(&o.sustained, "sustained", 60*time.Second, "appliance only: publish QoS 1 over the -things things this long and report the rate stored in history, the largest backlog between journal and history and the peak RSS; 0 skips it")
 	flag.Parse()
 
 	var err error
@@ -185,6 +193,10 @@ func (o *options) validate() error {
 		return errors.New("-sample-every and -poll must be positive")
 	case o.bcryptCost < 4 || o.bcryptCost > 31:
 		return errors.New("-bcrypt-cost must be between 4 and 31")
+	case o.things < 0 || o.things > 100_000 || o.thingsPubs < 1 || o.thingsPubs > 1000 || (o.things > 0 && o.things < o.thingsPubs):
+		return errors.New("-things must be 0 or between -things-pubs and 100000, -things-pubs between 1 and 1000")
+	case o.sustained < 0:
+		return errors.New("-sustained must not be negative")
 	}
 	if slices.Contains(o.brokers, "appliance") {
 		if _, err := os.Stat(o.piot); err != nil {
@@ -279,7 +291,7 @@ func bench(ctx context.Context, o options, base string) (*report, error) {
 		if name == "mosquitto" {
 			s, err = startMosquitto(o.mosquitto, dir, o.nagle)
 		} else {
-			s, err = startAppliance(ctx, o.piot, dir, o.bcryptCost)
+			s, err = startAppliance(ctx, o.piot, dir, o.bcryptCost, o.profile != "")
 		}
 		if err != nil {
 			return nil, err
@@ -296,12 +308,26 @@ func bench(ctx context.Context, o options, base string) (*report, error) {
 			for _, n := range o.pubs {
 				for r := range o.repeats {
 					for _, name := range o.brokers {
-						if err := throughputCase(ctx, o, servers[name], rep.Results[name], q, n, r, logf); err != nil {
+						if err := throughputCase(ctx, o, servers[name], rep.Results[name], q, n, 0, r, logf); err != nil {
 							return nil, fail(name, err)
 						}
 					}
 				}
 			}
+		}
+	}
+	if o.things > 0 {
+		for r := range o.repeats {
+			for _, name := range o.brokers {
+				if err := throughputCase(ctx, o, servers[name], rep.Results[name], 1, o.thingsPubs, o.things, r, logf); err != nil {
+					return nil, fail(name, err)
+				}
+			}
+		}
+	}
+	if o.sustained > 0 && o.things > 0 && servers["appliance"] != nil {
+		if err := sustainedCase(ctx, o, servers["appliance"], rep.Results["appliance"], logf); err != nil {
+			return nil, fail("appliance", err)
 		}
 	}
 	if !o.skipLatency {
@@ -323,20 +349,31 @@ func bench(ctx context.Context, o options, base string) (*report, error) {
 	return rep, nil
 }
 
-// throughputCase runs one repeat of one throughput case on s.
-func throughputCase(ctx context.Context, o options, s *server, res *brokerResults, q, n, rep int, logf func(string, ...any)) error {
-	tag := fmt.Sprintf("q%dn%dr%d", q, n, rep)
-	ks, err := s.things(ctx, n, o.reuseThings)
+// throughputCase runs one repeat of one throughput case on s: n
+// publishers on a thing each (things 0), or cycling over things things.
+func throughputCase(ctx context.Context, o options, s *server, res *brokerResults, q, n, things, rep int, logf func(string, ...any)) error {
+	tag := fmt.Sprintf("q%dn%dt%dr%d", q, n, things, rep)
+	var ks []int
+	var err error
+	if things > 0 {
+		ks, err = s.manyThings(ctx, things, logf)
+	} else {
+		ks, err = s.things(ctx, n, o.reuseThings)
+	}
 	if err != nil {
 		return err
 	}
-	r, err := runThroughput(ctx, s, ks, byte(q), o.load, tag)
+	r, err := runThroughput(ctx, s, spread(ks, n), byte(q), o.load, tag)
 	if err != nil {
 		return fmt.Errorf("QoS %d, %d publishers: %w", q, n, err)
 	}
+	r.Things = things
+	if things > 0 {
+		res.ThingsSetupS = s.setupS
+	}
 	res.Throughput = append(res.Throughput, r)
-	logf("%s: QoS %d, %2d pub: %9.0f msg/s  (%d msgs in %.2fs, delivered %.1f%%, errors %d, cores: broker %.2f, client %.2f, others %.2f; busy %.1fs after)",
-		s.name, q, n, r.Rate, r.Sent, r.ElapsedS, 100*r.Delivered, r.Errors, r.ServerCPU, r.ClientCPU, r.OtherCPU, r.DrainS)
+	logf("%s: QoS %d, %2d pub, %d things: %9.0f msg/s  (%d msgs in %.2fs, delivered %.1f%%, errors %d, cores: broker %.2f, client %.2f, others %.2f; busy %.1fs after)",
+		s.name, q, n, max(things, n), r.Rate, r.Sent, r.ElapsedS, 100*r.Delivered, r.Errors, r.ServerCPU, r.ClientCPU, r.OtherCPU, r.DrainS)
 	return nil
 }
 

@@ -29,6 +29,10 @@ type brokerResults struct {
 	FirstConnectMS float64     `json:"first_connect_ms"`
 	Throughput     []tpResult  `json:"throughput"`
 	Latency        []latResult `json:"latency"`
+	// Sustained is the appliance under the -things load for -sustained.
+	Sustained []sustainedResult `json:"sustained,omitempty"`
+	// ThingsSetupS is how long making the -things things took.
+	ThingsSetupS float64 `json:"things_setup_s,omitempty"`
 }
 
 // row is one line of the comparison table.
@@ -113,14 +117,14 @@ func group(n int64) string {
 	return b.String()
 }
 
-func (rep *report) tp(broker string, qos, n int) []tpResult {
+func (rep *report) tp(broker string, qos, n, things int) []tpResult {
 	br := rep.Results[broker]
 	if br == nil {
 		return nil
 	}
 	var out []tpResult
 	for _, r := range br.Throughput {
-		if r.QoS == qos && r.Publishers == n {
+		if r.QoS == qos && r.Publishers == n && r.Things == things {
 			out = append(out, r)
 		}
 	}
@@ -173,7 +177,7 @@ func (rep *report) build(o options) {
 	rate := func(r tpResult) float64 { return r.Rate }
 	for _, q := range o.qos {
 		for _, n := range o.pubs {
-			m, a := rep.tp("mosquitto", q, n), rep.tp("appliance", q, n)
+			m, a := rep.tp("mosquitto", q, n, 0), rep.tp("appliance", q, n, 0)
 			if len(m)+len(a) == 0 {
 				continue
 			}
@@ -183,6 +187,34 @@ func (rep *report) build(o options) {
 				unit = "msg/s delivered to a subscriber"
 			}
 			rep.add(name, unit, pick(m, rate), pick(a, rate), deliveredNote(m), deliveredNote(a), rateFmt)
+		}
+	}
+	if o.things > 0 {
+		m, a := rep.tp("mosquitto", 1, o.thingsPubs, o.things), rep.tp("appliance", 1, o.thingsPubs, o.things)
+		rep.add(fmt.Sprintf("QoS 1 throughput, %d publishers over %s things", o.thingsPubs, group(int64(o.things))),
+			"msg/s until every PUBACK", pick(m, rate), pick(a, rate), "", "", rateFmt)
+		if len(m) > 0 && len(a) > 0 {
+			q := median(pick(a, rate)) / median(pick(m, rate))
+			rep.Targets = append(rep.Targets, target{
+				Target: fmt.Sprintf("appliance QoS 1 throughput over %s things ≥ 0.8 × mosquitto", group(int64(o.things))),
+				Met:    q >= 0.8,
+				Detail: fmt.Sprintf("%.2f × (%s vs %s msg/s)", q, rateFmt(median(pick(a, rate))), rateFmt(median(pick(m, rate)))),
+			})
+		}
+	}
+	if br := rep.Results["appliance"]; br != nil {
+		for _, r := range br.Sustained {
+			name := fmt.Sprintf("appliance, %s s QoS 1 over %s things (%d pubs)", msFmt(r.DurationS), group(int64(r.Things)), r.Publishers)
+			rep.add(name+": PUBACKed", "msg/s", nil, []float64{r.AckedRate}, "", "", rateFmt)
+			rep.add(name+": stored in history", "msg/s, all acknowledged readings, timed from the first publish", nil, []float64{r.StoredRate}, "", "", rateFmt)
+			rep.add(name+": largest backlog journal → history", "readings", nil, []float64{float64(r.MaxBacklog)}, "", "", rateFmt)
+			rep.add(name+": peak RSS", "MB", nil, []float64{r.PeakRSSMB}, "", "", rateFmt)
+			ratio := r.StoredRate / r.AckedRate
+			rep.Targets = append(rep.Targets,
+				target{Target: "history keeps pace: stored ≥ 0.95 × PUBACKed over the sustained run", Met: r.Complete && ratio >= 0.95,
+					Detail: fmt.Sprintf("%.2f × (%s vs %s msg/s; caught up %.1f s after the last PUBACK; all stored: %v)", ratio, rateFmt(r.StoredRate), rateFmt(r.AckedRate), r.CatchUpS, r.Complete)},
+				target{Target: "≥ 25 000 readings/s into history", Met: r.StoredRate >= 25000, Detail: rateFmt(r.StoredRate) + " readings/s"},
+				target{Target: "RSS ≤ 200 MB under that load", Met: r.PeakRSSMB <= 200, Detail: fmt.Sprintf("peak %.0f MB", r.PeakRSSMB)})
 		}
 	}
 	ml, al := rep.lat("mosquitto"), rep.lat("appliance")
@@ -210,7 +242,7 @@ func (rep *report) build(o options) {
 	// Targets.
 	if slices.Contains(o.qos, 1) {
 		for _, n := range o.pubs {
-			m, a := pick(rep.tp("mosquitto", 1, n), rate), pick(rep.tp("appliance", 1, n), rate)
+			m, a := pick(rep.tp("mosquitto", 1, n, 0), rate), pick(rep.tp("appliance", 1, n, 0), rate)
 			if len(m) == 0 || len(a) == 0 {
 				continue
 			}
@@ -314,9 +346,16 @@ func (rep *report) markdown(w io.Writer) {
 			continue
 		}
 		fmt.Fprintf(w, "| %s | first MQTT connect after start (appliance: bcrypt check of the org password, then cached) | | | | | | %.0f | | | | |\n", name, br.FirstConnectMS)
+		if br.ThingsSetupS > 0 && name == "appliance" {
+			fmt.Fprintf(w, "| %s | making the -things things (appliance: createThing, updateThing, updateThingSensorData over GraphQL) and one checked message each | | %.1f | | | | | | | | |\n", name, br.ThingsSetupS)
+		}
 		for _, r := range br.Throughput {
-			fmt.Fprintf(w, "| %s | QoS %d, %d × %s | %s | %.2f | %s | %.1f %% | %d | %.0f | %.2f | %.2f | %.2f | %.1f |\n",
-				name, r.QoS, r.Publishers, group(int64(r.PerPub)), group(r.Sent), r.ElapsedS, rateFmt(r.Rate), 100*r.Delivered,
+			things := ""
+			if r.Things > 0 {
+				things = " over " + group(int64(r.Things)) + " things"
+			}
+			fmt.Fprintf(w, "| %s | QoS %d, %d × %s%s | %s | %.2f | %s | %.1f %% | %d | %.0f | %.2f | %.2f | %.2f | %.1f |\n",
+				name, r.QoS, r.Publishers, group(int64(r.PerPub)), things, group(r.Sent), r.ElapsedS, rateFmt(r.Rate), 100*r.Delivered,
 				r.Errors, r.ConnectMS, r.ServerCPU, r.ClientCPU, r.OtherCPU, r.DrainS)
 		}
 		for _, r := range br.Latency {

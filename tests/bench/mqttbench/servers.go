@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,12 +37,18 @@ type server struct {
 	// vals[k] is the last value published to thing k (T<k+1>); values only
 	// grow, so "the thing shows at least v" means "message v was applied".
 	vals []int64
+	// many are the things of the -things case, made once and shared by
+	// its repeats and the sustained run.
+	many   []int
+	setupS float64 // how long making them took
 
 	// appliance only
 	api      *api
 	orgID    string
 	thingIDs []string
 	dataDir  string
+	// debugAddr serves the appliance's profiler (-profile); empty when off.
+	debugAddr string
 	// firstConnect is how long the first MQTT connect took (the appliance
 	// checks the org's password with bcrypt once, then caches it).
 	firstConnect time.Duration
@@ -70,6 +77,24 @@ func (s *server) things(ctx context.Context, n int, reuse bool) ([]int, error) {
 			return nil, err
 		}
 	}
+	return ks, nil
+}
+
+// manyThings makes the -things case's things the first time (the
+// appliance: through GraphQL, as an admin would) and says how long that
+// took.
+func (s *server) manyThings(ctx context.Context, n int, logf func(string, ...any)) ([]int, error) {
+	if len(s.many) == n {
+		return s.many, nil
+	}
+	start := time.Now()
+	ks, err := s.things(ctx, n, false)
+	if err != nil {
+		return nil, err
+	}
+	s.many = ks
+	s.setupS = time.Since(start).Seconds()
+	logf("%s: %d things made and checked in %.1f s", s.name, n, s.setupS)
 	return ks, nil
 }
 
@@ -155,12 +180,12 @@ func startMosquitto(bin, base string, nagle bool) (*server, error) {
 
 // startAppliance runs `piot run` on free loopback ports, then creates the
 // org "bench" with MQTT credentials.
-func startAppliance(ctx context.Context, bin, base string, bcryptCost int) (*server, error) {
+func startAppliance(ctx context.Context, bin, base string, bcryptCost int, profile bool) (*server, error) {
 	dir := filepath.Join(base, "appliance-data")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	addrs := make([]string, 5)
+	addrs := make([]string, 6)
 	for i := range addrs {
 		a, err := freeAddr()
 		if err != nil {
@@ -176,14 +201,19 @@ func startAppliance(ctx context.Context, bin, base string, bcryptCost int) (*ser
 			env = append(env, e)
 		}
 	}
-	p, err := startProc("appliance", filepath.Join(base, "appliance.log"), bin, env,
-		"run", "--data-dir", dir, "--http-addr", httpAddr, "--mqtt-addr", mqttAddr,
+	args := []string{"run", "--data-dir", dir, "--http-addr", httpAddr, "--mqtt-addr", mqttAddr,
 		"--mqtts-addr", addrs[2], "--mqtt-ws-addr", addrs[3], "--ssh-addr", addrs[4],
-		"--bcrypt-cost", strconv.Itoa(bcryptCost), "--log-level", "warn")
+		"--bcrypt-cost", strconv.Itoa(bcryptCost), "--log-level", "warn"}
+	debugAddr := ""
+	if profile {
+		debugAddr = addrs[5]
+		args = append(args, "--debug-addr", debugAddr)
+	}
+	p, err := startProc("appliance", filepath.Join(base, "appliance.log"), bin, env, args...)
 	if err != nil {
 		return nil, err
 	}
-	s := &server{name: "appliance", p: p, mqttAddr: mqttAddr, dataDir: dir,
+	s := &server{name: "appliance", p: p, mqttAddr: mqttAddr, dataDir: dir, debugAddr: debugAddr,
 		api: &api{url: "http://" + httpAddr, hc: &http.Client{Timeout: 30 * time.Second}}}
 	fail := func(err error) (*server, error) {
 		_ = s.stop()
@@ -317,23 +347,26 @@ func allIndexes(n int) []int {
 // thingValues reads sensor.value of the given things in one GraphQL
 // request (aliases t<k>); a value that is not a number counts as -1.
 func (s *server) thingValues(ks []int) (map[int]int64, error) {
-	var q strings.Builder
-	q.WriteString("{")
-	for _, k := range ks {
-		fmt.Fprintf(&q, " t%d: thing(id: %s) { sensor { value } last_seen }", k, strconv.Quote(s.thingIDs[k]))
-	}
-	q.WriteString(" }")
-	data, err := s.api.gql(q.String(), nil)
-	if err != nil {
-		return nil, err
-	}
 	out := make(map[int]int64, len(ks))
-	for _, k := range ks {
-		v, err := strconv.ParseInt(str(data, "t"+strconv.Itoa(k), "sensor", "value"), 10, 64)
-		if err != nil {
-			v = -1
+	// The API bounds a query's tokens and complexity: 50 aliases at a time.
+	for chunk := range slices.Chunk(ks, 50) {
+		var q strings.Builder
+		q.WriteString("{")
+		for _, k := range chunk {
+			fmt.Fprintf(&q, " t%d: thing(id: %s) { sensor { value } last_seen }", k, strconv.Quote(s.thingIDs[k]))
 		}
-		out[k] = v
+		q.WriteString(" }")
+		data, err := s.api.gql(q.String(), nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range chunk {
+			v, err := strconv.ParseInt(str(data, "t"+strconv.Itoa(k), "sensor", "value"), 10, 64)
+			if err != nil {
+				v = -1
+			}
+			out[k] = v
+		}
 	}
 	return out, nil
 }
