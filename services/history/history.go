@@ -56,6 +56,10 @@ const (
 	KindBattery  = "battery"
 )
 
+// Sync makes every point Append stored so far survive a power cut
+// (store.Sync); the ingest calls it before its journal drops them.
+func (s *Store) Sync(ctx context.Context) error { return s.st.Sync(ctx) }
+
 // ValidKind reports whether kind names a series.
 func ValidKind(kind string) bool {
 	switch kind {

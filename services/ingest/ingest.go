@@ -596,6 +596,12 @@ func (i *Ingest) flush(ctx context.Context) error {
 	}
 	cp := min(i.stateSeq.Load(), i.histSeq.Load())
 	if cp > i.j.Checkpoint() {
+		// The store acknowledges writes before they are fsynced (see
+		// store.Sync): what the checkpoint lets the journal drop is made
+		// durable first, in one sync for the whole second's writes.
+		if err := i.hist.Sync(ctx); err != nil {
+			return err
+		}
 		if err := i.j.SetCheckpoint(cp); err != nil {
 			return err
 		}

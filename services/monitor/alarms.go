@@ -113,14 +113,21 @@ func (m *Monitor) pruneAlarms(ctx context.Context) {
 	}
 }
 
+// insertAlarm and setAlarmFields write an alarm and make it durable
+// (store.Sync): an alarm, its clearing and its acknowledgement are rare
+// and must survive a power cut.
 func (m *Monitor) insertAlarm(ctx context.Context, a *Alarm) error {
-	_, err := m.coll().InsertOne(ctx, a)
-	return err
+	if _, err := m.coll().InsertOne(ctx, a); err != nil {
+		return err
+	}
+	return m.st.Sync(ctx)
 }
 
 func (m *Monitor) setAlarmFields(ctx context.Context, id string, set bson.D) error {
-	_, err := m.coll().UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: set}})
-	return err
+	if _, err := m.coll().UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: set}}); err != nil {
+		return err
+	}
+	return m.st.Sync(ctx)
 }
 
 // Alarms lists alarms, newest first: active ones (active true), cleared

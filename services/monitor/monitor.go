@@ -50,6 +50,9 @@ type Store interface {
 	// EnsureIDIndex creates a collection so that its `_id` lookups stay
 	// index searches ((*store.Store).EnsureIDIndex).
 	EnsureIDIndex(ctx context.Context, coll string) error
+	// Sync makes the writes so far survive a power cut
+	// ((*store.Store).Sync).
+	Sync(ctx context.Context) error
 }
 
 // Monitor is the last-seen watchdog service.

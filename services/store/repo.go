@@ -20,9 +20,25 @@ var (
 // on SQLite can answer without a full scan.
 type Repo[T any] struct {
 	c *mongo.Collection
+	// durable makes a write survive a power cut before it is answered
+	// (Store.Sync).
+	durable func(context.Context) error
 }
 
-func newRepo[T any](c *mongo.Collection) Repo[T] { return Repo[T]{c: c} }
+func newRepo[T any](c *mongo.Collection, durable func(context.Context) error) Repo[T] {
+	return Repo[T]{c: c, durable: durable}
+}
+
+// done finishes a write: its error, or the error of making it durable.
+func (r Repo[T]) done(ctx context.Context, op string, err error) error {
+	if err != nil {
+		return wrap(op, r.c.Name(), err)
+	}
+	if r.durable == nil {
+		return nil
+	}
+	return r.durable(ctx)
+}
 
 // Name is the collection name.
 func (r Repo[T]) Name() string { return r.c.Name() }
@@ -43,7 +59,7 @@ func wrap(op, coll string, err error) error {
 // Insert stores one new document.
 func (r Repo[T]) Insert(ctx context.Context, doc *T) error {
 	_, err := r.c.InsertOne(ctx, doc)
-	return wrap("insert", r.c.Name(), err)
+	return r.done(ctx, "insert", err)
 }
 
 // InsertMany stores documents in one round trip, in order; on a duplicate
@@ -57,7 +73,7 @@ func (r Repo[T]) InsertMany(ctx context.Context, docs []T) error {
 		anys[i] = &docs[i]
 	}
 	_, err := r.c.InsertMany(ctx, anys, options.InsertMany().SetOrdered(true))
-	return wrap("insert many", r.c.Name(), err)
+	return r.done(ctx, "insert many", err)
 }
 
 // Get loads the document with the given id.
@@ -83,7 +99,7 @@ func (r Repo[T]) Update(ctx context.Context, id ID, update bson.D) error {
 	if res.MatchedCount == 0 {
 		return fmt.Errorf("update %s: %w", r.c.Name(), ErrNotFound)
 	}
-	return nil
+	return r.done(ctx, "update", nil)
 }
 
 // Replace writes the whole document.
@@ -95,7 +111,7 @@ func (r Repo[T]) Replace(ctx context.Context, id ID, doc *T) error {
 	if res.MatchedCount == 0 {
 		return fmt.Errorf("replace %s: %w", r.c.Name(), ErrNotFound)
 	}
-	return nil
+	return r.done(ctx, "replace", nil)
 }
 
 // Delete removes one document.
@@ -107,7 +123,7 @@ func (r Repo[T]) Delete(ctx context.Context, id ID) error {
 	if res.DeletedCount == 0 {
 		return fmt.Errorf("delete %s: %w", r.c.Name(), ErrNotFound)
 	}
-	return nil
+	return r.done(ctx, "delete", nil)
 }
 
 // DeleteIDs removes many documents by id in one round trip.
@@ -116,7 +132,7 @@ func (r Repo[T]) DeleteIDs(ctx context.Context, ids []ID) error {
 		return nil
 	}
 	_, err := r.c.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
-	return wrap("delete many", r.c.Name(), err)
+	return r.done(ctx, "delete many", err)
 }
 
 // Each streams every document; it is how in-memory indexes are loaded at
@@ -170,7 +186,7 @@ func (r Repo[T]) DeleteMatching(ctx context.Context, filter bson.D) (int64, erro
 	if err != nil {
 		return 0, wrap("delete many", r.c.Name(), err)
 	}
-	return res.DeletedCount, nil
+	return res.DeletedCount, r.done(ctx, "delete many", nil)
 }
 
 // Count returns the number of documents.
@@ -200,7 +216,7 @@ func (r Repo[T]) SetMany(ctx context.Context, ids []ID, sets []bson.D) error {
 			return wrap("bulk update", r.c.Name(), err)
 		}
 	}
-	return nil
+	return r.done(ctx, "bulk update", nil)
 }
 
 // MaxBulkUpdates bounds the updates of one bulk write. FerretDB v1.24 holds

@@ -63,5 +63,5 @@ func (s *Store) Restore(ctx context.Context, r io.Reader, format string) (int, e
 			n += end - start
 		}
 	}
-	return n, nil
+	return n, s.Sync(ctx)
 }

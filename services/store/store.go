@@ -120,12 +120,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
 	s.db = client.Database(DatabaseFromURI(uri))
-	s.Users = newRepo[User](s.db.Collection(CollUsers))
-	s.Orgs = newRepo[Org](s.db.Collection(CollOrgs))
-	s.Members = newRepo[Membership](s.db.Collection(CollMembers))
-	s.Things = newRepo[Thing](s.db.Collection(CollThings))
-	s.Revoked = newRepo[RevokedToken](s.db.Collection(CollRevokedTokens))
-	s.Audit = newRepo[AuditEntry](s.db.Collection(CollAudit))
+	s.Users = newRepo[User](s.db.Collection(CollUsers), s.Sync)
+	s.Orgs = newRepo[Org](s.db.Collection(CollOrgs), s.Sync)
+	s.Members = newRepo[Membership](s.db.Collection(CollMembers), s.Sync)
+	s.Things = newRepo[Thing](s.db.Collection(CollThings), s.Sync)
+	s.Revoked = newRepo[RevokedToken](s.db.Collection(CollRevokedTokens), s.Sync)
+	s.Audit = newRepo[AuditEntry](s.db.Collection(CollAudit), s.Sync)
 
 	if err := s.ensureSchema(cctx); err != nil {
 		_ = s.Close(context.Background())
@@ -173,6 +173,7 @@ func (s *Store) Close(ctx context.Context) error {
 
 func (s *Store) closeEmbedded() {
 	if s.embedded != nil {
+		s.embedded.syncer.close()
 		s.embedded.stop()
 	}
 }
@@ -255,6 +256,7 @@ type embedded struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	log    *slog.Logger
+	syncer syncer
 }
 
 func startEmbedded(dir string, log *slog.Logger) (*embedded, error) {
@@ -281,7 +283,7 @@ func startEmbedded(dir string, log *slog.Logger) (*embedded, error) {
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  listener,
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
+		SQLiteURL: "file:" + dir + "/" + embeddedPragmas,
 		Logger:    slog.New(minLevel{h: log.Handler(), min: slog.LevelError}).With("component", "ferretdb"),
 	})
 	if err != nil {
@@ -289,6 +291,7 @@ func startEmbedded(dir string, log *slog.Logger) (*embedded, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &embedded{dir: dir, sock: sock, cancel: cancel, done: make(chan struct{}), log: log}
+	e.syncer.path = e.sqlitePath()
 	go func() {
 		defer close(e.done)
 		if err := f.Run(ctx); err != nil {
