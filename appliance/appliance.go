@@ -214,6 +214,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 			Metrics: consoleMetrics,
 			Health:  health,
 			Live:    backend.NewLive(c, b, 0, 0),
+			Clients: backend.NewClients(c, b),
 			History: backend.NewHistory(c, hist, nil),
 			Alarms:  backend.NewAlarms(mon),
 			System: backend.NewSystem(backend.SystemConfig{

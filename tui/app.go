@@ -131,6 +131,10 @@ type Model struct {
 	width   int
 	height  int
 
+	// pushed is a view shown over the active tab (the Clients view over
+	// Live); nil when none.
+	pushed screen
+
 	status    string
 	statusErr bool
 	// statusGen counts status lines, so the timer of an old line does not
@@ -258,7 +262,16 @@ func (m *Model) switchTo(i int) tea.Cmd {
 	}
 	m.active = i
 	m.showHelp = false
+	m.pushed = nil
 	return m.screens[i].refresh()
+}
+
+// current is the screen that has the keyboard and the body.
+func (m *Model) current() screen {
+	if m.pushed != nil {
+		return m.pushed
+	}
+	return m.screens[m.active]
 }
 
 // thingOpener is a screen that shows one thing on request (H on a thing
@@ -302,7 +315,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case identityMsg:
 		m.env.actor = msg.actor
 		if !m.visible(m.active) {
-			m.active = 0
+			m.active, m.pushed = 0, nil
 		}
 		return m, nil
 	case statusMsg:
@@ -316,30 +329,38 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	case tickMsg:
-		cmds := []tea.Cmd{m.tick(), m.resolve(), m.screens[m.active].refresh()}
+		cmds := []tea.Cmd{m.tick(), m.resolve(), m.current().refresh()}
 		if d, ok := m.screens[0].(*dashboard); ok && m.active != 0 {
 			cmds = append(cmds, d.sample())
 		}
 		return m, tea.Batch(cmds...)
 	case coreEventMsg:
-		return m, tea.Batch(m.waitEvent(), m.resolve(), m.screens[m.active].refresh())
+		return m, tea.Batch(m.waitEvent(), m.resolve(), m.current().refresh())
 	case openHistoryMsg:
 		return m, openIn[*historyScreen](m, msg.thing)
 	case openThingMsg:
 		return m, openIn[*thingsScreen](m, msg.thing)
+	case pushMsg:
+		m.pushed, m.showHelp = msg.s, false
+		return m, msg.s.refresh()
+	case popMsg:
+		return m, m.switchTo(m.active)
 	case tea.KeyPressMsg:
 		return m, m.key(msg)
 	case tea.PasteMsg:
 		// Pasted text (an SSH key, a topic) goes where the keyboard goes.
-		return m, m.screens[m.active].update(msg)
+		return m, m.current().update(msg)
 	}
 	var cmds []tea.Cmd
 	for _, s := range m.screens {
 		cmds = append(cmds, s.update(msg))
 	}
+	if m.pushed != nil {
+		cmds = append(cmds, m.pushed.update(msg))
+	}
 	if d, ok := msg.(doneMsg); ok && d.err == nil {
 		// The list shows the action's effect now, not at the next event.
-		cmds = append(cmds, m.screens[m.active].refresh())
+		cmds = append(cmds, m.current().refresh())
 	}
 	return m, tea.Batch(cmds...)
 }
@@ -348,7 +369,7 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	if k.String() == "ctrl+c" {
 		return tea.Quit
 	}
-	cur := m.screens[m.active]
+	cur := m.current()
 	if cur.capturing() {
 		return cur.update(k)
 	}
@@ -357,6 +378,10 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		if k.String() == "?" || k.String() == "esc" {
 			return nil
 		}
+	}
+	if m.pushed != nil && (key.Matches(k, keyNext) || k.String() == "esc") {
+		// A pushed view uses tab for its own lists and esc to close.
+		return cur.update(k)
 	}
 	switch s := k.String(); {
 	case key.Matches(k, keyQuit):
@@ -398,7 +423,7 @@ func (m *Model) render() string {
 	if m.showHelp {
 		b.WriteString(fitLines(m.helpView(w), w, bodyH))
 	} else {
-		b.WriteString(fitLines(m.screens[m.active].view(w, bodyH), w, bodyH))
+		b.WriteString(fitLines(m.current().view(w, bodyH), w, bodyH))
 	}
 	b.WriteString("\n")
 	switch {
@@ -460,7 +485,7 @@ func (m *Model) footer(w int) string {
 	}
 	// As many of the screen's own keys as fit, then help and quit.
 	left := ""
-	for _, k := range m.screens[m.active].keys() {
+	for _, k := range m.current().keys() {
 		h := k.Help()
 		if h.Key == "" {
 			continue
@@ -480,7 +505,7 @@ func (m *Model) footer(w int) string {
 
 func (m *Model) helpView(w int) string {
 	var b strings.Builder
-	b.WriteString(styleTitle.Render("Keys — "+m.screens[m.active].title()) + "\n\n")
+	b.WriteString(styleTitle.Render("Keys — "+m.current().title()) + "\n\n")
 	line := func(k key.Binding) {
 		h := k.Help()
 		if h.Key == "" {
@@ -488,7 +513,7 @@ func (m *Model) helpView(w int) string {
 		}
 		b.WriteString(cut("  "+styleKey.Render(pad(h.Key, 12))+" "+h.Desc, w) + "\n")
 	}
-	own := m.screens[m.active].keys()
+	own := m.current().keys()
 	for _, k := range own {
 		line(k)
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/piot-appliance/piot/services/core"
 )
 
-// TestCaptures renders the Logs, History, Audit and Alarms screens and the
-// linked things' detail at 80×24 and 120×35; every frame must fit. With PIOT_WRITE_CAPTURES=1 it writes
+// TestCaptures renders the Logs, History, Audit and Alarms screens, the
+// Clients view and the linked things' detail at 80×24 and 120×35; every frame must fit. With PIOT_WRITE_CAPTURES=1 it writes
 // them to docs/console/<screen>-<size>.txt, the captures the README links.
 func TestCaptures(t *testing.T) {
 	write := os.Getenv("PIOT_WRITE_CAPTURES") == "1"
@@ -81,6 +81,23 @@ func TestCaptures(t *testing.T) {
 		member := newHarness(t, Deps{Core: wd.core, System: sys}, wd.member, w, h)
 		member.key("8")
 		capture(member, "logs-member", "only admins")
+
+		wc, fc := clientsWorld(t)
+		cl := newHarness(t, Deps{Core: wc.core, Live: &fakeFeed{}, Clients: fc}, wc.admin, w, h)
+		cl.key("5", "C")
+		capture(cl, "clients", "[Connected (4)]", "boiler-1")
+		cl.key("enter")
+		capture(cl, "clients-detail", "subscriptions (2)")
+		cl.key("esc", "s")
+		capture(cl, "clients-sessions", "[Sessions (1)]", "logger")
+		cl.key("s")
+		capture(cl, "clients-retained", "[Retained (2)]", "org/acme/boiler/config")
+		cl.key("d")
+		capture(cl, "clients-retained-delete", "[y/N]")
+		cl.key("n")
+		mc := newHarness(t, Deps{Core: wc.core, Live: &fakeFeed{}, Clients: fc}, wc.member, w, h)
+		mc.key("5", "C")
+		capture(mc, "clients-member", "[Connected (2)]", "boiler-1")
 
 		wn, ts := navWorld(t)
 		nav := newHarness(t, Deps{Core: wn.core, Alarms: scopedAlarms{core: wn.core, things: []core.Thing{ts["temp"], ts["pump"]}}}, wn.member, w, h)

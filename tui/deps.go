@@ -32,6 +32,9 @@ type Deps struct {
 	System  SystemInfo // the System screen
 	History History    // recent values for the thing detail sparkline
 
+	// Clients is the Clients view (C on the Live screen).
+	Clients MQTTClients
+
 	// Source is where the session comes from, for core's audit trail; the
 	// SSH server sets it per session. Its zero value is "console".
 	Source core.Source
@@ -114,6 +117,56 @@ type Alarm struct {
 	Cleared  time.Time // zero while active
 	AckedBy  string    // empty until acknowledged
 	AckedAt  time.Time
+}
+
+// MQTTClients are the broker's connected clients, persistent sessions and
+// retained messages (the Clients view). Implementations have core decide
+// (core.MQTTScope, core.MayManageMQTT): admins see and act on all of
+// them, members on their organizations' only, and every action is
+// recorded in the audit trail.
+type MQTTClients interface {
+	// Clients returns the connected clients and the offline persistent
+	// sessions, by session key.
+	Clients(ctx context.Context, a core.Actor) ([]MQTTClient, error)
+	Retained(ctx context.Context, a core.Actor) ([]RetainedMessage, error)
+	Disconnect(ctx context.Context, a core.Actor, session string) error
+	DeleteSession(ctx context.Context, a core.Actor, session string) error
+	DeleteRetained(ctx context.Context, a core.Actor, topic string) error
+}
+
+// MQTTClient is one connected client or offline persistent session.
+type MQTTClient struct {
+	Session  string // the broker's key: <username>/<client id>
+	ClientID string
+	Username string
+	Org      string // empty for the broker's monitor
+	Thing    string // set for a device's own credentials
+	Remote   string
+	Listener string
+	Protocol string // "3.1", "3.1.1" or "5"
+	// Since is the connection's start, or when an offline session went
+	// offline; Expires is when an offline session is dropped.
+	Since, Expires time.Time
+	Connected      bool
+	Persistent     bool
+	Subscriptions  []MQTTSubscription
+	Inflight       int // QoS 1/2 messages unacknowledged or kept
+	QueuedBytes    int // written but not yet sent
+}
+
+// MQTTSubscription is one topic filter of a session.
+type MQTTSubscription struct {
+	Filter string
+	QoS    byte
+}
+
+// RetainedMessage is one retained message; Created is zero if unknown.
+type RetainedMessage struct {
+	Topic   string
+	Org     string // empty outside every org's namespace
+	Payload []byte
+	QoS     byte
+	Created time.Time
 }
 
 // SystemInfo is the System screen's view of the appliance and its

@@ -64,7 +64,7 @@ func (s *liveScreen) title() string   { return "Live" }
 func (s *liveScreen) adminOnly() bool { return false }
 func (s *liveScreen) capturing() bool { return s.editing }
 func (s *liveScreen) keys() []key.Binding {
-	return []key.Binding{keyLiveFilter, keyLivePause, keyLiveClear}
+	return []key.Binding{keyLiveFilter, keyLiveClients, keyLivePause, keyLiveClear}
 }
 
 // refresh starts following the default filter the first time the screen
@@ -208,6 +208,8 @@ func (s *liveScreen) key(k tea.KeyPressMsg) tea.Cmd {
 		}
 	case key.Matches(k, keyLiveClear):
 		s.msgs = nil
+	case key.Matches(k, keyLiveClients):
+		return openClients(s.env)
 	}
 	return nil
 }

@@ -89,7 +89,7 @@ func TestScreenshots(t *testing.T) {
 		Metrics: &fakeMetrics{}, Health: fakeHealth{}, Alarms: &fakeAlarms{},
 		System: &fakeSystem{upd: &UpdateInfo{Version: "v1.0.0", Slot: "b", OtherSlotVersion: "v0.9.2", OtherSlotState: "good",
 			LastResult: "good", LastVersion: "v1.0.0", LastAt: testNow.Add(-26 * time.Hour)}},
-		History: fakeHistory{}, Live: &fakeFeed{},
+		History: fakeHistory{}, Live: &fakeFeed{}, Clients: newFakeClients(w.core),
 	}
 	h := newHarness(t, deps, w.admin, 80, 24)
 	for range 20 {
@@ -122,6 +122,9 @@ func TestScreenshots(t *testing.T) {
 	feed.send(LiveMessage{Time: testNow, Topic: "org/acme/boiler/temperature", Payload: []byte(`{"t":21.5,"rh":40}`)})
 	feed.send(LiveMessage{Time: testNow.Add(time.Second), Topic: "org/acme/porch-lamp/state", Payload: []byte("ON"), Retained: true})
 	shot("Live MQTT", "porch-lamp/state")
+	h.key("C")
+	shot("MQTT clients (C on Live)", "[Connected (", "boiler-1")
+	h.key("esc")
 	h.key("6")
 	shot("Alarms", "Active (1)")
 	h.key("7")

@@ -78,6 +78,13 @@ func (w *heldWriter) HoldWrites(h durable.Hold) {
 	w.mu.Unlock()
 }
 
+// queuedBytes is how much is written but not yet sent to the peer.
+func (w *heldWriter) queuedBytes() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.queued
+}
+
 // qos0Publish reports whether p, one whole packet as mochi writes it, is
 // a QoS 0 PUBLISH.
 func qos0Publish(p []byte) bool {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/piot-appliance/piot/services/core"
@@ -28,6 +29,9 @@ type identity struct {
 	username string
 	org      core.MQTTIdentity
 	client   *mqtt.Client
+	// since is when client got the identity: its connection, for a
+	// client that logged in.
+	since time.Time
 }
 
 // identities maps session (client) IDs to the identity of the client
@@ -48,6 +52,7 @@ func newIdentities() *identities {
 // that session, if any.
 func (s *identities) set(cl *mqtt.Client, id *identity) (prev *identity) {
 	id.client = cl
+	id.since = time.Now()
 	s.mu.Lock()
 	prev = s.byID[cl.ID]
 	s.byID[cl.ID] = id

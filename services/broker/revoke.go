@@ -2,7 +2,6 @@ package broker
 
 import (
 	"strings"
-	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -99,14 +98,10 @@ func (b *Broker) clearRetained(prefix string) {
 		if !strings.HasPrefix(topic, prefix) {
 			continue
 		}
-		b.server.Topics.RetainMessage(packets.Packet{TopicName: topic})
-		if b.sessions != nil {
-			b.sessions.forgetRetained(topic)
-		}
+		b.forgetRetained(topic)
 		n++
 	}
 	if n > 0 {
-		atomic.StoreInt64(&b.server.Info.Retained, int64(b.server.Topics.Retained.Len()))
 		b.log.Info("retained messages of a removed org namespace deleted", "prefix", prefix, "count", n)
 	}
 }

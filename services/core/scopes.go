@@ -34,8 +34,14 @@ func (c *Core) AlarmScope(a Actor) (OrgScope, error) {
 	if !a.Authenticated() {
 		return OrgScope{}, errNotLoggedIn()
 	}
+	return c.orgScope(a), nil
+}
+
+// orgScope is every org for admins, the orgs the actor belongs to for
+// everybody else.
+func (c *Core) orgScope(a Actor) OrgScope {
 	if a.Admin {
-		return OrgScope{all: true}, nil
+		return OrgScope{all: true}
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -45,7 +51,35 @@ func (c *Core) AlarmScope(a Actor) (OrgScope, error) {
 			s.orgs[id] = struct{}{}
 		}
 	}
-	return s, nil
+	return s
+}
+
+// MQTTScope is whose MQTT clients, persistent sessions and retained
+// messages the actor sees (the console's Clients view): every one for
+// admins, including those of no org (the monitor, topics outside
+// org/<org>/); the ones of their orgs for members. An org's objects are
+// the clients that logged in with its or its devices' credentials and the
+// retained messages under org/<org>/.
+func (c *Core) MQTTScope(a Actor) (OrgScope, error) {
+	if err := requireAuth(a); err != nil {
+		return OrgScope{}, err
+	}
+	return c.orgScope(a), nil
+}
+
+// MayManageMQTT says whether the actor may disconnect a client of org,
+// delete its persistent session or one of its retained messages: admins
+// anything, members what belongs to their orgs; objects of no org (a zero
+// org) are the admins' alone.
+func (c *Core) MayManageMQTT(a Actor, org ID) error {
+	scope, err := c.MQTTScope(a)
+	if err != nil {
+		return err
+	}
+	if !scope.Includes(org) {
+		return errf(CodeForbidden, "you may only manage the MQTT clients and messages of your organizations")
+	}
+	return nil
 }
 
 // MayHandleAlarm says whether the actor may see and acknowledge an alarm

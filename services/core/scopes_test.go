@@ -89,6 +89,34 @@ func TestDecisionsForServices(t *testing.T) {
 			}
 			return code(err)
 		}},
+		{"MQTTScope includes org A", [5]string{ok, ok, "hidden", "hidden", anon}, func(a Actor) string {
+			s, err := c.MQTTScope(a)
+			if err == nil && !s.Includes(orgA.ID) {
+				return "hidden"
+			}
+			return code(err)
+		}},
+		{"MQTTScope includes no org (the monitor)", [5]string{ok, "hidden", "hidden", "hidden", anon}, func(a Actor) string {
+			s, err := c.MQTTScope(a)
+			if err == nil && !s.Includes(ID{}) {
+				return "hidden"
+			}
+			return code(err)
+		}},
+		{"MayManageMQTT of org A", [5]string{ok, ok, denied, denied, anon}, func(a Actor) string {
+			return code(c.MayManageMQTT(a, orgA.ID))
+		}},
+		{"MayManageMQTT of no org", [5]string{ok, denied, denied, denied, anon}, func(a Actor) string {
+			return code(c.MayManageMQTT(a, ID{}))
+		}},
+		{"OrgOfTopic", [5]string{ok, ok, ok, ok, ok}, func(Actor) string {
+			for topic, want := range map[string]ID{"org/alpha/t/1": orgA.ID, "org/beta/x": orgB.ID, "org/alpha": {}, "org/gamma/x": {}, "alpha/x": {}} {
+				if got, found := c.OrgOfTopic(topic); got != want || found != !want.IsZero() {
+					return topic
+				}
+			}
+			return ok
+		}},
 		{"IsAdministrator", [5]string{ok, "no", "no", "no", "no"}, func(a Actor) string {
 			if a.IsAdministrator() {
 				return ok

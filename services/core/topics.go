@@ -30,6 +30,23 @@ func (c *Core) MayFollowTopics(a Actor, filter string) error {
 	return nil
 }
 
+// OrgOfTopic is the org whose namespace org/<name>/ holds topic; false
+// for topics outside every existing org's namespace.
+func (c *Core) OrgOfTopic(topic string) (ID, bool) {
+	rest, ok := strings.CutPrefix(topic, "org/")
+	if !ok {
+		return ID{}, false
+	}
+	name, _, found := strings.Cut(rest, "/")
+	if !found {
+		return ID{}, false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	id, ok := c.orgByName[name]
+	return id, ok
+}
+
 // Reaches is the MQTT tenancy rule the broker applies to every subscribe,
 // publish and delivery: an organization's credentials reach topics and
 // filters under org/<org>/ only, a device's own credentials under

@@ -62,6 +62,27 @@ func (idleFollower) Follow(ctx context.Context, _ string, _ int) (<-chan broker.
 	return ch, nil
 }
 
+// fixedBroker holds one client and one retained message per org it is
+// given, and a monitor client of no org; its actions always succeed, so
+// every actor's outcome is core's decision alone.
+type fixedBroker struct {
+	clients  []broker.Client
+	retained []broker.RetainedMessage
+}
+
+func (f *fixedBroker) Clients() []broker.Client { return f.clients }
+func (f *fixedBroker) Client(session string) (broker.Client, bool) {
+	i := slices.IndexFunc(f.clients, func(c broker.Client) bool { return c.Session == session })
+	if i < 0 {
+		return broker.Client{}, false
+	}
+	return f.clients[i], true
+}
+func (f *fixedBroker) Disconnect(string) error            { return nil }
+func (f *fixedBroker) DeleteSession(string) error         { return nil }
+func (f *fixedBroker) Retained() []broker.RetainedMessage { return f.retained }
+func (f *fixedBroker) DeleteRetained(string) error        { return nil }
+
 func outcome(found bool) string {
 	if found {
 		return cmOK
@@ -119,6 +140,19 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 		_, err := live.Subscribe(ctx, who, filter)
 		return cmOK, err
 	}
+	mqttClients := NewClients(fx.c, &fixedBroker{
+		clients: []broker.Client{
+			{Session: a.username + "/dev", OrgID: a.org.ID, Org: a.org.Name},
+			{Session: "monitor/m", Monitor: true},
+		},
+		retained: []broker.RetainedMessage{{Topic: a.topic("cfg")}, {Topic: "outside/cfg"}},
+	})
+	listedClient := func(cs []tui.MQTTClient, err error) (string, error) {
+		return outcome(slices.ContainsFunc(cs, func(c tui.MQTTClient) bool { return c.Session == a.username+"/dev" })), err
+	}
+	listedRetained := func(ms []tui.RetainedMessage, err error) (string, error) {
+		return outcome(slices.ContainsFunc(ms, func(m tui.RetainedMessage) bool { return m.Topic == a.topic("cfg") })), err
+	}
 	dir := t.TempDir()
 	sys := NewSystem(SystemConfig{DataDir: dir, Version: "test", Core: fx.c, Logger: quiet, Logs: NewLogRing(10, slog.LevelInfo)})
 	backup, err := sys.Backup(ctx, fx.admin, "")
@@ -136,6 +170,27 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 		}},
 		{"Alarms.Acknowledge", "org A's alarm", cmOrgA, func(ctx context.Context, who core.Actor) (string, error) {
 			return done(alarms.Acknowledge(ctx, who, alarmID))
+		}},
+		{"Clients.Clients", "lists org A's client", cmOrgAListed, func(ctx context.Context, who core.Actor) (string, error) {
+			return listedClient(mqttClients.Clients(ctx, who))
+		}},
+		{"Clients.Retained", "lists org A's retained message", cmOrgAListed, func(ctx context.Context, who core.Actor) (string, error) {
+			return listedRetained(mqttClients.Retained(ctx, who))
+		}},
+		{"Clients.Disconnect", "org A's client", cmOrgA, func(ctx context.Context, who core.Actor) (string, error) {
+			return done(mqttClients.Disconnect(ctx, who, a.username+"/dev"))
+		}},
+		{"Clients.Disconnect", "the monitor (no org)", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
+			return done(mqttClients.Disconnect(ctx, who, "monitor/m"))
+		}},
+		{"Clients.DeleteSession", "org A's session", cmOrgA, func(ctx context.Context, who core.Actor) (string, error) {
+			return done(mqttClients.DeleteSession(ctx, who, a.username+"/dev"))
+		}},
+		{"Clients.DeleteRetained", "org A's message", cmOrgA, func(ctx context.Context, who core.Actor) (string, error) {
+			return done(mqttClients.DeleteRetained(ctx, who, a.topic("cfg")))
+		}},
+		{"Clients.DeleteRetained", "a topic outside org/", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
+			return done(mqttClients.DeleteRetained(ctx, who, "outside/cfg"))
 		}},
 		{"History.Recent", "org A's thing", cmOrgA, func(ctx context.Context, who core.Actor) (string, error) {
 			_, err := hs.Recent(ctx, who, th.ID, history.KindSensor, time.Hour, 10)
@@ -194,7 +249,7 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 		covered[r.op] = true
 	}
 	actorType := reflect.TypeFor[core.Actor]()
-	for _, v := range []any{alarms, hs, live, sys, NewTracker(), &Metrics{}, &LogRing{}} {
+	for _, v := range []any{alarms, hs, live, sys, mqttClients, NewTracker(), &Metrics{}, &LogRing{}} {
 		typ := reflect.TypeOf(v)
 		for i := range typ.NumMethod() {
 			m := typ.Method(i)
