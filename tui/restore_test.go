@@ -128,7 +128,7 @@ func TestRestorePendingBanner(t *testing.T) {
 		t.Fatal("answering no cancelled the restore")
 	}
 	h.key("x", "y")
-	s = h.waitFor("pending restore cancelled")
+	h.waitFor("pending restore cancelled")
 	h.waitUntil("the banner stays after the cancel", func(s string) bool { return !strings.Contains(s, "RESTORE PENDING") })
 	checkFits(t, h.screen(), 80, 24)
 
