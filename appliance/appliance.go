@@ -207,6 +207,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	var sshSvc *sshService
 	if cfg.SSH.Addr != "" {
 		consoleMetrics := backend.NewMetrics(b, ing, 0)
+		system := backend.NewSystem(backend.SystemConfig{
+			DataDir: cfg.DataDir, Version: version, Core: c,
+			TLS: b, Logs: logs, Logger: log, OS: osctl.FromEnv(),
+			Updates: consoleUpdates(updates), FetchUpdate: consoleFetch(updates),
+			Listeners: func() []tui.Listener { return listeners(health, httpSrv, b, sshSrv) },
+		})
 		sshCfg := cfg.SSH
 		sshCfg.DataDir, sshCfg.Version, sshCfg.Logger = cfg.DataDir, version, log
 		sshSrv, err = sshserver.New(sshCfg, tui.Deps{
@@ -217,12 +223,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 			Clients: backend.NewClients(c, b),
 			History: backend.NewHistory(c, hist, nil),
 			Alarms:  backend.NewAlarms(mon),
-			System: backend.NewSystem(backend.SystemConfig{
-				DataDir: cfg.DataDir, Version: version, Core: c,
-				TLS: b, Logs: logs, Logger: log, OS: osctl.FromEnv(),
-				Updates: consoleUpdates(updates), FetchUpdate: consoleFetch(updates),
-				Listeners: func() []tui.Listener { return listeners(health, httpSrv, b, sshSrv) },
-			}),
+			System:  system,
+			Backups: backend.NewBackups(system),
 		})
 		if err != nil {
 			return nil, supervisor.Named("ssh", err)

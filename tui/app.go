@@ -142,6 +142,7 @@ type Model struct {
 	statusGen int
 	showHelp  bool
 	ended     string
+	restore   PendingRestore // shown as a banner to admins
 
 	events      chan struct{}
 	unsubscribe func()
@@ -244,7 +245,7 @@ func (m *Model) resolve() tea.Cmd {
 
 // Init implements tea.Model.
 func (m *Model) Init() tea.Cmd {
-	cmds := []tea.Cmd{m.tick(), m.waitEvent(), m.resolve(), m.screens[m.active].refresh()}
+	cmds := []tea.Cmd{m.tick(), m.waitEvent(), m.resolve(), m.screens[m.active].refresh(), m.checkRestore()}
 	if d, ok := m.screens[0].(*dashboard); ok && m.active != 0 {
 		cmds = append(cmds, d.refresh())
 	}
@@ -329,13 +330,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	case tickMsg:
-		cmds := []tea.Cmd{m.tick(), m.resolve(), m.current().refresh()}
+		cmds := []tea.Cmd{m.tick(), m.resolve(), m.current().refresh(), m.checkRestore()}
 		if d, ok := m.screens[0].(*dashboard); ok && m.active != 0 {
 			cmds = append(cmds, d.sample())
 		}
 		return m, tea.Batch(cmds...)
 	case coreEventMsg:
 		return m, tea.Batch(m.waitEvent(), m.resolve(), m.current().refresh())
+	case restoreMsg:
+		m.restore = msg.p
+		return m, nil
 	case openHistoryMsg:
 		return m, openIn[*historyScreen](m, msg.thing)
 	case openThingMsg:
@@ -360,7 +364,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	}
 	if d, ok := msg.(doneMsg); ok && d.err == nil {
 		// The list shows the action's effect now, not at the next event.
-		cmds = append(cmds, m.current().refresh())
+		cmds = append(cmds, m.current().refresh(), m.checkRestore())
 	}
 	return m, tea.Batch(cmds...)
 }
@@ -420,6 +424,10 @@ func (m *Model) render() string {
 	var b strings.Builder
 	b.WriteString(m.tabs(w) + "\n")
 	bodyH := h - 3
+	if banner := m.restoreBanner(w); banner != "" {
+		b.WriteString(banner + "\n")
+		bodyH--
+	}
 	if m.showHelp {
 		b.WriteString(fitLines(m.helpView(w), w, bodyH))
 	} else {

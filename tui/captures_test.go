@@ -11,7 +11,8 @@ import (
 )
 
 // TestCaptures renders the Logs, History, Audit and Alarms screens, the
-// Clients view and the linked things' detail at 80×24 and 120×35; every frame must fit. With PIOT_WRITE_CAPTURES=1 it writes
+// Clients view, the linked things' detail and the restore-pending banner
+// at 80×24 and 120×35; every frame must fit. With PIOT_WRITE_CAPTURES=1 it writes
 // them to docs/console/<screen>-<size>.txt, the captures the README links.
 func TestCaptures(t *testing.T) {
 	write := os.Getenv("PIOT_WRITE_CAPTURES") == "1"
@@ -107,6 +108,14 @@ func TestCaptures(t *testing.T) {
 		capture(nav, "thing-sensor-links", "temp — sensor", "parent device:[gateway]")
 		nav.key("enter")
 		capture(nav, "thing-device-links", "gateway — device", "sensors:[humid] temp")
+
+		bk := &fakeBackups{}
+		bk.schedule(false)
+		rs := newHarness(t, Deps{Core: wd.core, System: sys, Backups: bk}, wd.admin, w, h)
+		rs.key("7")
+		capture(rs, "restore-pending", "RESTORE PENDING", "Listeners")
+		rs.key("x")
+		capture(rs, "restore-pending-cancel", "Cancel the pending restore?")
 	}
 }
 

@@ -12,6 +12,7 @@ package tui
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/piot-appliance/piot/services/core"
@@ -31,6 +32,7 @@ type Deps struct {
 	Alarms  Alarms     // the Alarms screen; nil falls back to things' alarm flags
 	System  SystemInfo // the System screen
 	History History    // recent values for the thing detail sparkline
+	Backups Backups    // backups off the box (SSH) and the scheduled restore
 
 	// Clients is the Clients view (C on the Live screen).
 	Clients MQTTClients
@@ -296,4 +298,41 @@ type SeriesStep struct {
 type SeriesReading struct {
 	Time  time.Time
 	Value string
+}
+
+// Backups takes backups off the appliance over the console's SSH
+// connection and finishes or cancels a scheduled restore. Core authorizes
+// every call: backups need core.ActBackup, the restore core.ActRestore.
+type Backups interface {
+	// Export writes a fresh backup (the System screen's format) to w.
+	Export(ctx context.Context, a core.Actor, w io.Writer) error
+	// List is the backups directory, newest first.
+	List(ctx context.Context, a core.Actor) ([]BackupFile, error)
+	// Open reads one file of the backups directory by its bare name; a
+	// name with a path in it is refused.
+	Open(ctx context.Context, a core.Actor, name string) (io.ReadCloser, error)
+	// PendingRestore says whether a restore waits for the next start.
+	PendingRestore(ctx context.Context, a core.Actor) (PendingRestore, error)
+	// CancelRestore removes the scheduled restore.
+	CancelRestore(ctx context.Context, a core.Actor) error
+	// ApplyRestore restarts the appliance's services so that the restore
+	// is applied (ErrUnsupported outside the appliance image).
+	ApplyRestore(ctx context.Context, a core.Actor) error
+}
+
+// BackupFile is one file of the backups directory.
+type BackupFile struct {
+	Name     string
+	Size     int64
+	Modified time.Time
+}
+
+// PendingRestore is the restore scheduled for the next start.
+type PendingRestore struct {
+	Pending   bool
+	Scheduled time.Time // when it was scheduled
+	Created   time.Time // when the backup was made; zero if it does not say
+	// CanApply is true when the appliance can restart its services itself
+	// (the appliance image); elsewhere whoever runs `piot run` restarts it.
+	CanApply bool
 }

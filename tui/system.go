@@ -52,7 +52,7 @@ func (s *systemScreen) title() string   { return "System" }
 func (s *systemScreen) adminOnly() bool { return true }
 func (s *systemScreen) capturing() bool { return s.ov.active() }
 func (s *systemScreen) keys() []key.Binding {
-	return []key.Binding{keyOS, keyUpdate, keyBackup, keyRestore, keyRegenTLS, keyReboot, keyPowerOff}
+	return []key.Binding{keyOS, keyUpdate, keyBackup, keyRestore, keyRegenTLS, keyReboot, keyPowerOff, keyCancelRestore, keyApplyRestore}
 }
 
 func (s *systemScreen) refresh() tea.Cmd {
@@ -161,6 +161,9 @@ func (s *systemScreen) update(msg tea.Msg) tea.Cmd {
 
 func (s *systemScreen) key(k tea.KeyPressMsg) tea.Cmd {
 	e := s.env
+	if cmd, ok := s.restoreKey(k); ok {
+		return cmd
+	}
 	sys := e.deps.System
 	if sys == nil {
 		if key.Matches(k, keyOS, keyUpdate, keyBackup, keyRestore, keyRegenTLS, keyReboot, keyPowerOff) {

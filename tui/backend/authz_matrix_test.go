@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -160,6 +162,15 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := func(err error) (string, error) { return cmOK, err }
+	bk := NewBackups(sys)
+	// Each restore row schedules its own restore as the admin, so every
+	// caller finds one to cancel or apply.
+	scheduled := func(fn func() error) (string, error) {
+		if err := sys.Restore(ctx, fx.admin, backup); err != nil {
+			t.Fatal(err)
+		}
+		return done(fn())
+	}
 
 	rows := []cmRow{
 		{"Alarms.Active", "lists org A's alarm", cmOrgAListed, func(ctx context.Context, who core.Actor) (string, error) {
@@ -211,6 +222,30 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 			_, err := sys.Backup(ctx, who, fmt.Sprintf("matrix-%d.jsonl", fx.seq.Add(1)))
 			return cmOK, err
 		}},
+		{"Backups.Export", "", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
+			return done(bk.Export(ctx, who, io.Discard))
+		}},
+		{"Backups.List", "", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
+			_, err := bk.List(ctx, who)
+			return cmOK, err
+		}},
+		{"Backups.Open", "", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
+			rc, err := bk.Open(ctx, who, filepath.Base(backup))
+			if rc != nil {
+				rc.Close()
+			}
+			return cmOK, err
+		}},
+		{"Backups.PendingRestore", "", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
+			_, err := bk.PendingRestore(ctx, who)
+			return cmOK, err
+		}},
+		{"Backups.CancelRestore", "", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
+			return scheduled(func() error { return bk.CancelRestore(ctx, who) })
+		}},
+		{"Backups.ApplyRestore", "", cmAdminOnlyNA, func(ctx context.Context, who core.Actor) (string, error) {
+			return scheduled(func() error { return bk.ApplyRestore(ctx, who) })
+		}},
 		{"System.Logs", "", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
 			_, err := sys.Logs(ctx, who)
 			return cmOK, err
@@ -249,7 +284,7 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 		covered[r.op] = true
 	}
 	actorType := reflect.TypeFor[core.Actor]()
-	for _, v := range []any{alarms, hs, live, sys, mqttClients, NewTracker(), &Metrics{}, &LogRing{}} {
+	for _, v := range []any{alarms, hs, live, sys, mqttClients, bk, NewTracker(), &Metrics{}, &LogRing{}} {
 		typ := reflect.TypeOf(v)
 		for i := range typ.NumMethod() {
 			m := typ.Method(i)

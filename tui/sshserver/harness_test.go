@@ -17,6 +17,7 @@ import (
 	"github.com/charmbracelet/x/vt"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/core/coretest"
+	"github.com/piot-appliance/piot/tui"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -30,6 +31,7 @@ type appliance struct {
 	adminKey  gossh.Signer
 	memberKey gossh.Signer
 	dataDir   string
+	backups   tui.Backups // nil: the server has none
 }
 
 func newAppliance(t *testing.T) *appliance {
@@ -94,7 +96,7 @@ func (ap *appliance) start(t *testing.T, cfg Config) *Server {
 	if cfg.Logger == nil && testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	s, err := New(cfg, Deps{Core: ap.core, Version: "v-test", Refresh: 200 * time.Millisecond})
+	s, err := New(cfg, Deps{Core: ap.core, Version: "v-test", Refresh: 200 * time.Millisecond, Backups: ap.backups})
 	if err != nil {
 		t.Fatal(err)
 	}

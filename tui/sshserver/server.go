@@ -1,7 +1,8 @@
 // Package sshserver serves the appliance console over SSH: public-key
 // logins of the users core knows (and of <data-dir>/authorized_keys), one
-// Bubble Tea program per session, and nothing else — no shell, no command
-// execution, no subsystems, no forwarding.
+// Bubble Tea program per session, the backup commands (commands.go) and
+// nothing else — no shell, no other commands, no subsystems, no
+// forwarding.
 package sshserver
 
 import (
@@ -180,9 +181,11 @@ func (s *Server) newSSHServer() (*ssh.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Only interactive shells: exec and subsystem requests are refused
-	// before any handler runs.
-	srv.SessionRequestCallback = func(_ ssh.Session, requestType string) bool { return requestType == "shell" }
+	// Interactive shells and the backup commands only: other exec and
+	// subsystem requests are refused before any handler runs.
+	srv.SessionRequestCallback = func(sess ssh.Session, requestType string) bool {
+		return requestType == "shell" || requestType == "exec" && isCommand(sess.RawCommand())
+	}
 	srv.PtyCallback = func(_ ssh.Context, p ssh.Pty) bool { return validWindow(p.Window) }
 	srv.ConnCallback = s.admit
 	srv.ConnectionCloseCallback = func(net.Conn) { s.conns.Add(-1) }

@@ -34,11 +34,15 @@ func (s *Server) handle(sess ssh.Session) {
 		return
 	}
 	log := s.log.With("remote", remote, "user", actor.Email)
-	if sess.RawCommand() != "" || sess.Subsystem() != "" {
+	if sess.Subsystem() != "" {
 		// Refused already by the session request callback; kept as a
 		// second lock on the same door.
-		fmt.Fprint(sess.Stderr(), "The PIOT console runs no commands.\r\n")
+		fmt.Fprint(sess.Stderr(), "The PIOT console runs no subsystems.\r\n")
 		_ = sess.Exit(1)
+		return
+	}
+	if sess.RawCommand() != "" {
+		s.runCommand(sess, actor, log)
 		return
 	}
 	pty, winCh, ok := sess.Pty()
