@@ -10,7 +10,7 @@ import (
 	"github.com/piot-appliance/piot/services/core"
 )
 
-// TestCaptures renders the Logs, History, Audit and Alarms screens and the
+// TestCaptures renders the Logs, History, Audit, Alarms and Live screens and the
 // linked things' detail at 80×24 and 120×35; every frame must fit. With PIOT_WRITE_CAPTURES=1 it writes
 // them to docs/console/<screen>-<size>.txt, the captures the README links.
 func TestCaptures(t *testing.T) {
@@ -90,6 +90,8 @@ func TestCaptures(t *testing.T) {
 		capture(nav, "thing-sensor-links", "temp — sensor", "parent device:[gateway]")
 		nav.key("enter")
 		capture(nav, "thing-device-links", "gateway — device", "sensors:[humid] temp")
+
+		captureLive(t, w, h, capture)
 	}
 }
 
