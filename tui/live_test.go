@@ -79,7 +79,9 @@ func TestLiveScrollBackAndFollow(t *testing.T) {
 		t.Fatalf("page down did not move a page (%d, %v):\n%s", n, err, s)
 	}
 	h.key("G")
-	s = h.waitFor("following")
+	if s = h.waitFor("following"); !strings.Contains(selectedRow(s), "m/035") {
+		t.Fatalf("end did not select the newest:\n%s", s)
+	}
 	sendNumbered(feed, 36, 36)
 	s = h.waitFor("m/036")
 	if !strings.Contains(selectedRow(s), "m/036") {
