@@ -57,6 +57,7 @@ type liveScreen struct {
 	pausedAt int
 
 	detail    *liveDetail
+	sent      *form  // the publish form last opened
 	lastTopic string // what the publish form offers next
 }
 
@@ -190,6 +191,9 @@ func (s *liveScreen) update(msg tea.Msg) tea.Cmd {
 	if handled, cmd := s.ov.update(msg); handled {
 		return cmd
 	} else if d, ok := msg.(doneMsg); ok && d.tag == s.ov.tag {
+		if d.err == nil && s.sent != nil {
+			s.lastTopic = strings.TrimSpace(s.sent.value("topic"))
+		}
 		return cmd
 	}
 	switch msg := msg.(type) {
@@ -397,6 +401,7 @@ func (s *liveScreen) publish() tea.Cmd {
 	f.note = "Members publish only under org/<their org>/; the topic is audited."
 	live := s.env.deps.Live
 	ctx := s.env.ctx
+	s.sent = f
 	return s.ov.open(f, func(a core.Actor, f *form) (string, error) {
 		m := LiveMessage{
 			Topic: strings.TrimSpace(f.value("topic")), Payload: []byte(f.value("payload")),
@@ -405,7 +410,6 @@ func (s *liveScreen) publish() tea.Cmd {
 		if err := live.Publish(ctx, a, m); err != nil {
 			return "", err
 		}
-		s.lastTopic = m.Topic
 		return fmt.Sprintf("published %d B to %s", len(m.Payload), printable(m.Topic)), nil
 	})
 }
