@@ -10,8 +10,8 @@ import (
 	"github.com/piot-appliance/piot/services/core"
 )
 
-// TestCaptures renders the Logs, History, Audit and Alarms screens, the
-// Clients view, the linked things' detail and the restore-pending banner
+// TestCaptures renders the Logs, History, Audit, Alarms and Live screens,
+// the Clients view, the linked things' detail and the restore-pending banner
 // at 80×24 and 120×35; every frame must fit. With PIOT_WRITE_CAPTURES=1 it writes
 // them to docs/console/<screen>-<size>.txt, the captures the README links.
 func TestCaptures(t *testing.T) {
@@ -116,6 +116,7 @@ func TestCaptures(t *testing.T) {
 		capture(rs, "restore-pending", "RESTORE PENDING", "Listeners")
 		rs.key("x")
 		capture(rs, "restore-pending-cancel", "Cancel the pending restore?")
+		captureLive(t, w, h, capture)
 	}
 }
 

@@ -85,8 +85,14 @@ type ServiceStatus struct {
 // only topics under org/<one of their orgs>/; a filter outside that is
 // refused with a core error of code FORBIDDEN. The channel is closed when
 // ctx ends or the subscription is cut (credentials rotated, org renamed).
+//
+// Publish sends m (its Time is ignored) through the broker as the user:
+// core decides the topic as the broker's ACL would for the user's orgs'
+// credentials (core.MayPublishTopic), and the publish is recorded in the
+// audit trail.
 type LiveFeed interface {
 	Subscribe(ctx context.Context, a core.Actor, filter string) (<-chan LiveMessage, error)
+	Publish(ctx context.Context, a core.Actor, m LiveMessage) error
 }
 
 // LiveMessage is one message seen by the broker.

@@ -222,9 +222,10 @@ func TestUsersCreateAdminPasswordOrgsKeys(t *testing.T) {
 }
 
 type fakeFeed struct {
-	mu      sync.Mutex
-	filters []string
-	ch      chan LiveMessage
+	mu        sync.Mutex
+	filters   []string
+	ch        chan LiveMessage
+	published []LiveMessage
 }
 
 func (f *fakeFeed) Subscribe(ctx context.Context, a core.Actor, filter string) (<-chan LiveMessage, error) {
@@ -258,9 +259,9 @@ func TestLiveFollowPauseFilter(t *testing.T) {
 	s := h.waitFor(`org/acme/boiler/temp {"t":21.5}`, "r1 org/acme/blob <3 B> ff0010", "…(500 B)", "·[2Jboom")
 	checkFits(t, s, 80, 24)
 	h.key("space")
-	h.waitFor("PAUSED (0 skipped)")
+	h.waitFor("PAUSED, 0 new")
 	feed.send(LiveMessage{Time: testNow, Topic: "org/acme/late", Payload: []byte("x")})
-	h.waitFor("PAUSED (1 skipped)")
+	h.waitFor("PAUSED, 1 new")
 	h.key("space")
 	h.waitFor("following")
 	// Another org's topics are refused by the feed; the error shows.

@@ -334,7 +334,19 @@ func (b *Broker) fail(err error) {
 // subscribers, not retained). It bypasses the ACL: the caller is trusted
 // code, e.g. core's switch commands.
 func (b *Broker) Publish(ctx context.Context, topic string, payload []byte) error {
-	return b.publishing(ctx, topic, func() error { return b.server.Publish(topic, payload, false, 1) })
+	return b.PublishMessage(ctx, topic, payload, 1, false)
+}
+
+// PublishMessage sends a message from the appliance with the given QoS
+// towards subscribers and retained flag. Like Publish it bypasses the
+// ACL, so the caller decides who may publish where (the console asks
+// core); the hooks still run, so ingest journals it and the retained
+// quota applies.
+func (b *Broker) PublishMessage(ctx context.Context, topic string, payload []byte, qos byte, retain bool) error {
+	if qos > 2 {
+		return fmt.Errorf("broker: publish: invalid QoS %d", qos)
+	}
+	return b.publishing(ctx, topic, func() error { return b.server.Publish(topic, payload, retain, qos) })
 }
 
 // PublishIngested delivers a message to subscribers that the ingest has

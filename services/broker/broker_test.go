@@ -48,6 +48,40 @@ func TestInternalPublishReachesOrgSubscriber(t *testing.T) {
 	}
 }
 
+// TestPublishMessageKeepsQoSAndRetain: the console's publish goes out at
+// the QoS asked for and, when asked, stays as the topic's retained
+// message for later subscribers.
+func TestPublishMessageKeepsQoSAndRetain(t *testing.T) {
+	b := startBroker(t, nil)
+	a := newTenant(t, "pubmsg")
+	c, err := dial5(t, b.addr(ListenerTCP), a.username, a.password, v5opts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.subscribe(t, a.topic("live/#"))
+	ctx := context.Background()
+	if err := b.PublishMessage(ctx, a.topic("live/q0"), []byte("zero"), 0, false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-c.msgs:
+		if m.Topic != a.topic("live/q0") || string(m.Payload) != "zero" || m.QoS != 0 {
+			t.Fatalf("got %s %q QoS %d", m.Topic, m.Payload, m.QoS)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("QoS 0 publish not delivered")
+	}
+	if err := b.PublishMessage(ctx, a.topic("live/kept"), []byte("kept"), 1, true); err != nil {
+		t.Fatal(err)
+	}
+	if pk, ok := b.server.Topics.Retained.Get(a.topic("live/kept")); !ok || string(pk.Payload) != "kept" || pk.FixedHeader.Qos != 1 {
+		t.Fatalf("retained = %v %q", ok, pk.Payload)
+	}
+	if err := b.PublishMessage(ctx, a.topic("live/bad"), nil, 3, false); err == nil {
+		t.Fatal("QoS 3 accepted")
+	}
+}
+
 // recorder is an ingest-like hook.
 type recorder struct {
 	mqtt.HookBase

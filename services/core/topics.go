@@ -7,6 +7,27 @@ import "strings"
 // only filters under org/<one of their orgs>/, the same tenancy the broker
 // enforces for org credentials.
 func (c *Core) MayFollowTopics(a Actor, filter string) error {
+	return c.mayReachTopic(a, filter, "follow")
+}
+
+// MayPublishTopic says whether a user may publish on topic through the
+// broker (the console's Live screen): admins on any topic the broker lets
+// clients publish to, everybody else only where their organizations' MQTT
+// credentials may publish.
+func (c *Core) MayPublishTopic(a Actor, topic string) error {
+	if err := requireAuth(a); err != nil {
+		return err
+	}
+	if err := validPublishTopic(topic); err != nil {
+		return err
+	}
+	return c.mayReachTopic(a, topic, "publish")
+}
+
+// mayReachTopic is the rule of both: a user reaches what the MQTT
+// credentials of one of their organizations reach (MQTTIdentity.Reaches,
+// the broker's ACL), an admin everything.
+func (c *Core) mayReachTopic(a Actor, topic, verb string) error {
 	if err := requireAuth(a); err != nil {
 		return err
 	}
@@ -19,15 +40,24 @@ func (c *Core) MayFollowTopics(a Actor, filter string) error {
 	if u.IsAdmin {
 		return nil
 	}
-	levels := strings.SplitN(filter, "/", 3)
-	if len(levels) < 3 || levels[0] != "org" || levels[1] == "" || strings.ContainsAny(levels[1], "+#") {
-		return errf(CodeForbidden, "you may only follow topics under org/<your organization>/")
+	for id := range c.userOrgs[a.UserID] {
+		if o, ok := c.orgs[id]; ok && (MQTTIdentity{OrgID: id, OrgName: o.Name}).Reaches(topic) {
+			return nil
+		}
 	}
-	id, ok := c.orgByName[levels[1]]
-	if !ok || !c.isMember(a, id) {
-		return errf(CodeForbidden, "you may only follow the topics of your organizations")
+	return errf(CodeForbidden, "you may only %s topics under org/<your organization>/", verb)
+}
+
+// validPublishTopic accepts the topic names a client may publish to: no
+// wildcards, and not the broker's own $ topics, which mochi drops.
+func validPublishTopic(topic string) error {
+	switch {
+	case topic == "":
+		return errf(CodeBadInput, "topic is empty")
+	case strings.HasPrefix(topic, "$"):
+		return errf(CodeBadInput, "topic: topics starting with '$' belong to the broker")
 	}
-	return nil
+	return validTopicName("topic", topic)
 }
 
 // OrgOfTopic is the org whose namespace org/<name>/ holds topic; false

@@ -66,6 +66,15 @@ func validPassword(pw string) error {
 // validTopic checks a topic relative to org/<org>/: publishable (no
 // wildcards), no NUL, bounded.
 func validTopic(field, topic string) error {
+	if strings.HasPrefix(topic, "/") {
+		return errf(CodeBadInput, "%s is relative to org/<org>/ and must not start with '/'", field)
+	}
+	return validTopicName(field, topic)
+}
+
+// validTopicName checks a topic name: publishable (no wildcards), no
+// NUL, bounded.
+func validTopicName(field, topic string) error {
 	switch {
 	case len(topic) > MaxTopicLen:
 		return errf(CodeBadInput, "%s is longer than %d bytes", field, MaxTopicLen)
@@ -73,8 +82,6 @@ func validTopic(field, topic string) error {
 		return errf(CodeBadInput, "%s is not valid UTF-8", field)
 	case strings.ContainsAny(topic, "+#\x00"):
 		return errf(CodeBadInput, "%s must not contain '+', '#' or NUL", field)
-	case strings.HasPrefix(topic, "/"):
-		return errf(CodeBadInput, "%s is relative to org/<org>/ and must not start with '/'", field)
 	}
 	return nil
 }

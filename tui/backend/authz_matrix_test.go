@@ -64,6 +64,8 @@ func (idleFollower) Follow(ctx context.Context, _ string, _ int) (<-chan broker.
 	return ch, nil
 }
 
+func (idleFollower) PublishMessage(context.Context, string, []byte, byte, bool) error { return nil }
+
 // fixedBroker holds one client and one retained message per org it is
 // given, and a monitor client of no org; its actions always succeed, so
 // every actor's outcome is core's decision alone.
@@ -216,6 +218,12 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 		}},
 		{"Live.Subscribe", "every topic", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
 			return follow(ctx, who, "#")
+		}},
+		{"Live.Publish", "on org A's topic", cmOrgA, func(ctx context.Context, who core.Actor) (string, error) {
+			return done(live.Publish(ctx, who, tui.LiveMessage{Topic: a.topic("cmthing/set"), Payload: []byte("on")}))
+		}},
+		{"Live.Publish", "outside every org", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
+			return done(live.Publish(ctx, who, tui.LiveMessage{Topic: "devices/cmthing", Payload: []byte("on")}))
 		}},
 		{"System.Backup", "", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
 			// A name of its own: the default one has only seconds.
