@@ -216,6 +216,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 			Live:    backend.NewLive(c, b, 0, 0),
 			History: backend.NewHistory(c, hist, nil),
 			Alarms:  backend.NewAlarms(mon),
+			// The monitor checks with core itself (core.ActTestWebhook).
+			Webhooks:       mon,
+			AuthorizedKeys: backend.NewAuthorizedKeys(c, cfg.DataDir),
 			System: backend.NewSystem(backend.SystemConfig{
 				DataDir: cfg.DataDir, Version: version, Core: c,
 				TLS: b, Logs: logs, Logger: log, OS: osctl.FromEnv(),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -126,6 +127,13 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := func(err error) (string, error) { return cmOK, err }
+	keys := NewAuthorizedKeys(fx.c, dir)
+	keyLines := ""
+	for range 5 { // one for each actor: only the admin's removal takes one
+		keyLines += authorizedKeyLine(t) + "\n"
+	}
+	writeFile(t, filepath.Join(dir, "authorized_keys"), keyLines)
+	nextKey := func() string { return keyFingerprints(t, filepath.Join(dir, "authorized_keys"))[0] }
 
 	rows := []cmRow{
 		{"Alarms.Active", "lists org A's alarm", cmOrgAListed, func(ctx context.Context, who core.Actor) (string, error) {
@@ -151,6 +159,20 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 		{"Live.Subscribe", "every topic", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
 			return follow(ctx, who, "#")
 		}},
+		{"AuthorizedKeys.List", "", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
+			_, err := keys.List(ctx, who)
+			return cmOK, err
+		}},
+		{"AuthorizedKeys.Remove", "a key", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
+			_, err := keys.Remove(ctx, who, nextKey())
+			return cmOK, err
+		}},
+		// The monitor is the console's WebhookTester as it is; the admin
+		// is told org A has no webhook to test.
+		{"Monitor.TestWebhook", "org A's webhook", cmWant{string(core.CodeBadInput), cmForbidden, cmForbidden, cmForbidden, cmUnauth},
+			func(ctx context.Context, who core.Actor) (string, error) {
+				return done(mon.TestWebhook(ctx, who, a.org.ID))
+			}},
 		{"System.Backup", "", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
 			// A name of its own: the default one has only seconds.
 			_, err := sys.Backup(ctx, who, fmt.Sprintf("matrix-%d.jsonl", fx.seq.Add(1)))
@@ -194,7 +216,7 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 		covered[r.op] = true
 	}
 	actorType := reflect.TypeFor[core.Actor]()
-	for _, v := range []any{alarms, hs, live, sys, NewTracker(), &Metrics{}, &LogRing{}} {
+	for _, v := range []any{alarms, hs, live, sys, keys, NewTracker(), &Metrics{}, &LogRing{}} {
 		typ := reflect.TypeOf(v)
 		for i := range typ.NumMethod() {
 			m := typ.Method(i)
