@@ -88,8 +88,13 @@ func (s *usersScreen) authKeysKey(k tea.KeyPressMsg) tea.Cmd {
 		if !ok || r.key == "" {
 			return nil
 		}
-		fp := r.key
-		question := fmt.Sprintf("Remove %s from authorized_keys? Sessions logged in with it end.", fp)
+		fp, what := r.key, "the key of line "+r.cells[3]
+		if c := r.cells[2]; c != "" {
+			what += " (" + c + ")"
+		}
+		// The fingerprint is on the selected row; the question fits 80
+		// columns.
+		question := "Remove " + what + " from authorized_keys?"
 		s.ov.ask(question, func(a core.Actor) (string, error) {
 			n, err := e.deps.AuthorizedKeys.Remove(e.ctx, a, fp)
 			if err != nil {

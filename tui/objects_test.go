@@ -219,7 +219,7 @@ func TestUsersEmailsAndAuthorizedKeys(t *testing.T) {
 		"SHA256:laptopAAAA", "skipped: options")
 	checkFits(t, s, 80, 24)
 	h.key("j", "d")
-	h.waitFor("Remove SHA256:consoleBBBB from authorized_keys?")
+	h.waitFor("Remove the key of line 3 (piot-local-console) from authorized_keys?")
 	h.key("y")
 	s = h.waitFor("removed SHA256:consoleBBBB from authorized_keys")
 	h.waitUntil("the removed key still listed", func(s string) bool { return !strings.Contains(s, "consoleBBBB  ") })
