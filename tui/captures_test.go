@@ -90,6 +90,8 @@ func TestCaptures(t *testing.T) {
 		capture(nav, "thing-sensor-links", "temp — sensor", "parent device:[gateway]")
 		nav.key("enter")
 		capture(nav, "thing-device-links", "gateway — device", "sensors:[humid] temp")
+
+		objectCaptures(t, w, h, capture)
 	}
 }
 

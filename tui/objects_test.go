@@ -310,3 +310,55 @@ func TestDeviceAESKeyAndMQTTLogin(t *testing.T) {
 		t.Errorf("a sensor shows device secrets:\n%s", s)
 	}
 }
+
+// objectCaptures renders the screens of the objects the API has for
+// TestCaptures: an org's detail (admin and member), a metrics token shown
+// once, the keys of authorized_keys and a device's secrets.
+func objectCaptures(t *testing.T, w, h int, capture func(hs *harness, name string, want ...string)) {
+	t.Helper()
+	wd := newWorld(t)
+	ctx := context.Background()
+	url, secret := "https://hooks.example/acme", "s3cret"
+	if _, err := wd.core.SetOrgNotifications(ctx, wd.admin, wd.acme.ID, &url, &secret); err != nil {
+		t.Fatal(err)
+	}
+	db, user := "acme_readings", "writer"
+	if _, err := wd.core.UpdateOrg(ctx, wd.admin, core.OrgUpdate{ID: wd.acme.ID, InfluxDB: &db, InfluxDBUsername: &user}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wd.core.SetUserNotify(ctx, wd.member, wd.member.UserID, true); err != nil {
+		t.Fatal(err)
+	}
+	dev := wd.thing(t, "gateway", "device", wd.acme.ID)
+	piot := "chip-42"
+	if _, err := wd.core.UpdateThing(ctx, wd.admin, core.ThingUpdate{ID: dev.ID, PiotID: &piot}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wd.core.SetThingAESKey(ctx, wd.admin, dev.ID, "0123456789abcdef"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wd.core.SetThingMQTTCredentials(ctx, wd.admin, dev.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	hs := newHarness(t, Deps{Core: wd.core, Webhooks: &fakeWebhooks{}, AuthorizedKeys: newFakeAuthKeys()}, wd.admin, w, h)
+	hs.key("3", "enter")
+	hs.key("n")
+	hs.waitFor("New metrics token of acme")
+	hs.key("enter")
+	capture(hs, "org-metrics-token", "token  piot_org_")
+	hs.key("esc")
+	capture(hs, "org-detail", "Organization acme", "metrics tokens  1", "acme_readings")
+	hs.key("w")
+	capture(hs, "org-webhook", "Webhook of acme", "A secret is set")
+	hs.key("esc", "esc", "4")
+	hs.waitFor("in authorized_keys (A)")
+	hs.key("A")
+	capture(hs, "users-authorized-keys", "from authorized_keys, logs in as the first admin", "alice@laptop")
+	hs.key("esc", "2", "enter")
+	capture(hs, "thing-device-secrets", "gateway — device", "set (not shown)", "thing:gateway")
+
+	member := newHarness(t, Deps{Core: wd.core}, wd.member, w, h)
+	member.key("3", "enter")
+	capture(member, "org-detail-member", "Organization acme", "https://hooks.example/acme · secret set", "member@acme.test")
+}

@@ -714,7 +714,9 @@ func (s *thingsScreen) detailView(width, height int) string {
 			{"available", onOff(t.Available)}, {"voltage", strconv.FormatFloat(t.Voltage, 'f', -1, 64)},
 			{"alarm", alarmText(t)}, {"id", t.ID.Hex()},
 		}
-		kv = append(kv, deviceSecretsKV(t)...)
+		// Beside the chip id, which the key belongs with; at 80×24 the
+		// last line (the id) gives way.
+		kv = slices.Insert(kv, 5, deviceSecretsKV(t)...)
 	case 1:
 		kv = [][2]string{
 			{"availability topic", topic(t.AvailabilityTopic)},
