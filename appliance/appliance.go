@@ -225,6 +225,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 			Alarms:  backend.NewAlarms(mon),
 			System:  system,
 			Backups: backend.NewBackups(system),
+			// The monitor checks with core itself (core.ActTestWebhook).
+			Webhooks:       mon,
+			AuthorizedKeys: backend.NewAuthorizedKeys(c, cfg.DataDir),
 		})
 		if err != nil {
 			return nil, supervisor.Named("ssh", err)

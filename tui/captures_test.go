@@ -117,6 +117,7 @@ func TestCaptures(t *testing.T) {
 		rs.key("x")
 		capture(rs, "restore-pending-cancel", "Cancel the pending restore?")
 		captureLive(t, w, h, capture)
+		objectCaptures(t, w, h, capture)
 	}
 }
 

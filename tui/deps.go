@@ -37,6 +37,11 @@ type Deps struct {
 	// Clients is the Clients view (C on the Live screen).
 	Clients MQTTClients
 
+	// Webhooks sends test requests to orgs' webhooks; nil hides the action.
+	Webhooks WebhookTester
+	// AuthorizedKeys lists and removes the keys of authorized_keys.
+	AuthorizedKeys AuthorizedKeys
+
 	// Source is where the session comes from, for core's audit trail; the
 	// SSH server sets it per session. Its zero value is "console".
 	Source core.Source
@@ -341,4 +346,41 @@ type PendingRestore struct {
 	// CanApply is true when the appliance can restart its services itself
 	// (the appliance image); elsewhere whoever runs `piot run` restarts it.
 	CanApply bool
+}
+
+// WebhookTester sends one test request to an org's webhook now (the
+// monitor; core decides who may: core.ActTestWebhook).
+type WebhookTester interface {
+	TestWebhook(ctx context.Context, a core.Actor, org core.ID) error
+}
+
+// AuthorizedKeys are the keys of <data-dir>/authorized_keys, each of which
+// logs in to the console as the first admin. Core decides who may see and
+// remove them (core.ActAuthorizedKeys); a removal is recorded in the audit
+// trail.
+type AuthorizedKeys interface {
+	List(ctx context.Context, a core.Actor) (AuthorizedKeyFile, error)
+	// Remove drops every line of the key with this fingerprint, keeping
+	// the other lines and the comments; it returns how many went.
+	Remove(ctx context.Context, a core.Actor, fingerprint string) (int, error)
+}
+
+// AuthorizedKeyFile is what authorized_keys holds. Ignored says why the
+// SSH server honours none of it (a file others may write); empty when it
+// does.
+type AuthorizedKeyFile struct {
+	Path    string
+	Keys    []AuthorizedKey
+	Ignored string
+}
+
+// AuthorizedKey is one key line. Skipped says why the SSH server does not
+// honour the line (options, a line that does not parse); empty when it
+// does. Fingerprint is empty for a line that does not parse.
+type AuthorizedKey struct {
+	Line        int
+	Fingerprint string
+	Type        string
+	Comment     string
+	Skipped     string
 }

@@ -22,8 +22,8 @@ type orgsScreen struct {
 	active  core.ID
 	loaded  bool
 
-	open       string // hex id of the org whose members are shown
-	memberList []core.User
+	open   string // hex id of the org shown in detail
+	detail orgDetailMsg
 }
 
 type orgsMsg struct {
@@ -32,11 +32,6 @@ type orgsMsg struct {
 	things  map[core.ID]int
 	users   []core.User
 	active  core.ID
-}
-
-type orgMembersMsg struct {
-	org   string
-	users []core.User
 }
 
 var (
@@ -59,6 +54,7 @@ func newOrgs(e *env) *orgsScreen {
 	m := newList([]column{
 		{title: "Email", width: 20, flex: 1},
 		{title: "Admin", width: 5},
+		{title: "Alarm e-mails", width: 13, drop: 1},
 	}, "no members")
 	return &orgsScreen{env: e, list: l, members: m, ov: overlay{tag: "orgs", env: e}, orgs: map[string]core.Org{}}
 }
@@ -72,11 +68,7 @@ func (s *orgsScreen) capturing() bool {
 func (s *orgsScreen) keys() []key.Binding {
 	admin := s.env.actor.IsAdministrator()
 	if s.open != "" {
-		ks := []key.Binding{keyListBack}
-		if admin {
-			ks = append(ks, keyAddMem, keyDelMem)
-		}
-		return append(ks, s.members.keys()...)
+		return s.detailKeys()
 	}
 	ks := []key.Binding{keyMembers}
 	if admin {
@@ -114,24 +106,9 @@ func (s *orgsScreen) refresh() tea.Cmd {
 		return msg, nil
 	})}
 	if s.open != "" {
-		cmds = append(cmds, s.loadMembers(s.open))
+		cmds = append(cmds, s.loadDetail(s.open))
 	}
 	return tea.Batch(cmds...)
-}
-
-func (s *orgsScreen) loadMembers(hex string) tea.Cmd {
-	e := s.env
-	o, ok := s.orgs[hex]
-	if !ok {
-		return nil
-	}
-	return e.run(func(a core.Actor) (tea.Msg, error) {
-		us, err := e.core.OrgUsers(a, o.ID)
-		if err != nil {
-			return nil, err
-		}
-		return orgMembersMsg{org: hex, users: us}, nil
-	})
 }
 
 func (s *orgsScreen) update(msg tea.Msg) tea.Cmd {
@@ -167,16 +144,8 @@ func (s *orgsScreen) update(msg tea.Msg) tea.Cmd {
 			}
 		}
 		return nil
-	case orgMembersMsg:
-		if msg.org != s.open {
-			return nil
-		}
-		s.memberList = msg.users
-		rows := make([]row, 0, len(msg.users))
-		for _, u := range msg.users {
-			rows = append(rows, row{key: u.ID.Hex(), cells: []string{u.Email, onOff(u.IsAdmin)}})
-		}
-		s.members.setRows(rows)
+	case orgDetailMsg:
+		s.showDetail(msg)
 		return nil
 	case tea.KeyPressMsg:
 		if s.open != "" {
@@ -222,9 +191,9 @@ func (s *orgsScreen) key(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	case key.Matches(k, keyMembers):
 		s.open = o.ID.Hex()
-		s.memberList = nil
+		s.detail = orgDetailMsg{}
 		s.members.setRows(nil)
-		return s.loadMembers(s.open)
+		return s.loadDetail(s.open)
 	case key.Matches(k, keyActivate):
 		id, name := o.ID, o.Name
 		return s.ov.exec(func(a core.Actor) (string, error) {
@@ -300,6 +269,9 @@ func (s *orgsScreen) memberKey(k tea.KeyPressMsg) tea.Cmd {
 		s.open = ""
 		return nil
 	}
+	if cmd, ok := s.detailKey(k, o); ok {
+		return cmd
+	}
 	switch {
 	case key.Matches(k, keyListBack):
 		s.open = ""
@@ -309,7 +281,7 @@ func (s *orgsScreen) memberKey(k tea.KeyPressMsg) tea.Cmd {
 			return e.refuse(err)
 		}
 		in := map[core.ID]bool{}
-		for _, u := range s.memberList {
+		for _, u := range s.detail.users {
 			in[u.ID] = true
 		}
 		var values []string
@@ -377,11 +349,7 @@ func (s *orgsScreen) view(width, height int) string {
 	}
 	var body string
 	if s.open != "" {
-		o := s.orgs[s.open]
-		head := styleTitle.Render(cut("Members of "+printable(o.Name), width)) + "\n"
-		if o.Description != "" {
-			head += styleDim.Render(cut(printable(o.Description), width)) + "\n"
-		}
+		head := s.detailHead(s.orgs[s.open], width)
 		body = head + s.members.view(width, bodyH-lipgloss.Height(head)+1)
 	} else {
 		hint := "* marks the organization you work in"

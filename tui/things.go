@@ -99,6 +99,9 @@ func (s *thingsScreen) keys() []key.Binding {
 			ks = append(ks, keyLinkPick, keyLinkOpen)
 		}
 		ks = append(ks, keyGroupL, keyHistory, keyEdit, keyListBack)
+		if t, ok := s.items[s.detail]; ok {
+			ks = append(ks, deviceSecretKeys(t, admin)...)
+		}
 	} else {
 		ks = append(ks, keyOpen, keyHistory, keyEdit)
 	}
@@ -386,6 +389,11 @@ func (s *thingsScreen) key(k tea.KeyPressMsg) tea.Cmd {
 		}
 	}
 	t, have := s.current()
+	if s.detail != "" && have {
+		if cmd, ok := s.secretKey(k, t); ok {
+			return cmd
+		}
+	}
 	switch {
 	case s.detail != "" && key.Matches(k, keyListBack):
 		if n := len(s.trail); n > 0 {
@@ -706,6 +714,9 @@ func (s *thingsScreen) detailView(width, height int) string {
 			{"available", onOff(t.Available)}, {"voltage", strconv.FormatFloat(t.Voltage, 'f', -1, 64)},
 			{"alarm", alarmText(t)}, {"id", t.ID.Hex()},
 		}
+		// Beside the chip id, which the key belongs with; at 80×24 the
+		// last line (the id) gives way.
+		kv = slices.Insert(kv, 5, deviceSecretsKV(t)...)
 	case 1:
 		kv = [][2]string{
 			{"availability topic", topic(t.AvailabilityTopic)},

@@ -22,12 +22,19 @@ type usersScreen struct {
 	loaded bool
 
 	open string // hex id of the user shown in detail
+
+	authKeysOpen bool // the keys of authorized_keys are shown
+	authKeysL    *list
+	authKeys     AuthorizedKeyFile
+	authKeysAs   string
+	authKeysErr  string
 }
 
 type userInfo struct {
 	core.User
-	orgs []core.Org
-	keys []core.SSHKey
+	orgs   []core.Org
+	keys   []core.SSHKey
+	emails bool // gets alarm e-mails of their orgs
 }
 
 type usersMsg struct {
@@ -43,6 +50,7 @@ var (
 	keySSHAdd   = key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "add SSH key"))
 	keySSHDel   = key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "remove SSH key"))
 	keyUserOpen = key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "orgs & SSH keys"))
+	keyEmails   = key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "alarm e-mails on/off"))
 )
 
 func newUsers(e *env) *usersScreen {
@@ -51,6 +59,7 @@ func newUsers(e *env) *usersScreen {
 		{title: "Admin", width: 5},
 		{title: "Organizations", width: 12, flex: 1, drop: 1},
 		{title: "Keys", width: 4, right: true, numeric: true, drop: 2},
+		{title: "E-mails", width: 7, drop: 4},
 		{title: "Created", width: 10, drop: 3},
 	}, "no users")
 	l.sortable = true
@@ -59,20 +68,27 @@ func newUsers(e *env) *usersScreen {
 		{title: "Comment", width: 8, flex: 1, drop: 1},
 		{title: "Added", width: 10, drop: 2},
 	}, "no SSH keys: press n to add one")
-	return &usersScreen{env: e, list: l, keysL: k, ov: overlay{tag: "users", env: e}, users: map[string]userInfo{}}
+	return &usersScreen{env: e, list: l, keysL: k, authKeysL: newAuthKeysList(), ov: overlay{tag: "users", env: e}, users: map[string]userInfo{}}
 }
 
 func (s *usersScreen) title() string   { return "Users" }
 func (s *usersScreen) adminOnly() bool { return true }
 func (s *usersScreen) capturing() bool {
-	return s.ov.active() || s.list.capturing() || s.keysL.capturing()
+	return s.ov.active() || s.list.capturing() || s.keysL.capturing() || s.authKeysL.capturing()
 }
 
 func (s *usersScreen) keys() []key.Binding {
-	if s.open != "" {
-		return append([]key.Binding{keySSHAdd, keySSHDel, keyOrgAdd, keyOrgDel, keyAdmin, keyPassword, keyListBack}, s.keysL.keys()...)
+	if s.authKeysOpen {
+		return append([]key.Binding{keyAuthKeyDel, keyListBack}, s.authKeysL.keys()...)
 	}
-	return append([]key.Binding{keyUserOpen, keyNew, keyAdmin, keyPassword, keyDelete}, s.list.keys()...)
+	if s.open != "" {
+		return append([]key.Binding{keySSHAdd, keySSHDel, keyOrgAdd, keyOrgDel, keyAdmin, keyPassword, keyEmails, keyListBack}, s.keysL.keys()...)
+	}
+	ks := []key.Binding{keyUserOpen, keyNew, keyAdmin, keyPassword, keyEmails, keyDelete}
+	if s.env.deps.AuthorizedKeys != nil {
+		ks = append(ks, keyAuthKeys)
+	}
+	return append(ks, s.list.keys()...)
 }
 
 func (s *usersScreen) refresh() tea.Cmd {
@@ -80,7 +96,7 @@ func (s *usersScreen) refresh() tea.Cmd {
 	if !e.actor.IsAdministrator() {
 		return nil
 	}
-	return e.run(func(a core.Actor) (tea.Msg, error) {
+	users := e.run(func(a core.Actor) (tea.Msg, error) {
 		us, err := e.core.Users(a)
 		if err != nil {
 			return nil, err
@@ -94,10 +110,12 @@ func (s *usersScreen) refresh() tea.Cmd {
 			info := userInfo{User: u}
 			info.orgs, _ = e.core.UserOrgs(a, u.ID)
 			info.keys, _ = e.core.SSHKeys(a, u.ID)
+			info.emails, _ = e.core.UserNotify(a, u.ID)
 			msg.users = append(msg.users, info)
 		}
 		return msg, nil
 	})
+	return tea.Batch(users, e.run(func(a core.Actor) (tea.Msg, error) { return s.loadAuthKeys(a), nil }))
 }
 
 func (s *usersScreen) update(msg tea.Msg) tea.Cmd {
@@ -115,11 +133,14 @@ func (s *usersScreen) update(msg tea.Msg) tea.Cmd {
 		for _, u := range msg.users {
 			s.users[u.ID.Hex()] = u
 			rows = append(rows, row{key: u.ID.Hex(), cells: []string{
-				u.Email, onOff(u.IsAdmin), orgNames(u.orgs), fmt.Sprint(len(u.keys)), unixDate(u.Created),
+				u.Email, onOff(u.IsAdmin), orgNames(u.orgs), fmt.Sprint(len(u.keys)), onOff(u.emails), unixDate(u.Created),
 			}})
 		}
 		s.list.setRows(rows)
 		s.fillKeys()
+		return nil
+	case authKeysMsg:
+		s.showAuthKeys(msg)
 		return nil
 	case tea.KeyPressMsg:
 		return s.key(msg)
@@ -162,6 +183,9 @@ func (s *usersScreen) current() (userInfo, bool) {
 }
 
 func (s *usersScreen) key(k tea.KeyPressMsg) tea.Cmd {
+	if s.authKeysOpen {
+		return s.authKeysKey(k)
+	}
 	if s.open != "" {
 		return s.detailKey(k)
 	}
@@ -170,6 +194,10 @@ func (s *usersScreen) key(k tea.KeyPressMsg) tea.Cmd {
 	}
 	if key.Matches(k, keyNew) {
 		return s.createUser()
+	}
+	if key.Matches(k, keyAuthKeys) && s.env.deps.AuthorizedKeys != nil {
+		s.authKeysOpen = true
+		return nil
 	}
 	u, have := s.current()
 	switch {
@@ -183,6 +211,8 @@ func (s *usersScreen) key(k tea.KeyPressMsg) tea.Cmd {
 		return s.toggleAdmin(u)
 	case key.Matches(k, keyPassword):
 		return s.resetPassword(u)
+	case key.Matches(k, keyEmails):
+		return s.toggleEmails(u)
 	case key.Matches(k, keyDelete):
 		return s.deleteUser(u)
 	}
@@ -207,6 +237,8 @@ func (s *usersScreen) detailKey(k tea.KeyPressMsg) tea.Cmd {
 		return s.toggleAdmin(u)
 	case key.Matches(k, keyPassword):
 		return s.resetPassword(u)
+	case key.Matches(k, keyEmails):
+		return s.toggleEmails(u)
 	case key.Matches(k, keySSHAdd):
 		return s.addSSHKey(u)
 	case key.Matches(k, keySSHDel):
@@ -251,6 +283,17 @@ func (s *usersScreen) toggleAdmin(u userInfo) tea.Cmd {
 		return email + " is no longer an admin", nil
 	})
 	return nil
+}
+
+func (s *usersScreen) toggleEmails(u userInfo) tea.Cmd {
+	e := s.env
+	id, email, on := u.ID, u.Email, !u.emails
+	return s.ov.exec(func(a core.Actor) (string, error) {
+		if _, err := e.core.SetUserNotify(e.ctx, a, id, on); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("alarm e-mails to %s: %s", email, onOff(on)), nil
+	}, nil)
 }
 
 func (s *usersScreen) resetPassword(u userInfo) tea.Cmd {
@@ -387,15 +430,17 @@ func (s *usersScreen) view(width, height int) string {
 		bodyH--
 	}
 	var body string
-	if u, ok := s.users[s.open]; ok && s.open != "" {
+	if u, ok := s.users[s.open]; s.authKeysOpen {
+		body = s.authKeysView(width, bodyH)
+	} else if ok && s.open != "" {
 		var b strings.Builder
 		b.WriteString(styleTitle.Render(cut(printable(u.Email), width)) + "\n")
-		b.WriteString(cut(fmt.Sprintf("  admin: %s · created %s", onOff(u.IsAdmin), unixDate(u.Created)), width) + "\n")
+		b.WriteString(cut(fmt.Sprintf("  admin: %s · alarm e-mails: %s · created %s", onOff(u.IsAdmin), onOff(u.emails), unixDate(u.Created)), width) + "\n")
 		b.WriteString(cut("  organizations: "+orDash(orgNames(u.orgs)), width) + "\n\n")
 		b.WriteString(styleTitle.Render("SSH keys (console logins)") + "\n")
 		body = b.String() + s.keysL.view(width, bodyH-5)
 	} else {
-		body = styleDim.Render(cut(fmt.Sprintf("%d users", s.list.len()), width)) + "\n" + s.list.view(width, bodyH-1)
+		body = styleDim.Render(cut(fmt.Sprintf("%d users%s", s.list.len(), s.authKeysHint()), width)) + "\n" + s.list.view(width, bodyH-1)
 	}
 	if s.ov.confirm != nil {
 		return fitLines(body, width, bodyH) + "\n" + s.ov.confirm.view(width)

@@ -145,6 +145,14 @@ const (
 	ActAssignThing  AdminAction = "assign things to organizations"
 	ActDeleteThing  AdminAction = "delete things"
 	ActDeleteOrg    AdminAction = "delete organizations"
+
+	ActSetNotifications AdminAction = "change notification settings"
+	ActMetricsTokens    AdminAction = "manage metrics tokens"
+	ActSetThingMQTT     AdminAction = "give devices MQTT credentials"
+	// ActAuthorizedKeys: see and remove the keys of
+	// <data-dir>/authorized_keys, each of which logs in to the console as
+	// the first admin.
+	ActAuthorizedKeys AdminAction = "manage the keys in authorized_keys"
 )
 
 // AuthorizeAdmin is the rule of the admin actions: admins only; the

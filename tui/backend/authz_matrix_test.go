@@ -173,6 +173,13 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 		}
 		return done(fn())
 	}
+	keys := NewAuthorizedKeys(fx.c, dir)
+	keyLines := ""
+	for range 5 { // one for each actor: only the admin's removal takes one
+		keyLines += authorizedKeyLine(t) + "\n"
+	}
+	writeFile(t, filepath.Join(dir, "authorized_keys"), keyLines)
+	nextKey := func() string { return keyFingerprints(t, filepath.Join(dir, "authorized_keys"))[0] }
 
 	rows := []cmRow{
 		{"Alarms.Active", "lists org A's alarm", cmOrgAListed, func(ctx context.Context, who core.Actor) (string, error) {
@@ -225,6 +232,20 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 		{"Live.Publish", "outside every org", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
 			return done(live.Publish(ctx, who, tui.LiveMessage{Topic: "devices/cmthing", Payload: []byte("on")}))
 		}},
+		{"AuthorizedKeys.List", "", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
+			_, err := keys.List(ctx, who)
+			return cmOK, err
+		}},
+		{"AuthorizedKeys.Remove", "a key", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
+			_, err := keys.Remove(ctx, who, nextKey())
+			return cmOK, err
+		}},
+		// The monitor is the console's WebhookTester as it is; the admin
+		// is told org A has no webhook to test.
+		{"Monitor.TestWebhook", "org A's webhook", cmWant{string(core.CodeBadInput), cmForbidden, cmForbidden, cmForbidden, cmUnauth},
+			func(ctx context.Context, who core.Actor) (string, error) {
+				return done(mon.TestWebhook(ctx, who, a.org.ID))
+			}},
 		{"System.Backup", "", cmAdminOnly, func(ctx context.Context, who core.Actor) (string, error) {
 			// A name of its own: the default one has only seconds.
 			_, err := sys.Backup(ctx, who, fmt.Sprintf("matrix-%d.jsonl", fx.seq.Add(1)))
@@ -292,7 +313,7 @@ func TestConsoleAuthorizationMatrix(t *testing.T) {
 		covered[r.op] = true
 	}
 	actorType := reflect.TypeFor[core.Actor]()
-	for _, v := range []any{alarms, hs, live, sys, mqttClients, bk, NewTracker(), &Metrics{}, &LogRing{}} {
+	for _, v := range []any{alarms, hs, live, sys, mqttClients, bk, keys, NewTracker(), &Metrics{}, &LogRing{}} {
 		typ := reflect.TypeOf(v)
 		for i := range typ.NumMethod() {
 			m := typ.Method(i)

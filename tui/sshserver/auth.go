@@ -1,7 +1,6 @@
 package sshserver
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"path/filepath"
 
 	"charm.land/ssh"
+	"github.com/piot-appliance/piot/internal/authkeys"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/tui"
 	gossh "golang.org/x/crypto/ssh"
@@ -107,41 +107,31 @@ func (s *Server) actorForKey(key gossh.PublicKey) (core.Actor, bool) {
 }
 
 // inAuthorizedKeys reads <data-dir>/authorized_keys on every check, so
-// edits take effect without a restart. Lines with options (from=,
-// command=, ...) are skipped rather than half-honoured, and a file others
-// may write is ignored, like sshd's StrictModes.
+// edits (the console's own removals included) take effect without a
+// restart. The rules are internal/authkeys': lines with options are
+// skipped rather than half-honoured, and a file others may write is
+// ignored, like sshd's StrictModes.
 func (s *Server) inAuthorizedKeys(key gossh.PublicKey) bool {
 	path := filepath.Join(s.cfg.DataDir, "authorized_keys")
-	f, err := os.Open(path)
+	data, mode, err := authkeys.Read(path)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			s.log.Warn("authorized_keys unreadable", "path", path, "err", err)
 		}
 		return false
 	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil || st.Mode().Perm()&0o022 != 0 || !st.Mode().IsRegular() {
+	if !authkeys.Trusted(mode) {
 		s.log.Warn("authorized_keys ignored: it must be a regular file writable only by its owner", "path", path)
 		return false
 	}
 	want := key.Marshal()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 64<<10)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 || line[0] == '#' {
-			continue
-		}
-		pub, _, options, _, err := gossh.ParseAuthorizedKey(line)
-		if err != nil {
-			s.log.Warn("authorized_keys: line skipped", "line", n, "err", err)
-			continue
-		}
-		if len(options) > 0 {
-			s.log.Warn("authorized_keys: line with options skipped (not supported)", "line", n)
-			continue
-		}
-		if bytes.Equal(pub.Marshal(), want) {
+	for _, e := range authkeys.Parse(data) {
+		switch {
+		case e.Err != nil:
+			s.log.Warn("authorized_keys: line skipped", "line", e.Line, "err", e.Err)
+		case len(e.Options) > 0:
+			s.log.Warn("authorized_keys: line with options skipped (not supported)", "line", e.Line)
+		case bytes.Equal(e.Key.Marshal(), want):
 			return true
 		}
 	}
