@@ -2,10 +2,11 @@ package store
 
 import (
 	"context"
-	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"sync"
-	"time"
 )
 
 // The embedded store runs SQLite with synchronous=NORMAL: a commit is
@@ -14,63 +15,64 @@ import (
 // FerretDB update statement (a transaction of its own) ended in an fsync:
 // writing the history of 1 000 things took 2 000 fsyncs a second. What
 // must outlive a power cut is made durable in batches instead: Sync fsyncs
-// everything committed so far (a WAL checkpoint syncs the WAL first), and
+// the WAL, and with it everything committed so far, and
 // every Repo write calls it, so an API change is durable when it is
 // answered; the ingest calls it once per flush, before the journal may
 // drop what history and state now hold.
 const embeddedPragmas = "?_pragma=synchronous(normal)"
 
-// syncer checkpoints the embedded store's WAL on a connection of its own.
+// syncer fsyncs the embedded store's WAL, which is what synchronous=FULL
+// does at every commit: the commits written to it so far survive a power
+// cut (frames a checkpoint already moved into the database file were
+// synced there before the WAL could be reused).
 type syncer struct {
 	mu   sync.Mutex
-	path string
-	db   *sql.DB // opened on first use: FerretDB creates the file
+	path string   // the WAL: the database file's name and "-wal"
+	wal  *os.File // read-only; fsync needs no more
 }
 
 // sync makes every transaction committed before it was called durable.
-func (y *syncer) sync(ctx context.Context) error {
+func (y *syncer) sync(context.Context) error {
 	y.mu.Lock()
 	defer y.mu.Unlock()
-	if y.db == nil {
-		db, err := openSQLiteFile(y.path)
-		if err != nil {
-			return err
-		}
-		y.db = db
+	// SQLite removes the WAL when its last connection closes (after a
+	// checkpoint that synced the database file) and makes a new one with
+	// the next: a file kept open from before would be the old one.
+	cur, err := os.Stat(y.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		y.closeWAL()
+		return nil // nothing committed is only in a WAL
 	}
-	// PASSIVE never waits for readers or writers. It reports busy when
-	// another checkpoint runs, whose own WAL sync may have started before
-	// our commits: then it is tried again, and at the end a FULL one waits.
-	for try := 0; ; try++ {
-		mode := "PASSIVE"
-		if try == 5 {
-			mode = "FULL"
+	if err != nil {
+		return fmt.Errorf("store: sync: %w", err)
+	}
+	if y.wal != nil {
+		if held, err := y.wal.Stat(); err != nil || !os.SameFile(held, cur) {
+			y.closeWAL()
 		}
-		var busy, logFrames, done int
-		if err := y.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &logFrames, &done); err != nil {
+	}
+	if y.wal == nil {
+		if y.wal, err = os.Open(y.path); err != nil {
 			return fmt.Errorf("store: sync: %w", err)
 		}
-		if busy == 0 {
-			return nil
-		}
-		if try == 5 {
-			return fmt.Errorf("store: sync: the WAL checkpoint stayed busy")
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("store: sync: %w", ctx.Err())
-		case <-time.After(time.Duration(try+1) * 5 * time.Millisecond):
-		}
+	}
+	if err := y.wal.Sync(); err != nil {
+		return fmt.Errorf("store: sync: %w", err)
+	}
+	return nil
+}
+
+func (y *syncer) closeWAL() {
+	if y.wal != nil {
+		_ = y.wal.Close()
+		y.wal = nil
 	}
 }
 
 func (y *syncer) close() {
 	y.mu.Lock()
 	defer y.mu.Unlock()
-	if y.db != nil {
-		_ = y.db.Close()
-		y.db = nil
-	}
+	y.closeWAL()
 }
 
 // Sync makes every write the store acknowledged so far durable against a

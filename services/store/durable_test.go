@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -49,5 +51,33 @@ func TestRepoWritesAreMadeDurable(t *testing.T) {
 	failing := newRepo[Org](s.Database().Collection(CollOrgs), func(context.Context) error { return errors.New("disk gone") })
 	if err := failing.Insert(ctx, &Org{ID: primitive.NewObjectID(), Name: "x"}); err == nil {
 		t.Fatal("a write that could not be made durable was answered as done")
+	}
+}
+
+// TestSyncFollowsANewWAL: SQLite removes the WAL with its last connection
+// and makes a new one; Sync must fsync the file that is there now.
+func TestSyncFollowsANewWAL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "piot.sqlite-wal")
+	y := &syncer{path: path}
+	defer y.close()
+	ctx := context.Background()
+	if err := y.sync(ctx); err != nil || y.wal != nil {
+		t.Fatalf("no WAL: %v, held %v", err, y.wal)
+	}
+	if err := os.WriteFile(path, []byte("frames"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := y.sync(ctx); err != nil || y.wal == nil {
+		t.Fatalf("a WAL: %v, held %v", err, y.wal)
+	}
+	first := y.wal
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("new frames"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := y.sync(ctx); err != nil || y.wal == nil || y.wal == first {
+		t.Fatalf("a new WAL: %v, still the old file %v", err, y.wal == first)
 	}
 }

@@ -291,7 +291,7 @@ func startEmbedded(dir string, log *slog.Logger) (*embedded, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &embedded{dir: dir, sock: sock, cancel: cancel, done: make(chan struct{}), log: log}
-	e.syncer.path = e.sqlitePath()
+	e.syncer.path = e.sqlitePath() + "-wal"
 	go func() {
 		defer close(e.done)
 		if err := f.Run(ctx); err != nil {
