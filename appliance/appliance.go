@@ -250,7 +250,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	if sshSvc != nil {
 		services = append(services, track(sshSvc, sshProbe(sshSvc.Server)))
 	}
-	httpSvc := &httpService{Server: httpSrv, vd: newVDGPSListener(cfg.Adapter.VDGPSAddr, dev.vd, log)}
+	httpSvc := &httpService{Server: httpSrv, vd: newVDGPSListener(cfg.Adapter.VDGPSAddr, from(core.ViaAdapter, dev.vd), log)}
 	services = append(services, track(httpSvc, httpProbe(httpSrv)))
 	sup = supervisor.New(log, cfg.ShutdownTimeout, services...)
 

@@ -3,6 +3,7 @@ package appliance
 import (
 	"net/http"
 
+	"github.com/piot-appliance/piot/services/api"
 	"github.com/piot-appliance/piot/services/broker"
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/exporter"
@@ -37,16 +38,27 @@ func routes(c *core.Core, m metrics, mon *monitor.Monitor, alertToken string, de
 		"/grafana.tar.gz": exporter.GrafanaBundle(),
 		// Grafana's alert webhook (bearer alert token), which names things
 		// by the exporter's labels.
-		"/alerts/grafana": mon.GrafanaAlerts(alertToken, func(org, thing string) (core.ID, bool) {
+		"/alerts/grafana": from(core.ViaAPI, mon.GrafanaAlerts(alertToken, func(org, thing string) (core.ID, bool) {
 			return exporter.ThingByLabels(c, org, thing)
-		}),
+		})),
 		// The PIOT device protocol, as devices send it today.
-		"/adapter": dev.piot.Handler(),
+		"/adapter": from(core.ViaAdapter, dev.piot.Handler()),
 		// VD GPS trackers upload batches of fixes.
-		"/adapter/vdgps": dev.vd,
+		"/adapter/vdgps": from(core.ViaAdapter, dev.vd),
 		// The appliance CA, so devices can pin it.
 		"/ca.crt": caHandler(b.CACertPEM),
 	}
+}
+
+// from names where what a route changes comes from, for the audit trail:
+// the device protocols register things (core records the change as the
+// system's, from the adapter and the device's address), Grafana sets
+// alarms through its API.
+func from(via string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		src := core.Source{Via: via, Addr: api.ClientAddr{}.Of(r)}
+		h.ServeHTTP(w, r.WithContext(core.WithSource(r.Context(), src)))
+	})
 }
 
 // caHandler serves the appliance CA; it is public by nature.

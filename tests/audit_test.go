@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -42,6 +43,20 @@ func TestAuditTrailOverOpenSSH(t *testing.T) {
 	}
 	if got := strings.Join(actions, " "); got != "addSshKey addOrgUser createUser createOrg" {
 		t.Fatalf("auditLog actions = %q", got)
+	}
+
+	// A device registering itself is the system's change, from the
+	// adapter and the device's address.
+	packet := map[string]any{"device": "CHIP9", "readings": []any{map[string]any{"address": "A1", "t": 20.5}}}
+	if st, _ := postPacket(t, a.url+"/adapter", packet); st != http.StatusAccepted {
+		t.Fatalf("registering packet: %d", st)
+	}
+	_, data, _ = a.gql(tok, `{ auditLog(first: 2) { actor action target source } }`, nil)
+	for _, e := range data["auditLog"].([]any) {
+		e := e.(map[string]any)
+		if e["action"] != "registerDevice" || e["actor"] != "system" || !strings.HasPrefix(e["source"].(string), "adapter 127.0.0.1") {
+			t.Errorf("device registration entry %v", e)
+		}
 	}
 
 	p := openSSHConsole(t, a, adminKey, 80, 24)
