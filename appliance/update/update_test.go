@@ -377,7 +377,7 @@ func TestOlderThan(t *testing.T) {
 			t.Errorf("olderThan(%s, %s) = %v, %v; want %v", tc.a, tc.b, older, err, tc.older)
 		}
 	}
-	for _, bad := range []string{"dev", "c9e8a12", "v1.2.3.4", "v1.x", "v1.2.3-rc1"} {
+	for _, bad := range []string{"dev", "c9e8a12", "4519285", "4519285-dirty", "v1.2.3.4", "v1.x", "v1.2.3-rc1"} {
 		if _, err := olderThan(bad, "v1.0.0"); err == nil {
 			t.Errorf("%q was ordered", bad)
 		}

@@ -32,9 +32,14 @@ func olderThan(a, b string) (bool, error) {
 // parseVersion returns major, minor, patch and commits after the tag.
 func parseVersion(s string) ([4]int, error) {
 	var v [4]int
-	rest := strings.TrimSuffix(strings.TrimPrefix(s, "v"), "-dirty")
+	rest, tagged := strings.CutPrefix(strings.TrimSuffix(s, "-dirty"), "v")
 	core, describe, _ := strings.Cut(rest, "-")
 	parts := strings.Split(core, ".")
+	// Without its "v" a version needs a dot: a commit hash made of digits
+	// only (git describe of an untagged tree) would read as a major version.
+	if !tagged && len(parts) < 2 {
+		return v, fmt.Errorf("version %q is not vMAJOR.MINOR.PATCH", s)
+	}
 	if len(parts) < 1 || len(parts) > 3 {
 		return v, fmt.Errorf("version %q is not vMAJOR.MINOR.PATCH", s)
 	}
