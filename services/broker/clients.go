@@ -169,25 +169,18 @@ func (b *Broker) sessionExpiry(cl *mqtt.Client) uint32 {
 // subscriptions and queued messages, for the client's return; the will,
 // if any, is sent as for any connection lost.
 func (b *Broker) Disconnect(session string) error {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if !b.started || b.stopped {
-		return ErrNotRunning
-	}
-	cl, ok := b.server.Clients.Get(session)
-	if !ok || cl.Net.Inline {
-		return fmt.Errorf("%w: %s", ErrNoSession, session)
-	}
-	if cl.Closed() {
-		return fmt.Errorf("%w: %s", ErrNotOnline, session)
-	}
-	b.log.Info("mqtt client disconnected by an administrator", "client", cl.ID, "remote", cl.Net.Remote)
-	if cl.Properties.ProtocolVersion == 5 {
-		_ = b.server.DisconnectClient(cl, packets.ErrAdministrativeAction)
-	} else {
-		cl.Stop(packets.ErrAdministrativeAction) // 3.1.1 has no server DISCONNECT
-	}
-	return nil
+	return b.withSession(session, func(cl *mqtt.Client) error {
+		if cl.Closed() {
+			return fmt.Errorf("%w: %s", ErrNotOnline, session)
+		}
+		b.log.Info("mqtt client disconnected by an administrator", "client", cl.ID, "remote", cl.Net.Remote)
+		if cl.Properties.ProtocolVersion == 5 {
+			_ = b.server.DisconnectClient(cl, packets.ErrAdministrativeAction)
+		} else {
+			cl.Stop(packets.ErrAdministrativeAction) // 3.1.1 has no server DISCONNECT
+		}
+		return nil
+	})
 }
 
 // DeleteSession discards an offline persistent session: its
@@ -195,6 +188,19 @@ func (b *Broker) Disconnect(session string) error {
 // client's session is refused (ErrConnected): deleting it would cut the
 // client without saying so.
 func (b *Broker) DeleteSession(session string) error {
+	return b.withSession(session, func(cl *mqtt.Client) error {
+		if !cl.Closed() {
+			return fmt.Errorf("%w: %s", ErrConnected, session)
+		}
+		b.log.Info("mqtt session deleted by an administrator", "client", cl.ID)
+		b.expireSession(cl)
+		return nil
+	})
+}
+
+// withSession runs fn on a running broker's client of that session (not
+// the broker's own inline client), under the broker's read lock.
+func (b *Broker) withSession(session string, fn func(cl *mqtt.Client) error) error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if !b.started || b.stopped {
@@ -204,12 +210,7 @@ func (b *Broker) DeleteSession(session string) error {
 	if !ok || cl.Net.Inline {
 		return fmt.Errorf("%w: %s", ErrNoSession, session)
 	}
-	if !cl.Closed() {
-		return fmt.Errorf("%w: %s", ErrConnected, session)
-	}
-	b.log.Info("mqtt session deleted by an administrator", "client", cl.ID)
-	b.expireSession(cl)
-	return nil
+	return fn(cl)
 }
 
 // Retained returns the retained messages by topic, but for the broker's
