@@ -140,7 +140,13 @@ func BenchmarkAppend(b *testing.B) {
 	for _, shape := range []struct {
 		name           string
 		things, points int
-	}{{"1000things_x1point", 1000, 1}, {"100things_x1point", 100, 1}, {"10things_x100points", 10, 100}} {
+		step           int64 // seconds between Appends
+	}{
+		{"1000things_x1point", 1000, 1, 60}, {"100things_x1point", 100, 1, 60}, {"10things_x100points", 10, 100, 60},
+		// What ingest writes under mqttbench -things 1000 -sustained: one
+		// Append a second, 27 readings per thing in each.
+		{"1000things_x27points_every1s", 1000, 27, 1},
+	} {
 		b.Run(shape.name, func(b *testing.B) {
 			st := openStore(b)
 			ts := day0
@@ -163,7 +169,7 @@ func BenchmarkAppend(b *testing.B) {
 						pts = append(pts, Point{Thing: th, Kind: KindSensor, TS: ts, Value: "21.5", Seq: seq})
 					}
 				}
-				ts += 60
+				ts += shape.step
 				if err := h.Append(ctx, pts); err != nil {
 					b.Fatal(err)
 				}

@@ -16,7 +16,9 @@
 //     count, numeric count, sum, min, max, first and last, encoded as one
 //     string (FerretDB decodes a sub-document per hour three times slower);
 //   - one document "~meta" counting the partition's points and estimated
-//     bytes, for the size cap.
+//     bytes, for the size cap;
+//   - one directory document per hour, "~h<unixHour>", naming the series
+//     with a bucket in that hour (settle.go).
 //
 // So a one-day raw query is at most 24 `_id` lookups, and a query in steps
 // of whole hours reads one rollup per day (plus at most two raw hours at
@@ -24,9 +26,10 @@
 // $group has no $avg/$min/$max.
 //
 // Writes. Append groups points by bucket and writes each touched bucket
-// with one upsert ($push of the new points, $max of seq) and its day's
-// rollup with one $set of the hour's statistics, all partition operations
-// in one bulk write. Hour statistics are computed in Go from a cache of
+// with one upsert ($push of the new points, $max of seq), all partition
+// operations in one bulk write. The day's rollup gets the hour's
+// statistics with one $set once the hour is over (settle.go); a late point
+// for an hour already over sets it with its bucket. Hour statistics are computed in Go from a cache of
 // per-bucket state (loaded from the raw document on a miss), so the rollup
 // is always a pure function of the raw bucket and rewriting it is
 // idempotent. Points carry the journal sequence number of the message
@@ -147,6 +150,7 @@ type Stats struct {
 	PointsInvalid     uint64 // points with a bad kind, time or value, dropped
 	BulkWrites        uint64 // bulk write round trips
 	CacheMisses       uint64 // bucket states loaded from the store
+	Settles           uint64 // hours settled: their deferred rollups written
 	PartitionsDropped uint64
 	Partitions        int   // partitions now
 	EstimatedBytes    int64 // estimated size of all partitions
@@ -171,10 +175,22 @@ type Store struct {
 	loaded      bool
 	droppedDays int64 // points on days ≤ this are expired (-1: none)
 
+	// settled is the hour from which rollups may be missing (settle.go);
+	// queries read it without wmu.
+	settled atomic.Int64
+	// curHour is the clock's hour at the last settle.
+	curHour int64
+	// pending are the buckets whose rollup waits for their hour to settle.
+	pending map[bucketKey]struct{}
+	// recoverBelow > 0: the buckets of unsettled hours before it may have
+	// been written by an earlier process; settle finds them in the hours'
+	// directories.
+	recoverBelow int64
+
 	pmu   sync.RWMutex
 	parts map[int64]*partition // by unix day
 
-	written, duplicate, thinned, expired, invalid, bulks, misses, dropped atomic.Uint64
+	written, duplicate, thinned, expired, invalid, bulks, misses, dropped, settles atomic.Uint64
 }
 
 // partition is one day's collection.
@@ -214,7 +230,7 @@ func New(st *store.Store, cfg Config) (*Store, error) {
 	}
 	s := &Store{
 		st: st, db: st.Database(), cfg: cfg, log: cfg.Logger, now: cfg.Now,
-		cache: map[bucketKey]*bucketState{}, seriesLast: map[seriesKey]int64{},
+		cache: map[bucketKey]*bucketState{}, seriesLast: map[seriesKey]int64{}, pending: map[bucketKey]struct{}{},
 		parts: map[int64]*partition{}, droppedDays: -1,
 	}
 	s.ensureColl = st.EnsureIDIndex
@@ -233,7 +249,7 @@ func (s *Store) Stats() Stats {
 	return Stats{
 		PointsWritten: s.written.Load(), PointsDuplicate: s.duplicate.Load(), PointsThinned: s.thinned.Load(),
 		PointsExpired: s.expired.Load(), PointsInvalid: s.invalid.Load(), BulkWrites: s.bulks.Load(),
-		CacheMisses: s.misses.Load(), PartitionsDropped: s.dropped.Load(), Partitions: n, EstimatedBytes: bytes,
+		CacheMisses: s.misses.Load(), Settles: s.settles.Load(), PartitionsDropped: s.dropped.Load(), Partitions: n, EstimatedBytes: bytes,
 	}
 }
 
@@ -287,6 +303,9 @@ func (s *Store) load(ctx context.Context) error {
 	s.pmu.Lock()
 	s.parts = parts
 	s.pmu.Unlock()
+	if err := s.loadSettled(ctx, floorDiv(s.now().Unix(), hourSecs)); err != nil {
+		return err
+	}
 	s.loaded = true
 	return nil
 }

@@ -225,6 +225,13 @@ func (q *query) rolledUp(ctx context.Context) ([]Reading, error) {
 	if q.to != toHour*hourSecs+hourSecs-1 {
 		lastFull--
 	}
+	// Full hours whose rollups may be deferred are read raw too.
+	if w := q.s.settled.Load(); lastFull >= w {
+		for h := max(firstFull, w); h <= lastFull; h++ {
+			partial = append(partial, h)
+		}
+		lastFull = min(lastFull, w-1)
+	}
 	b := buckets{}
 	if firstFull <= lastFull {
 		var days []int64
@@ -284,16 +291,13 @@ func (q *query) rolledUp(ctx context.Context) ([]Reading, error) {
 		}
 	}
 	if len(partial) > 0 {
-		res, err := q.rawHours(ctx, q.hours(partial[0], partial[0]))
+		var hours []int64
+		for _, h := range partial {
+			hours = append(hours, q.hours(h, h)...)
+		}
+		res, err := q.rawHours(ctx, hours)
 		if err != nil {
 			return nil, err
-		}
-		if len(partial) == 2 {
-			more, err := q.rawHours(ctx, q.hours(partial[1], partial[1]))
-			if err != nil {
-				return nil, err
-			}
-			res = append(res, more...)
 		}
 		for _, pts := range res {
 			for _, p := range pts {

@@ -16,7 +16,12 @@ func (s *Store) Enforce(ctx context.Context) ([]string, error) {
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
-	cutoff := s.now().Unix() - int64(s.cfg.Retention/time.Second)
+	now := s.now().Unix()
+	// Hours also settle while no points arrive.
+	if err := s.settle(ctx, floorDiv(now, hourSecs)); err != nil {
+		return nil, err
+	}
+	cutoff := now - int64(s.cfg.Retention/time.Second)
 	s.pmu.RLock()
 	days := s.sortedDaysLocked()
 	var total int64
@@ -48,6 +53,11 @@ func (s *Store) Enforce(ctx context.Context) ([]string, error) {
 		for k := range s.cache {
 			if floorDiv(k.hour*hourSecs, daySecs) <= d {
 				delete(s.cache, k)
+			}
+		}
+		for k := range s.pending {
+			if floorDiv(k.hour*hourSecs, daySecs) <= d {
+				delete(s.pending, k)
 			}
 		}
 		s.dropped.Add(1)

@@ -38,6 +38,8 @@ type bucketState struct {
 	// rollupDirty: the state was loaded from the store, whose rollup may
 	// lag behind the raw bucket after a crash; rewrite it on next touch.
 	rollupDirty bool
+	// listed: this process has named the bucket in its hour's directory.
+	listed bool
 }
 
 // rawDoc is the part of a raw bucket the writer and queries read.
@@ -70,6 +72,9 @@ func (s *Store) Append(ctx context.Context, points []Point) error {
 	}
 	now := s.now().Unix()
 	cutoff := now - int64(s.cfg.Retention/time.Second)
+	if err := s.settle(ctx, floorDiv(now, hourSecs)); err != nil {
+		return err
+	}
 	s.sweepCache(now)
 
 	groups, order := s.groupByBucket(points, cutoff)
@@ -105,6 +110,7 @@ type appendBatch struct {
 
 // dayWrites are the writes of one Append to one day partition.
 type dayWrites struct {
+	listed      map[int64][]string // new series per hour directory
 	models      []mongo.WriteModel // the chunks' writes
 	keys        []bucketKey        // the buckets written
 	rollups     map[seriesKey]bson.D
@@ -182,6 +188,18 @@ func (s *Store) stage(ctx context.Context, b *appendBatch, k bucketKey, points [
 			dw.bytes += estRollupHourSize
 		}
 		dw.models = append(dw.models, s.chunkWrites(k, bs, adds, seqs, &dw.bytes)...)
+	}
+	if s.defers(k.hour) {
+		// The rollup waits for the hour to settle; until then queries read
+		// the hour raw. The hour's directory names the bucket so that a
+		// restart finds it.
+		if !bs.listed {
+			dw.listHour(k)
+			bs.listed = true
+		}
+		s.pending[k] = struct{}{}
+		bs.rollupDirty = false
+		return nil
 	}
 	dw.setRollupHour(k, day, bs.st.encode())
 	dw.keys = append(dw.keys, k)
@@ -275,7 +293,9 @@ func (s *Store) writeDays(ctx context.Context, byDay map[int64]*dayWrites) (writ
 		if err != nil {
 			return written, err
 		}
-		models := append(dw.models, dw.rollupWrites(day)...)
+		// Directories first: a bucket is never stored unlisted.
+		models := append(dw.dirWrites(), dw.models...)
+		models = append(models, dw.rollupWrites(day)...)
 		if dw.points > 0 {
 			models = append(models, mongo.NewUpdateOneModel().
 				SetFilter(bson.D{{Key: "_id", Value: metaID}}).
@@ -350,7 +370,7 @@ func (s *Store) sweepCache(now int64) {
 	}
 	s.cacheHour = h
 	for k := range s.cache {
-		if k.hour < h-2 {
+		if _, p := s.pending[k]; k.hour < h-2 && !p {
 			delete(s.cache, k)
 		}
 	}
@@ -371,7 +391,7 @@ func (s *Store) trimCache(keep []bucketKey) {
 		if over <= 0 {
 			break
 		}
-		if !spare[k] {
+		if _, p := s.pending[k]; !spare[k] && !p {
 			delete(s.cache, k)
 			over--
 		}
