@@ -152,6 +152,7 @@ func TestFullDisk(t *testing.T) {
 		t.Fatalf("publish after space returned: %#x", rc)
 	}
 	acked = append(acked, "after")
+	time.Sleep(1100 * time.Millisecond) // the device's minimum interval since its refused packet
 	if st, _ := postPacket(t, a.url+"/adapter", packet); st != http.StatusOK {
 		t.Fatalf("/adapter after space returned: %d", st)
 	}

@@ -26,6 +26,11 @@ func (c *Core) Backup(ctx context.Context, a Actor, w io.Writer, h BackupHeader)
 	if err := AuthorizeAdmin(a, ActBackup); err != nil {
 		return 0, 0, err
 	}
+	// Thing state waits in memory for the ingest's next flush; the backup
+	// is to hold it as it is now.
+	if _, err := c.FlushState(ctx); err != nil {
+		return 0, 0, fmt.Errorf("core: backup: %w", err)
+	}
 	meta := bson.D{
 		{Key: "version", Value: h.Version},
 		{Key: "created", Value: h.Created.UTC().Format(time.RFC3339)},

@@ -146,6 +146,7 @@ func BenchmarkAppend(b *testing.B) {
 		// What ingest writes under mqttbench -things 1000 -sustained: one
 		// Append a second, 27 readings per thing in each.
 		{"1000things_x27points_every1s", 1000, 27, 1},
+		{"1000things_x270points_every10s", 1000, 270, 10},
 	} {
 		b.Run(shape.name, func(b *testing.B) {
 			st := openStore(b)

@@ -83,3 +83,28 @@ func BenchmarkThingInsertMany100(b *testing.B) {
 	}
 	b.ReportMetric(float64(100*b.N)/b.Elapsed().Seconds(), "docs/s")
 }
+
+// BenchmarkThingSetMany1000 is the ingest's thing-state flush with 1 000
+// things reporting: one $set of the state fields per thing.
+func BenchmarkThingSetMany1000(b *testing.B) {
+	s := openTest(b, b.TempDir())
+	ids := seedThings(b, s, 1000)
+	ctx := context.Background()
+	for i := 0; b.Loop(); i++ {
+		sets := make([]bson.D, len(ids))
+		for j := range sets {
+			sets[j] = bson.D{
+				{Key: "available", Value: true}, {Key: "last_seen", Value: int64(i)}, {Key: "telemetry", Value: ""},
+				{Key: "voltage", Value: 0.0}, {Key: "loc_lat", Value: 0.0}, {Key: "loc_lng", Value: 0.0},
+				{Key: "loc_sat", Value: 0}, {Key: "loc_ts", Value: int64(0)}, {Key: "battery_level", Value: 0},
+				{Key: "alarm_active", Value: false}, {Key: "alarm_activated", Value: int64(0)},
+				{Key: "sensor.value", Value: fmt.Sprint(i + j)}, {Key: "sensor.unit", Value: "C"},
+				{Key: "sensor.measurement_last", Value: int64(i)}, {Key: "switch.state", Value: false},
+			}
+		}
+		if err := s.Things.SetMany(ctx, ids, sets); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(ids)*b.N)/b.Elapsed().Seconds(), "things/s")
+}

@@ -45,6 +45,7 @@ type options struct {
 	skipThroughput  bool
 	skipLatency     bool
 	profile         string
+	piotArgs        string
 	things          int
 	thingsPubs      int
 	sustained       time.Duration
@@ -57,6 +58,7 @@ func run() int {
 	var o options
 	var brokers, pubs, qos string
 	flag.StringVar(&o.piot, "piot", "bin/piot", "path of the piot binary (make build)")
+	flag.StringVar(&o.piotArgs, "piot-args", "", "more `piot run` flags for the appliance, separated by spaces (to compare settings)")
 	flag.StringVar(&o.mosquitto, "mosquitto", "", "path of the mosquitto broker (default: $PATH, then /usr/sbin/mosquitto)")
 	flag.StringVar(&brokers, "brokers", "mosquitto,appliance", "brokers to measure")
 	flag.StringVar(&pubs, "pubs", "1,4,16", "publisher counts N of the throughput cases")
@@ -291,7 +293,7 @@ func bench(ctx context.Context, o options, base string) (*report, error) {
 		if name == "mosquitto" {
 			s, err = startMosquitto(o.mosquitto, dir, o.nagle)
 		} else {
-			s, err = startAppliance(ctx, o.piot, dir, o.bcryptCost, o.profile != "")
+			s, err = startAppliance(ctx, o.piot, dir, o.bcryptCost, o.profile != "", strings.Fields(o.piotArgs))
 		}
 		if err != nil {
 			return nil, err

@@ -180,7 +180,7 @@ func startMosquitto(bin, base string, nagle bool) (*server, error) {
 
 // startAppliance runs `piot run` on free loopback ports, then creates the
 // org "bench" with MQTT credentials.
-func startAppliance(ctx context.Context, bin, base string, bcryptCost int, profile bool) (*server, error) {
+func startAppliance(ctx context.Context, bin, base string, bcryptCost int, profile bool, extra []string) (*server, error) {
 	dir := filepath.Join(base, "appliance-data")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -209,6 +209,7 @@ func startAppliance(ctx context.Context, bin, base string, bcryptCost int, profi
 		debugAddr = addrs[5]
 		args = append(args, "--debug-addr", debugAddr)
 	}
+	args = append(args, extra...)
 	p, err := startProc("appliance", filepath.Join(base, "appliance.log"), bin, env, args...)
 	if err != nil {
 		return nil, err
