@@ -20,6 +20,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,6 +76,9 @@ type Config struct {
 	// keeps one idle connection per device.
 	Client *http.Client
 	Logger *slog.Logger
+	// AnswerTimes keeps the time of every request answered 2xx in
+	// Result.AnswerTimes (for benchmarks; it grows with the run).
+	AnswerTimes bool
 }
 
 // Result sums up a simulation. Every request is counted once in Sent; a
@@ -94,6 +98,19 @@ type Result struct {
 	// they are not resent.
 	Rejected int
 	Elapsed  time.Duration
+	// AnswerTimes are the times from sending to the answer of the requests
+	// answered 2xx, sorted; only with Config.AnswerTimes.
+	AnswerTimes []time.Duration
+}
+
+// AnswerPercentile is the p-th percentile (0–100) of AnswerTimes, 0
+// without any.
+func (r Result) AnswerPercentile(p float64) time.Duration {
+	if len(r.AnswerTimes) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(r.AnswerTimes)))) - 1
+	return r.AnswerTimes[min(max(i, 0), len(r.AnswerTimes)-1)]
 }
 
 // PacketsPerSecond is the rate of accepted packets over the whole run.
@@ -126,6 +143,7 @@ type simulator struct {
 type deviceResult struct {
 	name                        string
 	sent, ok, retried, rejected int
+	answers                     []time.Duration
 	err                         error
 }
 
@@ -160,10 +178,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.OK += r.ok
 		res.Retried += r.retried
 		res.Rejected += r.rejected
+		res.AnswerTimes = append(res.AnswerTimes, r.answers...)
 		if r.err != nil {
 			errs = append(errs, r.err)
 		}
 	}
+	slices.Sort(res.AnswerTimes)
 	if s.logErr != nil {
 		errs = append(errs, fmt.Errorf("write packet log: %w", s.logErr))
 	}
@@ -293,6 +313,7 @@ func (s *simulator) deliver(ctx context.Context, r *deviceResult, seq int, at ti
 			r.retried++
 		}
 		r.sent++
+		sent := time.Now()
 		status, retryAfter, answer, err := s.post(ctx, body)
 		var wait time.Duration
 		switch {
@@ -304,6 +325,9 @@ func (s *simulator) deliver(ctx context.Context, r *deviceResult, seq int, at ti
 			s.log.Debug("devsim: resending after network error", "device", r.name, "seq", seq, "wait", wait, "err", err)
 		case status >= 200 && status < 300:
 			r.ok++
+			if s.cfg.AnswerTimes {
+				r.answers = append(r.answers, time.Since(sent))
+			}
 			s.logPacket(r.name, seq, at, status)
 			return true
 		case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:

@@ -449,3 +449,30 @@ func TestDeviceName(t *testing.T) {
 		}
 	}
 }
+
+// Answer times cover the accepted packets only, and the slow answers show
+// in the high percentiles.
+func TestRunAnswerTimes(t *testing.T) {
+	_, srv := newFake(t, "", "/adapter", func(_ http.ResponseWriter, a arrival) int {
+		switch a.seq {
+		case 2:
+			return http.StatusConflict
+		case 10:
+			time.Sleep(150 * time.Millisecond)
+		}
+		return 0
+	})
+	res := run(t, Config{URL: srv.URL, Devices: 2, Count: 10, Prefix: "lat", AnswerTimes: true})
+	if len(res.AnswerTimes) != res.OK || res.OK != 18 {
+		t.Fatalf("%d answer times for %d accepted packets", len(res.AnswerTimes), res.OK)
+	}
+	if !slices.IsSorted(res.AnswerTimes) {
+		t.Fatal("answer times not sorted")
+	}
+	if p50, p99 := res.AnswerPercentile(50), res.AnswerPercentile(99); p50 >= 150*time.Millisecond || p99 < 150*time.Millisecond {
+		t.Fatalf("p50 %v, p99 %v", p50, p99)
+	}
+	if (Result{}).AnswerPercentile(99) != 0 {
+		t.Fatal("percentile of no answers")
+	}
+}

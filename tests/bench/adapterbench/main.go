@@ -61,15 +61,38 @@ func run(o options) error {
 	ctx := context.Background()
 	fmt.Printf("## Device adapter benchmark\n\n%s · %d devices × %d packets per case, one reading per packet, as fast as answers come back\n\n",
 		time.Now().UTC().Format(time.RFC3339), o.devices, o.packets)
-	fmt.Println("| case | packets | answered 200 in s | packets/s answered | all in history after s | packets/s into history |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|")
+	fmt.Println("| case | packets | answered 200 in s | packets/s answered | answer p50 / p99 ms | all in history after s | packets/s into history |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|")
+	var aes caseResult
 	for _, enc := range []bool{false, true} {
-		if err := applianceCase(ctx, o, filepath.Join(dir, fmt.Sprintf("appliance-%v", enc)), enc); err != nil {
+		r, err := applianceCase(ctx, o, filepath.Join(dir, fmt.Sprintf("appliance-%v", enc)), enc)
+		if err != nil {
 			return err
 		}
+		aes = r
 	}
-	return edgeCase(ctx, o, filepath.Join(dir, "edge"))
+	if err := edgeCase(ctx, o, filepath.Join(dir, "edge")); err != nil {
+		return err
+	}
+	met := func(ok bool) string {
+		if ok {
+			return "**met**"
+		}
+		return "**NOT MET**"
+	}
+	fmt.Printf("\n**Targets** (%d devices)\n\n", o.devices)
+	fmt.Printf("- AES /adapter into history ≥ 8 000 packets/s: %s — %.0f packets/s\n", met(aes.intoHistory >= 8000), aes.intoHistory)
+	fmt.Printf("- AES /adapter answer p99 ≤ 20 ms: %s — %.1f ms\n", met(aes.p99 <= 20*time.Millisecond), ms(aes.p99))
+	return nil
 }
+
+// caseResult is what the targets are checked against.
+type caseResult struct {
+	intoHistory float64 // packets/s
+	p99         time.Duration
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // proc is a child process that dies with the benchmark.
 type proc struct {
@@ -142,12 +165,12 @@ func gql(base, token, query string, vars map[string]any) (map[string]any, error)
 	return out.Data, nil
 }
 
-func applianceCase(ctx context.Context, o options, dataDir string, encrypted bool) error {
+func applianceCase(ctx context.Context, o options, dataDir string, encrypted bool) (caseResult, error) {
 	addrs := make([]string, 4)
 	for i := range addrs {
 		a, err := freeAddr()
 		if err != nil {
-			return err
+			return caseResult{}, err
 		}
 		addrs[i] = a
 	}
@@ -161,59 +184,59 @@ func applianceCase(ctx context.Context, o options, dataDir string, encrypted boo
 	}
 	p, err := start(o.piot, args...)
 	if err != nil {
-		return err
+		return caseResult{}, err
 	}
 	defer p.stop()
 	base := "http://" + addrs[0]
 	if err := waitHTTP(base+"/readyz", time.Minute); err != nil {
-		return fmt.Errorf("%w\n%s", err, p.out.String())
+		return caseResult{}, fmt.Errorf("%w\n%s", err, p.out.String())
 	}
 	pw, err := os.ReadFile(filepath.Join(dataDir, "admin-password"))
 	if err != nil {
-		return err
+		return caseResult{}, err
 	}
 	tok, err := login(base, "admin@piot.local", strings.TrimSpace(string(pw)))
 	if err != nil {
-		return err
+		return caseResult{}, err
 	}
 	data, err := gql(base, tok, `mutation { createOrg(name: "bench", description: "") { id } }`, nil)
 	if err != nil {
-		return err
+		return caseResult{}, err
 	}
 	org := data["createOrg"].(map[string]any)["id"].(string)
 
 	// First contact registers devices and sensors; assign and enable them.
 	if _, err := devsim.Run(ctx, devsim.Config{URL: base, Devices: o.devices, Count: 1, AESKey: key, Prefix: "b"}); err != nil {
-		return err
+		return caseResult{}, err
 	}
 	data, err = gql(base, tok, `{ things(all: true) { id } }`, nil)
 	if err != nil {
-		return err
+		return caseResult{}, err
 	}
 	for _, th := range data["things"].([]any) {
 		id := th.(map[string]any)["id"].(string)
 		if _, err := gql(base, tok, `mutation($t: ThingUpdate!) { updateThing(thing: $t) { id } }`,
 			map[string]any{"t": map[string]any{"id": id, "orgId": org, "enabled": true}}); err != nil {
-			return err
+			return caseResult{}, err
 		}
 	}
 	time.Sleep(time.Second) // the ingest's topic index follows the change events
 	token, err := os.ReadFile(filepath.Join(dataDir, "metrics-token"))
 	if err != nil {
-		return err
+		return caseResult{}, err
 	}
 	before, err := storedPoints(base, strings.TrimSpace(string(token)))
 	if err != nil {
-		return err
+		return caseResult{}, err
 	}
 
 	res, err := devsim.Run(ctx, devsim.Config{URL: base, Devices: o.devices, Count: o.packets, AESKey: key, Prefix: "b",
-		Start: time.Now().Add(-time.Hour), Step: time.Second})
+		Start: time.Now().Add(-time.Hour), Step: time.Second, AnswerTimes: true})
 	if err != nil {
-		return err
+		return caseResult{}, err
 	}
 	if res.OK != o.devices*o.packets || res.Rejected > 0 {
-		return fmt.Errorf("simulator: %+v", res)
+		return caseResult{}, fmt.Errorf("simulator: %+v", res)
 	}
 	// Each packet is one sensor value; the device's own topics (available)
 	// are state, not history.
@@ -222,14 +245,14 @@ func applianceCase(ctx context.Context, o options, dataDir string, encrypted boo
 	for t0 := time.Now(); ; time.Sleep(20 * time.Millisecond) {
 		n, err := storedPoints(base, strings.TrimSpace(string(token)))
 		if err != nil {
-			return err
+			return caseResult{}, err
 		}
 		if n >= want {
 			stored = res.Elapsed + time.Since(t0)
 			break
 		}
 		if time.Since(t0) > 2*time.Minute {
-			return fmt.Errorf("history has %.0f of %.0f points", n-before, want-before)
+			return caseResult{}, fmt.Errorf("history has %.0f of %.0f points", n-before, want-before)
 		}
 	}
 	name := "POST /adapter, plaintext"
@@ -237,9 +260,9 @@ func applianceCase(ctx context.Context, o options, dataDir string, encrypted boo
 		name = "POST /adapter, AES-128-ECB"
 	}
 	n := float64(res.OK)
-	fmt.Printf("| %s | %d | %.2f | %.0f | %.2f | %.0f |\n", name, res.OK, res.Elapsed.Seconds(), n/res.Elapsed.Seconds(),
-		stored.Seconds(), n/stored.Seconds())
-	return nil
+	fmt.Printf("| %s | %d | %.2f | %.0f | %.1f / %.1f | %.2f | %.0f |\n", name, res.OK, res.Elapsed.Seconds(), n/res.Elapsed.Seconds(),
+		ms(res.AnswerPercentile(50)), ms(res.AnswerPercentile(99)), stored.Seconds(), n/stored.Seconds())
+	return caseResult{intoHistory: n / stored.Seconds(), p99: res.AnswerPercentile(99)}, nil
 }
 
 func login(base, email, password string) (string, error) {
@@ -308,14 +331,15 @@ func edgeCase(ctx context.Context, o options, spoolDir string) error {
 			key, name = aesKey, "edge adapter, spool write (uplink down), AES-128-ECB"
 		}
 		res, err := devsim.Run(ctx, devsim.Config{URL: "http://" + listen, Devices: o.devices, Count: o.packets, AESKey: key,
-			Prefix: fmt.Sprintf("e%v", enc)})
+			Prefix: fmt.Sprintf("e%v", enc), AnswerTimes: true})
 		if err != nil {
 			return err
 		}
 		if res.OK != o.devices*o.packets {
 			return fmt.Errorf("simulator: %+v", res)
 		}
-		fmt.Printf("| %s | %d | %.2f | %.0f | – | – |\n", name, res.OK, res.Elapsed.Seconds(), float64(res.OK)/res.Elapsed.Seconds())
+		fmt.Printf("| %s | %d | %.2f | %.0f | %.1f / %.1f | – | – |\n", name, res.OK, res.Elapsed.Seconds(), float64(res.OK)/res.Elapsed.Seconds(),
+			ms(res.AnswerPercentile(50)), ms(res.AnswerPercentile(99)))
 	}
 	return nil
 }
