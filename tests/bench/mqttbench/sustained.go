@@ -32,6 +32,11 @@ type sustainedResult struct {
 	MaxBacklog int64   `json:"max_backlog"`
 	PeakRSSMB  float64 `json:"peak_rss_mb"`
 	Complete   bool    `json:"complete"` // every acknowledged reading reached history
+	// Verified is how many things were checked after the run: state
+	// shows the last acknowledged value, history each value once, in
+	// order; VerifyError says what was wrong.
+	Verified    int    `json:"verified"`
+	VerifyError string `json:"verify_error,omitempty"`
 }
 
 // sustainedCase publishes QoS 1 over the -things things for -sustained
@@ -90,6 +95,10 @@ func sustainedCase(ctx context.Context, o options, s *server, res *brokerResults
 	} else {
 		profiled <- nil
 	}
+	before := make([]int64, len(ks))
+	for j, k := range ks {
+		before[j] = s.vals[k]
+	}
 	start := time.Now()
 	ph, err := burst(ctx, s, cs, spread(ks, o.thingsPubs), 1, 0, start.Add(o.sustained), nil, o.load)
 	acked := time.Now()
@@ -122,6 +131,12 @@ func sustainedCase(ctx context.Context, o options, s *server, res *brokerResults
 	}
 	r.CatchUpS = done.Sub(acked).Seconds()
 	r.StoredRate = float64(ph.done) / done.Sub(start).Seconds()
+	t0 := time.Now()
+	r.Verified, err = s.verifyThings(ctx, ks, before, start.Unix()-1)
+	if err != nil {
+		r.VerifyError = err.Error()
+	}
+	logf("%s: state and history of %d things checked in %.1f s: %v", s.name, r.Verified, time.Since(t0).Seconds(), err)
 	res.Sustained = append(res.Sustained, r)
 	logf("%s: sustained %s, %d pubs over %d things: %0.f acked/s, %.0f stored/s (%.2f ×), history caught up %.1f s after the last PUBACK, backlog max %d, peak RSS %.0f MB, complete %v",
 		s.name, o.sustained, o.thingsPubs, o.things, r.AckedRate, r.StoredRate, r.StoredRate/r.AckedRate, r.CatchUpS, r.MaxBacklog, r.PeakRSSMB, r.Complete)
