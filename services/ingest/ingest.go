@@ -561,17 +561,23 @@ func (i *Ingest) flushLoop() {
 	defer i.flushWG.Done()
 	t := time.NewTicker(i.cfg.FlushInterval)
 	defer t.Stop()
-	var lastRetention time.Time
+	var lastRetention, next time.Time
 	for {
 		select {
 		case <-i.flushStop:
 			return
 		case <-t.C:
 		}
-		if i.noFlush {
+		if i.noFlush || time.Now().Before(next) {
 			continue
 		}
+		t0 := time.Now()
 		i.stateFail.set(i.flush(i.ctx))
+		// A flush of thousands of changed things takes FerretDB seconds
+		// (about 1 ms a thing); spaced out like this it takes at most
+		// 1/flushDuty of the time, and the broker the rest. The state is
+		// live in memory and durable in the journal meanwhile.
+		next = t0.Add(flushDuty * time.Since(t0))
 		if i.cfg.RetentionInterval > 0 && time.Since(lastRetention) >= i.cfg.RetentionInterval {
 			lastRetention = time.Now()
 			dropped, err := i.hist.Enforce(i.ctx)
@@ -582,6 +588,9 @@ func (i *Ingest) flushLoop() {
 		}
 	}
 }
+
+// flushDuty spaces out long flushes (flushLoop).
+const flushDuty = 5
 
 // flush writes changed thing state and advances the journal checkpoint to
 // what is stored on both sides.
