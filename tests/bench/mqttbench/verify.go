@@ -51,16 +51,16 @@ const maxVerifiedReadings = 10000
 func (s *server) verifyThing(k int, before, from int64) error {
 	last := s.vals[k]
 	if last-before >= maxVerifiedReadings {
-		return fmt.Errorf("T%d: %d readings, more than one query returns", k+1, last-before)
+		return fmt.Errorf("thing T%d: %d readings, more than one query returns", k+1, last-before)
 	}
 	data, err := s.api.gql(`query($id: ID!, $from: Int) { thing(id: $id) { sensor { value } }
 		readings(thingId: $id, from: $from, first: 10000) { value } }`,
 		map[string]any{"id": s.thingIDs[k], "from": from})
 	if err != nil {
-		return fmt.Errorf("T%d: %w", k+1, err)
+		return fmt.Errorf("thing T%d: %w", k+1, err)
 	}
 	if v := str(data, "thing", "sensor", "value"); v != strconv.FormatInt(last, 10) {
-		return fmt.Errorf("T%d: state shows %q, last acknowledged %d", k+1, v, last)
+		return fmt.Errorf("thing T%d: state shows %q, last acknowledged %d", k+1, v, last)
 	}
 	rs, _ := data["readings"].([]any)
 	want := before + 1
@@ -70,12 +70,12 @@ func (s *server) verifyThing(k int, before, from int64) error {
 			continue // a reading from before the run in the same second
 		}
 		if v != want {
-			return fmt.Errorf("T%d: history has %d where %d was due", k+1, v, want)
+			return fmt.Errorf("thing T%d: history has %d where %d was due", k+1, v, want)
 		}
 		want++
 	}
 	if want != last+1 {
-		return fmt.Errorf("T%d: history ends at %d, last acknowledged %d", k+1, want-1, last)
+		return fmt.Errorf("thing T%d: history ends at %d, last acknowledged %d", k+1, want-1, last)
 	}
 	return nil
 }
