@@ -66,9 +66,13 @@ const (
 	// its publisher set no expiry. mochi's default is one day, which would
 	// silently drop retained configuration after 24 hours.
 	maxMessageAge = 365 * 24 * 3600
-	// maxPendingWrites is the per-client outbound queue; mochi's default
-	// (8192) preallocates 64 KiB per client.
-	maxPendingWrites = 1024
+	// maxPendingWrites is the per-client outbound queue in packets (bytes
+	// are bounded by MaxQueuedBytes). mochi's default (8192) reserves
+	// 64 KiB per client; 1024 dropped QoS 0 messages for a subscriber that
+	// the scheduler set aside for a moment (mqttbench, one publisher: 89 %
+	// delivered, 2048: 97.8–99.2 %, 4096: 99.7–100 %). It reserves 32 KiB
+	// per connected client, 32 MiB at the default client limit.
+	maxPendingWrites = 4096
 	// topicAliasMaximum bounds the inbound topic alias table per client;
 	// mochi's default (65535) lets one client pin 65535 topic strings.
 	topicAliasMaximum = 64

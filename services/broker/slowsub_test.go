@@ -54,7 +54,7 @@ func TestSlowSubscriberDoesNotStallPublishers(t *testing.T) {
 		}
 		// Enough to fill the socket buffers behind the subscriber: at QoS 1
 		// before its 100 unacknowledged deliveries are in flight, at QoS 0
-		// before mochi's queue of 1024 pending writes is full.
+		// before the outbound queue's bytes or packets are full.
 		size, n := 128<<10, 300
 		if qos == 0 {
 			size, n = 8<<10, 3000
