@@ -43,7 +43,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.piot, "piot", "bin/piot", "path of the piot binary (make build)")
 	flag.IntVar(&o.devices, "devices", 50, "simulated devices posting at once")
-	flag.IntVar(&o.packets, "packets", 200, "packets per device in each case")
+	flag.IntVar(&o.packets, "packets", 1000, "packets per device in each case (history is written once a second, so a case of about a second measures that step more than the rate)")
 	flag.StringVar(&o.tmp, "tmpdir", os.TempDir(), "where the temporary data directories go")
 	flag.Parse()
 	if err := run(o); err != nil {
