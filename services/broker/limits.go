@@ -66,13 +66,16 @@ const (
 	// its publisher set no expiry. mochi's default is one day, which would
 	// silently drop retained configuration after 24 hours.
 	maxMessageAge = 365 * 24 * 3600
-	// maxPendingWrites is the per-client outbound queue in packets (bytes
-	// are bounded by MaxQueuedBytes). mochi's default (8192) reserves
-	// 64 KiB per client; 1024 dropped QoS 0 messages for a subscriber that
-	// the scheduler set aside for a moment (mqttbench, one publisher: 89 %
-	// delivered, 2048: 97.8–99.2 %, 4096: 99.7–100 %). It reserves 32 KiB
-	// per connected client, 32 MiB at the default client limit.
-	maxPendingWrites = 4096
+	// queuedBytesPerPacket sizes the per-client outbound queue in packets
+	// from MaxQueuedBytes (4096 packets at the default 1 MiB), so that
+	// lowering that limit on a small board also shrinks the queue, which
+	// reserves 8 bytes a packet per connected client. 1024 packets
+	// dropped QoS 0 messages for a subscriber that the scheduler set aside
+	// for a moment (mqttbench, one publisher: 89 % delivered; 2048: 97.8–
+	// 99.2 %; 4096: 99.7–100 %).
+	queuedBytesPerPacket = 256
+	minPendingWrites     = 256
+	maxPendingWrites     = 1 << 16
 	// topicAliasMaximum bounds the inbound topic alias table per client;
 	// mochi's default (65535) lets one client pin 65535 topic strings.
 	topicAliasMaximum = 64
@@ -124,7 +127,7 @@ func (c Config) capabilities() *mqtt.Capabilities {
 	caps.ReceiveMaximum = uint16(c.MaxInflight)
 	caps.MaximumSessionExpiryInterval = uint32(min(c.SessionExpiry/time.Second, math.MaxUint32))
 	caps.MaximumMessageExpiryInterval = maxMessageAge
-	caps.MaximumClientWritesPending = maxPendingWrites
+	caps.MaximumClientWritesPending = int32(min(max(c.MaxQueuedBytes/queuedBytesPerPacket, minPendingWrites), maxPendingWrites))
 	caps.TopicAliasMaximum = topicAliasMaximum
 	// Acknowledgements carry no copy of the publish's properties (user
 	// properties included), which some embedded clients cannot parse.

@@ -178,3 +178,16 @@ func TestRetainedLimit(t *testing.T) {
 		t.Fatalf("retained after clearing one: %#x", rc)
 	}
 }
+
+// The outbound queue in packets follows the byte limit, within bounds.
+func TestOutboundQueueFollowsQueuedBytes(t *testing.T) {
+	for _, c := range []struct {
+		bytes int
+		want  int32
+	}{{DefaultMaxQueuedBytes, 4096}, {256 << 10, 1024}, {16 << 10, minPendingWrites}, {1 << 40, maxPendingWrites}} {
+		caps := Config{MaxQueuedBytes: c.bytes, MaxPacketSize: 4096}.withDefaults().capabilities()
+		if got := caps.MaximumClientWritesPending; got != c.want {
+			t.Errorf("max queued bytes %d: %d pending writes, want %d", c.bytes, got, c.want)
+		}
+	}
+}
