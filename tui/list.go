@@ -231,19 +231,9 @@ func (l *list) update(msg tea.Msg, pageSize int) (bool, tea.Cmd) {
 	if pageSize < 1 {
 		pageSize = 1
 	}
-	switch {
-	case key.Matches(k, keyUp):
-		l.cursor--
-	case key.Matches(k, keyDown):
-		l.cursor++
-	case key.Matches(k, keyPgUp):
-		l.cursor -= pageSize
-	case key.Matches(k, keyPgDown):
-		l.cursor += pageSize
-	case key.Matches(k, keyHome):
-		l.cursor = 0
-	case key.Matches(k, keyEnd):
-		l.cursor = len(l.visible) - 1
+	switch d, scroll := scrollBy(k, pageSize, len(l.visible)); {
+	case scroll:
+		l.cursor += d
 	case key.Matches(k, keyFilter):
 		l.filtering = true
 		return true, l.filter.Focus()
@@ -268,6 +258,27 @@ func (l *list) update(msg tea.Msg, pageSize int) (bool, tea.Cmd) {
 	}
 	l.clamp()
 	return true, nil
+}
+
+// scrollBy is how far a navigation key moves a cursor over n rows shown
+// page rows at a time (home and end: all the way; the caller clamps);
+// scroll is false for any other key. Every scrolling screen shares it.
+func scrollBy(k tea.KeyPressMsg, page, n int) (d int, scroll bool) {
+	switch {
+	case key.Matches(k, keyUp):
+		return -1, true
+	case key.Matches(k, keyDown):
+		return 1, true
+	case key.Matches(k, keyPgUp):
+		return -page, true
+	case key.Matches(k, keyPgDown):
+		return page, true
+	case key.Matches(k, keyHome):
+		return -n, true
+	case key.Matches(k, keyEnd):
+		return n, true
+	}
+	return 0, false
 }
 
 // widths lays the columns out in width cells; a zero width hides a column.

@@ -302,7 +302,9 @@ func (s *liveScreen) key(k tea.KeyPressMsg) tea.Cmd {
 		return s.detailKey(k)
 	}
 	end := s.shownEnd()
-	switch {
+	switch d, scroll := scrollBy(k, s.pageH, len(s.msgs)); {
+	case scroll:
+		s.move(d)
 	case key.Matches(k, keyLiveFilter):
 		s.editing = true
 		return s.input.Focus()
@@ -322,18 +324,6 @@ func (s *liveScreen) key(k tea.KeyPressMsg) tea.Cmd {
 		}
 	case key.Matches(k, keyLivePublish):
 		return s.publish()
-	case key.Matches(k, keyUp):
-		s.move(-1)
-	case key.Matches(k, keyDown):
-		s.move(1)
-	case key.Matches(k, keyPgUp):
-		s.move(-s.pageH)
-	case key.Matches(k, keyPgDown):
-		s.move(s.pageH)
-	case key.Matches(k, keyHome):
-		s.move(-len(s.msgs))
-	case key.Matches(k, keyEnd):
-		s.move(len(s.msgs))
 	}
 	return nil
 }
@@ -351,7 +341,10 @@ func (s *liveScreen) move(d int) {
 
 func (s *liveScreen) detailKey(k tea.KeyPressMsg) tea.Cmd {
 	d := s.detail
-	switch {
+	// The view clamps the offset to the message's lines.
+	switch step, scroll := scrollBy(k, d.pageH, 1<<30); {
+	case scroll:
+		d.offset += step
 	case key.Matches(k, keyLiveBack):
 		s.detail = nil
 	case key.Matches(k, keyLiveHex):
@@ -366,18 +359,6 @@ func (s *liveScreen) detailKey(k tea.KeyPressMsg) tea.Cmd {
 			s.cursor = seq
 			s.follow = seq == s.shownEnd()-1
 		}
-	case key.Matches(k, keyUp):
-		d.offset--
-	case key.Matches(k, keyDown):
-		d.offset++
-	case key.Matches(k, keyPgUp):
-		d.offset -= d.pageH
-	case key.Matches(k, keyPgDown):
-		d.offset += d.pageH
-	case key.Matches(k, keyHome):
-		d.offset = 0
-	case key.Matches(k, keyEnd):
-		d.offset = 1 << 30
 	}
 	return nil
 }

@@ -173,7 +173,9 @@ func (s *logsScreen) key(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	n := len(s.visible())
-	switch {
+	switch d, scroll := scrollBy(k, s.pageH, n); {
+	case scroll:
+		s.move(d)
 	case key.Matches(k, keyLogsFollow):
 		if s.paused {
 			s.resume()
@@ -197,18 +199,6 @@ func (s *logsScreen) key(k tea.KeyPressMsg) tea.Cmd {
 		if s.full && !s.paused {
 			s.pause()
 		}
-	case key.Matches(k, keyUp):
-		s.move(-1)
-	case key.Matches(k, keyDown):
-		s.move(1)
-	case key.Matches(k, keyPgUp):
-		s.move(-s.pageH)
-	case key.Matches(k, keyPgDown):
-		s.move(s.pageH)
-	case key.Matches(k, keyHome):
-		s.move(-n)
-	case key.Matches(k, keyEnd):
-		s.move(n)
 	case k.String() == "esc":
 		s.query = ""
 	}
