@@ -285,7 +285,7 @@ func (c *Config) options() []option {
 		{name: "mqtt-max-packet-size", ptr: &c.Broker.MaxPacketSize, help: "largest MQTT packet accepted, in bytes"},
 		{name: "mqtt-max-clients", ptr: &c.Broker.MaxClients, help: "most MQTT clients connected at once"},
 		{name: "mqtt-max-inflight", ptr: &c.Broker.MaxInflight, help: "most unacknowledged QoS 1/2 messages per client"},
-		{name: "mqtt-max-queued-bytes", ptr: &c.Broker.MaxQueuedBytes, help: "bytes waiting to be sent to one client; beyond half QoS 0 deliveries are dropped, beyond all the client is disconnected as too slow (at least two maximum-size packets)"},
+		{name: "mqtt-max-queued-bytes", ptr: &c.Broker.MaxQueuedBytes, help: "bytes waiting to be sent to one client, and with them its queue of packets (one per 256 bytes, 8 bytes reserved each); beyond half QoS 0 deliveries are dropped, beyond all the client is disconnected as too slow (at least two maximum-size packets)"},
 		{name: "mqtt-max-retained", ptr: &c.Broker.MaxRetained, help: "most retained messages kept"},
 		{name: "mqtt-max-keepalive", ptr: &c.Broker.MaxKeepalive, help: "longest keepalive a client may ask for, in seconds"},
 		{name: "mqtt-strict-keepalive", ptr: &c.Broker.StrictKeepalive, help: "refuse MQTT 3.1.1 clients that ask for no keepalive (0); by default they are accepted, as mosquitto does"},
