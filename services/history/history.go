@@ -98,8 +98,12 @@ type Config struct {
 	// QueryParallelism is how many lookups one query runs at once
 	// (default 4).
 	QueryParallelism int
-	Now              func() time.Time
-	Logger           *slog.Logger
+	// CompactBudget bounds the time one write spends compacting the hot
+	// buckets of a settling hour (default DefaultCompactBudget); the rest
+	// waits for the next write.
+	CompactBudget time.Duration
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // Point is one reading.
@@ -186,9 +190,13 @@ type Store struct {
 	// been written by an earlier process; settle finds them in the hours'
 	// directories.
 	recoverBelow int64
+	// recoverNext: the directories of the hours before it are read.
+	recoverNext int64
 
 	pmu   sync.RWMutex
 	parts map[int64]*partition // by unix day
+	hot   map[int64]bool       // hours with a hot collection (hot.go)
+	segN  map[bucketKey]int    // writes of hot buckets, for queries
 
 	written, duplicate, thinned, expired, invalid, bulks, misses, dropped, settles atomic.Uint64
 }
@@ -222,6 +230,9 @@ func New(st *store.Store, cfg Config) (*Store, error) {
 	if cfg.QueryParallelism <= 0 {
 		cfg.QueryParallelism = 4
 	}
+	if cfg.CompactBudget <= 0 {
+		cfg.CompactBudget = DefaultCompactBudget
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -231,7 +242,7 @@ func New(st *store.Store, cfg Config) (*Store, error) {
 	s := &Store{
 		st: st, db: st.Database(), cfg: cfg, log: cfg.Logger, now: cfg.Now,
 		cache: map[bucketKey]*bucketState{}, seriesLast: map[seriesKey]int64{}, pending: map[bucketKey]struct{}{},
-		parts: map[int64]*partition{}, droppedDays: -1,
+		parts: map[int64]*partition{}, hot: map[int64]bool{}, segN: map[bucketKey]int{}, droppedDays: -1,
 	}
 	s.ensureColl = st.EnsureIDIndex
 	return s, nil
@@ -282,7 +293,12 @@ func (s *Store) load(ctx context.Context) error {
 		return fmt.Errorf("history: list partitions: %w", err)
 	}
 	parts := map[int64]*partition{}
+	hot := map[int64]bool{}
 	for _, name := range names {
+		if h, ok := parseHotName(name); ok {
+			hot[h] = true
+			continue
+		}
 		day, ok := parsePartitionName(name)
 		if !ok {
 			continue
@@ -301,9 +317,13 @@ func (s *Store) load(ctx context.Context) error {
 		parts[day] = p
 	}
 	s.pmu.Lock()
-	s.parts = parts
+	s.parts, s.hot = parts, hot
 	s.pmu.Unlock()
 	if err := s.loadSettled(ctx, floorDiv(s.now().Unix(), hourSecs)); err != nil {
+		return err
+	}
+	// Hours compacted before a crash that came before their drop.
+	if err := s.dropHot(ctx); err != nil {
 		return err
 	}
 	s.loaded = true

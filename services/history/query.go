@@ -118,19 +118,18 @@ func (q *query) rawHours(ctx context.Context, hours []int64) ([][]point, error) 
 		if !ok {
 			return nil, nil
 		}
-		chunks, err := q.s.readChunks(ctx, part.name, bucketKey{q.thing, q.kind, h}, false)
+		k := bucketKey{q.thing, q.kind, h}
+		es, err := q.s.readBucket(ctx, part.name, k)
 		if err != nil {
 			return nil, err
 		}
 		var pts []point
-		for _, d := range chunks {
-			for _, e := range d.P {
-				eachPoint(e, func(e string) {
-					if ts, v, ok := decodePoint(e, h*hourSecs); ok && ts >= q.from && ts <= q.to {
-						pts = append(pts, point{ts, v})
-					}
-				})
-			}
+		for _, e := range es {
+			eachPoint(e, func(e string) {
+				if ts, v, ok := decodePoint(e, h*hourSecs); ok && ts >= q.from && ts <= q.to {
+					pts = append(pts, point{ts, v})
+				}
+			})
 		}
 		sort.SliceStable(pts, func(a, b int) bool { return pts[a].ts < pts[b].ts })
 		return pts, nil
@@ -306,4 +305,37 @@ func (q *query) rolledUp(ctx context.Context) ([]Reading, error) {
 		}
 	}
 	return q.result(b), nil
+}
+
+// readBucket reads the points of a bucket for a query, from its chunks in
+// the partition or, if it has none, from its hour's hot collection.
+func (s *Store) readBucket(ctx context.Context, coll string, k bucketKey) ([]string, error) {
+	for {
+		chunks, err := s.readChunks(ctx, coll, k, false)
+		if err != nil {
+			return nil, err
+		}
+		if len(chunks) > 0 || !s.isHot(k.hour) {
+			var es []string
+			for _, d := range chunks {
+				es = append(es, d.P...)
+			}
+			return es, nil
+		}
+		n := s.knownSegs(k)
+		if n < 0 {
+			if n, err = s.countSegs(ctx, hotName(k.hour), k); err != nil {
+				return nil, err
+			}
+		}
+		es, _, err := s.readHot(ctx, hotName(k.hour), k, n)
+		if err != nil {
+			return nil, err
+		}
+		// A compaction that finished meanwhile may have dropped the hot
+		// collection under the reads: then the chunks are complete.
+		if s.isHot(k.hour) {
+			return es, nil
+		}
+	}
 }

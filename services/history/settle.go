@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -101,40 +103,57 @@ func (s *Store) storeSettled(ctx context.Context, hour int64) error {
 }
 
 // settle writes the rollups of the buckets of the hours before nowHour
-// that are waiting for them and moves the watermark to nowHour. Callers
-// hold wmu.
+// that are waiting for them, compacting the hot ones, and then moves the
+// watermark to nowHour and drops the hours' hot collections. Compaction
+// stops after CompactBudget and goes on at the next call, so that a
+// settling hour does not hold ingest up. Callers hold wmu.
 func (s *Store) settle(ctx context.Context, nowHour int64) error {
 	s.curHour = nowHour
 	from := s.settled.Load()
 	if nowHour <= from {
 		return nil
 	}
-	keys := make([]bucketKey, 0, len(s.pending))
-	seen := map[bucketKey]bool{}
-	for k := range s.pending {
-		if k.hour < nowHour {
-			keys = append(keys, k)
-			seen[k] = true
-		}
-	}
-	for h := from; h < min(nowHour, s.recoverBelow); h++ {
+	// The buckets of the unsettled hours that an earlier process wrote.
+	for h := max(from, s.recoverNext); h < min(nowHour, s.recoverBelow); h++ {
 		listed, err := s.readDir(ctx, h)
 		if err != nil {
 			return err
 		}
 		for _, k := range listed {
-			if !seen[k] {
-				keys = append(keys, k)
-				seen[k] = true
-			}
+			s.pending[k] = struct{}{}
+		}
+		s.recoverNext = h + 1
+	}
+	keys := make([]bucketKey, 0, len(s.pending))
+	for k := range s.pending {
+		if k.hour < nowHour {
+			keys = append(keys, k)
 		}
 	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].hour < keys[j].hour })
+	deadline := time.Now().Add(s.cfg.CompactBudget)
 	b := &appendBatch{byDay: map[int64]*dayWrites{}}
-	for _, k := range keys {
+	var rolled []bucketKey
+	complete := true
+	for i, k := range keys {
+		if i > 0 && time.Now().After(deadline) {
+			complete = false
+			break
+		}
 		bs, err := s.bucket(ctx, k)
 		if err != nil {
 			return err
 		}
+		if bs.hot {
+			if bs.segs > 0 {
+				if err := s.compact(ctx, k, bs); err != nil {
+					return err
+				}
+			}
+			delete(s.pending, k)
+			continue
+		}
+		rolled = append(rolled, k)
 		if bs.st.N == 0 {
 			continue
 		}
@@ -146,20 +165,23 @@ func (s *Store) settle(ctx context.Context, nowHour int64) error {
 	if _, err := s.writeDays(ctx, b.byDay); err != nil {
 		return err
 	}
+	for _, k := range rolled {
+		delete(s.pending, k)
+	}
+	if !complete {
+		return nil
+	}
 	// After the rollups: the store applies writes in order, so a stored
 	// watermark always has its rollups stored.
 	if err := s.storeSettled(ctx, nowHour); err != nil {
 		return err
 	}
 	s.settled.Store(nowHour)
-	for _, k := range keys {
-		delete(s.pending, k)
-	}
 	if nowHour >= s.recoverBelow {
 		s.recoverBelow = 0
 	}
 	s.settles.Add(1)
-	return nil
+	return s.dropHot(ctx)
 }
 
 // readDir lists the buckets named in an hour's directory.

@@ -142,51 +142,74 @@ func TestRestartSettlesTheHoursOfTheLastProcess(t *testing.T) {
 }
 
 // Queries match a reference while the clock moves with the data, so that
-// some hours are settled, some waiting, and late points arrive.
+// some hours are settled, some waiting, and late points arrive. Also with
+// compaction spread over many writes (a budget of nothing: one bucket per
+// write) and restarts in between.
 func TestQueriesMatchReferenceAsHoursSettle(t *testing.T) {
-	st := openStore(t)
-	h, c := newHistory(t, st, Config{})
-	ctx := context.Background()
-	rng := rand.New(rand.NewPCG(3, 4))
-	things := []store.ID{primitive.NewObjectID(), primitive.NewObjectID()}
-	start := floorDiv(c.Now().Unix(), hourSecs) * hourSecs
-	var all []Point
-	var seq uint64
-	for ts := start; ts < start+30*hourSecs; ts += int64(20 + rng.IntN(400)) {
-		c.Set(time.Unix(ts, 0))
-		var batch []Point
-		for _, th := range things {
-			seq++
-			p := Point{Thing: th, Kind: KindSensor, TS: ts, Value: fmt.Sprintf("%.1f", rng.Float64()*40), Seq: seq}
-			if rng.IntN(20) == 0 {
-				p.TS -= int64(rng.IntN(2 * hourSecs)) // late, maybe into a settled hour
-			}
-			batch = append(batch, p)
-		}
-		if err := h.Append(ctx, batch); err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, batch...)
-		if rng.IntN(40) != 0 {
-			continue
-		}
-		end := c.Now().Unix()
-		for _, th := range things {
-			for _, q := range []struct{ from, to, step int64 }{
-				{start, end, hourSecs}, {start, floorDiv(end, hourSecs)*hourSecs - 1, hourSecs}, {start, end, 3 * hourSecs},
-			} {
-				if q.to < q.from {
+	for _, tc := range []struct {
+		name     string
+		budget   time.Duration
+		restarts bool
+	}{{"default", 0, false}, {"one bucket a write, restarts", time.Nanosecond, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := openStore(t)
+			h, c := newHistory(t, st, Config{CompactBudget: tc.budget})
+			ctx := context.Background()
+			rng := rand.New(rand.NewPCG(3, 4))
+			things := []store.ID{primitive.NewObjectID(), primitive.NewObjectID(), primitive.NewObjectID()}
+			start := floorDiv(c.Now().Unix(), hourSecs) * hourSecs
+			var all []Point
+			var seq uint64
+			settles, restarts := uint64(0), 0
+			for ts := start; ts < start+30*hourSecs; ts += int64(20 + rng.IntN(400)) {
+				c.Set(time.Unix(ts, 0))
+				var batch []Point
+				for _, th := range things {
+					seq++
+					p := Point{Thing: th, Kind: KindSensor, TS: ts, Value: fmt.Sprintf("%.1f", rng.Float64()*40), Seq: seq}
+					if rng.IntN(20) == 0 {
+						p.TS -= int64(rng.IntN(2 * hourSecs)) // late, maybe into a settled hour
+					}
+					batch = append(batch, p)
+				}
+				if err := h.Append(ctx, batch); err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, batch...)
+				if tc.restarts && rng.IntN(25) == 0 {
+					settles += h.Stats().Settles
+					restarts++
+					var err error
+					if h, err = New(st, Config{CompactBudget: tc.budget, Now: c.Now}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if rng.IntN(40) != 0 {
 					continue
 				}
-				got := mustQuery(t, h, th, KindSensor, q.from, q.to, q.step, FnAvg, 0)
-				want := reference(all, th, KindSensor, q.from, q.to, q.step, FnAvg, 0)
-				if !sameReadings(got, want) {
-					t.Fatalf("at %d, query %+v: got %v, want %v", end, q, got, want)
+				end := c.Now().Unix()
+				for _, th := range things {
+					for _, q := range []struct{ from, to, step int64 }{
+						{start, end, hourSecs}, {start, floorDiv(end, hourSecs)*hourSecs - 1, hourSecs}, {start, end, 3 * hourSecs},
+						{end - 2*hourSecs, end, 0},
+					} {
+						if q.to < q.from {
+							continue
+						}
+						got := mustQuery(t, h, th, KindSensor, q.from, q.to, q.step, FnAvg, 0)
+						want := reference(all, th, KindSensor, q.from, q.to, q.step, FnAvg, 0)
+						if !sameReadings(got, want) {
+							t.Fatalf("at %d, query %+v: got %v, want %v", end, q, got, want)
+						}
+					}
 				}
 			}
-		}
-	}
-	if h.Stats().Settles < 20 {
-		t.Fatalf("only %d settles", h.Stats().Settles)
+			if settles += h.Stats().Settles; settles < 20 {
+				t.Fatalf("only %d settles", settles)
+			}
+			if tc.restarts && restarts < 3 {
+				t.Fatalf("only %d restarts", restarts)
+			}
+		})
 	}
 }

@@ -40,6 +40,13 @@ type bucketState struct {
 	rollupDirty bool
 	// listed: this process has named the bucket in its hour's directory.
 	listed bool
+	// hot: the bucket's points are in its hour's hot collection (hot.go);
+	// segs counts its writes there, tail holds the points of those since
+	// the last level-1 segment, complete if tailOK.
+	hot    bool
+	segs   int
+	tail   []string
+	tailOK bool
 }
 
 // rawDoc is the part of a raw bucket the writer and queries read.
@@ -78,7 +85,7 @@ func (s *Store) Append(ctx context.Context, points []Point) error {
 	s.sweepCache(now)
 
 	groups, order := s.groupByBucket(points, cutoff)
-	b := &appendBatch{byDay: map[int64]*dayWrites{}, lastKept: map[seriesKey]int64{}}
+	b := &appendBatch{byDay: map[int64]*dayWrites{}, hot: hotWrites{}, lastKept: map[seriesKey]int64{}}
 	for _, k := range order {
 		if err := s.stage(ctx, b, k, points, groups[k]); err != nil {
 			return s.forget(b.touched, err)
@@ -88,10 +95,16 @@ func (s *Store) Append(ctx context.Context, points []Point) error {
 	if err != nil {
 		return s.forget(b.touched, err)
 	}
+	// After the partitions: the hour directories list a bucket before
+	// its first segment is stored.
+	if err := s.writeHot(ctx, b.hot); err != nil {
+		return s.forget(b.touched, err)
+	}
+	s.publishSegs(b.touched)
 	for sk, ts := range b.lastKept {
 		s.seriesLast[sk] = ts
 	}
-	s.written.Add(uint64(written))
+	s.written.Add(uint64(written + b.hotPoints))
 	s.trimCache(b.touched)
 	return nil
 }
@@ -100,6 +113,9 @@ func (s *Store) Append(ctx context.Context, points []Point) error {
 // before anything is written.
 type appendBatch struct {
 	byDay map[int64]*dayWrites
+	// hot are the segments for the hot hours, hotPoints their points.
+	hot       hotWrites
+	hotPoints int64
 	// lastKept is the time of the last point kept per series in this
 	// batch, for thinning; it becomes s.seriesLast once the batch is
 	// written.
@@ -174,11 +190,24 @@ func (s *Store) stage(ctx context.Context, b *appendBatch, k bucketKey, points [
 	b.touched = append(b.touched, k)
 	wasEmpty := bs.st.N == 0
 	adds, seqs := s.newPoints(bs, k, points, idx, b.lastKept)
-	if len(adds) == 0 && !bs.rollupDirty {
+	if len(adds) == 0 && (bs.hot || !bs.rollupDirty) {
 		return nil
 	}
 	day := floorDiv(k.hour*hourSecs, daySecs)
 	dw := b.day(day)
+	if bs.hot {
+		// Counted into the partition's size when compacted.
+		if err := s.segments(ctx, b.hot, k, bs, strings.Join(adds, pointSep)); err != nil {
+			return err
+		}
+		b.hotPoints += int64(len(adds))
+		if !bs.listed {
+			dw.listHour(k)
+			bs.listed = true
+		}
+		s.pending[k] = struct{}{}
+		return nil
+	}
 	if len(adds) > 0 {
 		dw.points += int64(len(adds))
 		for _, a := range adds {
@@ -328,33 +357,38 @@ func (s *Store) bucket(ctx context.Context, k bucketKey) (*bucketState, error) {
 	s.misses.Add(1)
 	bs := &bucketState{}
 	hourStart := k.hour * hourSecs
+	var chunks []rawDoc
 	if part, ok := s.existing(floorDiv(hourStart, daySecs)); ok {
-		chunks, err := s.readChunks(ctx, part.name, k, true)
-		if err != nil {
+		var err error
+		if chunks, err = s.readChunks(ctx, part.name, k, true); err != nil {
 			return nil, err
 		}
-		if len(chunks) > 0 && len(chunks) > max(chunks[0].Chunks, 1) {
-			bs.countBehind = true
-		}
-		for c, d := range chunks {
-			bs.seq = max(bs.seq, uint64(max(d.Seq, 0)))
-			for _, e := range d.P {
-				eachPoint(e, func(e string) {
-					if ts, v, ok := decodePoint(e, hourStart); ok {
-						bs.st.add(ts, v)
-					}
-				})
-			}
-			bs.chunk, bs.inChunk = c, countPoints(d.P)
-		}
-		if len(chunks) > 0 {
-			bs.rollupDirty = true
-			sk := seriesKey{k.thing, k.kind}
-			if last, ok := s.seriesLast[sk]; !ok || bs.st.Lt > last {
-				if bs.st.N > 0 {
-					s.seriesLast[sk] = bs.st.Lt
+	}
+	if len(chunks) > 0 && len(chunks) > max(chunks[0].Chunks, 1) {
+		bs.countBehind = true
+	}
+	for c, d := range chunks {
+		bs.seq = max(bs.seq, uint64(max(d.Seq, 0)))
+		for _, e := range d.P {
+			eachPoint(e, func(e string) {
+				if ts, v, ok := decodePoint(e, hourStart); ok {
+					bs.st.add(ts, v)
 				}
-			}
+			})
+		}
+		bs.chunk, bs.inChunk = c, countPoints(d.P)
+	}
+	if len(chunks) > 0 {
+		bs.rollupDirty = true
+	} else if s.defers(k.hour) {
+		if err := s.loadHot(ctx, k, bs); err != nil {
+			return nil, err
+		}
+	}
+	if bs.st.N > 0 {
+		sk := seriesKey{k.thing, k.kind}
+		if last, ok := s.seriesLast[sk]; !ok || bs.st.Lt > last {
+			s.seriesLast[sk] = bs.st.Lt
 		}
 	}
 	s.cache[k] = bs
