@@ -26,10 +26,24 @@ const storeHealthInterval = 2 * time.Second
 // dataFormat is the format of what this version keeps in the data
 // directory (appliance/dataformat). A change to stored data raises it and
 // adds a migration from the format before to dataMigrations.
-const dataFormat = 1
+//
+// Format 2: the history writes the buckets of the hours not yet settled
+// as segments in collections of their own (services/history/hot.go),
+// which format 1 versions do not read.
+const dataFormat = 2
 
-// dataMigrations bring data of older formats to dataFormat; none yet.
-func dataMigrations(*store.Store) []dataformat.Migration { return nil }
+// dataMigrations bring data of older formats to dataFormat.
+func dataMigrations(*store.Store) []dataformat.Migration {
+	return []dataformat.Migration{{
+		From: 1,
+		// Format 1 history (the unsettled hours in the day partitions)
+		// is read as it is; the format is raised so that a rollback to a
+		// format 1 version goes back to the snapshot instead of missing
+		// the hot hours.
+		Name:  "history hot hours",
+		Apply: func(context.Context) error { return nil },
+	}}
+}
 
 // snapshotStore takes and restores the snapshots of a data format
 // migration: a backup of the whole store, in the console's format.

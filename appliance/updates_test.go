@@ -123,3 +123,25 @@ func TestDataTooNewIsRefused(t *testing.T) {
 		t.Fatalf("New on newer data: %v", err)
 	}
 }
+
+// Data of format 1 (before the history's hot hours) is snapshotted and
+// raised to the current format at the first start of this version.
+func TestFormatOneDataIsRaised(t *testing.T) {
+	cfg := testConfig(t)
+	old := dataformat.Version{Name: "v0.9.0", Current: 1}
+	if err := old.Prepare(context.Background(), cfg.DataDir, nil); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(context.Background(), cfg, quiet, "v1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, a)
+	f, ok, err := dataformat.Read(cfg.DataDir)
+	if err != nil || !ok || f.Format != 2 || f.WrittenBy != "v1.0.0" {
+		t.Fatalf("format file after the migration: %+v %v %v", f, ok, err)
+	}
+	if _, err := os.Stat(dataformat.SnapshotPath(cfg.DataDir, 1)); err != nil {
+		t.Fatalf("no snapshot of the format 1 data: %v", err)
+	}
+}

@@ -1,0 +1,207 @@
+package history
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+)
+
+// hotDocs reads every segment of an hour's hot collection by level and
+// index.
+func hotDocs(t *testing.T, h *Store, hour int64) map[[2]int]string {
+	t.Helper()
+	cur, err := h.db.Collection(hotName(hour)).Find(context.Background(), bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []struct {
+		ID string `bson:"_id"`
+		P  string `bson:"p"`
+	}
+	if err := cur.All(context.Background(), &docs); err != nil {
+		t.Fatal(err)
+	}
+	out := map[[2]int]string{}
+	for _, d := range docs {
+		f := strings.Split(d.ID, ":")
+		l, _ := strconv.Atoi(f[2])
+		i, _ := strconv.Atoi(f[3])
+		out[[2]int{l, i}] = d.P
+	}
+	return out
+}
+
+func collections(t *testing.T, h *Store) []string {
+	t.Helper()
+	names, err := h.db.ListCollectionNames(context.Background(), bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// A bucket written 600 times in its hour: every write is a level-0
+// segment, every 16 a level-1 one and every 256 a level-2 one, each
+// holding exactly the points of the writes it covers, also across a
+// restart in the middle of a group. Queries read it right, also with
+// higher-level segments lost, replays add nothing, and when the hour
+// settles the bucket is compacted into chunks and the hour's collection
+// dropped.
+func TestHotHourSegments(t *testing.T) {
+	st := openStore(t)
+	h, c := newHistory(t, st, Config{})
+	ctx := context.Background()
+	hour := floorDiv(c.Now().Unix(), hourSecs)
+	thing := primitive.NewObjectID()
+	var all []Point
+	write := func(h *Store, from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			ts := hour*hourSecs + int64(i)*5
+			c.Set(time.Unix(ts, 0))
+			batch := []Point{
+				{Thing: thing, Kind: KindSensor, TS: ts, Value: fmt.Sprint(2 * i), Seq: uint64(2*i + 1)},
+				{Thing: thing, Kind: KindSensor, TS: ts + 1, Value: fmt.Sprint(2*i + 1), Seq: uint64(2*i + 2)},
+			}
+			if err := h.Append(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, batch...)
+		}
+	}
+	write(h, 0, 300)
+	h, err := New(st, Config{Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The replay after a restart: duplicates only.
+	replay := slices.Clone(all[len(all)-40:])
+	if err := h.Append(ctx, replay); err != nil {
+		t.Fatal(err)
+	}
+	if d := h.Stats().PointsDuplicate; d != 40 {
+		t.Fatalf("%d duplicates, want 40", d)
+	}
+	write(h, 300, 600)
+
+	docs := hotDocs(t, h, hour)
+	if len(docs) != 600+600/16+600/256 {
+		t.Fatalf("%d segments, want %d", len(docs), 600+600/16+600/256)
+	}
+	for key, p := range docs {
+		l, i := key[0], key[1]
+		var want []string
+		for j := i * span(l); j < (i+1)*span(l); j++ {
+			want = append(want, docs[[2]int{0, j}])
+		}
+		if p != joinPoints(want) {
+			t.Fatalf("level %d segment %d holds other points than its writes", l, i)
+		}
+	}
+	from, to := hour*hourSecs, hour*hourSecs+hourSecs-1
+	check := func(h *Store, what string) {
+		t.Helper()
+		for _, q := range []struct{ step int64 }{{0}, {60}, {hourSecs}} {
+			got := mustQuery(t, h, thing, KindSensor, from, to, q.step, FnAvg, 0)
+			want := reference(all, thing, KindSensor, from, to, q.step, FnAvg, 0)
+			if len(got) == 0 || !sameReadings(got, want) {
+				t.Fatalf("%s, step %d: got %d readings %v, want %d", what, q.step, len(got), head(got), len(want))
+			}
+		}
+	}
+	check(h, "hot")
+	// Lost higher-level segments are read from their children.
+	coll := st.Database().Collection(hotName(hour))
+	for _, id := range []string{segID(bucketKey{thing, KindSensor, hour}, 2, 1), segID(bucketKey{thing, KindSensor, hour}, 1, 3)} {
+		if _, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h2, err := New(st, Config{Now: c.Now}) // counts the segments itself
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(h2, "hot, segments lost")
+
+	// The hour settles.
+	c.Set(time.Unix((hour+1)*hourSecs+1, 0))
+	if _, err := h.Enforce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(collections(t, h), hotName(hour)) {
+		t.Fatalf("hot collection of a settled hour not dropped")
+	}
+	check(h, "compacted")
+	check(h2, "compacted, read by a process that did not compact")
+	var c0 rawDoc
+	if err := st.Database().Collection(partitionName(floorDiv(hour*hourSecs, daySecs))).FindOne(ctx,
+		bson.D{{Key: "_id", Value: chunkID(thing, KindSensor, hour, 0)}}).Decode(&c0); err != nil {
+		t.Fatal(err)
+	}
+	if c0.Chunks != (1200+chunkPoints-1)/chunkPoints || countPoints(c0.P) != chunkPoints || c0.Seq != 1200 {
+		t.Fatalf("chunk 0: %d chunks, %d points, seq %d", c0.Chunks, countPoints(c0.P), c0.Seq)
+	}
+	// A late point for the settled hour goes to the chunks.
+	late := Point{Thing: thing, Kind: KindSensor, TS: to, Value: "7", Seq: 1201}
+	if err := h.Append(ctx, []Point{late}); err != nil {
+		t.Fatal(err)
+	}
+	all = append(all, late)
+	check(h, "late point")
+}
+
+// A compaction cut short by a crash left chunks behind without chunk 0;
+// the next compaction replaces them. A hot collection whose hour was
+// settled before a crash dropped it is dropped at the next start.
+func TestInterruptedCompactionIsRedone(t *testing.T) {
+	st := openStore(t)
+	h, c := newHistory(t, st, Config{})
+	ctx := context.Background()
+	hour := floorDiv(c.Now().Unix(), hourSecs)
+	thing := primitive.NewObjectID()
+	var all []Point
+	for i := 0; i < 10; i++ {
+		var batch []Point
+		for j := 0; j < 60; j++ {
+			n := i*60 + j
+			batch = append(batch, Point{Thing: thing, Kind: KindSensor, TS: hour*hourSecs + int64(n), Value: fmt.Sprint(n), Seq: uint64(n + 1)})
+		}
+		if err := h.Append(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, batch...)
+	}
+	part := st.Database().Collection(partitionName(floorDiv(hour*hourSecs, daySecs)))
+	if _, err := part.InsertOne(ctx, bson.D{{Key: "_id", Value: chunkID(thing, KindSensor, hour, 1)}, {Key: "p", Value: []string{"5 999"}}, {Key: "seq", Value: int64(3)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Database().Collection(hotName(hour-30)).InsertOne(ctx, bson.D{{Key: "_id", Value: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	c.Set(time.Unix((hour+1)*hourSecs, 0))
+	if _, err := h.Enforce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	from, to := hour*hourSecs, hour*hourSecs+hourSecs-1
+	got := mustQuery(t, h, thing, KindSensor, from, to, 0, "", 0)
+	if want := reference(all, thing, KindSensor, from, to, 0, "", 0); !sameReadings(got, want) {
+		t.Fatalf("after the compaction: %d readings %v, want %d", len(got), head(got), len(want))
+	}
+	h2, err := New(st, Config{Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h2.Enforce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(collections(t, h2), hotName(hour-30)) {
+		t.Fatal("hot collection of a settled hour kept over a restart")
+	}
+}
