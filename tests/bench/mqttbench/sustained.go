@@ -61,7 +61,9 @@ func sustainedCase(ctx context.Context, o options, s *server, res *brokerResults
 	if o.load.quietWait > 0 {
 		waitQuiet(s.pidString(), o.load.quietCores, o.load.quietWait)
 	}
-	base, err := m.counters()
+	// The points of the cases before must be in history first, or the
+	// run would count them as its own and stop waiting too early.
+	base, err := m.caughtUp(ctx, time.Minute)
 	if err != nil {
 		return err
 	}
@@ -239,4 +241,32 @@ func (s *server) cpuProfile(ctx context.Context, d time.Duration, file string) e
 		return err
 	}
 	return f.Close()
+}
+
+// caughtUp waits until the appliance's journal and history counters stand
+// still for 2.5 s (at most limit) and returns them.
+func (m *meter) caughtUp(ctx context.Context, limit time.Duration) (counters, error) {
+	last, err := m.counters()
+	if err != nil {
+		return last, err
+	}
+	deadline := time.Now().Add(limit)
+	for still := 0; still < 5 && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		c, err := m.counters()
+		if err != nil {
+			return c, err
+		}
+		if c == last {
+			still++
+		} else {
+			still = 0
+		}
+		last = c
+	}
+	return last, nil
 }
