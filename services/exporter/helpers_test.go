@@ -171,7 +171,8 @@ func fakeSources(c *core.Core) Sources {
 		},
 		History: func() history.Stats {
 			return history.Stats{PointsWritten: 30, PointsDuplicate: 1, PointsThinned: 2, PointsExpired: 3, PointsInvalid: 4,
-				BulkWrites: 5, CacheMisses: 6, PartitionsDropped: 7, Partitions: 8, EstimatedBytes: 1 << 20}
+				BulkWrites: 5, CacheMisses: 6, PartitionsDropped: 7, Partitions: 8, EstimatedBytes: 1 << 20,
+				Settles: 9, Compacted: 10, HotHours: 2}
 		},
 		StorePing: func(ctx context.Context) error { return nil },
 		StoreOps: func() []StoreOp {

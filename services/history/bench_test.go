@@ -179,3 +179,43 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkQueryHotHour reads a series written every second for an hour
+// (3 600 writes of one point): from its hot collection before the hour
+// settles, from the day partition's chunks after.
+func BenchmarkQueryHotHour(b *testing.B) {
+	st := openStore(b)
+	hour := floorDiv(day0, hourSecs) + 10
+	ts := hour * hourSecs
+	h, err := New(st, Config{Now: func() time.Time { return time.Unix(ts, 0) }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	thing := primitive.NewObjectID()
+	for i := 0; i < hourSecs; i++ {
+		ts = hour*hourSecs + int64(i)
+		if err := h.Append(ctx, []Point{{Thing: thing, Kind: KindSensor, TS: ts, Value: fmt.Sprint(i % 40), Seq: uint64(i + 1)}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	from, to := hour*hourSecs, hour*hourSecs+hourSecs-1
+	run := func(b *testing.B, from, to, step int64, want int) {
+		for b.Loop() {
+			r, err := h.Query(ctx, thing, KindSensor, from, to, step, FnAvg, 0)
+			if err != nil || len(r) != want {
+				b.Fatalf("%d readings, %v", len(r), err)
+			}
+		}
+	}
+	b.Run("hot/raw_hour", func(b *testing.B) { run(b, from, to, 0, hourSecs) })
+	b.Run("hot/day_1h_step", func(b *testing.B) { run(b, to-daySecs+1, to, hourSecs, 1) })
+	ts = to + 1
+	if _, err := h.Enforce(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if h.isHot(hour) {
+		b.Fatal("hour not compacted")
+	}
+	b.Run("compacted/raw_hour", func(b *testing.B) { run(b, from, to, 0, hourSecs) })
+}

@@ -20,14 +20,19 @@
 //   - one directory document per hour, "~h<unixHour>", naming the series
 //     with a bucket in that hour (settle.go).
 //
+// The hours not yet settled have a collection each, history_hot_<unixHour>,
+// with the segments of their buckets (hot.go).
+//
 // So a one-day raw query is at most 24 `_id` lookups, and a query in steps
 // of whole hours reads one rollup per day (plus at most two raw hours at
 // the edges of the range); aggregation happens in Go, since FerretDB's
 // $group has no $avg/$min/$max.
 //
-// Writes. Append groups points by bucket and writes each touched bucket
-// with one upsert ($push of the new points, $max of seq), all partition
-// operations in one bulk write. The day's rollup gets the hour's
+// Writes. Append groups points by bucket. A bucket of an hour not yet
+// settled gets one inserted segment in the hour's hot collection per
+// write, and is compacted into the partition when the hour settles
+// (hot.go); any other bucket (late points) gets one upsert ($push of the
+// new points, $max of seq), all partition operations in one bulk write. The day's rollup gets the hour's
 // statistics with one $set once the hour is over (settle.go); a late point
 // for an hour already over sets it with its bucket. Hour statistics are computed in Go from a cache of
 // per-bucket state (loaded from the raw document on a miss), so the rollup
@@ -155,6 +160,8 @@ type Stats struct {
 	BulkWrites        uint64 // bulk write round trips
 	CacheMisses       uint64 // bucket states loaded from the store
 	Settles           uint64 // hours settled: their deferred rollups written
+	Compacted         uint64 // buckets of settling hours compacted into their partition
+	HotHours          int    // hours whose segments wait for compaction (hot.go)
 	PartitionsDropped uint64
 	Partitions        int   // partitions now
 	EstimatedBytes    int64 // estimated size of all partitions
@@ -198,7 +205,7 @@ type Store struct {
 	hot   map[int64]bool       // hours with a hot collection (hot.go)
 	segN  map[bucketKey]int    // writes of hot buckets, for queries
 
-	written, duplicate, thinned, expired, invalid, bulks, misses, dropped, settles atomic.Uint64
+	written, duplicate, thinned, expired, invalid, bulks, misses, dropped, settles, compacted atomic.Uint64
 }
 
 // partition is one day's collection.
@@ -251,7 +258,7 @@ func New(st *store.Store, cfg Config) (*Store, error) {
 // Stats returns counters and sizes.
 func (s *Store) Stats() Stats {
 	s.pmu.RLock()
-	n := len(s.parts)
+	n, hot := len(s.parts), len(s.hot)
 	var bytes int64
 	for _, p := range s.parts {
 		bytes += p.bytes
@@ -260,7 +267,8 @@ func (s *Store) Stats() Stats {
 	return Stats{
 		PointsWritten: s.written.Load(), PointsDuplicate: s.duplicate.Load(), PointsThinned: s.thinned.Load(),
 		PointsExpired: s.expired.Load(), PointsInvalid: s.invalid.Load(), BulkWrites: s.bulks.Load(),
-		CacheMisses: s.misses.Load(), Settles: s.settles.Load(), PartitionsDropped: s.dropped.Load(), Partitions: n, EstimatedBytes: bytes,
+		CacheMisses: s.misses.Load(), Settles: s.settles.Load(), Compacted: s.compacted.Load(), HotHours: hot,
+		PartitionsDropped: s.dropped.Load(), Partitions: n, EstimatedBytes: bytes,
 	}
 }
 

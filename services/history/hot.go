@@ -397,6 +397,7 @@ func (s *Store) compact(ctx context.Context, k bucketKey, bs *bucketState) error
 	bs.st = st
 	bs.chunk, bs.inChunk = nChunks-1, len(pts)-(nChunks-1)*chunkPoints
 	bs.rollupDirty = false
+	s.compacted.Add(1)
 	return nil
 }
 

@@ -205,3 +205,35 @@ func TestInterruptedCompactionIsRedone(t *testing.T) {
 		t.Fatal("hot collection of a settled hour kept over a restart")
 	}
 }
+
+// With a budget too small for more than one series a step, an hour that
+// is over is compacted a series per Settle, without new points, and its
+// hot collection dropped after the last.
+func TestSettleStepsWithoutNewPoints(t *testing.T) {
+	st := openStore(t)
+	h, c := newHistory(t, st, Config{CompactBudget: time.Nanosecond})
+	ctx := context.Background()
+	hour := floorDiv(c.Now().Unix(), hourSecs)
+	var pts []Point
+	for i := 0; i < 5; i++ {
+		pts = append(pts, Point{Thing: primitive.NewObjectID(), Kind: KindSwitch, TS: hour*hourSecs + int64(i), Value: "1", Seq: uint64(i + 1)})
+	}
+	if err := h.Append(ctx, pts); err != nil {
+		t.Fatal(err)
+	}
+	c.Set(time.Unix((hour+1)*hourSecs, 0))
+	for i := 1; i <= 5; i++ {
+		if err := h.Settle(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st := h.Stats()
+		if st.Compacted != uint64(i) || (i < 5) != (st.HotHours == 1) || (i == 5) != (st.Settles == 1) {
+			t.Fatalf("after step %d: %d compacted, %d hot hours, %d settles", i, st.Compacted, st.HotHours, st.Settles)
+		}
+	}
+	for _, p := range pts {
+		if got := mustQuery(t, h, p.Thing, KindSwitch, hour*hourSecs, hour*hourSecs+hourSecs-1, hourSecs, FnLast, 0); len(got) != 1 || got[0].Value != "1" {
+			t.Fatalf("hour of %s after compaction: %v", p.Thing.Hex(), got)
+		}
+	}
+}

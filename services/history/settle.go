@@ -102,6 +102,19 @@ func (s *Store) storeSettled(ctx context.Context, hour int64) error {
 	return nil
 }
 
+// Settle goes on settling the hours that are over (their rollups, and
+// compacting their segments) for about CompactBudget. Append and Enforce
+// do the same; ingest calls it too, so that hours settle while no points
+// arrive.
+func (s *Store) Settle(ctx context.Context) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.load(ctx); err != nil {
+		return err
+	}
+	return s.settle(ctx, floorDiv(s.now().Unix(), hourSecs))
+}
+
 // settle writes the rollups of the buckets of the hours before nowHour
 // that are waiting for them, compacting the hot ones, and then moves the
 // watermark to nowHour and drops the hours' hot collections. Compaction

@@ -508,9 +508,10 @@ func (i *Ingest) enqueue(pts []history.Point, seq uint64) {
 
 // writeHistory stores queued points in batches: whatever accumulated
 // since the last write goes into the next, and writes start at most once
-// per HistoryInterval. FerretDB rewrites a whole hour bucket per append, so
-// fewer, larger appends cost far less than many small ones; thing state is
-// live in memory meanwhile, and the journal keeps the points durable.
+// per HistoryInterval. Each append costs the store a write per series
+// touched, so fewer, larger appends cost less than many small ones; thing
+// state is live in memory meanwhile, and the journal keeps the points
+// durable.
 func (i *Ingest) writeHistory() {
 	defer i.writerWG.Done()
 	backoff := 100 * time.Millisecond
@@ -581,6 +582,9 @@ func (i *Ingest) flushLoop() {
 		// 1/flushDuty of the time, and the broker the rest. The state is
 		// live in memory and durable in the journal meanwhile.
 		next = t0.Add(flushDuty * time.Since(t0))
+		if err := i.hist.Settle(i.ctx); err != nil {
+			i.log.Warn("history: settling the last hour failed", "err", err)
+		}
 		if i.cfg.RetentionInterval > 0 && time.Since(lastRetention) >= i.cfg.RetentionInterval {
 			lastRetention = time.Now()
 			dropped, err := i.hist.Enforce(i.ctx)
