@@ -237,3 +237,42 @@ func TestSettleStepsWithoutNewPoints(t *testing.T) {
 		}
 	}
 }
+
+// The clock went back an hour and the process restarted: a point for
+// the hour ahead, which has segments already, joins them instead of
+// starting chunks in the partition that would hide them.
+func TestClockBackKeepsAnHourWhole(t *testing.T) {
+	st := openStore(t)
+	h, c := newHistory(t, st, Config{})
+	ctx := context.Background()
+	hour := floorDiv(c.Now().Unix(), hourSecs)
+	thing := primitive.NewObjectID()
+	at := func(h *Store, ts int64, seq uint64) {
+		t.Helper()
+		if err := h.Append(ctx, []Point{{Thing: thing, Kind: KindSensor, TS: ts, Value: fmt.Sprint(seq), Seq: seq}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at(h, hour*hourSecs+10, 1)
+	c.Set(time.Unix((hour+1)*hourSecs+10, 0))
+	at(h, (hour+1)*hourSecs+10, 2)
+	c.Set(time.Unix(hour*hourSecs+1800, 0))
+	h2, err := New(st, Config{Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at(h2, (hour+1)*hourSecs+20, 3)
+	check := func(what string) {
+		t.Helper()
+		got := mustQuery(t, h2, thing, KindSensor, (hour+1)*hourSecs, (hour+2)*hourSecs-1, 0, "", 0)
+		if len(got) != 2 || got[0].Value != "2" || got[1].Value != "3" {
+			t.Fatalf("%s: hour ahead reads %v", what, got)
+		}
+	}
+	check("clock back")
+	c.Set(time.Unix((hour+2)*hourSecs+5, 0))
+	if err := h2.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("compacted")
+}

@@ -380,7 +380,9 @@ func (s *Store) bucket(ctx context.Context, k bucketKey) (*bucketState, error) {
 	}
 	if len(chunks) > 0 {
 		bs.rollupDirty = true
-	} else if s.defers(k.hour) {
+	} else if s.defers(k.hour) || s.isHot(k.hour) {
+		// Also an hour ahead of the clock that has segments: the clock
+		// went back.
 		if err := s.loadHot(ctx, k, bs); err != nil {
 			return nil, err
 		}
