@@ -28,8 +28,9 @@ const storeHealthInterval = 2 * time.Second
 // adds a migration from the format before to dataMigrations.
 //
 // Format 2: the history writes the buckets of the hours not yet settled
-// as segments in collections of their own (services/history/hot.go),
-// which format 1 versions do not read.
+// as segments in collections of their own (services/history/hot.go), and
+// thing state lives in pages (services/core/statepages.go); format 1
+// versions read neither.
 const dataFormat = 2
 
 // dataMigrations bring data of older formats to dataFormat.
@@ -37,10 +38,11 @@ func dataMigrations(*store.Store) []dataformat.Migration {
 	return []dataformat.Migration{{
 		From: 1,
 		// Format 1 history (the unsettled hours in the day partitions)
-		// is read as it is; the format is raised so that a rollback to a
-		// format 1 version goes back to the snapshot instead of missing
-		// the hot hours.
-		Name:  "history hot hours",
+		// and thing state (in the things' documents) are read as they
+		// are; the format is raised so that a rollback to a format 1
+		// version goes back to the snapshot instead of missing the hot
+		// hours and the state written since.
+		Name:  "history hot hours, thing state pages",
 		Apply: func(context.Context) error { return nil },
 	}}
 }

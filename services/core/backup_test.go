@@ -21,6 +21,7 @@ func TestBackupIsForAdminsAndRestores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.UpdateThingState(th.ID, func(x *Thing) bool { x.Sensor.Value = "7"; return true })
 	var buf bytes.Buffer
 	member := Actor{UserID: admin.UserID, Email: "m@x.test"}
 	if _, _, err := c.Backup(ctx, member, &buf, BackupHeader{Format: "fmt/1"}); CodeOf(err) != CodeForbidden || buf.Len() != 0 {
@@ -60,7 +61,25 @@ func TestBackupIsForAdminsAndRestores(t *testing.T) {
 	if _, ok := restored.OrgIDByName("kept"); !ok {
 		t.Error("org lost")
 	}
-	if got, ok := restored.ThingByName("T1"); !ok || got.ID != th.ID || got.Type != ThingSensor {
+	if got, ok := restored.ThingByName("T1"); !ok || got.ID != th.ID || got.Type != ThingSensor || got.Sensor.Value != "7" {
 		t.Errorf("thing: %+v %v", got, ok)
+	}
+
+	// A backup from before the state pages has the state in the things'
+	// documents; the pages left in the store must not override it.
+	doc := thingDoc(&Thing{ID: th.ID, Name: "T1", Type: ThingSensor, Sensor: Sensor{Value: "old"}})
+	line, err := bson.MarshalExtJSON(bson.D{{Key: "c", Value: store.CollThings}, {Key: "d", Value: doc}}, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := `{"format": "fmt/1", "collections": ["things"]}` + "\n" + string(line) + "\n"
+	if _, err := st.Restore(ctx, strings.NewReader(old), "fmt/1"); err != nil {
+		t.Fatal(err)
+	}
+	if restored, err = New(ctx, st, Config{BcryptCost: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := restored.ThingByName("T1"); !ok || got.Sensor.Value != "old" {
+		t.Errorf("thing of an old backup: %+v %v", got, ok)
 	}
 }

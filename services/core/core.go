@@ -151,6 +151,9 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Core, error) {
 	if err := st.Things.Each(ctx, func(d *store.Thing) error { c.putThing(thingFromDoc(d)); return nil }); err != nil {
 		return nil, fmt.Errorf("core: load things: %w", err)
 	}
+	if err := c.loadPages(ctx); err != nil {
+		return nil, fmt.Errorf("core: load thing state: %w", err)
+	}
 	if err := c.loadRevoked(ctx); err != nil {
 		return nil, fmt.Errorf("core: load revoked tokens: %w", err)
 	}

@@ -3,8 +3,6 @@ package core
 import (
 	"context"
 	"fmt"
-
-	"go.mongodb.org/mongo-driver/bson"
 )
 
 // Thing state (what devices report, as opposed to settings) changes on the
@@ -36,57 +34,52 @@ func (c *Core) UpdateThingState(id ID, fn func(t *Thing) bool) bool {
 	return true
 }
 
-// stateSet is the $set of every state field of a thing.
-func stateSet(t *Thing) bson.D {
-	return bson.D{
-		{Key: "available", Value: t.Available},
-		{Key: "last_seen", Value: t.LastSeen},
-		{Key: "telemetry", Value: t.Telemetry},
-		{Key: "voltage", Value: t.Voltage},
-		{Key: "loc_lat", Value: t.LocLat},
-		{Key: "loc_lng", Value: t.LocLng},
-		{Key: "loc_sat", Value: t.LocSat},
-		{Key: "loc_ts", Value: t.LocTs},
-		{Key: "battery_level", Value: t.BatteryLevel},
-		{Key: "alarm_active", Value: t.AlarmActive},
-		{Key: "alarm_activated", Value: t.AlarmActivated},
-		{Key: "sensor.value", Value: t.Sensor.Value},
-		{Key: "sensor.unit", Value: t.Sensor.Unit},
-		{Key: "sensor.measurement_last", Value: t.Sensor.MeasurementLast},
-		{Key: "switch.state", Value: t.Switch.State},
-	}
-}
-
 // FlushState writes the state of every thing changed since the last flush
-// in one bulk write. On failure the things stay dirty for the next try.
+// (statepages.go): the pages holding one, each with all its things. It
+// returns the number of changed things written.
 func (c *Core) FlushState(ctx context.Context) (int, error) {
 	c.mu.Lock()
 	if len(c.dirty) == 0 {
 		c.mu.Unlock()
 		return 0, nil
 	}
-	ids := make([]ID, 0, len(c.dirty))
-	sets := make([]bson.D, 0, len(c.dirty))
-	for id := range c.dirty {
-		if t, ok := c.things[id]; ok {
-			ids = append(ids, id)
-			sets = append(sets, stateSet(t))
+	dirty := c.dirty
+	c.dirty = nil
+	var want [statePages]bool
+	for id := range dirty {
+		want[pageOf(id)] = true
+	}
+	pages := map[int][]stateEntry{}
+	for id, t := range c.things {
+		if p := pageOf(id); want[p] {
+			pages[p] = append(pages[p], stateOf(t))
 		}
 	}
-	c.dirty = nil
+	// A page whose things were all deleted is written empty.
+	for p, w := range want {
+		if _, ok := pages[p]; w && !ok {
+			pages[p] = nil
+		}
+	}
+	n := 0
+	for id := range dirty {
+		if _, ok := c.things[id]; ok {
+			n++
+		}
+	}
 	c.mu.Unlock()
-	if err := c.st.Things.SetMany(ctx, ids, sets); err != nil {
+	if err := c.writePages(ctx, pages); err != nil {
 		c.mu.Lock()
 		if c.dirty == nil {
 			c.dirty = map[ID]struct{}{}
 		}
-		for _, id := range ids {
+		for id := range dirty {
 			c.dirty[id] = struct{}{}
 		}
 		c.mu.Unlock()
 		return 0, fmt.Errorf("core: flush thing state: %w", err)
 	}
-	return len(ids), nil
+	return n, nil
 }
 
 // AllThings returns a snapshot of every thing, for services building their

@@ -207,14 +207,19 @@ func (e *env) get(id core.ID) core.Thing {
 	return th
 }
 
-// stored reads a thing as the store has it.
-func (e *env) stored(id core.ID) store.Thing {
+// stored reads a thing as the store has it: as a core started on it now
+// would load it.
+func (e *env) stored(id core.ID) core.Thing {
 	e.t.Helper()
-	th, err := e.st.Things.Get(context.Background(), id)
+	c, err := core.New(context.Background(), e.st, core.Config{BcryptCost: 4, Logger: quiet})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return *th
+	th, err := c.Thing(core.System(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return th
 }
 
 func (e *env) readings(id core.ID, kind string, from, to int64) []history.Reading {

@@ -240,8 +240,9 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 // core.FlushState writes many dirty things at once; FerretDB v1.24
-// deadlocks on update commands of about 100 statements or more, so
-// store.Repo.SetMany splits them (see also history.maxStatements).
+// deadlocks on update commands of about 100 statements or more, so the
+// state pages are written in small commands (see also
+// history.maxStatements).
 func TestFlushManyThings(t *testing.T) {
 	e := newEnv(t)
 	ing := e.start(Config{FlushInterval: time.Hour}, nil)
@@ -258,9 +259,13 @@ func TestFlushManyThings(t *testing.T) {
 	if err := ing.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
+	c, err := core.New(context.Background(), e.st, core.Config{BcryptCost: 4, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, id := range ids {
-		if e.stored(id).Sensor.Value != "1" {
-			t.Fatal("state not flushed")
+		if th, err := c.Thing(core.System(), id); err != nil || th.Sensor.Value != "1" {
+			t.Fatalf("state not flushed: %v", err)
 		}
 	}
 }

@@ -16,6 +16,9 @@ const (
 	CollRevokedTokens = "revoked_tokens"
 	// CollAudit is PIOT's own: the audit trail of changes.
 	CollAudit = "audit"
+	// CollThingState is PIOT's own: the things' state (what they
+	// report), in pages of many things (core/statepages.go).
+	CollThingState = "thing_state"
 )
 
 // AuditEntry is one change made through core. TS is Unix seconds; the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"go.mongodb.org/mongo-driver/bson"
 )
@@ -16,7 +17,9 @@ const restoreBatch = 500
 // Restore replaces the collections named in a backup (JSON lines: a header
 // {"format": format, "collections": [...]}, then {"c": collection, "d":
 // document} per line, canonical Extended JSON) with the backup's
-// documents. Collections not in the backup are left alone. It must run
+// documents. Collections not in the backup are left alone, but for the
+// thing state pages (a backup without them has the state in the things'
+// documents). It must run
 // before anything loads the store into memory (at start).
 func (s *Store) Restore(ctx context.Context, r io.Reader, format string) (int, error) {
 	sc := bufio.NewScanner(r)
@@ -61,6 +64,14 @@ func (s *Store) Restore(ctx context.Context, r io.Reader, format string) (int, e
 				return n, fmt.Errorf("restore: insert into %s: %w", coll, err)
 			}
 			n += end - start
+		}
+	}
+	// A backup from before thing state had its own collection holds the
+	// state in the things' documents; pages left from now would override
+	// it.
+	if !slices.Contains(header.Collections, CollThingState) {
+		if _, err := s.db.Collection(CollThingState).DeleteMany(ctx, bson.D{}); err != nil {
+			return n, fmt.Errorf("restore: clear %s: %w", CollThingState, err)
 		}
 	}
 	return n, s.Sync(ctx)

@@ -193,7 +193,7 @@ type index struct {
 
 // collections are made at start, so that their _id indexes exist before
 // the first lookup.
-var collections = []string{CollUsers, CollOrgs, CollMembers, CollThings, CollRevokedTokens, CollAudit}
+var collections = []string{CollUsers, CollOrgs, CollMembers, CollThings, CollRevokedTokens, CollAudit, CollThingState}
 
 var schema = []index{
 	{coll: CollUsers, name: IndexEmail, keys: bson.D{{Key: "email", Value: 1}}, unique: true},
