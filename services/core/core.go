@@ -82,6 +82,9 @@ type Core struct {
 	// (by id), computed on change: the broker asks on every ACL check.
 	credVersions map[ID]string
 	dirty        map[ID]struct{} // things whose state awaits FlushState
+	// flushMu orders the writes of state pages: a page is snapshot and
+	// written under it, so an older snapshot never lands after a newer.
+	flushMu sync.Mutex
 	// revoked are signed-out tokens (by jti) with their expiry.
 	revoked map[ID]int64
 }

@@ -203,3 +203,29 @@ func BenchmarkFlushState(b *testing.B) {
 		})
 	}
 }
+
+// A state change made through the API (a switch) is durable at once: the
+// thing's page, which a restart reads over its document, is written with
+// it.
+func TestAPIStateChangeSurvivesItsPage(t *testing.T) {
+	c, st, admin := newCore(t)
+	ctx := context.Background()
+	th, err := c.CreateThing(ctx, admin, "S1", ThingSwitch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.UpdateThingState(th.ID, func(x *Thing) bool { x.LastSeen = 5; return true })
+	if _, err := c.FlushState(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetSwitchState(ctx, admin, th.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := New(ctx, st, Config{BcryptCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c2.Thing(System(), th.ID); err != nil || !got.Switch.State || got.LastSeen != 5 {
+		t.Fatalf("after a restart: state %v, last seen %d, %v", got.Switch.State, got.LastSeen, err)
+	}
+}

@@ -38,6 +38,8 @@ func (c *Core) UpdateThingState(id ID, fn func(t *Thing) bool) bool {
 // (statepages.go): the pages holding one, each with all its things. It
 // returns the number of changed things written.
 func (c *Core) FlushState(ctx context.Context) (int, error) {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
 	c.mu.Lock()
 	if len(c.dirty) == 0 {
 		c.mu.Unlock()

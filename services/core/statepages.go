@@ -104,6 +104,28 @@ func (c *Core) writePages(ctx context.Context, pages map[int][]stateEntry) error
 	return nil
 }
 
+// writeStateOf writes the page of one thing now and syncs it: a change of
+// state made through the API (a switch, an alarm) is durable before the
+// answer, as every change through core is, and the page, which overrides
+// the thing's document at start, must not hold the state from before.
+func (c *Core) writeStateOf(ctx context.Context, id ID) error {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	p := pageOf(id)
+	var es []stateEntry
+	c.mu.RLock()
+	for tid, t := range c.things {
+		if pageOf(tid) == p {
+			es = append(es, stateOf(t))
+		}
+	}
+	c.mu.RUnlock()
+	if err := c.writePages(ctx, map[int][]stateEntry{p: es}); err != nil {
+		return internal("error while writing thing state", err)
+	}
+	return storeErr(c.st.Sync(ctx), "thing state")
+}
+
 // loadPages applies the stored pages to the things loaded from their
 // documents (in New, before anything reads them).
 func (c *Core) loadPages(ctx context.Context) error {

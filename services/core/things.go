@@ -296,6 +296,11 @@ func (c *Core) editThing(ctx context.Context, a Actor, action string, id ID, fn 
 	}
 	c.putThing(&n)
 	c.mu.Unlock()
+	if stateOf(cur) != stateOf(&n) {
+		if err := c.writeStateOf(ctx, id); err != nil {
+			return Thing{}, err
+		}
+	}
 	c.emit(Event{Kind: ThingChanged, ID: n.ID})
 	c.audit(ctx, a, action, changes("thing "+cur.Name, thingDoc(cur), thingDoc(&n)))
 	return n, nil
