@@ -274,6 +274,12 @@ func startEmbedded(dir string, log *slog.Logger) (*embedded, error) {
 	}
 	_ = os.Remove(probe)
 
+	rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
+	err := repairOrphanTables(rctx, filepath.Join(dir, DatabaseName+".sqlite"), log)
+	rcancel()
+	if err != nil {
+		return nil, err
+	}
 	listener := ferretdb.ListenerConfig{}
 	sock, err := socketPath(dir)
 	if err != nil {
