@@ -10,7 +10,6 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
-	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
 // Thing state is stored in pages, not in the things' documents: FerretDB
@@ -91,17 +90,8 @@ func (c *Core) writePages(ctx context.Context, pages map[int][]stateEntry) error
 			SetReplacement(pageDoc{ID: pageID(p), B: primitive.Binary{Data: raw}}).
 			SetUpsert(true))
 	}
-	coll := c.st.Database().Collection(store.CollThingState)
-	// FerretDB holds a connection per update statement until its command
-	// ends; small commands leave connections to everybody else.
-	for len(models) > 0 {
-		n := min(len(models), 16)
-		if _, err := coll.BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(false)); err != nil {
-			return err
-		}
-		models = models[n:]
-	}
-	return nil
+	_, err := store.BulkWrite(ctx, c.st.Database().Collection(store.CollThingState), models, false)
+	return err
 }
 
 // writeStateOf writes the page of one thing now and syncs it: a change of

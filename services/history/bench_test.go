@@ -184,17 +184,12 @@ func BenchmarkAppend(b *testing.B) {
 // (3 600 writes of one point): from its hot collection before the hour
 // settles, from the day partition's chunks after.
 func BenchmarkQueryHotHour(b *testing.B) {
-	st := openStore(b)
-	hour := floorDiv(day0, hourSecs) + 10
-	ts := hour * hourSecs
-	h, err := New(st, Config{Now: func() time.Time { return time.Unix(ts, 0) }})
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, h, c, hour := hotHour(b, Config{})
 	ctx := context.Background()
 	thing := primitive.NewObjectID()
 	for i := 0; i < hourSecs; i++ {
-		ts = hour*hourSecs + int64(i)
+		ts := hour*hourSecs + int64(i)
+		c.Set(time.Unix(ts, 0))
 		if err := h.Append(ctx, []Point{{Thing: thing, Kind: KindSensor, TS: ts, Value: fmt.Sprint(i % 40), Seq: uint64(i + 1)}}); err != nil {
 			b.Fatal(err)
 		}
@@ -210,7 +205,7 @@ func BenchmarkQueryHotHour(b *testing.B) {
 	}
 	b.Run("hot/raw_hour", func(b *testing.B) { run(b, from, to, 0, hourSecs) })
 	b.Run("hot/day_1h_step", func(b *testing.B) { run(b, to-daySecs+1, to, hourSecs, 1) })
-	ts = to + 1
+	c.Set(time.Unix(to+1, 0))
 	if _, err := h.Enforce(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -227,13 +222,7 @@ func BenchmarkCompactHour(b *testing.B) {
 	const things, writes, per = 200, 360, 10
 	for b.Loop() {
 		b.StopTimer()
-		st := openStore(b)
-		hour := floorDiv(day0, hourSecs) + 10
-		ts := hour * hourSecs
-		h, err := New(st, Config{Now: func() time.Time { return time.Unix(ts, 0) }})
-		if err != nil {
-			b.Fatal(err)
-		}
+		_, h, c, hour := hotHour(b, Config{})
 		ctx := context.Background()
 		ids := make([]store.ID, things)
 		for i := range ids {
@@ -241,7 +230,8 @@ func BenchmarkCompactHour(b *testing.B) {
 		}
 		var seq uint64
 		for w := 0; w < writes; w++ {
-			ts = hour*hourSecs + int64(w)*10
+			ts := hour*hourSecs + int64(w)*10
+			c.Set(time.Unix(ts, 0))
 			pts := make([]Point, 0, things*per)
 			for _, id := range ids {
 				for k := 0; k < per; k++ {
@@ -253,7 +243,7 @@ func BenchmarkCompactHour(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		ts = (hour + 1) * hourSecs
+		c.Set(time.Unix((hour+1)*hourSecs, 0))
 		b.StartTimer()
 		for steps := 0; h.isHot(hour); steps++ {
 			if err := h.Settle(ctx); err != nil {
@@ -263,9 +253,6 @@ func BenchmarkCompactHour(b *testing.B) {
 				b.Fatal("the hour does not settle")
 			}
 		}
-		b.StopTimer()
-		_ = st.Close(ctx)
-		b.StartTimer()
 	}
 	b.ReportMetric(float64(b.N*things*writes*per)/b.Elapsed().Seconds(), "points/s")
 }

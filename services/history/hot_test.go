@@ -9,9 +9,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/piot-appliance/piot/internal/testclock"
+	"github.com/piot-appliance/piot/services/store"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 )
+
+// hotHour is a history on a new store whose clock stands in an hour not
+// yet settled: the one the tests write.
+func hotHour(tb testing.TB, cfg Config) (*store.Store, *Store, *testclock.Clock, int64) {
+	tb.Helper()
+	st := openStore(tb)
+	h, c := newHistory(tb, st, cfg)
+	return st, h, c, floorDiv(c.Now().Unix(), hourSecs)
+}
 
 // hotDocs reads every segment of an hour's hot collection by level and
 // index.
@@ -55,10 +66,8 @@ func collections(t *testing.T, h *Store) []string {
 // settles the bucket is compacted into chunks and the hour's collection
 // dropped.
 func TestHotHourSegments(t *testing.T) {
-	st := openStore(t)
-	h, c := newHistory(t, st, Config{})
+	st, h, c, hour := hotHour(t, Config{})
 	ctx := context.Background()
-	hour := floorDiv(c.Now().Unix(), hourSecs)
 	thing := primitive.NewObjectID()
 	var all []Point
 	write := func(h *Store, from, to int) {
@@ -161,10 +170,8 @@ func TestHotHourSegments(t *testing.T) {
 // the next compaction replaces them. A hot collection whose hour was
 // settled before a crash dropped it is dropped at the next start.
 func TestInterruptedCompactionIsRedone(t *testing.T) {
-	st := openStore(t)
-	h, c := newHistory(t, st, Config{})
+	st, h, c, hour := hotHour(t, Config{})
 	ctx := context.Background()
-	hour := floorDiv(c.Now().Unix(), hourSecs)
 	thing := primitive.NewObjectID()
 	var all []Point
 	for i := 0; i < 10; i++ {
@@ -210,10 +217,8 @@ func TestInterruptedCompactionIsRedone(t *testing.T) {
 // is over is compacted a series per Settle, without new points, and its
 // hot collection dropped after the last.
 func TestSettleStepsWithoutNewPoints(t *testing.T) {
-	st := openStore(t)
-	h, c := newHistory(t, st, Config{CompactBudget: time.Nanosecond})
+	_, h, c, hour := hotHour(t, Config{CompactBudget: time.Nanosecond})
 	ctx := context.Background()
-	hour := floorDiv(c.Now().Unix(), hourSecs)
 	var pts []Point
 	for i := 0; i < 5; i++ {
 		pts = append(pts, Point{Thing: primitive.NewObjectID(), Kind: KindSwitch, TS: hour*hourSecs + int64(i), Value: "1", Seq: uint64(i + 1)})
@@ -242,10 +247,8 @@ func TestSettleStepsWithoutNewPoints(t *testing.T) {
 // the hour ahead, which has segments already, joins them instead of
 // starting chunks in the partition that would hide them.
 func TestClockBackKeepsAnHourWhole(t *testing.T) {
-	st := openStore(t)
-	h, c := newHistory(t, st, Config{})
+	st, h, c, hour := hotHour(t, Config{})
 	ctx := context.Background()
-	hour := floorDiv(c.Now().Unix(), hourSecs)
 	thing := primitive.NewObjectID()
 	at := func(h *Store, ts int64, seq uint64) {
 		t.Helper()

@@ -11,7 +11,6 @@ import (
 	"github.com/piot-appliance/piot/services/store"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
-	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
 type bucketKey struct {
@@ -434,29 +433,13 @@ func (s *Store) trimCache(keep []bucketKey) {
 	}
 }
 
-// maxStatements bounds the statements of one update command. FerretDB
-// v1.24 keeps every statement's query cursor (and so one of its 100 SQLite
-// connections) open until the whole command ends
-// (internal/handler/msg_update.go: `defer closer.Close()` inside the loop),
-// so a command with about 100 updates of existing documents waits forever
-// for a connection. Small commands also leave connections for queries.
-const maxStatements = 32
-
-// bulkWrite runs models in commands of at most maxStatements.
+// bulkWrite runs models in commands of store.MaxBulkUpdates, in order: a
+// chunk's seq says its points and every earlier one of the series are
+// stored, so chunks must land in order.
 func (s *Store) bulkWrite(ctx context.Context, coll string, models []mongo.WriteModel) error {
-	c := s.db.Collection(coll)
-	for len(models) > 0 {
-		n := min(len(models), maxStatements)
-		// Ordered: a chunk's seq says its points and every earlier one of
-		// the series are stored, so chunks must land in order.
-		_, err := c.BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(true))
-		s.bulks.Add(1)
-		if err != nil {
-			return err
-		}
-		models = models[n:]
-	}
-	return nil
+	n, err := store.BulkWrite(ctx, s.db.Collection(coll), models, true)
+	s.bulks.Add(uint64(n))
+	return err
 }
 
 // chunkWrites stores adds (with the running seq after each) into the

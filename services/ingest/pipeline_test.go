@@ -240,9 +240,8 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 // core.FlushState writes many dirty things at once; FerretDB v1.24
-// deadlocks on update commands of about 100 statements or more, so the
-// state pages are written in small commands (see also
-// history.maxStatements).
+// deadlocks on update commands of about 100 statements or more, so
+// every bulk write goes in small commands (store.BulkWrite).
 func TestFlushManyThings(t *testing.T) {
 	e := newEnv(t)
 	ing := e.start(Config{FlushInterval: time.Hour}, nil)

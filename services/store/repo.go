@@ -204,22 +204,38 @@ func (r Repo[T]) SetMany(ctx context.Context, ids []ID, sets []bson.D) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	for start := 0; start < len(ids); start += MaxBulkUpdates {
-		end := min(start+MaxBulkUpdates, len(ids))
-		models := make([]mongo.WriteModel, 0, end-start)
-		for i := start; i < end; i++ {
-			models = append(models, mongo.NewUpdateOneModel().
-				SetFilter(bson.D{{Key: "_id", Value: ids[i]}}).
-				SetUpdate(bson.D{{Key: "$set", Value: sets[i]}}))
-		}
-		if _, err := r.c.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
-			return wrap("bulk update", r.c.Name(), err)
-		}
+	models := make([]mongo.WriteModel, 0, len(ids))
+	for i := range ids {
+		models = append(models, mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: ids[i]}}).
+			SetUpdate(bson.D{{Key: "$set", Value: sets[i]}}))
+	}
+	if _, err := BulkWrite(ctx, r.c, models, false); err != nil {
+		return wrap("bulk update", r.c.Name(), err)
 	}
 	return r.done(ctx, "bulk update", nil)
 }
 
 // MaxBulkUpdates bounds the updates of one bulk write. FerretDB v1.24 holds
 // a SQLite connection per update statement until the whole command ends,
-// from a pool of 100: a larger bulk write deadlocks the embedded store.
+// from a pool of 100 (internal/handler/msg_update.go: `defer
+// closer.Close()` inside the loop): a larger bulk write deadlocks the
+// embedded store, and small ones leave connections for queries.
 const MaxBulkUpdates = 32
+
+// BulkWrite runs models in commands of at most MaxBulkUpdates, in order
+// if ordered (then a failure stops at the failed model), and returns the
+// number of commands sent. Every bulk write to the store goes through it.
+func BulkWrite(ctx context.Context, c *mongo.Collection, models []mongo.WriteModel, ordered bool) (int, error) {
+	commands := 0
+	for len(models) > 0 {
+		n := min(len(models), MaxBulkUpdates)
+		_, err := c.BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(ordered))
+		commands++
+		if err != nil {
+			return commands, err
+		}
+		models = models[n:]
+	}
+	return commands, nil
+}
