@@ -37,9 +37,10 @@ test: lint
 	bash image/build.sh
 	PIOT_REQUIRE_MOSQUITTO=1 go test -count=1 -timeout 20m ./...
 	# The device adapters, the relay, the spool and the broker's write
-	# holds take concurrent packets, and piot init runs its services,
-	# consoles and clock side by side: again under the race detector.
-	CGO_ENABLED=1 go test -race -count=1 -timeout 10m ./services/adapter/... ./services/edge/... ./services/broker/ ./appliance/initd/...
+	# holds take concurrent packets, piot init runs its services,
+	# consoles and clock side by side, and the core changes thing state in
+	# place under its lock: again under the race detector.
+	CGO_ENABLED=1 go test -race -count=1 -timeout 10m ./services/adapter/... ./services/edge/... ./services/broker/ ./services/core/ ./appliance/initd/...
 
 bench:
 	go test -run '^$$' -bench . -benchtime 2000x ./services/store/

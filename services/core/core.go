@@ -228,6 +228,8 @@ func (c *Core) dropMember(id ID) {
 	delete(c.userOrgs[m.UserID], m.OrgID)
 }
 
+// putThing stores a copy of t: the map's things are changed in place
+// under c.mu (UpdateThingState), so no caller may keep one of them.
 func (c *Core) putThing(t *Thing) {
 	if old, ok := c.things[t.ID]; ok {
 		delete(c.thingByName, old.Name)
@@ -235,7 +237,8 @@ func (c *Core) putThing(t *Thing) {
 			delete(c.thingByPiot, old.PiotID)
 		}
 	}
-	c.things[t.ID] = t
+	cp := *t
+	c.things[t.ID] = &cp
 	c.thingByName[t.Name] = t.ID
 	if t.PiotID != "" {
 		c.thingByPiot[t.PiotID] = t.ID

@@ -221,25 +221,20 @@ func (c *Core) DeleteOrg(ctx context.Context, a Actor, id ID) error {
 	for _, mid := range c.orgUsers[id] {
 		mids = append(mids, mid)
 	}
-	var owned []*Thing
+	var owned []Thing
 	for _, t := range c.things {
 		if t.OrgID == id {
-			owned = append(owned, t)
+			owned = append(owned, *t)
 		}
 	}
 	c.mu.RUnlock()
 	if !ok {
 		return errf(CodeNotFound, "Org does not exist")
 	}
-	for _, t := range owned {
-		n := *t
-		n.OrgID = primitive.NilObjectID
-		if err := c.saveThing(ctx, t, &n, "thing"); err != nil {
+	for k := range owned {
+		if err := c.detach(ctx, &owned[k], func(n *Thing) { n.OrgID = primitive.NilObjectID }); err != nil {
 			return err
 		}
-		c.mu.Lock()
-		c.putThing(&n)
-		c.mu.Unlock()
 	}
 	if err := c.st.Members.DeleteIDs(ctx, mids); err != nil {
 		return internal("error while deleting organization", err)

@@ -271,7 +271,12 @@ func (c *Core) editThing(ctx context.Context, a Actor, action string, id ID, fn 
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.mu.RLock()
-	cur, ok := c.things[id]
+	live, ok := c.things[id]
+	var cur *Thing
+	if ok {
+		cp := *live
+		cur = &cp
+	}
 	allowed := ok && c.canEditThing(a, cur)
 	c.mu.RUnlock()
 	switch {
@@ -472,26 +477,25 @@ func (c *Core) DeleteThing(ctx context.Context, a Actor, id ID) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.mu.RLock()
-	gone, ok := c.things[id]
-	var children []*Thing
+	var goneName string
+	live, ok := c.things[id]
+	if ok {
+		goneName = live.Name
+	}
+	var children []Thing
 	for _, t := range c.things {
 		if t.ParentID == id {
-			children = append(children, t)
+			children = append(children, *t)
 		}
 	}
 	c.mu.RUnlock()
 	if !ok {
 		return errf(CodeNotFound, "Thing does not exist")
 	}
-	for _, ch := range children {
-		n := *ch
-		n.ParentID = primitive.NilObjectID
-		if err := c.saveThing(ctx, ch, &n, "thing"); err != nil {
+	for k := range children {
+		if err := c.detach(ctx, &children[k], func(n *Thing) { n.ParentID = primitive.NilObjectID }); err != nil {
 			return err
 		}
-		c.mu.Lock()
-		c.putThing(&n)
-		c.mu.Unlock()
 	}
 	if err := c.st.Things.Delete(ctx, id); err != nil {
 		return storeErr(err, "Thing")
@@ -500,7 +504,25 @@ func (c *Core) DeleteThing(ctx context.Context, a Actor, id ID) error {
 	c.dropThing(id)
 	c.mu.Unlock()
 	c.emit(Event{Kind: ThingDeleted, ID: id})
-	c.audit(ctx, a, "deleteThing", "thing "+gone.Name)
+	c.audit(ctx, a, "deleteThing", "thing "+goneName)
+	return nil
+}
+
+// detach saves t, a copy taken under c.mu, as fn changes it (a child
+// losing its deleted parent, a thing its deleted org), keeping the state
+// ingest changed since the copy.
+func (c *Core) detach(ctx context.Context, t *Thing, fn func(n *Thing)) error {
+	n := *t
+	fn(&n)
+	if err := c.saveThing(ctx, t, &n, "thing"); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if live, ok := c.things[n.ID]; ok {
+		keepLiveState(&n, t, live)
+	}
+	c.putThing(&n)
+	c.mu.Unlock()
 	return nil
 }
 

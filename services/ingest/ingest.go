@@ -116,9 +116,12 @@ type Ingest struct {
 	stateSeq atomic.Uint64 // records up to here have their state stored
 	histSeq  atomic.Uint64 // records up to here have their points stored
 
-	qmu     sync.Mutex
-	qcond   *sync.Cond
-	queue   []history.Point
+	qmu   sync.Mutex
+	qcond *sync.Cond
+	queue []history.Point
+	// spare is the queue the writer stored last, emptied: the next queue
+	// fills it instead of growing a new slice at every write.
+	spare   []history.Point
 	qmark   uint64 // records up to here have their points queued
 	qclosed bool
 
@@ -497,6 +500,9 @@ func (i *Ingest) enqueue(pts []history.Point, seq uint64) {
 	for len(i.queue) >= i.cfg.MaxPendingPoints && !i.qclosed {
 		i.qcond.Wait()
 	}
+	if i.queue == nil && len(pts) > 0 {
+		i.queue, i.spare = i.spare, nil
+	}
 	i.queue = append(i.queue, pts...)
 	i.qmark = seq
 	i.qmu.Unlock()
@@ -558,6 +564,12 @@ func (i *Ingest) writeHistory() {
 			backoff = min(backoff*2, 30*time.Second)
 		}
 		i.histSeq.Store(mark)
+		if cap(pts) > 0 {
+			clear(pts) // the points' strings go with them
+			i.qmu.Lock()
+			i.spare = pts[:0]
+			i.qmu.Unlock()
+		}
 	}
 }
 
