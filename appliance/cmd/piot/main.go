@@ -16,6 +16,7 @@ import (
 	"github.com/piot-appliance/piot/appliance/config"
 	"github.com/piot-appliance/piot/appliance/initd"
 	"github.com/piot-appliance/piot/appliance/localconsole"
+	"github.com/piot-appliance/piot/internal/memlimit"
 	"github.com/spf13/cobra"
 )
 
@@ -126,6 +127,9 @@ defaults < YAML < environment < flags. A bad value stops start-up.`,
 			// New already opens the store, which a signal may interrupt.
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if os.Getenv("GOMEMLIMIT") == "" && cfg.MemoryBudget > 0 {
+				go memlimit.New(uint64(cfg.MemoryBudget)).Run(ctx)
+			}
 			log.Info("starting piot", "version", version, "data_dir", cfg.DataDir)
 			app, err := appliance.New(ctx, cfg, log, version)
 			if errors.Is(err, context.Canceled) {
