@@ -169,7 +169,7 @@ func (e *env) indexed(want core.Thing) bool {
 	if !ok || len(keys) == 0 {
 		return len(thingTopics(&want)) == 0
 	}
-	for _, m := range x.topics[keys[0]] {
+	for _, m := range x.topics[keys[0].org][keys[0].topic] {
 		if m.thing.ID == want.ID {
 			return settings(*m.thing) == settings(want)
 		}

@@ -40,10 +40,13 @@ func (r role) rule() string {
 }
 
 // match is one thing listening on a topic in one role, with the thing's
-// settings as of the last change (immutable).
+// settings as of the last change (immutable). enabled is the thing's, at
+// hand: the publisher's goroutine asks it of every message before
+// journaling, and the thing itself is elsewhere in memory.
 type match struct {
-	role  role
-	thing *core.Thing
+	role    role
+	enabled bool
+	thing   *core.Thing
 }
 
 type topicKey struct {
@@ -55,13 +58,15 @@ type topicKey struct {
 // core's things at start and kept current from core's change events, so
 // messages never wait for the database.
 type index struct {
-	mu     sync.RWMutex
-	topics map[topicKey][]match
+	mu sync.RWMutex
+	// topics is by org, then by topic: a map keyed by the topic string
+	// alone hashes and compares faster than one keyed by (org, topic).
+	topics map[core.ID]map[string][]match
 	things map[core.ID][]topicKey // keys each thing is listed under
 }
 
 func newIndex() *index {
-	return &index{topics: map[topicKey][]match{}, things: map[core.ID][]topicKey{}}
+	return &index{topics: map[core.ID]map[string][]match{}, things: map[core.ID][]topicKey{}}
 }
 
 // thingTopics lists the topics a thing listens on, by role. Topic fields
@@ -110,8 +115,13 @@ func (x *index) put(t core.Thing) {
 	cp := t
 	var keys []topicKey
 	for key, roles := range thingTopics(&cp) {
+		org := x.topics[key.org]
+		if org == nil {
+			org = map[string][]match{}
+			x.topics[key.org] = org
+		}
 		for _, r := range roles {
-			x.topics[key] = append(x.topics[key], match{role: r, thing: &cp})
+			org[key.topic] = append(org[key.topic], match{role: r, enabled: cp.Enabled, thing: &cp})
 		}
 		keys = append(keys, key)
 	}
@@ -126,17 +136,21 @@ func (x *index) remove(id core.ID) {
 
 func (x *index) removeLocked(id core.ID) {
 	for _, key := range x.things[id] {
-		ms := x.topics[key]
+		org := x.topics[key.org]
+		ms := org[key.topic]
 		kept := ms[:0:0]
 		for _, m := range ms {
 			if m.thing.ID != id {
 				kept = append(kept, m)
 			}
 		}
-		if len(kept) == 0 {
-			delete(x.topics, key)
-		} else {
-			x.topics[key] = kept
+		switch {
+		case len(kept) > 0:
+			org[key.topic] = kept
+		case len(org) > 1:
+			delete(org, key.topic)
+		default:
+			delete(x.topics, key.org)
 		}
 	}
 	delete(x.things, id)
@@ -145,7 +159,7 @@ func (x *index) removeLocked(id core.ID) {
 // reset replaces the whole index.
 func (x *index) reset(things []core.Thing) {
 	x.mu.Lock()
-	x.topics = map[topicKey][]match{}
+	x.topics = map[core.ID]map[string][]match{}
 	x.things = map[core.ID][]topicKey{}
 	x.mu.Unlock()
 	for _, t := range things {
@@ -158,5 +172,5 @@ func (x *index) reset(things []core.Thing) {
 func (x *index) lookup(org core.ID, topic string) []match {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return x.topics[topicKey{org, topic}]
+	return x.topics[org][topic]
 }

@@ -117,7 +117,7 @@ func (r *routing) journaled() bool {
 		return false
 	}
 	for _, m := range r.ms {
-		if m.thing.Enabled {
+		if m.enabled {
 			return true
 		}
 	}
