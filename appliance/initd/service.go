@@ -49,7 +49,8 @@ const (
 	// and for support; on tmpfs, bounded by logFileMax.
 	logFile    = runDir + "/piot.log"
 	logFileMax = 4 << 20
-	memLimit   = "48MiB"
+	// memoryBudget is piot run's --memory-budget in the image: 48 MiB.
+	memoryBudget = "50331648"
 )
 
 func newService(p *procs, log *slog.Logger, con *console, tz func() string) *service {
@@ -115,10 +116,11 @@ func (s *service) runOnce() (ws unix.WaitStatus, tail string, err error) {
 		"TERM=linux",
 		"TZ=" + s.tz(),
 		// The image runs on boards with little memory: Go's default
-		// collector pace instead of piot run's 200 %, and a soft limit
-		// near which the collector works harder instead of growing.
+		// collector pace instead of piot run's 200 %, and a budget near
+		// which the collector works harder instead of growing (until the
+		// live data needs more than half of it).
 		"GOGC=100",
-		"GOMEMLIMIT=" + memLimit,
+		"PIOT_MEMORY_BUDGET=" + memoryBudget,
 		osctl.SocketEnv + "=" + controlSocket,
 	}
 	s.mu.Lock()
