@@ -25,12 +25,20 @@ type sessionStore struct {
 	// live reports whether a client still has an identity; a revoked
 	// session's record must not be written back after it was deleted.
 	live func(*mqtt.Client) bool
+	// provides answers Provides: mochi asks every hook about every event
+	// of every packet, and the stock hook searches a list each time.
+	provides [256]bool
 }
 
 const dbFile = "broker.db"
 
 func openSessionStore(server *mqtt.Server, dir string, live func(*mqtt.Client) bool) (*sessionStore, error) {
 	s := &sessionStore{Hook: new(bolt.Hook), live: live}
+	for k := range s.provides {
+		// The $SYS snapshot is dropped: counters restart with the process.
+		b := byte(k)
+		s.provides[k] = b != mqtt.OnSysInfoTick && b != mqtt.StoredSysInfo && s.Hook.Provides(b)
+	}
 	err := server.AddHook(s, &bolt.Options{
 		Path:    filepath.Join(dir, dbFile),
 		Options: &bbolt.Options{Timeout: time.Second}, // another process holding the file is an error, not a hang
@@ -44,13 +52,8 @@ func openSessionStore(server *mqtt.Server, dir string, live func(*mqtt.Client) b
 // ID names the hook in mochi's logs.
 func (s *sessionStore) ID() string { return "piot-sessions" }
 
-// Provides drops the $SYS snapshot: counters restart with the process.
-func (s *sessionStore) Provides(b byte) bool {
-	if b == mqtt.OnSysInfoTick || b == mqtt.StoredSysInfo {
-		return false
-	}
-	return s.Hook.Provides(b)
-}
+// Provides is the stock hook's answer, without the $SYS snapshot.
+func (s *sessionStore) Provides(b byte) bool { return s.provides[b] }
 
 // ephemeral reports whether a session ends with its connection, so that
 // nothing of it needs to survive a restart.

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -32,7 +31,7 @@ func (h *Hook) ID() string { return "piot-ingest" }
 
 // Provides says which events the hook handles.
 func (h *Hook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnPublish, mqtt.OnWillSent}, []byte{b})
+	return b == mqtt.OnPublish || b == mqtt.OnWillSent
 }
 
 // OnPublish journals a publish. For QoS > 0 the acknowledgement must wait
