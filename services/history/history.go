@@ -107,8 +107,11 @@ type Config struct {
 	// buckets of a settling hour (default DefaultCompactBudget); the rest
 	// waits for the next write.
 	CompactBudget time.Duration
-	Now           func() time.Time
-	Logger        *slog.Logger
+	// SegmentBytes bounds the points of one segment of a hot hour
+	// (default DefaultSegmentBytes; hot.go).
+	SegmentBytes int
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // Point is one reading.
@@ -239,6 +242,9 @@ func New(st *store.Store, cfg Config) (*Store, error) {
 	}
 	if cfg.CompactBudget <= 0 {
 		cfg.CompactBudget = DefaultCompactBudget
+	}
+	if cfg.SegmentBytes <= 0 {
+		cfg.SegmentBytes = DefaultSegmentBytes
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

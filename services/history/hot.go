@@ -30,6 +30,12 @@ import (
 // those 16, after every 16th level-1 segment a level-2 one, and so on.
 // Reading the n writes of a bucket takes at most 15 look-ups per level. A
 // higher-level segment missing after a crash is read from its 16 children.
+// No segment holds more than Config.SegmentBytes of points: a write of a series
+// with more is split into several level-0 segments, and a higher-level
+// segment that would be larger is not written (readers take its
+// children), so a very busy series never makes a document too large for
+// the store, nor its reading or compaction hold more than a few segments
+// in memory.
 //
 // A bucket of a hot hour that already has chunks in the partition (written
 // before the hour became hot, by an older version, or compacted while the
@@ -44,6 +50,11 @@ const (
 	maxLevel = 3
 	// hotBatch bounds the documents of one insert command.
 	hotBatch = 1000
+	// DefaultSegmentBytes bounds a segment's points (the store's
+	// documents are at most 16 MiB).
+	DefaultSegmentBytes = 4 << 20
+	// compactBatch is how many chunks compaction inserts at a time.
+	compactBatch = 64
 	// DefaultCompactBudget is how long one settle step may spend
 	// compacting before ingest gets to write again.
 	DefaultCompactBudget = 200 * time.Millisecond
@@ -111,14 +122,23 @@ func joinPoints(ps []string) string {
 type hotWrites map[int64][]any
 
 // segments appends to hw the segments of one write of bucket k (its
-// points joined in payload): the level-0 segment and every higher-level
-// segment it completes. The earlier children of a new higher-level
-// segment come from the bucket's tail or are read back.
-func (s *Store) segments(ctx context.Context, hw hotWrites, k bucketKey, bs *bucketState, payload string) error {
+// points joined in payload, at most Config.SegmentBytes, and seq the highest seq
+// among them and before them): the level-0 segment and every
+// higher-level segment it completes that is not too large. The earlier
+// children of a new higher-level segment come from the bucket's tail or
+// are read back.
+func (s *Store) segments(ctx context.Context, hw hotWrites, k bucketKey, bs *bucketState, payload string, seq uint64) error {
 	coll := hotName(k.hour)
-	docs := []any{newSeg(k, 0, bs.segs, payload, bs.seq)}
+	docs := []any{newSeg(k, 0, bs.segs, payload, seq)}
 	bs.segs++
-	bs.tail = append(bs.tail, payload)
+	if bs.tailOK {
+		bs.tail = append(bs.tail, payload)
+		if bs.tailBytes += len(payload); bs.tailBytes > s.cfg.SegmentBytes {
+			// Its level-1 segment will be too large: read back to find
+			// out rather than kept.
+			bs.tail, bs.tailOK = nil, false
+		}
+	}
 	child := payload
 	for l := 1; l <= maxLevel && bs.segs%span(l) == 0; l++ {
 		j := bs.segs/span(l) - 1
@@ -126,71 +146,108 @@ func (s *Store) segments(ctx context.Context, hw hotWrites, k bucketKey, bs *buc
 		if l == 1 && bs.tailOK {
 			parts = bs.tail
 		} else {
-			for c := j * fanout; c < j*fanout+fanout-1; c++ {
-				p, _, _, err := s.readSeg(ctx, coll, k, l-1, c)
-				if err != nil {
-					return err
-				}
-				parts = append(parts, p)
+			var ok bool
+			var err error
+			parts, ok, err = s.gather(ctx, coll, k, l-1, j*fanout, j*fanout+fanout-1, s.cfg.SegmentBytes-len(child))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break // too large, or a child lost: readers take the children
 			}
 			parts = append(parts, child)
 		}
-		child = joinPoints(parts)
-		docs = append(docs, newSeg(k, l, j, child, bs.seq))
+		if child = joinPoints(parts); len(child) > s.cfg.SegmentBytes {
+			break
+		}
+		docs = append(docs, newSeg(k, l, j, child, seq))
 	}
 	if bs.segs%fanout == 0 {
-		bs.tail, bs.tailOK = nil, true
+		bs.tail, bs.tailBytes, bs.tailOK = nil, 0, true
 	}
 	hw[k.hour] = append(hw[k.hour], docs...)
 	return nil
 }
 
-// readSeg reads one segment, from its children if it is missing; found
-// is false if no point of it is stored.
-func (s *Store) readSeg(ctx context.Context, coll string, k bucketKey, level, idx int) (p string, seq int64, found bool, err error) {
+// gather reads the segments from..to-1 of a level of bucket k, in order,
+// as long as all exist and hold at most limit bytes together.
+func (s *Store) gather(ctx context.Context, coll string, k bucketKey, level, from, to, limit int) ([]string, bool, error) {
+	var parts []string
+	n := 0
+	for c := from; c < to; c++ {
+		p, _, found, err := s.readSegDoc(ctx, coll, k, level, c)
+		if err != nil || !found {
+			return nil, false, err
+		}
+		if n += len(p); n > limit {
+			return nil, false, nil
+		}
+		parts = append(parts, p)
+	}
+	return parts, true, nil
+}
+
+// readSegDoc reads one stored segment; found is false if it is not
+// stored.
+func (s *Store) readSegDoc(ctx context.Context, coll string, k bucketKey, level, idx int) (p string, seq int64, found bool, err error) {
 	var d segDoc
 	err = s.db.Collection(coll).FindOne(ctx, bson.D{{Key: "_id", Value: segID(k, level, idx)}}).Decode(&d)
 	switch {
 	case err == nil:
 		return d.P, d.Seq, true, nil
-	case !errors.Is(err, mongo.ErrNoDocuments):
-		return "", 0, false, fmt.Errorf("history: read segment: %w", err)
-	case level == 0:
+	case errors.Is(err, mongo.ErrNoDocuments):
 		return "", 0, false, nil
 	}
-	parts := make([]string, 0, fanout)
-	for c := idx * fanout; c < idx*fanout+fanout; c++ {
-		cp, cs, ok, err := s.readSeg(ctx, coll, k, level-1, c)
-		if err != nil {
-			return "", 0, false, err
+	return "", 0, false, fmt.Errorf("history: read segment: %w", err)
+}
+
+// eachHot calls fn with the points of the first n writes of bucket k,
+// one stored segment at a time in write order, and returns the highest
+// seq among them. A higher-level segment that is not stored (too large,
+// or lost in a crash) is read from its children.
+func (s *Store) eachHot(ctx context.Context, coll string, k bucketKey, n int, fn func(p string) error) (int64, error) {
+	var seq int64
+	var visit func(level, idx int) error
+	visit = func(level, idx int) error {
+		p, sq, found, err := s.readSegDoc(ctx, coll, k, level, idx)
+		switch {
+		case err != nil:
+			return err
+		case found:
+			seq = max(seq, sq)
+			return fn(p)
+		case level == 0:
+			return nil
 		}
-		if ok {
-			parts = append(parts, cp)
-			seq, found = max(seq, cs), true
+		for c := idx * fanout; c < idx*fanout+fanout; c++ {
+			if err := visit(level-1, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	pos := 0
+	for l := maxLevel; l >= 0; l-- {
+		for sp := span(l); pos+sp <= n; pos += sp {
+			if err := visit(l, pos/sp); err != nil {
+				return 0, err
+			}
 		}
 	}
-	return joinPoints(parts), seq, found, nil
+	return seq, nil
 }
 
 // readHot reads the points of the first n writes of bucket k from its hot
 // collection, as payloads in write order, and the highest seq among them.
 func (s *Store) readHot(ctx context.Context, coll string, k bucketKey, n int) ([]string, int64, error) {
 	var out []string
-	var seq int64
-	pos := 0
-	for l := maxLevel; l >= 0; l-- {
-		for sp := span(l); pos+sp <= n; pos += sp {
-			p, sq, ok, err := s.readSeg(ctx, coll, k, l, pos/sp)
-			if err != nil {
-				return nil, 0, err
-			}
-			if ok {
-				out = append(out, p)
-				seq = max(seq, sq)
-			}
+	seq, err := s.eachHot(ctx, coll, k, n, func(p string) error {
+		if p != "" {
+			out = append(out, p)
 		}
-	}
-	return out, seq, nil
+		return nil
+	})
+	return out, seq, err
 }
 
 // countSegs finds how many writes bucket k has in its hot collection:
@@ -307,19 +364,19 @@ func (s *Store) loadHot(ctx context.Context, k bucketKey, bs *bucketState) error
 	if err != nil {
 		return err
 	}
-	ps, seq, err := s.readHot(ctx, coll, k, n)
-	if err != nil {
-		return err
-	}
-	bs.segs, bs.seq, bs.tailOK = n, uint64(max(seq, 0)), n%fanout == 0
 	hourStart := k.hour * hourSecs
-	for _, p := range ps {
+	seq, err := s.eachHot(ctx, coll, k, n, func(p string) error {
 		eachPoint(p, func(e string) {
 			if ts, v, ok := decodePoint(e, hourStart); ok {
 				bs.st.add(ts, v)
 			}
 		})
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	bs.segs, bs.seq, bs.tailOK = n, uint64(max(seq, 0)), n%fanout == 0
 	s.pmu.Lock()
 	s.segN[k] = n
 	s.pmu.Unlock()
@@ -332,70 +389,92 @@ func (s *Store) loadHot(ctx context.Context, k bucketKey, bs *bucketState) error
 // its presence marks the bucket as compacted. The rollup and the
 // partition's counts follow in the same ordered write.
 func (s *Store) compact(ctx context.Context, k bucketKey, bs *bucketState) error {
-	ps, seq, err := s.readHot(ctx, hotName(k.hour), k, bs.segs)
-	if err != nil {
-		return err
-	}
 	hourStart := k.hour * hourSecs
-	var pts []string
-	st := stats{}
-	for _, p := range ps {
-		eachPoint(p, func(e string) {
-			if ts, v, ok := decodePoint(e, hourStart); ok {
-				pts = append(pts, e)
-				st.add(ts, v)
-			}
-		})
-	}
 	day := floorDiv(hourStart, daySecs)
 	part, err := s.partitionFor(ctx, day)
 	if err != nil {
 		return err
 	}
-	bs.seq = max(bs.seq, uint64(max(seq, 0)))
-	nChunks := max((len(pts)+chunkPoints-1)/chunkPoints, 1)
-	chunk := func(c int) bson.D {
-		lo, hi := c*chunkPoints, min((c+1)*chunkPoints, len(pts))
+	coll := s.db.Collection(part.name)
+	// The points stream from the segments into chunks, a batch of chunks
+	// at a time: a busy series' hour may be millions of points.
+	st := stats{}
+	var first, cur []string // chunk 0's points, written last; the chunk being filled
+	nChunks, points := 1, 0
+	var bytes int64 = estRollupHourSize
+	var batch []any
+	chunk := func(c int, pts []string, seq uint64) bson.D {
 		d := bson.D{{Key: "_id", Value: chunkID(k.thing, k.kind, k.hour, c)}, {Key: "thing", Value: k.thing}, {Key: "kind", Value: k.kind},
-			{Key: "hour", Value: hourStart}, {Key: "p", Value: []string{strings.Join(pts[lo:hi], pointSep)}}, {Key: "seq", Value: int64(bs.seq)}}
+			{Key: "hour", Value: hourStart}, {Key: "p", Value: []string{strings.Join(pts, pointSep)}}, {Key: "seq", Value: int64(seq)}}
 		if c == 0 {
 			d = append(d, bson.E{Key: "chunks", Value: nChunks})
 		}
 		return d
 	}
-	coll := s.db.Collection(part.name)
-	var rest []any
-	for c := 1; c < nChunks; c++ {
-		rest = append(rest, chunk(c))
+	flush := func() error {
+		if err := s.insertOrReplace(ctx, coll, batch); err != nil {
+			return fmt.Errorf("history: compact into %s: %w", part.name, err)
+		}
+		batch = batch[:0]
+		return nil
 	}
-	if err := s.insertOrReplace(ctx, coll, rest); err != nil {
-		return fmt.Errorf("history: compact into %s: %w", part.name, err)
+	var failed error
+	seq, err := s.eachHot(ctx, hotName(k.hour), k, bs.segs, func(p string) error {
+		eachPoint(p, func(e string) {
+			ts, v, ok := decodePoint(e, hourStart)
+			if !ok || failed != nil {
+				return
+			}
+			st.add(ts, v)
+			points++
+			bytes += int64(len(e)) + estPointOverhead
+			if len(first) < chunkPoints {
+				first = append(first, e)
+				return
+			}
+			if cur = append(cur, e); len(cur) == chunkPoints {
+				batch = append(batch, chunk(nChunks, cur, bs.seq))
+				nChunks, cur = nChunks+1, nil
+				if len(batch) == compactBatch {
+					failed = flush()
+				}
+			}
+		})
+		return failed
+	})
+	if err != nil {
+		return err
 	}
-	var bytes int64 = estRollupHourSize + int64(nChunks)*estRawDocBytes
-	for _, p := range pts {
-		bytes += int64(len(p)) + estPointOverhead
+	if len(cur) > 0 {
+		batch = append(batch, chunk(nChunks, cur, bs.seq))
+		nChunks++
 	}
+	if err := flush(); err != nil {
+		return err
+	}
+	bs.seq = max(bs.seq, uint64(max(seq, 0)))
+	bytes += int64(nChunks) * estRawDocBytes
 	dw := &dayWrites{}
 	dw.setRollupHour(k, day, st.encode())
-	models := []mongo.WriteModel{mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: chunkID(k.thing, k.kind, k.hour, 0)}}).SetReplacement(chunk(0)).SetUpsert(true)}
+	models := []mongo.WriteModel{mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: chunkID(k.thing, k.kind, k.hour, 0)}}).SetReplacement(chunk(0, first, bs.seq)).SetUpsert(true)}
 	models = append(models, dw.rollupWrites(day)...)
 	models = append(models, mongo.NewUpdateOneModel().
 		SetFilter(bson.D{{Key: "_id", Value: metaID}}).
-		SetUpdate(bson.D{{Key: "$inc", Value: bson.D{{Key: "points", Value: int64(len(pts))}, {Key: "bytes", Value: bytes}}}}).
+		SetUpdate(bson.D{{Key: "$inc", Value: bson.D{{Key: "points", Value: int64(points)}, {Key: "bytes", Value: bytes}}}}).
 		SetUpsert(true))
 	if err := s.bulkWrite(ctx, part.name, models); err != nil {
 		return fmt.Errorf("history: compact into %s: %w", part.name, err)
 	}
 	s.pmu.Lock()
-	part.points += int64(len(pts))
+	part.points += int64(points)
 	part.bytes += bytes
 	delete(s.segN, k)
 	s.pmu.Unlock()
 	// Late points for the hour now go to the partition, as for a
 	// settled hour.
-	bs.hot, bs.segs, bs.tail, bs.tailOK = false, 0, nil, false
+	bs.hot, bs.segs, bs.tail, bs.tailBytes, bs.tailOK = false, 0, nil, 0, false
 	bs.st = st
-	bs.chunk, bs.inChunk = nChunks-1, len(pts)-(nChunks-1)*chunkPoints
+	bs.chunk, bs.inChunk = nChunks-1, points-(nChunks-1)*chunkPoints
 	bs.rollupDirty = false
 	s.compacted.Add(1)
 	return nil

@@ -279,3 +279,116 @@ func TestClockBackKeepsAnHourWhole(t *testing.T) {
 	}
 	check("compacted")
 }
+
+// A busy series: writes of more points than a segment may hold are split
+// into several level-0 segments, higher-level segments that would be too
+// large are left out, and the hour still reads right, also after a crash
+// that lost the last piece of a split write (its replay stores it again)
+// and after compaction, which streams many batches of chunks.
+func TestBusySeriesSegmentsStaySmall(t *testing.T) {
+	const segBytes = 2000
+	st, h, c, hour := hotHour(t, Config{SegmentBytes: segBytes})
+	ctx := context.Background()
+	thing := primitive.NewObjectID()
+	k := bucketKey{thing, KindSensor, hour}
+	var all []Point
+	n := 0
+	write := func(h *Store, points int) []Point {
+		t.Helper()
+		var batch []Point
+		for range points {
+			ts := hour*hourSecs + int64(n)/30 // about 88 000 points in the hour
+			batch = append(batch, Point{Thing: thing, Kind: KindSensor, TS: ts, Value: fmt.Sprint(n % 1000), Seq: uint64(n + 1)})
+			n++
+		}
+		c.Set(time.Unix(batch[len(batch)-1].TS, 0))
+		if err := h.Append(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, batch...)
+		return batch
+	}
+	// Small writes first (level-1 segments of them fit), then writes of
+	// up to ten segments each.
+	for range 40 {
+		write(h, 20)
+	}
+	for i := range 60 {
+		write(h, 50+i*30)
+	}
+	docs := hotDocs(t, h, hour)
+	levels := map[int]int{}
+	for key, p := range docs {
+		if len(p) > segBytes {
+			t.Fatalf("level %d segment %d holds %d bytes", key[0], key[1], len(p))
+		}
+		levels[key[0]]++
+	}
+	if levels[1] == 0 || levels[0] <= 100 {
+		t.Fatalf("segments by level %v: want level 1 for the small writes and split big ones", levels)
+	}
+	from, to := hour*hourSecs, hour*hourSecs+hourSecs-1
+	check := func(h *Store, what string) {
+		t.Helper()
+		for _, step := range []int64{0, 60, hourSecs} {
+			got := mustQuery(t, h, thing, KindSensor, from, to, step, FnAvg, 0)
+			want := reference(all, thing, KindSensor, from, to, step, FnAvg, 0)
+			if len(got) == 0 || !sameReadings(got, want) {
+				t.Fatalf("%s, step %d: got %d readings %v, want %d", what, step, len(got), head(got), len(want))
+			}
+		}
+	}
+	check(h, "hot")
+
+	// A crash after the first pieces of a split write: the last is lost,
+	// and the journal's replay of the whole write stores it again.
+	last := write(h, 600)
+	docs = hotDocs(t, h, hour)
+	top := -1
+	for key := range docs {
+		if key[0] == 0 {
+			top = max(top, key[1])
+		}
+	}
+	if _, err := st.Database().Collection(hotName(hour)).DeleteOne(ctx, bson.D{{Key: "_id", Value: segID(k, 0, top)}}); err != nil {
+		t.Fatal(err)
+	}
+	h2, err := New(st, Config{Now: c.Now, SegmentBytes: segBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h2.Append(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	check(h2, "after a lost piece and its replay")
+
+	// Compaction: many batches of chunks.
+	for range 30 {
+		write(h2, 1000)
+	}
+	c.Set(time.Unix((hour+1)*hourSecs, 0))
+	for i := 0; h2.Stats().HotHours > 0; i++ {
+		if err := h2.Settle(ctx); err != nil || i == 100 {
+			t.Fatalf("settle %d: %v", i, err)
+		}
+	}
+	if len(all) < 2*compactBatch*chunkPoints {
+		t.Fatalf("only %d points: compaction writes one batch", len(all))
+	}
+	check(h2, "compacted")
+	var c0 struct {
+		Chunks int `bson:"chunks"`
+	}
+	part := st.Database().Collection(partitionName(floorDiv(hour*hourSecs, daySecs)))
+	if err := part.FindOne(ctx, bson.D{{Key: "_id", Value: chunkID(thing, KindSensor, hour, 0)}}).Decode(&c0); err != nil {
+		t.Fatal(err)
+	}
+	if want := (len(all) + chunkPoints - 1) / chunkPoints; c0.Chunks != want {
+		t.Fatalf("chunk 0 counts %d chunks, want %d", c0.Chunks, want)
+	}
+	h3, err := New(st, Config{Now: c.Now, SegmentBytes: segBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(h3, "compacted, read by a new process")
+}

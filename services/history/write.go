@@ -41,11 +41,12 @@ type bucketState struct {
 	listed bool
 	// hot: the bucket's points are in its hour's hot collection (hot.go);
 	// segs counts its writes there, tail holds the points of those since
-	// the last level-1 segment, complete if tailOK.
-	hot    bool
-	segs   int
-	tail   []string
-	tailOK bool
+	// the last level-1 segment (tailBytes of them), complete if tailOK.
+	hot       bool
+	segs      int
+	tail      []string
+	tailBytes int
+	tailOK    bool
 }
 
 // rawDoc is the part of a raw bucket the writer and queries read.
@@ -195,9 +196,20 @@ func (s *Store) stage(ctx context.Context, b *appendBatch, k bucketKey, points [
 	day := floorDiv(k.hour*hourSecs, daySecs)
 	dw := b.day(day)
 	if bs.hot {
-		// Counted into the partition's size when compacted.
-		if err := s.segments(ctx, b.hot, k, bs, strings.Join(adds, pointSep)); err != nil {
-			return err
+		// Counted into the partition's size when compacted. A write of
+		// more than Config.SegmentBytes is several segments, each with the seq of
+		// its last point, so that a crash between them loses nothing a
+		// replay would take for a duplicate.
+		for lo := 0; lo < len(adds); {
+			hi, n := lo, 0
+			for hi < len(adds) && (hi == lo || n+len(adds[hi])+1 <= s.cfg.SegmentBytes) {
+				n += len(adds[hi]) + 1
+				hi++
+			}
+			if err := s.segments(ctx, b.hot, k, bs, strings.Join(adds[lo:hi], pointSep), seqs[hi-1]); err != nil {
+				return err
+			}
+			lo = hi
 		}
 		b.hotPoints += int64(len(adds))
 		if !bs.listed {
