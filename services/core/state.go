@@ -57,18 +57,7 @@ func (c *Core) FlushState(ctx context.Context) (int, error) {
 	for id := range dirty {
 		want[pageOf(id)] = true
 	}
-	pages := map[int][]stateEntry{}
-	for id, t := range c.things {
-		if p := pageOf(id); want[p] {
-			pages[p] = append(pages[p], stateOf(t))
-		}
-	}
-	// A page whose things were all deleted is written empty.
-	for p, w := range want {
-		if _, ok := pages[p]; w && !ok {
-			pages[p] = nil
-		}
-	}
+	pages := c.pagesLocked(want)
 	n := 0
 	for id := range dirty {
 		if _, ok := c.things[id]; ok {

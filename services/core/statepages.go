@@ -77,6 +77,24 @@ type pageBody struct {
 	E []stateEntry `bson:"e"`
 }
 
+// pagesLocked is the state of every thing of the wanted pages, by page; a
+// wanted page whose things were all deleted is there empty. Callers hold
+// c.mu.
+func (c *Core) pagesLocked(want [statePages]bool) map[int][]stateEntry {
+	pages := map[int][]stateEntry{}
+	for p, w := range want {
+		if w {
+			pages[p] = nil
+		}
+	}
+	for id, t := range c.things {
+		if p := pageOf(id); want[p] {
+			pages[p] = append(pages[p], stateOf(t))
+		}
+	}
+	return pages
+}
+
 // writePages replaces the given pages. Callers do not hold c.mu.
 func (c *Core) writePages(ctx context.Context, pages map[int][]stateEntry) error {
 	var models []mongo.WriteModel
@@ -101,16 +119,12 @@ func (c *Core) writePages(ctx context.Context, pages map[int][]stateEntry) error
 func (c *Core) writeStateOf(ctx context.Context, id ID) error {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
-	p := pageOf(id)
-	var es []stateEntry
+	var want [statePages]bool
+	want[pageOf(id)] = true
 	c.mu.RLock()
-	for tid, t := range c.things {
-		if pageOf(tid) == p {
-			es = append(es, stateOf(t))
-		}
-	}
+	pages := c.pagesLocked(want)
 	c.mu.RUnlock()
-	if err := c.writePages(ctx, map[int][]stateEntry{p: es}); err != nil {
+	if err := c.writePages(ctx, pages); err != nil {
 		return internal("error while writing thing state", err)
 	}
 	return storeErr(c.st.Sync(ctx), "thing state")

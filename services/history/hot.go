@@ -122,8 +122,8 @@ func joinPoints(ps []string) string {
 type hotWrites map[int64][]any
 
 // segments appends to hw the segments of one write of bucket k (its
-// points joined in payload, at most Config.SegmentBytes, and seq the highest seq
-// among them and before them): the level-0 segment and every
+// points joined in payload, at most Config.SegmentBytes, and seq the
+// highest seq among them and before them): the level-0 segment and every
 // higher-level segment it completes that is not too large. The earlier
 // children of a new higher-level segment come from the bucket's tail or
 // are read back.

@@ -19,8 +19,8 @@ const restoreBatch = 500
 // document} per line, canonical Extended JSON) with the backup's
 // documents. Collections not in the backup are left alone, but for the
 // thing state pages (a backup without them has the state in the things'
-// documents). It must run
-// before anything loads the store into memory (at start).
+// documents). It must run before anything loads the store into memory
+// (at start).
 func (s *Store) Restore(ctx context.Context, r io.Reader, format string) (int, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
