@@ -376,6 +376,7 @@ func (s *Store) loadHot(ctx context.Context, k bucketKey, bs *bucketState) error
 	if err != nil {
 		return err
 	}
+	bs.st.own()
 	bs.segs, bs.seq, bs.tailOK = n, uint64(max(seq, 0)), n%fanout == 0
 	s.pmu.Lock()
 	s.segN[k] = n
@@ -453,6 +454,7 @@ func (s *Store) compact(ctx context.Context, k bucketKey, bs *bucketState) error
 		return err
 	}
 	bs.seq = max(bs.seq, uint64(max(seq, 0)))
+	st.own()
 	bytes += int64(nChunks) * estRawDocBytes
 	dw := &dayWrites{}
 	dw.setRollupHour(k, day, st.encode())

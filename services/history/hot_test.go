@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -391,4 +392,94 @@ func TestBusySeriesSegmentsStaySmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(h3, "compacted, read by a new process")
+}
+
+// TestCachedSummariesHoldNoPayloads: a bucket's cached summary keeps
+// copies of its first and last values, not the stored segments or chunks
+// they were cut from. The heap after loading, compacting and reading back
+// a compacted hour must not grow with the points' bytes.
+func TestCachedSummariesHoldNoPayloads(t *testing.T) {
+	const series, perSeries = 300, 1000
+	st, h, c, hour := hotHour(t, Config{})
+	ctx := context.Background()
+	things := make([]primitive.ObjectID, series)
+	for i := range things {
+		things[i] = primitive.NewObjectID()
+	}
+	point := func(th primitive.ObjectID, i int) Point {
+		// Long values, so that the payloads dwarf everything else.
+		return Point{Thing: th, Kind: KindSensor, TS: hour*hourSecs + int64(i),
+			Value: fmt.Sprintf("%d.123456789012345678901234567", i), Seq: uint64(i + 1)}
+	}
+	payload := 0
+	func() {
+		var pts []Point
+		for i := range perSeries {
+			for _, th := range things {
+				p := point(th, i)
+				payload += len(p.Value) + 5
+				pts = append(pts, p)
+			}
+		}
+		if err := h.Append(ctx, pts); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	h = nil
+	heap := func() uint64 {
+		var ms runtime.MemStats
+		// Twice: pooled buffers go at the second collection.
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	var base uint64
+	check := func(h *Store, what string) {
+		t.Helper()
+		grew := int64(heap()) - int64(base)
+		runtime.KeepAlive(h) // its bucket cache is what is measured
+		t.Logf("%s: heap grew by %d bytes (%d bytes of points)", what, grew, payload)
+		if grew > int64(payload/8) {
+			t.Fatalf("%s: heap grew by %d bytes for %d bytes of points", what, grew, payload)
+		}
+	}
+	// A new process loads every bucket from its segments.
+	h2, err := New(st, Config{Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base = heap()
+	more := func(h *Store, i int) {
+		t.Helper()
+		var pts []Point
+		for _, th := range things {
+			pts = append(pts, point(th, i))
+		}
+		if err := h.Append(ctx, pts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	more(h2, perSeries)
+	check(h2, "loaded from segments")
+	c.Set(time.Unix((hour+1)*hourSecs, 0))
+	for i := 0; h2.Stats().HotHours > 0; i++ {
+		if err := h2.Settle(ctx); err != nil || i == 100 {
+			t.Fatalf("settle %d: %v", i, err)
+		}
+	}
+	check(h2, "compacted")
+	// Another process loads the compacted buckets from their chunks for
+	// a late point.
+	h2 = nil
+	h3, err := New(st, Config{Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	more(h3, perSeries+1)
+	check(h3, "loaded from chunks")
+	got := mustQuery(t, h3, things[7], KindSensor, hour*hourSecs, hour*hourSecs+hourSecs-1, hourSecs, FnLast, 0)
+	if want := point(things[7], perSeries+1).Value; len(got) != 1 || got[0].Value != want {
+		t.Fatalf("last of the hour %v, want %s", got, want)
+	}
 }

@@ -229,6 +229,15 @@ func (st *stats) add(ts int64, v string) {
 	}
 }
 
+// own copies the first and last values out of the payloads they were
+// cut from. Summaries built from stored segments or chunks outlive them in
+// the bucket cache, and a value pinning its payload kept every busy
+// series' last segments in memory: 169 MB of a heap profile at the end of
+// an hour under the sustained benchmark.
+func (st *stats) own() {
+	st.Fv, st.Lv = strings.Clone(st.Fv), strings.Clone(st.Lv)
+}
+
 // merge adds another summary.
 func (st *stats) merge(o stats) {
 	if o.N == 0 {

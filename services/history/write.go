@@ -389,6 +389,7 @@ func (s *Store) bucket(ctx context.Context, k bucketKey) (*bucketState, error) {
 		}
 		bs.chunk, bs.inChunk = c, countPoints(d.P)
 	}
+	bs.st.own()
 	if len(chunks) > 0 {
 		bs.rollupDirty = true
 	} else if s.defers(k.hour) || s.isHot(k.hour) {
