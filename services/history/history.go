@@ -208,6 +208,11 @@ type Store struct {
 	hot   map[int64]bool       // hours with a hot collection (hot.go)
 	segN  map[bucketKey]int    // writes of hot buckets, for queries
 
+	// merges are the higher-level segments waiting to be written
+	// (mergeSegs), queued their set; both under wmu.
+	merges []segMerge
+	queued map[segMerge]struct{}
+
 	written, duplicate, thinned, expired, invalid, bulks, misses, dropped, settles, compacted atomic.Uint64
 }
 
@@ -256,6 +261,7 @@ func New(st *store.Store, cfg Config) (*Store, error) {
 		st: st, db: st.Database(), cfg: cfg, log: cfg.Logger, now: cfg.Now,
 		cache: map[bucketKey]*bucketState{}, seriesLast: map[seriesKey]int64{}, pending: map[bucketKey]struct{}{},
 		parts: map[int64]*partition{}, hot: map[int64]bool{}, segN: map[bucketKey]int{}, droppedDays: -1,
+		queued: map[segMerge]struct{}{},
 	}
 	s.ensureColl = st.EnsureIDIndex
 	return s, nil

@@ -27,9 +27,13 @@ import (
 // A bucket written every second gets 3 600 segments an hour, too many to
 // read one by one. So segments have levels: after every 16th level-0
 // segment (one write) the writer adds a level-1 segment with the points of
-// those 16, after every 16th level-1 segment a level-2 one, and so on.
-// Reading the n writes of a bucket takes at most 15 look-ups per level. A
-// higher-level segment missing after a crash is read from its 16 children.
+// those 16 (kept in memory meanwhile), after every 16th level-1 segment a
+// level-2 one, and so on. Reading the n writes of a bucket takes at most
+// 15 look-ups per level. A higher-level segment not stored is read from
+// its 16 children: one lost in a crash, and those of level 2 and up for a
+// while after their last child, since their children are read back from
+// the store and they are made a few at a time over the next writes
+// (mergeSegs).
 // No segment holds more than Config.SegmentBytes of points: a write of a series
 // with more is split into several level-0 segments, and a higher-level
 // segment that would be larger is not written (readers take its
@@ -123,12 +127,10 @@ type hotWrites map[int64][]any
 
 // segments appends to hw the segments of one write of bucket k (its
 // points joined in payload, at most Config.SegmentBytes, and seq the
-// highest seq among them and before them): the level-0 segment and every
-// higher-level segment it completes that is not too large. The earlier
-// children of a new higher-level segment come from the bucket's tail or
-// are read back.
-func (s *Store) segments(ctx context.Context, hw hotWrites, k bucketKey, bs *bucketState, payload string, seq uint64) error {
-	coll := hotName(k.hour)
+// highest seq among them and before them): the level-0 segment and the
+// level-1 segment it completes from the bucket's tail, if not too large.
+// The other higher levels it completes are queued (mergeSegs).
+func (s *Store) segments(hw hotWrites, k bucketKey, bs *bucketState, payload string, seq uint64) {
 	docs := []any{newSeg(k, 0, bs.segs, payload, seq)}
 	bs.segs++
 	if bs.tailOK {
@@ -139,52 +141,109 @@ func (s *Store) segments(ctx context.Context, hw hotWrites, k bucketKey, bs *buc
 			bs.tail, bs.tailOK = nil, false
 		}
 	}
-	child := payload
 	for l := 1; l <= maxLevel && bs.segs%span(l) == 0; l++ {
 		j := bs.segs/span(l) - 1
-		var parts []string
-		if l == 1 && bs.tailOK {
-			parts = bs.tail
-		} else {
-			var ok bool
-			var err error
-			parts, ok, err = s.gather(ctx, coll, k, l-1, j*fanout, j*fanout+fanout-1, s.cfg.SegmentBytes-len(child))
-			if err != nil {
-				return err
-			}
-			if !ok {
-				break // too large, or a child lost: readers take the children
-			}
-			parts = append(parts, child)
+		if l > 1 || !bs.tailOK {
+			// Its children are read back from the store, later and a
+			// budget at a time (mergeSegs): series written in step
+			// complete their higher levels in the same write, and a
+			// thousand busy ones read and wrote 330 MB in one.
+			s.queueMerge(segMerge{k: k, level: l, idx: j})
+			continue
 		}
-		if child = joinPoints(parts); len(child) > s.cfg.SegmentBytes {
-			break
+		if p := joinPoints(bs.tail); len(p) <= s.cfg.SegmentBytes {
+			docs = append(docs, newSeg(k, l, j, p, seq))
 		}
-		docs = append(docs, newSeg(k, l, j, child, seq))
 	}
 	if bs.segs%fanout == 0 {
 		bs.tail, bs.tailBytes, bs.tailOK = nil, 0, true
 	}
 	hw[k.hour] = append(hw[k.hour], docs...)
-	return nil
+}
+
+// segMerge is a higher-level segment waiting to be written.
+type segMerge struct {
+	k          bucketKey
+	level, idx int
+}
+
+// queueMerge adds a merge once: a write that failed and is retried
+// queues its merges again.
+func (s *Store) queueMerge(m segMerge) {
+	if _, ok := s.queued[m]; !ok {
+		s.queued[m] = struct{}{}
+		s.merges = append(s.merges, m)
+	}
+}
+
+// mergeSegs writes queued higher-level segments, oldest first, until
+// about Config.SegmentBytes of them are written; the rest wait for the
+// next call. Until its segment is written, readers take a merge's
+// children, as for one lost in a crash, so a merge that cannot be made
+// (a child missing or too large, its hour settled) is dropped. Callers
+// hold wmu.
+func (s *Store) mergeSegs(ctx context.Context) error {
+	hw := hotWrites{}
+	made := map[bucketKey]bool{}
+	bytes, n := 0, 0
+	for ; n < len(s.merges) && bytes < s.cfg.SegmentBytes; n++ {
+		m := s.merges[n]
+		if made[m.k] {
+			break // its children may include the segment just made
+		}
+		if !s.isHot(m.k.hour) {
+			continue
+		}
+		parts, seq, ok, err := s.gather(ctx, hotName(m.k.hour), m.k, m.level-1, m.idx*fanout, m.idx*fanout+fanout, s.cfg.SegmentBytes)
+		if err != nil {
+			return s.writeMerges(ctx, hw, n, err)
+		}
+		if !ok {
+			continue
+		}
+		p := joinPoints(parts)
+		bytes += len(p)
+		made[m.k] = true
+		hw[m.k.hour] = append(hw[m.k.hour], newSeg(m.k, m.level, m.idx, p, uint64(max(seq, 0))))
+	}
+	return s.writeMerges(ctx, hw, n, nil)
+}
+
+// writeMerges stores the segments mergeSegs made and takes the first n
+// merges off the queue once they are stored.
+func (s *Store) writeMerges(ctx context.Context, hw hotWrites, n int, err error) error {
+	for h, docs := range hw {
+		// A merge made again after a failure finds its segment stored.
+		if werr := s.insertOrReplace(ctx, s.db.Collection(hotName(h)), docs); werr != nil {
+			return fmt.Errorf("history: write merged segments: %w", werr)
+		}
+	}
+	for _, m := range s.merges[:n] {
+		delete(s.queued, m)
+	}
+	s.merges = append(s.merges[:0], s.merges[n:]...)
+	return err
 }
 
 // gather reads the segments from..to-1 of a level of bucket k, in order,
-// as long as all exist and hold at most limit bytes together.
-func (s *Store) gather(ctx context.Context, coll string, k bucketKey, level, from, to, limit int) ([]string, bool, error) {
+// as long as all exist and hold at most limit bytes together, and the
+// highest seq among them.
+func (s *Store) gather(ctx context.Context, coll string, k bucketKey, level, from, to, limit int) ([]string, int64, bool, error) {
 	var parts []string
+	var seq int64
 	n := 0
 	for c := from; c < to; c++ {
-		p, _, found, err := s.readSegDoc(ctx, coll, k, level, c)
+		p, sq, found, err := s.readSegDoc(ctx, coll, k, level, c)
 		if err != nil || !found {
-			return nil, false, err
+			return nil, 0, false, err
 		}
 		if n += len(p); n > limit {
-			return nil, false, nil
+			return nil, 0, false, nil
 		}
 		parts = append(parts, p)
+		seq = max(seq, sq)
 	}
-	return parts, true, nil
+	return parts, seq, true, nil
 }
 
 // readSegDoc reads one stored segment; found is false if it is not

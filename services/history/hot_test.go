@@ -483,3 +483,91 @@ func TestCachedSummariesHoldNoPayloads(t *testing.T) {
 		t.Fatalf("last of the hour %v, want %s", got, want)
 	}
 }
+
+// TestMergesSpreadOverWrites: series written in step complete their
+// level-2 segments in the same write; those are made a budget at a time
+// over the following writes, and queries are right meanwhile.
+func TestMergesSpreadOverWrites(t *testing.T) {
+	const series, segBytes = 20, 4000
+	st, h, c, hour := hotHour(t, Config{SegmentBytes: segBytes})
+	ctx := context.Background()
+	things := make([]primitive.ObjectID, series)
+	for i := range things {
+		things[i] = primitive.NewObjectID()
+	}
+	var all []Point
+	w := 0
+	write := func() {
+		t.Helper()
+		var pts []Point
+		for j, th := range things {
+			pts = append(pts, Point{Thing: th, Kind: KindSensor, TS: hour*hourSecs + int64(w), Value: fmt.Sprint(w*7 + j), Seq: uint64(w + 1)})
+		}
+		c.Set(time.Unix(hour*hourSecs+int64(w), 0))
+		if err := h.Append(ctx, pts); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, pts...)
+		w++
+	}
+	// level2 reads the level-2 segments of all series.
+	level2 := func() []segDoc {
+		t.Helper()
+		cur, err := h.db.Collection(hotName(hour)).Find(ctx, bson.D{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var docs []struct {
+			ID  string `bson:"_id"`
+			P   string `bson:"p"`
+			Seq int64  `bson:"seq"`
+		}
+		if err := cur.All(ctx, &docs); err != nil {
+			t.Fatal(err)
+		}
+		var out []segDoc
+		for _, d := range docs {
+			if strings.Split(d.ID, ":")[2] == "2" {
+				out = append(out, segDoc{P: d.P, Seq: d.Seq})
+			}
+		}
+		return out
+	}
+	from, to := hour*hourSecs, hour*hourSecs+hourSecs-1
+	check := func(h *Store, what string) {
+		t.Helper()
+		for _, th := range []primitive.ObjectID{things[0], things[series-1]} {
+			got := mustQuery(t, h, th, KindSensor, from, to, 0, FnAvg, 0)
+			if want := reference(all, th, KindSensor, from, to, 0, FnAvg, 0); !sameReadings(got, want) {
+				t.Fatalf("%s: got %d readings, want %d", what, len(got), len(want))
+			}
+		}
+	}
+	for range span(2) {
+		write()
+	}
+	// Each level-2 segment holds 256 points of 3–5 bytes and a
+	// separator: about 1 500 bytes, so a write makes three.
+	if n := len(level2()); n == 0 || n > 3 {
+		t.Fatalf("%d level-2 segments after the write that completes them for %d series, want 1–3", n, series)
+	}
+	check(h, "merges queued")
+	for range 10 {
+		write()
+	}
+	if n := len(level2()); n != series {
+		t.Fatalf("%d level-2 segments ten writes later, want %d", n, series)
+	}
+	check(h, "merged")
+	for _, d := range level2() {
+		// Its seq is its last child's, not the bucket's when it was made.
+		if n := strings.Count(d.P, pointSep) + 1; n != span(2) || d.Seq != int64(span(2)) {
+			t.Fatalf("a level-2 segment holds %d points and seq %d, want %d and %d", n, d.Seq, span(2), span(2))
+		}
+	}
+	h2, err := New(st, Config{Now: c.Now, SegmentBytes: segBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(h2, "read by a new process")
+}

@@ -112,7 +112,10 @@ func (s *Store) Settle(ctx context.Context) error {
 	if err := s.load(ctx); err != nil {
 		return err
 	}
-	return s.settle(ctx, floorDiv(s.now().Unix(), hourSecs))
+	if err := s.settle(ctx, floorDiv(s.now().Unix(), hourSecs)); err != nil {
+		return err
+	}
+	return s.mergeSegs(ctx)
 }
 
 // settle writes the rollups of the buckets of the hours before nowHour

@@ -101,6 +101,10 @@ func (s *Store) Append(ctx context.Context, points []Point) error {
 		return s.forget(b.touched, err)
 	}
 	s.publishSegs(b.touched)
+	if err := s.mergeSegs(ctx); err != nil {
+		// The points are stored; readers take the merges' children.
+		s.log.Warn("history: merging hot segments", "err", err)
+	}
 	for sk, ts := range b.lastKept {
 		s.seriesLast[sk] = ts
 	}
@@ -206,9 +210,7 @@ func (s *Store) stage(ctx context.Context, b *appendBatch, k bucketKey, points [
 				n += len(adds[hi]) + 1
 				hi++
 			}
-			if err := s.segments(ctx, b.hot, k, bs, strings.Join(adds[lo:hi], pointSep), seqs[hi-1]); err != nil {
-				return err
-			}
+			s.segments(b.hot, k, bs, strings.Join(adds[lo:hi], pointSep), seqs[hi-1])
 			lo = hi
 		}
 		b.hotPoints += int64(len(adds))
