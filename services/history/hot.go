@@ -180,7 +180,7 @@ func (s *Store) queueMerge(m segMerge) {
 // about Config.SegmentBytes of them are written; the rest wait for the
 // next call. Until its segment is written, readers take a merge's
 // children, as for one lost in a crash, so a merge that cannot be made
-// (a child missing or too large, its hour settled) is dropped. Callers
+// (a child missing or too large, its hour over) is dropped. Callers
 // hold wmu.
 func (s *Store) mergeSegs(ctx context.Context) error {
 	hw := hotWrites{}
@@ -191,8 +191,8 @@ func (s *Store) mergeSegs(ctx context.Context) error {
 		if made[m.k] {
 			break // its children may include the segment just made
 		}
-		if !s.isHot(m.k.hour) {
-			continue
+		if m.k.hour < s.curHour || !s.isHot(m.k.hour) {
+			continue // its hour is over: compaction reads the children
 		}
 		parts, seq, ok, err := s.gather(ctx, hotName(m.k.hour), m.k, m.level-1, m.idx*fanout, m.idx*fanout+fanout, s.cfg.SegmentBytes)
 		if err != nil {
