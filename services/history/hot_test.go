@@ -571,3 +571,48 @@ func TestMergesSpreadOverWrites(t *testing.T) {
 	}
 	check(h2, "read by a new process")
 }
+
+// TestMergesOfAnHourOverAreDropped: merges still queued when their hour
+// ends are not made; compaction reads their children.
+func TestMergesOfAnHourOverAreDropped(t *testing.T) {
+	const series = 20
+	// One bucket compacted per settle: the hour stays hot for a while.
+	_, h, c, hour := hotHour(t, Config{SegmentBytes: 4000, CompactBudget: time.Nanosecond})
+	ctx := context.Background()
+	var all []Point
+	things := make([]primitive.ObjectID, series)
+	for i := range things {
+		things[i] = primitive.NewObjectID()
+	}
+	for w := range span(2) {
+		var pts []Point
+		for j, th := range things {
+			pts = append(pts, Point{Thing: th, Kind: KindSensor, TS: hour*hourSecs + int64(w), Value: fmt.Sprint(w + j), Seq: uint64(w + 1)})
+		}
+		c.Set(time.Unix(hour*hourSecs+int64(w), 0))
+		if err := h.Append(ctx, pts); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, pts...)
+	}
+	if len(h.merges) < series-3 {
+		t.Fatalf("%d merges queued, want at least %d", len(h.merges), series-3)
+	}
+	c.Set(time.Unix((hour+1)*hourSecs, 0))
+	if err := h.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.merges) != 0 {
+		t.Fatalf("%d merges still queued after their hour ended", len(h.merges))
+	}
+	for i := 0; h.Stats().HotHours > 0; i++ {
+		if err := h.Settle(ctx); err != nil || i == 100 {
+			t.Fatalf("settle %d: %v", i, err)
+		}
+	}
+	from, to := hour*hourSecs, hour*hourSecs+hourSecs-1
+	got := mustQuery(t, h, things[5], KindSensor, from, to, 0, FnAvg, 0)
+	if want := reference(all, things[5], KindSensor, from, to, 0, FnAvg, 0); !sameReadings(got, want) {
+		t.Fatalf("got %d readings, want %d", len(got), len(want))
+	}
+}
