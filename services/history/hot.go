@@ -183,9 +183,13 @@ func (s *Store) queueMerge(m segMerge) {
 // (a child missing or too large, its hour over) is dropped. Callers
 // hold wmu.
 func (s *Store) mergeSegs(ctx context.Context) error {
+	if len(s.merges) == 0 {
+		return nil
+	}
 	hw := hotWrites{}
 	made := map[bucketKey]bool{}
 	bytes, n := 0, 0
+	var readErr error
 	for ; n < len(s.merges) && bytes < s.cfg.SegmentBytes; n++ {
 		m := s.merges[n]
 		if made[m.k] {
@@ -196,7 +200,8 @@ func (s *Store) mergeSegs(ctx context.Context) error {
 		}
 		parts, seq, ok, err := s.gather(ctx, hotName(m.k.hour), m.k, m.level-1, m.idx*fanout, m.idx*fanout+fanout, s.cfg.SegmentBytes)
 		if err != nil {
-			return s.writeMerges(ctx, hw, n, err)
+			readErr = err // this one and the rest stay queued
+			break
 		}
 		if !ok {
 			continue
@@ -206,23 +211,17 @@ func (s *Store) mergeSegs(ctx context.Context) error {
 		made[m.k] = true
 		hw[m.k.hour] = append(hw[m.k.hour], newSeg(m.k, m.level, m.idx, p, uint64(max(seq, 0))))
 	}
-	return s.writeMerges(ctx, hw, n, nil)
-}
-
-// writeMerges stores the segments mergeSegs made and takes the first n
-// merges off the queue once they are stored.
-func (s *Store) writeMerges(ctx context.Context, hw hotWrites, n int, err error) error {
 	for h, docs := range hw {
 		// A merge made again after a failure finds its segment stored.
-		if werr := s.insertOrReplace(ctx, s.db.Collection(hotName(h)), docs); werr != nil {
-			return fmt.Errorf("history: write merged segments: %w", werr)
+		if err := s.insertOrReplace(ctx, s.db.Collection(hotName(h)), docs); err != nil {
+			return fmt.Errorf("history: write merged segments: %w", err)
 		}
 	}
 	for _, m := range s.merges[:n] {
 		delete(s.queued, m)
 	}
 	s.merges = append(s.merges[:0], s.merges[n:]...)
-	return err
+	return readErr
 }
 
 // gather reads the segments from..to-1 of a level of bucket k, in order,
@@ -425,11 +424,7 @@ func (s *Store) loadHot(ctx context.Context, k bucketKey, bs *bucketState) error
 	}
 	hourStart := k.hour * hourSecs
 	seq, err := s.eachHot(ctx, coll, k, n, func(p string) error {
-		eachPoint(p, func(e string) {
-			if ts, v, ok := decodePoint(e, hourStart); ok {
-				bs.st.add(ts, v)
-			}
-		})
+		bs.st.addPoints(p, hourStart)
 		return nil
 	})
 	if err != nil {

@@ -229,6 +229,16 @@ func (st *stats) add(ts int64, v string) {
 	}
 }
 
+// addPoints adds the points of a stored payload (pointSep-joined) of the
+// hour starting at hourStart; malformed points are skipped.
+func (st *stats) addPoints(p string, hourStart int64) {
+	eachPoint(p, func(e string) {
+		if ts, v, ok := decodePoint(e, hourStart); ok {
+			st.add(ts, v)
+		}
+	})
+}
+
 // own copies the first and last values out of the payloads they were
 // cut from. Summaries built from stored segments or chunks outlive them in
 // the bucket cache, and a value pinning its payload kept every busy

@@ -383,11 +383,7 @@ func (s *Store) bucket(ctx context.Context, k bucketKey) (*bucketState, error) {
 	for c, d := range chunks {
 		bs.seq = max(bs.seq, uint64(max(d.Seq, 0)))
 		for _, e := range d.P {
-			eachPoint(e, func(e string) {
-				if ts, v, ok := decodePoint(e, hourStart); ok {
-					bs.st.add(ts, v)
-				}
-			})
+			bs.st.addPoints(e, hourStart)
 		}
 		bs.chunk, bs.inChunk = c, countPoints(d.P)
 	}
