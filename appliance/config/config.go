@@ -222,7 +222,7 @@ func Default() Config {
 			MaxKeepalive:   3600,
 			SessionExpiry:  24 * time.Hour,
 		},
-		Ingest:  ingest.Config{FlushInterval: ingest.DefaultFlushInterval, HistoryInterval: time.Second, MaxPendingPoints: ingest.DefaultMaxPendingPoints},
+		Ingest:  ingest.Config{FlushInterval: ingest.DefaultFlushInterval, HistoryInterval: time.Second, MaxPendingPoints: ingest.DefaultMaxPendingPoints, BusyCommitInterval: ingest.DefaultBusyCommitInterval},
 		Update:  Updates{Keys: "/etc/piot/update-keys.pem", MarkGoodAfter: 30 * time.Second, TrialTimeout: 10 * time.Minute},
 		History: history.Config{Retention: 30 * 24 * time.Hour, MaxBytes: 1 << 30},
 		Adapter: Adapter{MinInterval: time.Second, MaxUnassigned: 100},
@@ -322,6 +322,7 @@ func (c *Config) options() []option {
 		{name: "ssh-max-timeout", ptr: &c.SSH.MaxTimeout, help: "console sessions are closed after this long"},
 		{name: "ssh-password-auth", ptr: &c.SSH.PasswordAuth, help: "allow admins to log in to the console with email and password (rate-limited)"},
 		{name: "ingest-flush-interval", ptr: &c.Ingest.FlushInterval, help: "how often changed thing state is written to the store (it is live in memory and in the journal meanwhile; a backup writes it first)"},
+		{name: "journal-busy-commit-interval", ptr: &c.Ingest.BusyCommitInterval, help: "under load (a journal commit of 32 messages or more), the least time from the start of one commit to the next: fewer, larger fsyncs cost less per message, and a message waits up to this much longer for its PUBACK; 0 commits back to back"},
 		{name: "history-write-interval", ptr: &c.Ingest.HistoryInterval, help: "least time between two history writes: longer collects more readings per thing into each write, which costs less per reading, and holds them in memory (and the journal) longer"},
 		{name: "history-max-pending", ptr: &c.Ingest.MaxPendingPoints, help: "most readings waiting for their history write; when history falls this far behind, MQTT acknowledgements wait"},
 		{name: "audit-retention", ptr: &c.Core.AuditRetention, help: "how long the audit trail of changes is kept"},
@@ -634,6 +635,8 @@ func (c *Config) Validate() error {
 		return errors.New("mqtt-session-expiry must not be negative")
 	case c.Ingest.FlushInterval < 10*time.Millisecond || c.Ingest.FlushInterval > time.Minute:
 		return errors.New("ingest-flush-interval must be between 10ms and 1m")
+	case c.Ingest.BusyCommitInterval < 0 || c.Ingest.BusyCommitInterval > ingest.MaxBusyCommitInterval:
+		return errors.New("journal-busy-commit-interval must be between 0 and 100ms")
 	case c.Ingest.HistoryInterval < 100*time.Millisecond || c.Ingest.HistoryInterval > time.Minute:
 		return errors.New("history-write-interval must be between 100ms and 1m")
 	case c.Ingest.MaxPendingPoints < 1000 || c.Ingest.MaxPendingPoints > 10_000_000:

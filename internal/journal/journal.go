@@ -81,6 +81,12 @@ const (
 	readHints = 4
 	// readBufferBytes sizes the buffered reader of ReadFrom.
 	readBufferBytes = 64 << 10
+
+	// DefaultBusyCommitRecords is Options.BusyCommitRecords' default.
+	DefaultBusyCommitRecords = 32
+	// MaxBusyCommitInterval bounds Options.BusyCommitInterval: it is
+	// added to the wait of every record appended under load.
+	MaxBusyCommitInterval = 100 * time.Millisecond
 )
 
 // Errors callers branch on.
@@ -126,6 +132,18 @@ type Options struct {
 	// silently. Segment sizes (Size, SegmentList) stay the bytes of
 	// records.
 	Preallocate bool
+	// BusyCommitInterval, when set, spaces commits under load: after a
+	// commit of at least BusyCommitRecords records, the next one starts
+	// no sooner than BusyCommitInterval after it started. Commits back to
+	// back cost a write, an fdatasync and a wake-up of every waiter each,
+	// and under load they come as fast as the disk answers (about 600 a
+	// second here, 65 records each); spaced, they carry more records for
+	// the same cost. A light load, whose commits are small, is not
+	// delayed. At most MaxBusyCommitInterval.
+	BusyCommitInterval time.Duration
+	// BusyCommitRecords is what counts as a commit under load (default
+	// DefaultBusyCommitRecords).
+	BusyCommitRecords int
 	// Now is the clock used to seed the sequence of an empty journal.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -139,6 +157,7 @@ type Stats struct {
 	Replayed  uint64 // records handed to Replay callbacks
 	Truncated uint64 // bytes cut off torn or corrupt tails at Open
 	Deleted   uint64 // segments deleted after checkpoints
+	Spaced    uint64 // commits that waited for Options.BusyCommitInterval
 }
 
 type segment struct {
@@ -267,7 +286,7 @@ type Journal struct {
 	checkpoint atomic.Uint64
 	durable    atomic.Uint64
 
-	appended, commits, bytes, replayed, truncated, deleted atomic.Uint64
+	appended, commits, bytes, replayed, truncated, deleted, spaced atomic.Uint64
 }
 
 // Open opens (or creates) the journal in dir, repairs a torn tail and
@@ -278,6 +297,12 @@ func Open(dir string, opt Options) (*Journal, error) {
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if opt.BusyCommitInterval < 0 || opt.BusyCommitInterval > MaxBusyCommitInterval {
+		return nil, fmt.Errorf("journal: busy commit interval %v is not between 0 and %v", opt.BusyCommitInterval, MaxBusyCommitInterval)
+	}
+	if opt.BusyCommitRecords <= 0 {
+		opt.BusyCommitRecords = DefaultBusyCommitRecords
 	}
 	j := &Journal{dir: dir, opt: opt, log: opt.Logger, cur: newBatch(), kick: make(chan struct{}, 1), done: make(chan struct{})}
 	j.readers.New = func() any { return &segmentReader{r: bufio.NewReaderSize(nil, readBufferBytes)} }
@@ -558,7 +583,14 @@ func (j *Journal) Err() error {
 
 func (j *Journal) commitLoop() {
 	defer close(j.done)
+	var busySince time.Time // start of the last commit if it was under load
 	for {
+		if !busySince.IsZero() {
+			if d := j.opt.BusyCommitInterval - time.Since(busySince); d > 0 {
+				time.Sleep(d)
+				j.spaced.Add(1)
+			}
+		}
 		j.mu.Lock()
 		for len(j.cur.recs) == 0 && !j.closed {
 			failed := j.err != nil
@@ -580,6 +612,10 @@ func (j *Journal) commitLoop() {
 		}
 		b := j.cur
 		j.cur = nextBatch(b)
+		busySince = time.Time{}
+		if j.opt.BusyCommitInterval > 0 && len(b.recs) >= j.opt.BusyCommitRecords {
+			busySince = time.Now()
+		}
 		failed := j.err
 		j.mu.Unlock()
 
@@ -957,6 +993,7 @@ func (j *Journal) Stats() Stats {
 	return Stats{
 		Appended: j.appended.Load(), Commits: j.commits.Load(), Bytes: j.bytes.Load(),
 		Replayed: j.replayed.Load(), Truncated: j.truncated.Load(), Deleted: j.deleted.Load(),
+		Spaced: j.spaced.Load(),
 	}
 }
 

@@ -602,3 +602,43 @@ func TestNotesTravelToOnDurableOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Under load (a commit of BusyCommitRecords or more) the next commit
+// waits until BusyCommitInterval after the busy one started; after a
+// small commit the next one does not wait.
+func TestBusyCommitsAreSpaced(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	j := open(t, t.TempDir(), Options{BusyCommitInterval: interval, BusyCommitRecords: 4})
+	defer j.Close()
+
+	start := time.Now()
+	busy, err := j.AppendBatch([][]byte{payload(1), payload(2), payload(3), payload(4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := busy.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.AppendSync(payload(5)); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < interval {
+		t.Fatalf("the commit after a busy one came %v after it, want at least %v", took, interval)
+	}
+	if st := j.Stats(); st.Spaced != 1 || st.Commits != 2 {
+		t.Fatalf("after a busy commit and a small one: %+v, want 1 spaced of 2", st)
+	}
+	// Small commits follow each other as fast as the disk allows.
+	for i := range 5 {
+		if _, err := j.AppendSync(payload(6 + i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := j.Stats(); st.Spaced != 1 || st.Commits != 7 {
+		t.Fatalf("after small commits: %+v, want still 1 spaced of 7", st)
+	}
+
+	if _, err := Open(t.TempDir(), Options{BusyCommitInterval: MaxBusyCommitInterval + 1}); err == nil {
+		t.Fatal("a busy commit interval above the maximum was accepted")
+	}
+}

@@ -51,6 +51,13 @@ const (
 	DefaultFlushInterval     = 15 * time.Second
 	DefaultRetentionInterval = time.Hour
 	DefaultMaxPendingPoints  = 100_000
+	// DefaultBusyCommitInterval: 1 000 things, 16 publishers (mqttbench,
+	// -repeats 3, ratio to mosquitto in the same sitting): 0.85 and 0.87
+	// with commits back to back, 0.89 at 1 ms, 1.00 and 1.02 at 2 ms,
+	// 0.97 at 4 ms.
+	DefaultBusyCommitInterval = 2 * time.Millisecond
+	// MaxBusyCommitInterval bounds Config.BusyCommitInterval.
+	MaxBusyCommitInterval = journal.MaxBusyCommitInterval
 )
 
 // ErrNotRunning is returned for messages that arrive before Start or
@@ -72,6 +79,9 @@ type Config struct {
 	MaxPayload int
 	// SegmentBytes is the journal segment size (default 16 MiB).
 	SegmentBytes int64
+	// BusyCommitInterval spaces the journal's commits under load
+	// (journal.Options.BusyCommitInterval; 0: back to back).
+	BusyCommitInterval time.Duration
 	// RetentionInterval is how often the history retention runs (default
 	// 1 h; negative disables it).
 	RetentionInterval time.Duration
@@ -178,11 +188,12 @@ func New(cfg Config, deps Deps) (*Ingest, error) {
 	}
 	i.mk = mk
 	j, err := journal.Open(filepath.Join(cfg.DataDir, "journal"), journal.Options{
-		SegmentBytes: cfg.SegmentBytes,
-		Preallocate:  true,
-		OnDurable:    func(recs []journal.Record) { i.applyCh <- recs },
-		OnCommit:     i.jh.onCommit,
-		Logger:       i.log,
+		SegmentBytes:       cfg.SegmentBytes,
+		Preallocate:        true,
+		BusyCommitInterval: cfg.BusyCommitInterval,
+		OnDurable:          func(recs []journal.Record) { i.applyCh <- recs },
+		OnCommit:           i.jh.onCommit,
+		Logger:             i.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
