@@ -322,7 +322,7 @@ func (c *Config) options() []option {
 		{name: "ssh-max-timeout", ptr: &c.SSH.MaxTimeout, help: "console sessions are closed after this long"},
 		{name: "ssh-password-auth", ptr: &c.SSH.PasswordAuth, help: "allow admins to log in to the console with email and password (rate-limited)"},
 		{name: "ingest-flush-interval", ptr: &c.Ingest.FlushInterval, help: "how often changed thing state is written to the store (it is live in memory and in the journal meanwhile; a backup writes it first)"},
-		{name: "journal-busy-commit-interval", ptr: &c.Ingest.BusyCommitInterval, help: "under load (a journal commit of 32 messages or more), the least time from the start of one commit to the next: fewer, larger fsyncs cost less per message, and a message waits up to this much longer for its PUBACK; 0 commits back to back"},
+		{name: "journal-busy-commit-interval", ptr: &c.Ingest.BusyCommitInterval, help: "under load (a journal commit of 32 messages or more from 8 publishers or more), the least time from the start of one commit to the next: fewer, larger fsyncs cost less per message, and a message waits up to this much longer for its PUBACK; 0 commits back to back"},
 		{name: "history-write-interval", ptr: &c.Ingest.HistoryInterval, help: "least time between two history writes: longer collects more readings per thing into each write, which costs less per reading, and holds them in memory (and the journal) longer"},
 		{name: "history-max-pending", ptr: &c.Ingest.MaxPendingPoints, help: "most readings waiting for their history write; when history falls this far behind, MQTT acknowledgements wait"},
 		{name: "audit-retention", ptr: &c.Core.AuditRetention, help: "how long the audit trail of changes is kept"},

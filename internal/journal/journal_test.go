@@ -603,30 +603,60 @@ func TestNotesTravelToOnDurableOnly(t *testing.T) {
 	}
 }
 
-// Under load (a commit of BusyCommitRecords or more) the next commit
-// waits until BusyCommitInterval after the busy one started; after a
-// small commit the next one does not wait.
+// Under load (a commit of BusyCommitRecords or more from
+// BusyCommitSources sources or more) the next commit waits until
+// BusyCommitInterval after the busy one started; after a commit of fewer
+// records or fewer sources the next one does not wait.
 func TestBusyCommitsAreSpaced(t *testing.T) {
 	const interval = 100 * time.Millisecond
-	j := open(t, t.TempDir(), Options{BusyCommitInterval: interval, BusyCommitRecords: 4})
-	defer j.Close()
+	// batch commits records (from the given sources; 0: from none) in
+	// one batch: the committer is held in OnDurable of a first record
+	// while they are appended.
+	batch := func(t *testing.T, sources, records int) *Journal {
+		entered, gate := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		j := open(t, t.TempDir(), Options{BusyCommitInterval: interval, OnDurable: func([]Record) {
+			once.Do(func() { close(entered); <-gate })
+		}})
+		t.Cleanup(func() { j.Close() })
+		if _, err := j.Append(payload(0)); err != nil {
+			t.Fatal(err)
+		}
+		<-entered
+		var last Ticket
+		for k := range records {
+			var src any
+			if sources > 0 {
+				src = k % sources
+			}
+			tk, err := j.AppendFrom(src, [][]byte{payload(k)}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = tk
+		}
+		start := time.Now()
+		close(gate)
+		if err := last.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := j.AppendSync(payload(1)); err != nil {
+			t.Fatal(err)
+		}
+		if st := j.Stats(); st.Commits != 3 {
+			t.Fatalf("%d commits, want 3: the records were not in one batch", st.Commits)
+		}
+		if j.Stats().Spaced == 1 {
+			if took := time.Since(start); took < interval {
+				t.Fatalf("the commit after a busy one came %v after it, want at least %v", took, interval)
+			}
+		}
+		return j
+	}
 
-	start := time.Now()
-	busy, err := j.AppendBatch([][]byte{payload(1), payload(2), payload(3), payload(4)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := busy.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := j.AppendSync(payload(5)); err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(start); took < interval {
-		t.Fatalf("the commit after a busy one came %v after it, want at least %v", took, interval)
-	}
-	if st := j.Stats(); st.Spaced != 1 || st.Commits != 2 {
-		t.Fatalf("after a busy commit and a small one: %+v, want 1 spaced of 2", st)
+	j := batch(t, BusyCommitSources, BusyCommitRecords)
+	if st := j.Stats(); st.Spaced != 1 {
+		t.Fatalf("after a busy commit and a small one: %+v, want 1 spaced", st)
 	}
 	// Small commits follow each other as fast as the disk allows.
 	for i := range 5 {
@@ -634,8 +664,18 @@ func TestBusyCommitsAreSpaced(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if st := j.Stats(); st.Spaced != 1 || st.Commits != 7 {
-		t.Fatalf("after small commits: %+v, want still 1 spaced of 7", st)
+	if st := j.Stats(); st.Spaced != 1 || st.Commits != 8 {
+		t.Fatalf("after small commits: %+v, want still 1 spaced of 8", st)
+	}
+
+	for _, c := range []struct{ sources, records int }{
+		{BusyCommitSources - 1, 4 * BusyCommitRecords}, // too few sources
+		{0, 4 * BusyCommitRecords},                     // no one in particular
+		{BusyCommitSources, BusyCommitRecords - 1},     // too few records
+	} {
+		if st := batch(t, c.sources, c.records).Stats(); st.Spaced != 0 {
+			t.Fatalf("%d records from %d sources: %+v, want none spaced", c.records, c.sources, st)
+		}
 	}
 
 	if _, err := Open(t.TempDir(), Options{BusyCommitInterval: MaxBusyCommitInterval + 1}); err == nil {

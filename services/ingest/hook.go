@@ -43,7 +43,11 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	if cl != nil && cl.Net.Inline && cl.ID == durable.IngestedClient {
 		return pk, nil // journaled by Submit already
 	}
-	d, err := h.i.submit(pk.TopicName, pk.Payload, time.Now())
+	var src any
+	if pk.FixedHeader.Qos > 0 && cl != nil {
+		src = cl // it waits for its PUBACK
+	}
+	d, err := h.i.submit(src, pk.TopicName, pk.Payload, time.Now())
 	if err == nil && d != nil && pk.FixedHeader.Qos > 0 {
 		if hw, ok := writeHolderOf(cl); ok {
 			hw.HoldWrites(d)
@@ -88,5 +92,5 @@ func writeHolderOf(cl *mqtt.Client) (durable.Holder, bool) {
 // wills without OnPublish); a device's "offline" will is how its
 // availability drops.
 func (h *Hook) OnWillSent(_ *mqtt.Client, pk packets.Packet) {
-	_, _ = h.i.submit(pk.TopicName, pk.Payload, time.Now())
+	_, _ = h.i.submit(nil, pk.TopicName, pk.Payload, time.Now())
 }
