@@ -161,6 +161,29 @@ func (s *Store) segments(hw hotWrites, k bucketKey, bs *bucketState, payload str
 	hw[k.hour] = append(hw[k.hour], docs...)
 }
 
+// Tails of idle series (dropIdleTails): not written for idleTailSecs,
+// and holding idleTailBytes or more.
+const (
+	idleTailSecs  = 30
+	idleTailBytes = 1 << 10
+)
+
+// dropIdleTails forgets the tails of series that stopped being written:
+// a tail waits in memory for its series' next writes to complete a
+// level-1 segment, and a thousand busy series that stop (a burst, a
+// gateway gone) held 16 MB for the rest of the hour. If the series goes
+// on, its level-1 segment is read back from the store instead. Small
+// tails stay: a series written every minute completes its level-1
+// segment only every 16 minutes, and reading its children back would
+// cost more than its few bytes. Callers hold wmu.
+func (s *Store) dropIdleTails(now int64) {
+	for _, bs := range s.cache {
+		if bs.tailOK && bs.tailBytes >= idleTailBytes && now-bs.wrote >= idleTailSecs {
+			bs.tail, bs.tailBytes, bs.tailOK = nil, 0, false
+		}
+	}
+}
+
 // segMerge is a higher-level segment waiting to be written.
 type segMerge struct {
 	k          bucketKey

@@ -616,3 +616,80 @@ func TestMergesOfAnHourOverAreDropped(t *testing.T) {
 		t.Fatalf("got %d readings, want %d", len(got), len(want))
 	}
 }
+
+// A series that stops being written loses its tail at the next Settle
+// once it has been idle for idleTailSecs, unless the tail is small; when
+// it goes on, its level-1 segment is read back from its children.
+func TestIdleTailsAreDropped(t *testing.T) {
+	_, h, c, hour := hotHour(t, Config{})
+	ctx := context.Background()
+	busy, slow := primitive.NewObjectID(), primitive.NewObjectID()
+	const perWrite = 100 // the busy series' points per write
+	var all []Point
+	write := func(w int) {
+		t.Helper()
+		base := hour*hourSecs + int64(w*perWrite)
+		pts := []Point{{Thing: slow, Kind: KindSensor, TS: base, Value: fmt.Sprint(w), Seq: uint64(w*(perWrite+1) + 1)}}
+		for j := range perWrite {
+			pts = append(pts, Point{Thing: busy, Kind: KindSensor, TS: base + int64(j), Value: fmt.Sprint(1000 + w*perWrite + j), Seq: uint64(w*(perWrite+1) + 2 + j)})
+		}
+		c.Set(time.Unix(base+perWrite-1, 0))
+		if err := h.Append(ctx, pts); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, pts...)
+	}
+	for w := range 5 {
+		write(w)
+	}
+	bk, sk := bucketKey{thing: busy, kind: KindSensor, hour: hour}, bucketKey{thing: slow, kind: KindSensor, hour: hour}
+	tails := func() (int, int) { return len(h.cache[bk].tail), len(h.cache[sk].tail) }
+	if b, s := tails(); b != 5 || s != 5 {
+		t.Fatalf("tails of %d and %d segments after 5 writes, want 5 and 5", b, s)
+	}
+	c.Set(c.Now().Add((idleTailSecs - 1) * time.Second))
+	if err := h.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := tails(); b != 5 {
+		t.Fatalf("the busy series' tail was dropped after %d s idle", idleTailSecs-1)
+	}
+	c.Set(c.Now().Add(time.Second))
+	if err := h.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b, s := tails(); b != 0 || s != 5 || h.cache[bk].tailOK {
+		t.Fatalf("after %d s idle: tails of %d and %d segments, want the busy one dropped (0) and the small one kept (5)", idleTailSecs, b, s)
+	}
+
+	// The series go on and complete their first level-1 segment.
+	for w := 5; w < fanout; w++ {
+		write(w)
+	}
+	cur, err := h.db.Collection(hotName(hour)).Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []struct {
+		ID string `bson:"_id"`
+		P  string `bson:"p"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		t.Fatal(err)
+	}
+	level1 := map[string]int{} // series -> points in its level-1 segment
+	for _, d := range docs {
+		if f := strings.Split(d.ID, ":"); f[2] == "1" {
+			level1[f[0]] = strings.Count(d.P, pointSep) + 1
+		}
+	}
+	if level1[busy.Hex()] != fanout*perWrite || level1[slow.Hex()] != fanout {
+		t.Fatalf("level-1 segments (points by series): %v, want %d for the busy series (read back) and %d for the slow one (from its tail)", level1, fanout*perWrite, fanout)
+	}
+	from, to := hour*hourSecs, hour*hourSecs+hourSecs-1
+	for _, th := range []primitive.ObjectID{busy, slow} {
+		if got, want := mustQuery(t, h, th, KindSensor, from, to, 0, FnAvg, 0), reference(all, th, KindSensor, from, to, 0, FnAvg, 0); !sameReadings(got, want) {
+			t.Fatalf("got %d readings, want %d", len(got), len(want))
+		}
+	}
+}

@@ -112,9 +112,11 @@ func (s *Store) Settle(ctx context.Context) error {
 	if err := s.load(ctx); err != nil {
 		return err
 	}
-	if err := s.settle(ctx, floorDiv(s.now().Unix(), hourSecs)); err != nil {
+	now := s.now().Unix()
+	if err := s.settle(ctx, floorDiv(now, hourSecs)); err != nil {
 		return err
 	}
+	s.dropIdleTails(now)
 	return s.mergeSegs(ctx)
 }
 

@@ -47,6 +47,7 @@ type bucketState struct {
 	tail      []string
 	tailBytes int
 	tailOK    bool
+	wrote     int64 // when (store clock, Unix seconds) it was last written hot
 }
 
 // rawDoc is the part of a raw bucket the writer and queries read.
@@ -85,7 +86,7 @@ func (s *Store) Append(ctx context.Context, points []Point) error {
 	s.sweepCache(now)
 
 	groups, order := s.groupByBucket(points, cutoff)
-	b := &appendBatch{byDay: map[int64]*dayWrites{}, hot: hotWrites{}, lastKept: map[seriesKey]int64{}}
+	b := &appendBatch{byDay: map[int64]*dayWrites{}, hot: hotWrites{}, lastKept: map[seriesKey]int64{}, now: now}
 	for _, k := range order {
 		if err := s.stage(ctx, b, k, points, groups[k]); err != nil {
 			return s.forget(b.touched, err)
@@ -126,6 +127,7 @@ type appendBatch struct {
 	lastKept map[seriesKey]int64
 	// touched are the buckets whose cached state the batch changed.
 	touched []bucketKey
+	now     int64 // the store clock at the Append, Unix seconds
 }
 
 // dayWrites are the writes of one Append to one day partition.
@@ -214,6 +216,7 @@ func (s *Store) stage(ctx context.Context, b *appendBatch, k bucketKey, points [
 			lo = hi
 		}
 		b.hotPoints += int64(len(adds))
+		bs.wrote = b.now
 		if !bs.listed {
 			dw.listHour(k)
 			bs.listed = true
