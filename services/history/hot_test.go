@@ -25,21 +25,33 @@ func hotHour(tb testing.TB, cfg Config) (*store.Store, *Store, *testclock.Clock,
 	return st, h, c, floorDiv(c.Now().Unix(), hourSecs)
 }
 
-// hotDocs reads every segment of an hour's hot collection by level and
-// index.
-func hotDocs(t *testing.T, h *Store, hour int64) map[[2]int]string {
+// storedSeg is a stored segment as the tests read it; its _id is
+// thing:kind:level:index.
+type storedSeg struct {
+	ID  string `bson:"_id"`
+	P   string `bson:"p"`
+	Seq int64  `bson:"seq"`
+}
+
+// allSegs reads every segment of an hour's hot collection.
+func allSegs(t *testing.T, h *Store, hour int64) []storedSeg {
 	t.Helper()
 	cur, err := h.db.Collection(hotName(hour)).Find(context.Background(), bson.D{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var docs []struct {
-		ID string `bson:"_id"`
-		P  string `bson:"p"`
-	}
+	var docs []storedSeg
 	if err := cur.All(context.Background(), &docs); err != nil {
 		t.Fatal(err)
 	}
+	return docs
+}
+
+// hotDocs reads every segment of an hour's hot collection by level and
+// index.
+func hotDocs(t *testing.T, h *Store, hour int64) map[[2]int]string {
+	t.Helper()
+	docs := allSegs(t, h, hour)
 	out := map[[2]int]string{}
 	for _, d := range docs {
 		f := strings.Split(d.ID, ":")
@@ -513,20 +525,8 @@ func TestMergesSpreadOverWrites(t *testing.T) {
 	// level2 reads the level-2 segments of all series.
 	level2 := func() []segDoc {
 		t.Helper()
-		cur, err := h.db.Collection(hotName(hour)).Find(ctx, bson.D{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var docs []struct {
-			ID  string `bson:"_id"`
-			P   string `bson:"p"`
-			Seq int64  `bson:"seq"`
-		}
-		if err := cur.All(ctx, &docs); err != nil {
-			t.Fatal(err)
-		}
 		var out []segDoc
-		for _, d := range docs {
+		for _, d := range allSegs(t, h, hour) {
 			if strings.Split(d.ID, ":")[2] == "2" {
 				out = append(out, segDoc{P: d.P, Seq: d.Seq})
 			}
@@ -666,19 +666,8 @@ func TestIdleTailsAreDropped(t *testing.T) {
 	for w := 5; w < fanout; w++ {
 		write(w)
 	}
-	cur, err := h.db.Collection(hotName(hour)).Find(ctx, bson.D{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var docs []struct {
-		ID string `bson:"_id"`
-		P  string `bson:"p"`
-	}
-	if err := cur.All(ctx, &docs); err != nil {
-		t.Fatal(err)
-	}
 	level1 := map[string]int{} // series -> points in its level-1 segment
-	for _, d := range docs {
+	for _, d := range allSegs(t, h, hour) {
 		if f := strings.Split(d.ID, ":"); f[2] == "1" {
 			level1[f[0]] = strings.Count(d.P, pointSep) + 1
 		}
