@@ -170,9 +170,12 @@ const (
 
 // dropIdleTails forgets the tails of series that stopped being written:
 // a tail waits in memory for its series' next writes to complete a
-// level-1 segment, and a thousand busy series that stop (a burst, a
-// gateway gone) held 16 MB for the rest of the hour. If the series goes
-// on, its level-1 segment is read back from the store instead. Small
+// level-1 segment, and the tails of a thousand series that had been
+// written at 70 points a second and stopped (mqttbench's cases one after
+// another) stayed in memory for the rest of the hour, beside those of
+// the thousand written next: 23–33 MB of the live heap, 6–12 MB once
+// dropped. If the series goes on, its level-1 segment is read back from
+// the store instead. Small
 // tails stay: a series written every minute completes its level-1
 // segment only every 16 minutes, and reading its children back would
 // cost more than its few bytes. Callers hold wmu.
