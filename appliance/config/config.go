@@ -636,7 +636,7 @@ func (c *Config) Validate() error {
 	case c.Ingest.FlushInterval < 10*time.Millisecond || c.Ingest.FlushInterval > time.Minute:
 		return errors.New("ingest-flush-interval must be between 10ms and 1m")
 	case c.Ingest.BusyCommitInterval < 0 || c.Ingest.BusyCommitInterval > ingest.MaxBusyCommitInterval:
-		return errors.New("journal-busy-commit-interval must be between 0 and 100ms")
+		return fmt.Errorf("journal-busy-commit-interval must be between 0 and %v", ingest.MaxBusyCommitInterval)
 	case c.Ingest.HistoryInterval < 100*time.Millisecond || c.Ingest.HistoryInterval > time.Minute:
 		return errors.New("history-write-interval must be between 100ms and 1m")
 	case c.Ingest.MaxPendingPoints < 1000 || c.Ingest.MaxPendingPoints > 10_000_000:

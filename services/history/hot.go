@@ -138,7 +138,7 @@ func (s *Store) segments(hw hotWrites, k bucketKey, bs *bucketState, payload str
 		if bs.tailBytes += len(payload); bs.tailBytes > s.cfg.SegmentBytes {
 			// Its level-1 segment will be too large: read back to find
 			// out rather than kept.
-			bs.tail, bs.tailOK = nil, false
+			bs.dropTail()
 		}
 	}
 	for l := 1; l <= maxLevel && bs.segs%span(l) == 0; l++ {
@@ -175,14 +175,13 @@ const (
 // another) stayed in memory for the rest of the hour, beside those of
 // the thousand written next: 23–33 MB of the live heap, 6–12 MB once
 // dropped. If the series goes on, its level-1 segment is read back from
-// the store instead. Small
-// tails stay: a series written every minute completes its level-1
-// segment only every 16 minutes, and reading its children back would
-// cost more than its few bytes. Callers hold wmu.
+// the store instead. Small tails stay: a series written every minute
+// completes its level-1 segment only every 16 minutes, and reading its
+// children back would cost more than its few bytes. Callers hold wmu.
 func (s *Store) dropIdleTails(now int64) {
 	for _, bs := range s.cache {
 		if bs.tailOK && bs.tailBytes >= idleTailBytes && now-bs.wrote >= idleTailSecs {
-			bs.tail, bs.tailBytes, bs.tailOK = nil, 0, false
+			bs.dropTail()
 		}
 	}
 }
@@ -554,7 +553,8 @@ func (s *Store) compact(ctx context.Context, k bucketKey, bs *bucketState) error
 	s.pmu.Unlock()
 	// Late points for the hour now go to the partition, as for a
 	// settled hour.
-	bs.hot, bs.segs, bs.tail, bs.tailBytes, bs.tailOK = false, 0, nil, 0, false
+	bs.hot, bs.segs = false, 0
+	bs.dropTail()
 	bs.st = st
 	bs.chunk, bs.inChunk = nChunks-1, points-(nChunks-1)*chunkPoints
 	bs.rollupDirty = false

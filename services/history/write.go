@@ -50,6 +50,12 @@ type bucketState struct {
 	wrote     int64 // when (store clock, Unix seconds) it was last written hot
 }
 
+// dropTail gives up the tail: the next level-1 segment is read back from
+// its children (mergeSegs).
+func (bs *bucketState) dropTail() {
+	bs.tail, bs.tailBytes, bs.tailOK = nil, 0, false
+}
+
 // rawDoc is the part of a raw bucket the writer and queries read.
 type rawDoc struct {
 	Seq    int64    `bson:"seq"`
