@@ -89,7 +89,7 @@ func (in *Init) run() error {
 		return err
 	}
 	quietKernel()
-	go in.procs.reap()
+	go in.procs.reap(context.Background())
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPWR, syscall.SIGUSR1, syscall.SIGUSR2)
 	go in.handleSignals(signals)

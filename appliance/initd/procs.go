@@ -1,6 +1,7 @@
 package initd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -22,12 +23,22 @@ type procs struct {
 
 func newProcs() *procs { return &procs{waiters: map[int]chan unix.WaitStatus{}} }
 
-// reap runs until the process ends, on every SIGCHLD.
-func (p *procs) reap() {
+// reap reaps on every SIGCHLD until ctx ends. Children that exited
+// before it asked for the signal (it runs on its own goroutine, which may
+// start late) are reaped at once: their SIGCHLD came before anyone
+// listened, and without another child dying they would never be.
+func (p *procs) reap(ctx context.Context) {
 	sig := make(chan os.Signal, 16)
 	signal.Notify(sig, syscall.SIGCHLD)
-	for range sig {
-		p.reapAll()
+	defer signal.Stop(sig)
+	p.reapAll()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+			p.reapAll()
+		}
 	}
 }
 
@@ -66,10 +77,12 @@ func (p *procs) start(argv []string, env []string, files []*os.File, sys *syscal
 	if err != nil {
 		return child{}, fmt.Errorf("start %s: %w", argv[0], err)
 	}
+	// Release sets proc.Pid to -1.
+	pid := proc.Pid
 	ch := make(chan unix.WaitStatus, 1)
-	p.waiters[proc.Pid] = ch
+	p.waiters[pid] = ch
 	_ = proc.Release()
-	return child{Pid: proc.Pid, Done: ch}, nil
+	return child{Pid: pid, Done: ch}, nil
 }
 
 // run runs a helper program to its end, its output to out.

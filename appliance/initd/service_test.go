@@ -31,7 +31,7 @@ func (l *lockedBuffer) String() string {
 // loop is visible where the admin looks.
 func TestServiceShowsACrashLoop(t *testing.T) {
 	p := newProcs()
-	go p.reap()
+	go p.reap(t.Context())
 	out := &lockedBuffer{}
 	con := newConsole(p, slog.New(slog.DiscardHandler), out, nil, func() string { return "UTC" })
 	con.ttys = func() []string { return nil }
