@@ -218,6 +218,7 @@ func Default() Config {
 			MaxClients:     1000,
 			MaxInflight:    100,
 			MaxQueuedBytes: 1 << 20,
+			PaceWait:       broker.DefaultPaceWait,
 			MaxRetained:    10000,
 			MaxKeepalive:   3600,
 			SessionExpiry:  24 * time.Hour,
@@ -295,6 +296,7 @@ func (c *Config) options() []option {
 		{name: "mqtt-max-clients", ptr: &c.Broker.MaxClients, help: "most MQTT clients connected at once"},
 		{name: "mqtt-max-inflight", ptr: &c.Broker.MaxInflight, help: "most unacknowledged QoS 1/2 messages per client"},
 		{name: "mqtt-max-queued-bytes", ptr: &c.Broker.MaxQueuedBytes, help: "bytes waiting to be sent to one client, and with them its queue of packets (one per 256 bytes, 8 bytes reserved each); beyond half QoS 0 deliveries are dropped, beyond all the client is disconnected as too slow (at least two maximum-size packets)"},
+		{name: "mqtt-pace-wait", ptr: &c.Broker.PaceWait, help: "longest one publish waits for a subscriber whose QoS 0 deliveries fill a quarter of its queue, so that a subscriber a little slower than a publisher gets every message; a publisher waits at most half its time, and never for a subscriber that stopped reading; 0 never waits (deliveries beyond half the queue are dropped)"},
 		{name: "mqtt-max-retained", ptr: &c.Broker.MaxRetained, help: "most retained messages kept"},
 		{name: "mqtt-max-keepalive", ptr: &c.Broker.MaxKeepalive, help: "longest keepalive a client may ask for, in seconds"},
 		{name: "mqtt-strict-keepalive", ptr: &c.Broker.StrictKeepalive, help: "refuse MQTT 3.1.1 clients that ask for no keepalive (0); by default they are accepted, as mosquitto does"},
@@ -627,6 +629,8 @@ func (c *Config) Validate() error {
 		return errors.New("mqtt-max-inflight must be between 1 and 65535")
 	case c.Broker.MaxQueuedBytes < 64<<10:
 		return errors.New("mqtt-max-queued-bytes must be at least 64 KiB")
+	case c.Broker.PaceWait < 0 || c.Broker.PaceWait > broker.MaxPaceWait:
+		return fmt.Errorf("mqtt-pace-wait must be between 0 and %v", broker.MaxPaceWait)
 	case c.Broker.MaxRetained < 0:
 		return errors.New("mqtt-max-retained must not be negative")
 	case c.Broker.MaxKeepalive < 10 || c.Broker.MaxKeepalive > 65535:

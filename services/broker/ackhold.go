@@ -32,10 +32,13 @@ const lingerTime = 2 * time.Second
 // out.
 //
 // The queue is bounded (limit bytes). Beyond half of it, QoS 0 deliveries
-// are dropped (dropped is called); a write that would pass the limit ends
+// are dropped (dropped is called) and whatever else the same write holds
+// is kept: mochi batches several packets into one write, acknowledgements
+// and QoS 1 deliveries among them. A write that would pass the limit ends
 // the connection as too slow (slow is called). QoS 1 and 2 deliveries lost
 // that way are still in the session's inflight store and are sent again
-// when a persistent session reconnects.
+// when a persistent session reconnects. Beyond a quarter, the queue is
+// congested and the publishers feeding it wait for it (pace.go).
 //
 // Writes can also wait behind write holds, so that the broker can go on
 // reading a client's next publishes while the previous ones are being
@@ -52,7 +55,7 @@ type heldWriter struct {
 	conn    net.Conn    // the stream written to
 	v5      atomic.Bool // the client speaks MQTT 5: a failed hold can be a negative PUBACK
 	limit   int         // queued bytes; 0 means unbounded (tests)
-	dropped func()      // a QoS 0 delivery was dropped
+	dropped func(n int) // n QoS 0 deliveries were dropped
 	slow    func()      // the connection is being closed as too slow
 
 	mu       sync.Mutex
@@ -63,6 +66,13 @@ type heldWriter struct {
 	closing  bool  // Close was called: write out, linger, close
 	err      error // sticky: the connection is unusable
 	done     chan struct{}
+
+	// Congestion (pace.go): set when QoS 0 deliveries pass a quarter of
+	// the limit, cleared when the queue drains to an eighth; changed
+	// under mu, read without it.
+	congested atomic.Bool
+	progress  atomic.Int64  // unix ns of the last write to the peer, or of the congestion's start
+	room      chan struct{} // closed when the congestion ends; made by a waiter, under mu
 }
 
 type heldWrite struct {
@@ -85,10 +95,49 @@ func (w *heldWriter) queuedBytes() int {
 	return w.queued
 }
 
-// qos0Publish reports whether p, one whole packet as mochi writes it, is
-// a QoS 0 PUBLISH.
+// qos0Publish reports whether p starts with a QoS 0 PUBLISH.
 func qos0Publish(p []byte) bool {
 	return len(p) > 0 && p[0]>>4 == 3 && p[0]&0x06 == 0
+}
+
+// packetLen is the length of the whole packet at the start of p, and
+// whether p holds all of it.
+func packetLen(p []byte) (int, bool) {
+	length, mult := 0, 1
+	for i := 1; i < len(p) && i <= 4; i++ {
+		length += int(p[i]&0x7f) * mult
+		if p[i]&0x80 == 0 {
+			n := 1 + i + length
+			return n, n <= len(p)
+		}
+		mult *= 128
+	}
+	return 0, false
+}
+
+// splitQoS0 counts the QoS 0 PUBLISH packets in p, a run of whole packets
+// as mochi writes them, and returns the other packets (p itself when
+// there is no QoS 0 PUBLISH). Bytes that are not whole packets are kept.
+func splitQoS0(p []byte) (others []byte, qos0 int) {
+	for i := 0; i < len(p); {
+		n, ok := packetLen(p[i:])
+		if !ok {
+			n = len(p) - i
+		}
+		if ok && qos0Publish(p[i:]) {
+			if qos0 == 0 {
+				others = append([]byte(nil), p[:i]...)
+			}
+			qos0++
+		} else if qos0 > 0 {
+			others = append(others, p[i:i+n]...)
+		}
+		i += n
+	}
+	if qos0 == 0 {
+		return p, 0
+	}
+	return others, qos0
 }
 
 func (w *heldWriter) write(p []byte) (int, error) {
@@ -100,14 +149,23 @@ func (w *heldWriter) write(p []byte) (int, error) {
 	if w.closing {
 		return 0, net.ErrClosed
 	}
-	if w.limit > 0 {
+	written := len(p)
+	if w.limit > 0 && w.queued+len(p) > w.limit/4 {
+		others, qos0 := splitQoS0(p)
 		switch {
-		case qos0Publish(p) && w.queued+len(p) > w.limit/2:
+		case qos0 > 0 && w.queued+len(p) > w.limit/2:
 			if w.dropped != nil {
-				w.dropped()
+				w.dropped(qos0)
 			}
-			return len(p), nil
-		case w.queued+len(p) > w.limit:
+			if len(others) == 0 {
+				return written, nil
+			}
+			p = others
+		case qos0 > 0 && !w.congested.Load():
+			w.progress.Store(time.Now().UnixNano())
+			w.congested.Store(true)
+		}
+		if w.queued+len(p) > w.limit {
 			w.err = errSlowClient
 			if w.slow != nil {
 				w.slow()
@@ -126,7 +184,7 @@ func (w *heldWriter) write(p []byte) (int, error) {
 		w.flushing = true
 		go w.flush()
 	}
-	return len(p), nil
+	return written, nil
 }
 
 // flush writes the queue out as its holds become ready, coalescing what
@@ -159,7 +217,7 @@ func (w *heldWriter) flush() {
 		k := 0
 		for ; k < len(w.queue); k++ {
 			e := w.queue[k]
-			if k > 0 && e.hold != nil && !e.hold.Ready() {
+			if k > 0 && (len(buf)+len(e.data) > maxWriteChunk || (e.hold != nil && !e.hold.Ready())) {
 				break
 			}
 			buf = append(buf, e.data...)
@@ -168,8 +226,14 @@ func (w *heldWriter) flush() {
 		w.mu.Unlock()
 
 		_, err := w.conn.Write(buf)
+		if w.congested.Load() {
+			w.progress.Store(time.Now().UnixNano())
+		}
 		w.mu.Lock()
 		w.queued -= len(buf)
+		if w.queued <= w.limit/8 {
+			w.uncongest()
+		}
 		w.mu.Unlock()
 		if err != nil {
 			w.fail(err)
@@ -212,6 +276,7 @@ func (w *heldWriter) fail(err error) {
 	if w.err == nil {
 		w.err = err
 	}
+	w.uncongest()
 	w.mu.Unlock()
 	_ = w.conn.Close()
 }
@@ -229,6 +294,7 @@ func (w *heldWriter) close() error {
 		return nil
 	}
 	w.closing = true
+	w.uncongest() // nobody waits for a connection that is going
 	w.done = make(chan struct{})
 	_ = w.conn.SetWriteDeadline(time.Now().Add(lingerTime))
 	// Wake a reader of ours blocked in Read; from now on reads are the
@@ -260,6 +326,51 @@ func (w *heldWriter) linger() {
 		}
 	}
 	_ = w.conn.Close()
+}
+
+// uncongest ends a congestion and wakes the publishers waiting for it.
+// Called with mu held.
+func (w *heldWriter) uncongest() {
+	if !w.congested.Load() {
+		return
+	}
+	w.congested.Store(false)
+	if w.room != nil {
+		close(w.room)
+		w.room = nil
+	}
+}
+
+// paceState reports whether the queue is congested, and whether it is
+// stalled: congested and nothing written for paceStall.
+func (w *heldWriter) paceState(now time.Time) (congested, stalled bool) {
+	if !w.congested.Load() {
+		return false, false
+	}
+	return true, now.UnixNano()-w.progress.Load() > int64(paceStall)
+}
+
+// waitRoom waits until the congestion ends, at most d, and returns how
+// long it waited.
+func (w *heldWriter) waitRoom(d time.Duration) time.Duration {
+	w.mu.Lock()
+	if !w.congested.Load() {
+		w.mu.Unlock()
+		return 0
+	}
+	if w.room == nil {
+		w.room = make(chan struct{})
+	}
+	room := w.room
+	w.mu.Unlock()
+	start := time.Now()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-room:
+	case <-t.C:
+	}
+	return time.Since(start)
 }
 
 // closed is closed once close has finished with the socket; nil before

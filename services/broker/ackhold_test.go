@@ -135,3 +135,57 @@ func TestFailedHoldIsANegativePubackForMQTT5(t *testing.T) {
 		t.Fatalf("peer read % x, want % x", b, want)
 	}
 }
+
+// packet is an MQTT packet of the given first byte with a body of n bytes.
+func packet(first byte, n int) []byte {
+	p := []byte{first}
+	for l := n; ; l /= 128 {
+		if l < 128 {
+			p = append(p, byte(l))
+			break
+		}
+		p = append(p, byte(l%128)|0x80)
+	}
+	return append(p, bytes.Repeat([]byte{first}, n)...)
+}
+
+// mochi batches several packets into one write. Beyond half the queue
+// only the QoS 0 deliveries of such a write are dropped, each counted:
+// the PUBACK and the QoS 1 delivery written with them are kept, in order.
+func TestQueueDropsOnlyTheQoS0PacketsOfAWrite(t *testing.T) {
+	srv, cli := net.Pipe()
+	var dropped int
+	w := &heldWriter{conn: srv, limit: 1000, dropped: func(n int) { dropped += n }}
+	big := packet(0x32, 600) // a QoS 1 delivery: over half the queue, not read yet
+	qos0 := packet(0x30, 8)
+	puback := []byte{0x40, 2, 0, 7}
+	qos1 := packet(0x32, 200)
+	var mixed []byte
+	for _, p := range [][]byte{qos0, puback, qos0, qos1, qos0} {
+		mixed = append(mixed, p...)
+	}
+	for _, p := range [][]byte{big, mixed, qos0} {
+		if n, err := w.write(p); err != nil || n != len(p) {
+			t.Fatalf("write of %d bytes: %d, %v", len(p), n, err)
+		}
+	}
+	if dropped != 4 {
+		t.Errorf("%d QoS 0 deliveries counted as dropped, want 4", dropped)
+	}
+	if q, want := w.queuedBytes(), len(big)+len(puback)+len(qos1); q != want {
+		t.Errorf("%d bytes queued, want %d", q, want)
+	}
+	got := collect(cli)
+	_ = w.close()
+	want := append(append(append([]byte(nil), big...), puback...), qos1...)
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Errorf("the peer read %d bytes, want %d: the big delivery, the PUBACK, the QoS 1 delivery", len(b), len(want))
+	}
+	// A whole write of QoS 0 deliveries below half is kept as it is.
+	if others, n := splitQoS0(mixed[:len(qos0)]); n != 1 || len(others) != 0 {
+		t.Errorf("split of one QoS 0 packet: %d others, %d QoS 0", len(others), n)
+	}
+	if others, n := splitQoS0(puback); n != 0 || !bytes.Equal(others, puback) {
+		t.Errorf("split of a PUBACK: % x, %d QoS 0", others, n)
+	}
+}

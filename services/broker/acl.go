@@ -98,13 +98,34 @@ func (p *policy) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, 
 	return p.retainQuota(cl, pk)
 }
 
+// OnPublished makes a network client that just published wait while a
+// subscriber its messages reach is congested (pace.go). It runs on the
+// client's reading goroutine, so waiting delays reading its next packet.
+func (p *policy) OnPublished(cl *mqtt.Client, _ packets.Packet) {
+	if p.pacer.active.Load() == 0 || cl.Net.Inline {
+		return
+	}
+	if lc, ok := cl.Net.Conn.(*limitConn); ok {
+		p.pacer.pace(cl.ID, &lc.budget)
+	}
+}
+
 // OnPacketEncode tells MQTT 5 clients the limits in CONNACK; mochi does
 // not announce them itself, and a client that knows them can avoid being
-// disconnected.
+// disconnected. It links the publisher of a QoS 0 delivery to a
+// congested subscriber (pace.go).
 //
 // It also counts the "server busy" refusals, which mochi decides (and
 // answers) before any hook sees the CONNECT.
 func (p *policy) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Publish {
+		// A QoS 0 delivery to a congested subscriber: its publisher is
+		// to wait for it (pace.go).
+		if lc, ok := cl.Net.Conn.(*limitConn); ok && pk.FixedHeader.Qos == 0 && lc.congested.Load() {
+			p.pacer.link(pk.Origin, lc.heldWriter)
+		}
+		return pk
+	}
 	if pk.FixedHeader.Type != packets.Connack {
 		return pk
 	}

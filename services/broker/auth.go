@@ -40,6 +40,8 @@ type policy struct {
 	// refusing holds the clients whose refusal CONNACK the policy is
 	// sending, so OnPacketEncode can tell mochi's own refusals apart.
 	refusing sync.Map // *mqtt.Client -> struct{}
+	// pacer makes publishers wait for congested subscribers (pace.go).
+	pacer *pacer
 }
 
 // ID names the hook in mochi's logs.
@@ -50,7 +52,7 @@ func (p *policy) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck,
 		mqtt.OnWill, mqtt.OnPublish, mqtt.OnPacketEncode, mqtt.OnPacketRead,
-		mqtt.OnDisconnect, mqtt.OnClientExpired:
+		mqtt.OnDisconnect, mqtt.OnClientExpired, mqtt.OnPublished:
 		return true
 	}
 	return false
@@ -184,8 +186,10 @@ func (p *policy) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
 }
 
 // OnDisconnect forgets the identity of a session that ends with its
-// connection (clean session / zero session expiry).
+// connection (clean session / zero session expiry), and what the
+// connection was waiting for as a publisher.
 func (p *policy) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
+	p.pacer.forget(cl.ID)
 	if expire && !cl.IsTakenOver() {
 		p.ids.drop(cl)
 	}

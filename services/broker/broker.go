@@ -57,6 +57,10 @@ type Config struct {
 	// MaxQueuedBytes bounds each client's outbound queue (see
 	// DefaultMaxQueuedBytes).
 	MaxQueuedBytes int
+	// PaceWait is the longest one publish waits for a subscriber whose
+	// queue of QoS 0 deliveries is a quarter full (pace.go); 0: publishers
+	// never wait, deliveries beyond half the queue are dropped.
+	PaceWait time.Duration
 	// MaxKeepalive is in seconds; an int like the other limits, so a
 	// configuration holds it as given, and clamped to MQTT's 16 bits.
 	MaxKeepalive int
@@ -67,6 +71,11 @@ type Config struct {
 	SessionExpiry   time.Duration
 	// FailedLogins per source address and minute (DefaultFailedLogins).
 	FailedLogins int
+	// socketBuffer sets the kernel's send and receive buffers of client
+	// sockets, so that tests see the broker's own queues fill, and
+	// publishers slowed down, without first filling megabytes of the
+	// kernel's.
+	socketBuffer int
 
 	Logger *slog.Logger
 }
@@ -160,6 +169,10 @@ func New(cfg Config, deps Deps) (*Broker, error) {
 		ids:             newIdentities(),
 		log:             log,
 		expire:          b.expireSession,
+		pacer: &pacer{maxWait: cfg.PaceWait, inline: func(id string) bool {
+			cl, ok := server.Clients.Get(id)
+			return !ok || cl.Net.Inline
+		}},
 	}
 	if err := server.AddHook(b.policy, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)

@@ -99,6 +99,7 @@ func (c Config) withDefaults() Config {
 		c.MaxQueuedBytes = DefaultMaxQueuedBytes
 	}
 	c.MaxQueuedBytes = max(c.MaxQueuedBytes, 2*c.MaxPacketSize)
+	c.PaceWait = min(max(c.PaceWait, 0), MaxPaceWait)
 	if c.MaxInflight > math.MaxUint16 {
 		c.MaxInflight = math.MaxUint16
 	}

@@ -150,6 +150,10 @@ func (l *listener) serveConn(raw, conn net.Conn) {
 	defer l.untrack(raw)
 	// mochi sets the keepalive deadline only after CONNECT.
 	_ = raw.SetDeadline(time.Now().Add(connectTimeout))
+	if tc, ok := raw.(*net.TCPConn); ok && l.limits.socketBuffer > 0 {
+		_ = tc.SetWriteBuffer(l.limits.socketBuffer)
+		_ = tc.SetReadBuffer(l.limits.socketBuffer)
+	}
 	if l.tlsConfig != nil {
 		conn = tls.Server(conn, l.tlsConfig)
 	}

@@ -31,6 +31,7 @@ type limitConn struct {
 	*heldWriter // every write goes through it, the refusal too
 	max         int
 	log         *slog.Logger
+	budget      paceBudget // how long this client may still wait as a publisher (pace.go)
 
 	// framing state, touched only by the reading goroutine
 	state     int
@@ -57,20 +58,21 @@ const connectHead = 2 + 6 + 1
 
 // connLimits are what the listeners enforce on every connection.
 type connLimits struct {
-	maxPacket int // bytes of one packet read
-	maxQueued int // bytes waiting to be written (heldWriter)
+	maxPacket    int // bytes of one packet read
+	maxQueued    int // bytes waiting to be written (heldWriter)
+	socketBuffer int // the sockets' kernel buffers; 0: the system's
 	// counters, shared by the broker's listeners
 	slow, dropped *atomic.Int64
 }
 
 func (b *Broker) connLimits() connLimits {
-	return connLimits{maxPacket: b.cfg.MaxPacketSize, maxQueued: b.cfg.MaxQueuedBytes, slow: &b.slowClients, dropped: &b.queueDropped}
+	return connLimits{maxPacket: b.cfg.MaxPacketSize, maxQueued: b.cfg.MaxQueuedBytes, socketBuffer: b.cfg.socketBuffer, slow: &b.slowClients, dropped: &b.queueDropped}
 }
 
 func newLimitConn(c net.Conn, lim connLimits, log *slog.Logger) *limitConn {
 	w := &heldWriter{conn: c, limit: lim.maxQueued}
 	if lim.dropped != nil {
-		w.dropped = func() { lim.dropped.Add(1) }
+		w.dropped = func(n int) { lim.dropped.Add(int64(n)) }
 	}
 	if lim.slow != nil {
 		w.slow = func() {
@@ -80,7 +82,7 @@ func newLimitConn(c net.Conn, lim connLimits, log *slog.Logger) *limitConn {
 				"remote", c.RemoteAddr().String(), "queued_limit", lim.maxQueued)
 		}
 	}
-	return &limitConn{Conn: c, heldWriter: w, max: lim.maxPacket, log: log}
+	return &limitConn{Conn: c, heldWriter: w, max: lim.maxPacket, log: log, budget: newPaceBudget(time.Now())}
 }
 
 // Close writes what is queued and closes politely (heldWriter.close).

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/mochi-mqtt/server/v2/system"
 )
@@ -27,6 +28,10 @@ type Stats struct {
 	// SlowClients counts connections closed because their outbound queue
 	// overflowed; their dropped QoS 0 deliveries are in MessagesDropped.
 	SlowClients int64
+	// PacedPublishes counts publishes after which the publisher waited
+	// for a congested subscriber, PaceWait how long they waited in all.
+	PacedPublishes int64
+	PaceWait       time.Duration
 
 	// The policy hook's counters. The maps are copies holding every key,
 	// zero or not.
@@ -46,6 +51,8 @@ func (b *Broker) Stats() Stats {
 	}
 	st := statsOf(b.server.Info)
 	st.SlowClients = b.slowClients.Load()
+	st.PacedPublishes = b.policy.pacer.paced.Load()
+	st.PaceWait = time.Duration(b.policy.pacer.waited.Load())
 	st.MessagesDropped += b.queueDropped.Load()
 	b.policy.counts.fill(&st)
 	return st

@@ -26,6 +26,8 @@ var (
 	mqttBytesSentDesc        = newDesc("mqtt", "bytes_sent_total", "Bytes sent by the MQTT listeners.")
 	mqttUptimeDesc           = newDesc("mqtt", "uptime_seconds", "Seconds since the broker started.")
 	mqttSlowClientsDesc      = newDesc("mqtt", "slow_clients_disconnected_total", "MQTT clients disconnected because they did not read and their outbound queue overflowed.")
+	mqttPacedDesc            = newDesc("mqtt", "publishes_paced_total", "Publishes after which the publisher waited for a subscriber whose queue of QoS 0 deliveries was a quarter full.")
+	mqttPaceWaitDesc         = newDesc("mqtt", "pace_wait_seconds_total", "Time publishers waited for subscribers whose queue of QoS 0 deliveries was a quarter full.")
 
 	// The broker policy's own counters.
 	mqttAuthDesc = newDesc("mqtt", "auth_total",
@@ -60,6 +62,8 @@ func (c brokerCollector) update(ch chan<- prometheus.Metric) error {
 	s.counter(mqttBytesSentDesc, float64(st.BytesSent))
 	s.gauge(mqttUptimeDesc, float64(st.Uptime))
 	s.counter(mqttSlowClientsDesc, float64(st.SlowClients))
+	s.counter(mqttPacedDesc, float64(st.PacedPublishes))
+	s.counter(mqttPaceWaitDesc, st.PaceWait.Seconds())
 	// Fixed label sets, every series present from the first scrape.
 	for _, r := range broker.AuthResultNames {
 		s.counter(mqttAuthDesc, float64(st.AuthResults[r]), r)
