@@ -54,7 +54,7 @@ type pacer struct {
 	// inline reports whether a client ID is an in-process client.
 	inline func(id string) bool
 
-	mu      sync.Mutex
+	mu      sync.RWMutex // read by every publish while any link exists
 	targets map[string]*heldWriter // publisher's client ID → congested subscriber queue it feeds
 	active  atomic.Int32           // len(targets): the publish path's fast check
 
@@ -69,9 +69,9 @@ func (p *pacer) link(origin string, w *heldWriter) {
 	if p.maxWait <= 0 || origin == "" {
 		return
 	}
-	p.mu.Lock()
+	p.mu.RLock()
 	cur, ok := p.targets[origin]
-	p.mu.Unlock()
+	p.mu.RUnlock()
 	if ok && cur == w {
 		return
 	}
@@ -112,9 +112,9 @@ func (p *pacer) pace(id string, budget *paceBudget) {
 	if p.active.Load() == 0 {
 		return
 	}
-	p.mu.Lock()
+	p.mu.RLock()
 	w := p.targets[id]
-	p.mu.Unlock()
+	p.mu.RUnlock()
 	if w == nil {
 		return
 	}
