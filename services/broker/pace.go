@@ -54,7 +54,7 @@ type pacer struct {
 	// inline reports whether a client ID is an in-process client.
 	inline func(id string) bool
 
-	mu      sync.RWMutex // read by every publish while any link exists
+	mu      sync.RWMutex           // read by every publish while any link exists
 	targets map[string]*heldWriter // publisher's client ID → congested subscriber queue it feeds
 	active  atomic.Int32           // len(targets): the publish path's fast check
 
