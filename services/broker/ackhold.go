@@ -1,11 +1,14 @@
 package broker
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/piot-appliance/piot/services/core"
 	"github.com/piot-appliance/piot/services/durable"
@@ -103,16 +106,15 @@ func qos0Publish(p []byte) bool {
 // packetLen is the length of the whole packet at the start of p, and
 // whether p holds all of it.
 func packetLen(p []byte) (int, bool) {
-	length, mult := 0, 1
-	for i := 1; i < len(p) && i <= 4; i++ {
-		length += int(p[i]&0x7f) * mult
-		if p[i]&0x80 == 0 {
-			n := 1 + i + length
-			return n, n <= len(p)
-		}
-		mult *= 128
+	if len(p) < 2 {
+		return 0, false
 	}
-	return 0, false
+	length, lenBytes, err := packets.DecodeLength(bytes.NewReader(p[1:]))
+	if err != nil {
+		return 0, false
+	}
+	n := 1 + lenBytes + length
+	return n, n <= len(p)
 }
 
 // splitQoS0 counts the QoS 0 PUBLISH packets in p, a run of whole packets

@@ -91,23 +91,20 @@ func (p *policy) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
 
 // OnPublish counts a client's publish by QoS and applies the retained
 // message quota; the ACL has already run.
+//
+// It also makes a network client wait while a subscriber its messages
+// reach is congested (pace.go). It runs on the client's reading
+// goroutine, so waiting holds this publish and the packets after it.
 func (p *policy) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if !cl.Net.Inline {
 		p.counts.countPublish(pk.FixedHeader.Qos)
+		if p.pacer.active.Load() > 0 {
+			if lc, ok := cl.Net.Conn.(*limitConn); ok {
+				p.pacer.pace(cl.ID, &lc.budget)
+			}
+		}
 	}
 	return p.retainQuota(cl, pk)
-}
-
-// OnPublished makes a network client that just published wait while a
-// subscriber its messages reach is congested (pace.go). It runs on the
-// client's reading goroutine, so waiting delays reading its next packet.
-func (p *policy) OnPublished(cl *mqtt.Client, _ packets.Packet) {
-	if p.pacer.active.Load() == 0 || cl.Net.Inline {
-		return
-	}
-	if lc, ok := cl.Net.Conn.(*limitConn); ok {
-		p.pacer.pace(cl.ID, &lc.budget)
-	}
 }
 
 // OnPacketEncode tells MQTT 5 clients the limits in CONNACK; mochi does

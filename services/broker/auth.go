@@ -52,7 +52,7 @@ func (p *policy) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck,
 		mqtt.OnWill, mqtt.OnPublish, mqtt.OnPacketEncode, mqtt.OnPacketRead,
-		mqtt.OnDisconnect, mqtt.OnClientExpired, mqtt.OnPublished:
+		mqtt.OnDisconnect, mqtt.OnClientExpired:
 		return true
 	}
 	return false

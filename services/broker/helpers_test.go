@@ -454,14 +454,20 @@ func (b *testBroker) connected() int64 { return atomic.LoadInt64(&b.server.Info.
 func (b *testBroker) subscriptions() int64 { return atomic.LoadInt64(&b.server.Info.Subscriptions) }
 
 // connectPacket is a raw CONNECT of MQTT 3.1.1 (level 4) or 5 with
-// credentials and a one-letter client ID, for tests that speak bytes.
+// credentials and the client ID "m", for tests that speak bytes.
 func connectPacket(level byte, user, pass string) []byte {
+	return connectPacketID(level, "m", user, pass)
+}
+
+// connectPacketID is connectPacket with another client ID.
+func connectPacketID(level byte, id, user, pass string) []byte {
 	var body bytes.Buffer
 	body.Write([]byte{0, 4, 'M', 'Q', 'T', 'T', level, 0xC2, 0, 30})
 	if level >= 5 {
 		body.WriteByte(0) // no properties
 	}
-	body.Write([]byte{0, 1, 'm'})
+	body.Write([]byte{0, byte(len(id))})
+	body.WriteString(id)
 	body.Write([]byte{0, byte(len(user))})
 	body.WriteString(user)
 	body.Write([]byte{0, byte(len(pass))})

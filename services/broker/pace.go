@@ -15,7 +15,7 @@ import (
 // that is most subscribers of a busy organisation: a dashboard, a bridge,
 // a logger. So once QoS 0 deliveries have filled a quarter of a
 // subscriber's queue (it is congested), each publisher whose messages
-// reach it waits after its publish until the queue has drained to an
+// reach it waits at its next publish until the queue has drained to an
 // eighth. The broker then reads that publisher's next packet later, TCP
 // slows the publisher down, and the subscriber gets every message.
 //
@@ -106,7 +106,7 @@ func (p *pacer) unlink(id string, w *heldWriter) {
 	}
 }
 
-// pace runs after each publish of the network client id, on its reading
+// pace runs at each publish of the network client id, on its reading
 // goroutine, and waits while a subscriber it feeds is congested. budget
 // is the publisher connection's.
 func (p *pacer) pace(id string, budget *paceBudget) {

@@ -50,13 +50,7 @@ func rawClient(t *testing.T, addr, id string, tn tenant) net.Conn {
 	_ = conn.(*net.TCPConn).SetReadBuffer(256 << 10)
 	_ = conn.(*net.TCPConn).SetWriteBuffer(32 << 10)
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	var body []byte
-	body = append(body, 0, 4, 'M', 'Q', 'T', 'T', 4, 0xC2, 0, 60)
-	for _, f := range []string{id, tn.username, tn.password} {
-		body = append(body, byte(len(f)>>8), byte(len(f)))
-		body = append(body, f...)
-	}
-	if _, err := conn.Write(append([]byte{0x10, byte(len(body))}, body...)); err != nil {
+	if _, err := conn.Write(connectPacketID(4, id, tn.username, tn.password)); err != nil {
 		t.Fatal(err)
 	}
 	if ca := readRawPacket(t, conn); ca[0] != 0x20 || ca[3] != 0 {
